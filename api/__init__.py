@@ -1,0 +1,1 @@
+"""The REST API (FastAPI) over forecasts, detections, incidents, actions and health."""

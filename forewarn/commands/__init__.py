@@ -1,0 +1,1 @@
+"""One module per ``forewarn`` sub-command; each exposes ``register(app: typer.Typer) -> None``."""

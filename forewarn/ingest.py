@@ -1,0 +1,114 @@
+"""Turn raw Kafka bytes into a validated event, or a dead letter that says why.
+
+Why a plain function: the dataflow must never stop for bad input, and this is the one place that
+decides what "bad" means. It is tested without Bytewax or Kafka; the dataflow only routes its result.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from forewarn.events import DeadLetter, LogRecord, MetricSample, ProbeResult, TelemetryEvent
+from forewarn.settings import IngestSettings
+
+_ADAPTERS: dict[str, TypeAdapter[TelemetryEvent]] = {
+    "probe": TypeAdapter(ProbeResult),
+    "log": TypeAdapter(LogRecord),
+    "metric": TypeAdapter(MetricSample),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """What a source hands over: bytes plus where they came from (for the dead letter)."""
+
+    value: bytes | None
+    topic: str | None = None
+    key: bytes | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+def parse_message(
+    message: RawMessage, limits: IngestSettings, now: datetime | None = None
+) -> TelemetryEvent | DeadLetter:
+    """Validate one message; never raises for bad input."""
+    received = now or datetime.now(UTC)
+    reason = _check(message, limits)
+    if reason is None:
+        try:
+            event = _decode(message.value or b"")
+        except _Reject as rejected:
+            reason = str(rejected)
+        else:
+            reason = _check_time(event, limits, received)
+            if reason is None:
+                return event
+    return dead_letter(message, reason, received)
+
+
+def dead_letter(message: RawMessage, reason: str, received: datetime) -> DeadLetter:
+    value = message.value or b""
+    return DeadLetter(
+        reason=reason[:1000],
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key_b64=base64.b64encode(message.key).decode() if message.key is not None else None,
+        original_b64=base64.b64encode(value).decode(),
+        original_size=len(value),
+        received_at=received,
+    )
+
+
+class _Reject(Exception):
+    pass
+
+
+def _check(message: RawMessage, limits: IngestSettings) -> str | None:
+    if message.value is None or len(message.value) == 0:
+        return "empty message"
+    if len(message.value) > limits.max_payload_bytes:
+        return f"payload too large: {len(message.value)} bytes > {limits.max_payload_bytes}"
+    return None
+
+
+def _decode(value: bytes) -> TelemetryEvent:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Reject(f"not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Reject(f"bad JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(document, dict):
+        raise _Reject(f"expected a JSON object, got {type(document).__name__}")
+    version = document.get("schema_version", 1)
+    if version != 1:
+        raise _Reject(f"unsupported schema_version {version!r} (this build reads 1)")
+    kind = document.get("kind")
+    adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None
+    if adapter is None:
+        raise _Reject(f"unknown kind {kind!r}: expected one of {sorted(_ADAPTERS)}")
+    try:
+        return adapter.validate_python(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise _Reject(f"invalid {kind}: {problems}") from exc
+
+
+def _check_time(event: TelemetryEvent, limits: IngestSettings, now: datetime) -> str | None:
+    skew = (event.timestamp - now).total_seconds()
+    if skew > limits.max_future_skew_seconds:
+        return f"timestamp {event.timestamp.isoformat()} is {skew:.0f}s in the future"
+    if -skew > limits.max_event_age_seconds:
+        return f"timestamp {event.timestamp.isoformat()} is older than {limits.max_event_age_seconds:.0f}s"
+    return None

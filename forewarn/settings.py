@@ -1,0 +1,200 @@
+"""One settings object for every knob in forewarn.
+
+Why one class: operators configure a streaming system from three places (defaults, a file checked
+into their ops repo, and environment variables injected by the orchestrator) and need one
+precedence rule for all of them: explicit arguments > ``FOREWARN_*`` environment variables >
+config file (YAML or TOML, named by ``FOREWARN_CONFIG``) > defaults.
+
+Nested fields use ``__`` in environment variables, e.g. ``FOREWARN_KAFKA__BOOTSTRAP_SERVERS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV_VAR = "FOREWARN_CONFIG"
+
+
+def cache_dir() -> Path:
+    """Where slow builds (venv, Kafka jars, llama-server) are cached, outside any clone."""
+    root = os.environ.get("FOREWARN_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "forewarn"
+
+
+class TopicSettings(BaseModel):
+    """Kafka topic names. Every producer keys by service (or service/series) so order holds per key."""
+
+    probes: str = "forewarn.probes"
+    logs: str = "forewarn.logs"
+    metrics: str = "forewarn.metrics"
+    detections: str = "forewarn.detections"
+    dead_letter: str = "forewarn.dead-letter"
+    forecasts: str = "forewarn.forecasts"
+    incidents: str = "forewarn.incidents"
+    actions: str = "forewarn.actions"
+
+    def inputs(self) -> list[str]:
+        """Topics the dataflow consumes."""
+        return [self.probes, self.logs, self.metrics]
+
+    def all(self) -> list[str]:
+        return [
+            self.probes,
+            self.logs,
+            self.metrics,
+            self.detections,
+            self.dead_letter,
+            self.forecasts,
+            self.incidents,
+            self.actions,
+        ]
+
+
+class KafkaSettings(BaseModel):
+    """Where the broker is, and how the local one is started by ``forewarn kafka up``."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "forewarn"
+    consumer_group: str = "forewarn-dataflow"
+    # Local broker (``forewarn kafka up``): version of org.apache.kafka:kafka_2.13 from Maven Central.
+    version: str = "4.1.0"
+    controller_port: int = Field(9093, ge=1, le=65535)
+    data_dir: Path | None = None  # default: <cache>/kafka-data
+    start_timeout_seconds: float = Field(90.0, gt=0)
+
+
+class ProbeTarget(BaseModel):
+    """One health endpoint to probe."""
+
+    service: str
+    url: str
+
+
+class ProbeSettings(BaseModel):
+    """The probe runner: how often, how patient, and how much to buffer while Kafka is away."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    services: list[str] = Field(
+        default_factory=lambda: ["auth", "database", "email", "sms", "payments", "overall"]
+    )
+    # Explicit targets override base_url/services when given.
+    targets: list[ProbeTarget] = Field(default_factory=list)
+    interval_seconds: float = Field(120.0, ge=1.0, le=86400.0)
+    timeout_seconds: float = Field(5.0, gt=0, le=300)
+    jitter_fraction: float = Field(0.1, ge=0.0, le=0.5)
+    retries: int = Field(1, ge=0, le=10)
+    retry_backoff_seconds: float = Field(0.2, ge=0.0, le=60)
+    buffer_size: int = Field(10_000, ge=1)
+
+    def resolved_targets(self) -> list[ProbeTarget]:
+        if self.targets:
+            return list(self.targets)
+        base = self.base_url.rstrip("/")
+        return [ProbeTarget(service=s, url=f"{base}/api/health/{s}") for s in self.services]
+
+
+class IngestSettings(BaseModel):
+    """Validation limits: anything outside them goes to the dead-letter topic with the reason."""
+
+    max_payload_bytes: int = Field(64 * 1024, ge=256)
+    max_future_skew_seconds: float = Field(300.0, ge=0)
+    max_event_age_seconds: float = Field(30 * 86400.0, gt=0)
+
+
+class DetectorSettings(BaseModel):
+    """The online detector run per series by the dataflow."""
+
+    z_threshold: float = Field(4.0, gt=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    warmup: int = Field(10, ge=2)
+    failure_rate_threshold: float = Field(0.5, gt=0, le=1)
+    failure_alpha: float = Field(0.3, gt=0, lt=1)
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus ``/metrics`` endpoint of the dataflow process."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class DemoSettings(BaseModel):
+    """The demo target app (examples/musobuddy) and the ``forewarn demo`` run."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    duration_seconds: float = Field(90.0, gt=0)
+    probe_interval_seconds: float = Field(1.0, ge=1.0)
+
+
+class Settings(BaseSettings):
+    """Every knob of forewarn. See the README's Configuration section for the full table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOREWARN_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_ENV_VAR)
+        if path:
+            sources.append(_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise FileNotFoundError(f"{CONFIG_ENV_VAR}={path}: no such config file")
+    if path.suffix.lower() == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    raise ValueError(f"{CONFIG_ENV_VAR}={path}: config file must end in .yaml, .yml or .toml")
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; ``config`` names a YAML/TOML file (same as setting ``FOREWARN_CONFIG``)."""
+    if config is None:
+        return Settings(**overrides)
+    previous = os.environ.get(CONFIG_ENV_VAR)
+    os.environ[CONFIG_ENV_VAR] = str(config)
+    try:
+        return Settings(**overrides)
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_ENV_VAR, None)
+        else:
+            os.environ[CONFIG_ENV_VAR] = previous

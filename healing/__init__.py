@@ -1,0 +1,1 @@
+"""The healing executor: policies, guards, actions, validation, rollback and audit."""

@@ -1,0 +1,1 @@
+"""Online models (plain classes, no Bytewax, no I/O, no clock): detectors and forecasters."""
