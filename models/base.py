@@ -1,0 +1,60 @@
+"""The contracts every forewarn model follows.
+
+Why Protocols: the dataflow, the API and the healing policies depend on these verbs only, so a
+model can be swapped (or benchmarked against another) without touching the wiring. The verbs follow
+River: score-then-learn on every event, no clock reads, no I/O; time is passed in as epoch seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyScore:
+    """How unusual one observation is, in [0, 1], and which inputs drove it.
+
+    ``drivers`` maps input name to its share of the score (non-negative); ``confidence`` in [0, 1]
+    is low during warm-up and on sparse data, so policies can threshold it.
+    """
+
+    score: float
+    confidence: float
+    drivers: Mapping[str, float] = field(default_factory=dict)
+    expected: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A forecast of one series ``horizon_seconds`` ahead of the last observation."""
+
+    horizon_seconds: float
+    point: float
+    lower: float
+    upper: float
+    interval_level: float
+    breach_probability: float | None = None  # P(value crosses threshold within the horizon)
+    time_to_exhaustion_seconds: float | None = None  # None: no crossing expected at current trend
+    time_to_exhaustion_lower: float | None = None
+    time_to_exhaustion_upper: float | None = None
+    confidence: float = 0.0
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Scores an observation (a mapping of named features) before learning from it."""
+
+    def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore: ...
+
+    def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None: ...
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """Learns a univariate series and forecasts it, with intervals and breach odds."""
+
+    def learn_one(self, y: float, t: float) -> None: ...
+
+    def forecast(self, horizon_seconds: float, threshold: float | None = None) -> Forecast: ...
