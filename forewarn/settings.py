@@ -141,6 +141,20 @@ class DemoSettings(BaseModel):
     probe_interval_seconds: float = Field(1.0, ge=1.0)
 
 
+class HealingSettings(BaseModel):
+    """The healing executor: where its state lives, which config it loads, how it reaches the target."""
+
+    # off | dry-run | shadow | approve | auto; the stricter of this and a policy's own mode wins.
+    mode: str = "dry-run"
+    state_dir: Path | None = None  # default: <cache>/healing (audit log, idempotency/guard state)
+    audit_log: Path | None = None  # default: <state_dir>/audit.jsonl
+    kill_switch_file: Path | None = None  # default: <state_dir>/KILL_SWITCH (exists = no actions)
+    config: Path | None = None  # policies/guards/dependencies YAML; default: the shipped one
+    admin_base_url: str = "http://127.0.0.1:8080"
+    admin_key_id: str = "forewarn"
+    admin_secret: str = ""
+
+
 class Settings(BaseSettings):
     """Every knob of forewarn. See the README's Configuration section for the full table."""
 
@@ -157,6 +171,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    healing: HealingSettings = Field(default_factory=HealingSettings)
     log_level: str = "INFO"
 
     @classmethod
