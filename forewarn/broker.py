@@ -1,0 +1,492 @@
+"""A real, local Apache Kafka broker (KRaft, one node, loopback only) for the demo and the tests.
+
+Why a real broker and not a mock: forewarn's claims (ordering per key, dead letters, lag, recovery)
+are claims about Kafka; only Kafka can check them. Why run the JVM directly from Maven jars instead
+of a container or the Kafka tarball: Java and Maven Central are what a fresh machine of this
+project has. The broker runs as a child process in its own session with a pid file in its data dir,
+so ``forewarn kafka down`` (another process) can stop exactly this broker and nothing else.
+
+Data dir layout::
+
+    server.properties   generated broker config        kafka.log     the broker's log4j2 log
+    log4j2.properties   log config                     kafka.out     JVM stdout/stderr
+    kafka.pid           pid of the running broker      broker.json   ports of the last start
+    kraft/              the formatted log directory (topics, offsets, cluster metadata)
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from forewarn.kafka_jars import ProgressCallback, ensure_kafka_jars
+from forewarn.settings import Settings, cache_dir
+
+__all__ = [
+    "BrokerError",
+    "BrokerStartError",
+    "BrokerStatus",
+    "LocalKafka",
+    "broker_properties",
+    "find_free_port",
+    "log4j2_properties",
+]
+
+HOST = "127.0.0.1"
+NODE_ID = 1
+_MAIN_CLASS = "kafka.Kafka"
+_PR_SET_PDEATHSIG = 1
+
+
+class BrokerError(RuntimeError):
+    """Base class for local-broker failures."""
+
+
+class BrokerStartError(BrokerError):
+    """The broker did not come up; the message names the log file to read."""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``forewarn kafka status`` reports."""
+
+    running: bool  # a broker process from this data dir is alive
+    answering: bool  # it answered a metadata request
+    pid: int | None
+    bootstrap: str
+    log_path: Path
+
+    @property
+    def healthy(self) -> bool:
+        return self.running and self.answering
+
+
+def find_free_port() -> int:
+    """A port that was free a moment ago (the OS picks it); good enough for tests and the CLI."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_properties(
+    *,
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    num_partitions: int = 3,
+    auto_create_topics: bool = True,
+) -> str:
+    """Config for a combined broker+controller tuned for a fast start and a small footprint.
+
+    A static voter (``controller.quorum.voters``) rather than a dynamic quorum: the data dir can be
+    restarted on other ports, since no endpoint is frozen into the metadata log.
+    """
+    if port == controller_port:
+        raise ValueError(f"broker and controller ports must differ (both {port})")
+    for name, value in (("port", port), ("controller_port", controller_port)):
+        if not 1 <= value <= 65535:
+            raise ValueError(f"{name} must be in 1..65535, got {value}")
+    if num_partitions < 1:
+        raise ValueError(f"num_partitions must be >= 1, got {num_partitions}")
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        "controller.quorum.voters": f"{NODE_ID}@{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dir),
+        "num.partitions": str(num_partitions),
+        "auto.create.topics.enable": "true" if auto_create_topics else "false",
+        "default.replication.factor": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "5",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+        "log.retention.hours": "24",
+        "log.segment.bytes": str(64 * 1024 * 1024),
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def log4j2_properties(log_file: Path) -> str:
+    """Everything to one file in the data dir; request logging kept quiet."""
+    return (
+        "status = warn\n"
+        "appender.file.type = File\n"
+        "appender.file.name = FILE\n"
+        f"appender.file.fileName = {log_file}\n"
+        "appender.file.layout.type = PatternLayout\n"
+        "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
+        "rootLogger.level = INFO\n"
+        "rootLogger.appenderRef.file.ref = FILE\n"
+        "logger.request.name = kafka.request.logger\n"
+        "logger.request.level = WARN\n"
+        "logger.state.name = state.change.logger\n"
+        "logger.state.level = WARN\n"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    """True for a live, non-zombie process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # Field 3 is the state; the command name in field 2 may contain spaces, so split after ')'.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM the broker if the process that owns it dies (no orphan brokers)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class LocalKafka:
+    """One KRaft broker+controller bound to 127.0.0.1, owned through its data dir.
+
+    ``start()`` downloads the jars if needed, formats the data dir on first use, launches the JVM
+    and returns once the broker answers a metadata request. ``stop()`` sends SIGTERM to the pid in
+    the pid file (never anything found by name), waits, then SIGKILLs. Use ``port=0`` /
+    ``controller_port=0`` for free ports. As a context manager it starts and stops the broker.
+
+    ``die_with_parent=True`` (tests) makes the kernel stop the broker if this process dies; the
+    CLI's ``kafka up`` uses False so the broker outlives the command.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 9092,
+        controller_port: int = 9093,
+        version: str = "4.1.0",
+        heap: str = "512m",
+        start_timeout: float = 90.0,
+        java: str = "java",
+        jars_root: Path | None = None,
+        die_with_parent: bool = False,
+        on_progress: ProgressCallback | None = None,
+        readiness_check: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.version = version
+        self.heap = heap
+        self.start_timeout = start_timeout
+        self.java = java
+        self.jars_root = jars_root
+        self.die_with_parent = die_with_parent
+        self.on_progress = on_progress
+        self._readiness_check = readiness_check
+        self.port = port or find_free_port()
+        self.controller_port = controller_port or find_free_port()
+        while self.controller_port == self.port:
+            self.controller_port = find_free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> LocalKafka:
+        """Ports, version and data dir from ``settings.kafka``; keyword overrides win."""
+        kafka = settings.kafka
+        first = kafka.bootstrap_servers.split(",")[0].strip()
+        host, _, port_text = first.rpartition(":")
+        if host not in {HOST, "localhost"}:
+            raise BrokerError(
+                f"the local broker binds {HOST} only; FOREWARN_KAFKA__BOOTSTRAP_SERVERS={first} is remote"
+            )
+        options: dict[str, object] = {
+            "port": int(port_text),
+            "controller_port": kafka.controller_port,
+            "version": kafka.version,
+            "start_timeout": kafka.start_timeout_seconds,
+        }
+        options.update(overrides)
+        data_dir = options.pop("data_dir", None) or kafka.data_dir or cache_dir() / "kafka-data"
+        return cls(Path(str(data_dir)), **options)  # type: ignore[arg-type]
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "kafka.log"
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.data_dir / "kafka.out"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "kafka.pid"
+
+    @property
+    def properties_path(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def kraft_dir(self) -> Path:
+        return self.data_dir / "kraft"
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "broker.json"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The pid of this data dir's broker if it is alive and really is our broker."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not _pid_alive(pid):
+            return None
+        cmdline = _cmdline(pid)
+        # Guard against pid reuse: the process must be a Kafka main class using our config.
+        if _MAIN_CLASS not in cmdline or str(self.properties_path) not in cmdline:
+            return None
+        return pid
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def adopt_recorded_ports(self) -> bool:
+        """Use the ports of the last start in this data dir (for ``status``/``down`` without flags)."""
+        try:
+            state = json.loads(self.state_path.read_text())
+            self.port, self.controller_port = int(state["port"]), int(state["controller_port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start (or adopt an already running broker of this data dir) and wait until it answers."""
+        running = self.pid()
+        if running is not None:
+            self.adopt_recorded_ports()
+            self._wait_ready(running)
+            return
+        for name, port in (("broker", self.port), ("controller", self.controller_port)):
+            if _port_open(port, timeout=0.2):
+                raise BrokerStartError(
+                    f"{name} port {HOST}:{port} is already in use by another process; "
+                    "choose another port (or 0 for a free one)"
+                )
+        libs = ensure_kafka_jars(self.version, root=self.jars_root, on_progress=self.on_progress)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.properties_path.write_text(
+            broker_properties(port=self.port, controller_port=self.controller_port, log_dir=self.kraft_dir)
+        )
+        log4j = self.data_dir / "log4j2.properties"
+        log4j.write_text(log4j2_properties(self.log_path))
+        classpath = f"{libs}/*"
+        if not (self.kraft_dir / "meta.properties").is_file():
+            self._format(classpath, log4j)
+        command = [
+            self.java,
+            f"-Xmx{self.heap}",
+            "-Xms64m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.data_dir}",
+            "-cp",
+            classpath,
+            _MAIN_CLASS,
+            str(self.properties_path),
+        ]
+        with self.stdout_path.open("ab") as out:
+            self._proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                start_new_session=True,  # Ctrl-C in a terminal goes to us, not straight to the JVM
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+        self.state_path.write_text(
+            json.dumps({"port": self.port, "controller_port": self.controller_port, "version": self.version})
+        )
+        try:
+            self._wait_ready(self._proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _format(self, classpath: str, log4j: Path) -> None:
+        """``StorageTool format`` with a fresh cluster id; only ever on an empty data dir."""
+        cluster_id = _random_cluster_id()
+        result = subprocess.run(
+            [
+                self.java,
+                "-Xmx256m",
+                f"-Dlog4j2.configurationFile={log4j}",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=self.start_timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerStartError(
+                f"formatting {self.kraft_dir} failed (exit {result.returncode}):\n"
+                f"{result.stdout}{result.stderr}".rstrip()
+            )
+
+    def _wait_ready(self, pid: int) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        check = self._readiness_check or _metadata_check
+        last_error = "the broker port never opened"
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                raise BrokerStartError(
+                    f"the Kafka broker (pid {pid}) exited during start-up; see {self.log_path} "
+                    f"and {self.stdout_path}\n{self._log_tail()}"
+                )
+            if _port_open(self.port):
+                try:
+                    check(self.bootstrap, min(5.0, max(0.5, deadline - time.monotonic())))
+                    return
+                except Exception as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+        raise BrokerStartError(
+            f"the Kafka broker at {self.bootstrap} did not answer within {self.start_timeout:.0f}s "
+            f"({last_error}); see {self.log_path}\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        texts = []
+        for path in (self.stdout_path, self.log_path):
+            with contextlib.suppress(OSError):
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                if tail:
+                    texts.append(f"--- {path.name} ---\n" + "\n".join(tail))
+        return "\n".join(texts)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop this data dir's broker; True if one was running. SIGKILL after ``timeout``."""
+        pid = self._proc.pid if self._proc is not None and self._proc.poll() is None else self.pid()
+        stopped = False
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            if not self._wait_exit(pid, timeout):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                self._wait_exit(pid, 10.0)
+            stopped = True
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)  # reap our child so no zombie stays behind
+            self._proc = None
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path.unlink()
+        return stopped
+
+    def _wait_exit(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.pid == pid:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=0.1)
+            if not _pid_alive(pid):
+                return True
+            time.sleep(0.1)
+        return not _pid_alive(pid)
+
+    def status(self, timeout: float = 5.0) -> BrokerStatus:
+        pid = self.pid()
+        answering = False
+        if pid is not None and _port_open(self.port):
+            try:
+                (self._readiness_check or _metadata_check)(self.bootstrap, timeout)
+                answering = True
+            except Exception:
+                answering = False
+        return BrokerStatus(
+            running=pid is not None,
+            answering=answering,
+            pid=pid,
+            bootstrap=self.bootstrap,
+            log_path=self.log_path,
+        )
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LocalKafka(data_dir={str(self.data_dir)!r}, bootstrap={self.bootstrap!r})"
+
+
+def _random_cluster_id() -> str:
+    """Same format as ``kafka-storage random-uuid`` (URL-safe base64 of 16 bytes, no padding)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _metadata_check(bootstrap: str, timeout: float) -> None:
+    """Raise unless the broker lists itself in a metadata response (i.e. it is unfenced)."""
+    from forewarn.kafka_io import wait_until_ready
+
+    wait_until_ready(bootstrap, timeout)

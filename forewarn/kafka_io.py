@@ -1,0 +1,211 @@
+"""Small kafka-python helpers shared by the probe runner, the log shipper, tools, tests and the demo.
+
+Why a module of helpers rather than a client wrapper class: producers and consumers are used
+directly by their callers (and injected into them for tests); what repeats everywhere is only how
+to build one from settings, how to make sure topics exist, how to wait for a broker and how to read
+a topic back in a test. The dataflow itself reads Kafka through Bytewax's KafkaSource, not this.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.serializer import Serializer
+
+from forewarn.settings import Settings
+
+__all__ = [
+    "BytesOrStr",
+    "ConsumerRecord",
+    "KafkaNotReady",
+    "ensure_topics",
+    "make_producer",
+    "read_topic",
+    "to_bytes",
+    "wait_until_ready",
+]
+
+
+class KafkaNotReady(TimeoutError):
+    """No broker answered at the bootstrap address within the timeout."""
+
+
+def to_bytes(value: bytes | str | None) -> bytes | None:
+    """Serializer for keys and values: bytes pass through, str is UTF-8 encoded, None stays None.
+
+    Accepting both means callers can send ``event.model_dump_json()`` and raw bytes (tests of the
+    dead-letter path send deliberately broken bytes) through the same producer.
+    """
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise TypeError(f"Kafka keys and values must be bytes or str, got {type(value).__name__}")
+
+
+class BytesOrStr(Serializer):  # type: ignore[misc]  # kafka-python ships no type hints
+    """kafka-python serializer form of :func:`to_bytes` (for keys and values)."""
+
+    def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes | None:
+        return to_bytes(data)
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """A producer for ``settings.kafka.bootstrap_servers`` that accepts str or bytes keys/values.
+
+    ``acks="all"`` and idempotence keep per-key order even when a send is retried; ``linger_ms``
+    batches a little for throughput. Any kafka-python option can be overridden.
+    """
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "client_id": settings.kafka.client_id,
+        "acks": "all",
+        "linger_ms": 5,
+        "key_serializer": BytesOrStr(),
+        "value_serializer": BytesOrStr(),
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def _admin(bootstrap: str, timeout: float) -> KafkaAdminClient:
+    timeout_ms = max(500, int(timeout * 1000))
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="forewarn-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def wait_until_ready(bootstrap: str, timeout: float = 30.0) -> None:
+    """Return once a broker at ``bootstrap`` lists itself in cluster metadata; else KafkaNotReady."""
+    deadline = time.monotonic() + timeout
+    last_error = "no attempt made"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise KafkaNotReady(
+                f"no Kafka broker answered at {bootstrap} within {timeout:.1f}s ({last_error})"
+            )
+        try:
+            admin = _admin(bootstrap, min(remaining, 5.0))
+            try:
+                brokers = admin.describe_cluster().get("brokers", [])
+            finally:
+                admin.close()
+            if brokers:
+                return
+            last_error = "metadata lists no broker yet"
+        except (KafkaError, OSError, ValueError) as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 3,
+    *,
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create the topics that are missing and wait until every partition has a leader.
+
+    Idempotent: existing topics are left as they are (their partition count is not changed).
+    Returns the names this call created.
+    """
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return []
+    admin = _admin(bootstrap, timeout)
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        created: list[str] = []
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
+                    timeout_ms=int(timeout * 1000),
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another client (or auto-creation) won the race; that is fine
+        admin.wait_for_topics(wanted, timeout_ms=int(timeout * 1000))
+        return created
+    finally:
+        admin.close()
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    timeout: float = 10.0,
+    max_messages: int | None = None,
+    from_beginning: bool = True,
+) -> list[ConsumerRecord]:
+    """Read records of one topic without a consumer group (nothing is committed).
+
+    - ``max_messages=None``: everything up to the end offsets seen when the topic is found, then
+      return (does not wait for more); ``timeout`` bounds the whole call.
+    - ``max_messages=N``: wait up to ``timeout`` for N records (including ones produced later).
+    - ``from_beginning=False`` starts at the current end (only records produced after the call).
+
+    Records keep Kafka's order within each partition (so per key); partitions are interleaved.
+    A topic that does not exist within ``timeout`` gives an empty list.
+    """
+    deadline = time.monotonic() + timeout
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="forewarn-reader",
+        group_id=None,
+        enable_auto_commit=False,
+        allow_auto_create_topics=False,
+        fetch_max_wait_ms=100,
+    )
+    try:
+        partitions = _wait_for_partitions(consumer, topic, deadline)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        if from_beginning:
+            consumer.seek_to_beginning(*partitions)
+        else:
+            consumer.seek_to_end(*partitions)
+            for partition in partitions:
+                consumer.position(partition)  # resolve "end" now, not at the first poll
+        targets: dict[TopicPartition, int] = {}
+        if max_messages is None:
+            targets = {tp: off for tp, off in consumer.end_offsets(partitions).items() if off > 0}
+        records: list[ConsumerRecord] = []
+        while True:
+            if max_messages is not None and len(records) >= max_messages:
+                return records[:max_messages]
+            if max_messages is None and all(consumer.position(tp) >= end for tp, end in targets.items()):
+                return records
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return records
+            batch = consumer.poll(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        consumer.close()
+
+
+def _wait_for_partitions(consumer: KafkaConsumer, topic: str, deadline: float) -> list[TopicPartition]:
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(0.1)

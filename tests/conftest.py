@@ -1,0 +1,88 @@
+"""Session-wide fixtures: one real Kafka broker for every test that asks for it.
+
+Why one broker per session: a KRaft broker starts in a few seconds, but dozens of integration tests
+each starting their own would dominate the suite's run time. Tests share it safely by using unique
+topic names (``kafka_topic_prefix`` / ``kafka_settings``), so they never see each other's messages.
+The broker binds 127.0.0.1 on free ports with a temporary data dir, and is only started when a test
+requests it, so unit-only runs never pay for the JVM.
+
+``FOREWARN_TEST_KAFKA_BOOTSTRAP=host:port`` points the fixture at an already running broker
+instead (handy while iterating); it is still a real broker, never a mock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from forewarn.settings import KafkaSettings, Settings, TopicSettings
+
+EXTERNAL_BOOTSTRAP_ENV = "FOREWARN_TEST_KAFKA_BOOTSTRAP"
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """What tests get: where the broker is, and (when we started it) where its log is."""
+
+    bootstrap: str
+    log_path: Path | None = None
+    data_dir: Path | None = None
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A real Kafka 4.x broker for the whole session (started on first request, stopped at the end)."""
+    external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
+    if external:
+        from forewarn.kafka_io import wait_until_ready
+
+        wait_until_ready(external, timeout=30.0)
+        yield KafkaBroker(bootstrap=external)
+        return
+
+    from forewarn.broker import LocalKafka
+    from forewarn.settings import load_settings
+
+    data_dir = tmp_path_factory.mktemp("kafka-broker")
+    broker = LocalKafka(
+        data_dir,
+        port=0,
+        controller_port=0,
+        version=load_settings().kafka.version,
+        start_timeout=120.0,
+        die_with_parent=True,
+    )
+    broker.start()
+    try:
+        yield KafkaBroker(bootstrap=broker.bootstrap, log_path=broker.log_path, data_dir=data_dir)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_topic_prefix(request: pytest.FixtureRequest) -> str:
+    """A prefix unique to this test, e.g. ``t.test_round_trip.3f9a1c2e.`` (valid Kafka topic chars)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:60].strip("-")
+    return f"t.{name}.{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def kafka_settings(kafka_broker: KafkaBroker, kafka_topic_prefix: str) -> Settings:
+    """Settings pointing at the session broker, with every forewarn topic renamed uniquely for this test."""
+    defaults = TopicSettings()
+    topics = TopicSettings(
+        **{field: kafka_topic_prefix + getattr(defaults, field) for field in TopicSettings.model_fields}
+    )
+    return Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers=kafka_broker.bootstrap,
+            consumer_group=f"{kafka_topic_prefix}group",
+        ),
+        topics=topics,
+    )
