@@ -1,0 +1,5 @@
+"""``python -m forewarn`` is the ``forewarn`` command (used to start children with this interpreter)."""
+
+from forewarn.cli import app
+
+app()

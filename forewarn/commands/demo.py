@@ -1,0 +1,63 @@
+"""``forewarn demo``: the end-to-end demo (see ``forewarn.demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        duration: Annotated[
+            float | None,
+            typer.Option(
+                "--duration", help="How long to run, in seconds (default: demo.duration_seconds)."
+            ),
+        ] = None,
+        report_json: Annotated[
+            Path | None,
+            typer.Option("--report-json", help="Write a machine-readable summary of the run to this file."),
+        ] = None,
+        workdir: Annotated[
+            Path | None,
+            typer.Option(
+                "--workdir", help="Folder for broker data and component logs (default: a temp dir)."
+            ),
+        ] = None,
+    ) -> None:
+        """Run everything locally and watch forewarn catch an injected fault.
+
+        Starts a real Kafka broker, the MusoBuddy demo app, the dataflow, the probe runner and the log
+        shipper; injects faults; shows probes, detections and detection delay live; then stops everything.
+        Exits 0 when every injected fault was detected, 1 otherwise.
+        """
+        from rich.console import Console
+
+        from forewarn.demo import Demo, write_report
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        console = Console()
+        run = Demo(
+            settings,
+            duration_seconds=duration or settings.demo.duration_seconds,
+            workdir=workdir,
+            console=console,
+        )
+        report = run.run()
+        for fault in report.faults:
+            if fault.detected:
+                console.print(
+                    f"[green]✔[/green] {fault.fault}: detected ({fault.first_detection_kind}) "
+                    f"{fault.detection_delay_seconds:.1f} s after injection"
+                )
+            else:
+                console.print(f"[red]✘[/red] {fault.fault}: not detected")
+        console.print(f"component logs: {run.workdir}")
+        if report_json is not None:
+            write_report(report, report_json)
+            console.print(f"summary written to {report_json}")
+        raise typer.Exit(0 if report.ok() else 1)
