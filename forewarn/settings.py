@@ -155,6 +155,61 @@ class HealingSettings(BaseModel):
     admin_secret: str = ""
 
 
+class StoreSettings(BaseModel):
+    """The state store the API reads (filled by ``forewarn.store.sink``)."""
+
+    url: str | None = None  # SQLAlchemy URL; default: SQLite (WAL) at <cache>/state.db
+    retention_days: float = Field(30.0, gt=0)
+    consumer_group: str = "forewarn-store"
+
+
+class ApiSettings(BaseModel):
+    """``forewarn api``: where it listens and who may call it (keys via env/config, never in code)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    read_keys: list[str] = Field(default_factory=list)
+    admin_keys: list[str] = Field(default_factory=list)
+    allow_anonymous_read: bool = False
+    max_page_size: int = Field(1000, ge=1)
+
+
+class ServiceBusiness(BaseModel):
+    """What one service's downtime costs, who depends on it, and its SLO targets (None: the default)."""
+
+    depends_on: list[str] = Field(default_factory=list)
+    cost_per_minute: float = Field(0.0, ge=0)
+    users_per_minute: float = Field(0.0, ge=0)  # customers affected per minute of downtime
+    availability_target: float | None = Field(None, gt=0, lt=1)
+    latency_threshold_ms: float | None = Field(None, gt=0)
+
+
+def _musobuddy_services() -> dict[str, ServiceBusiness]:
+    return {
+        "database": ServiceBusiness(cost_per_minute=20.0, users_per_minute=40.0),
+        "auth": ServiceBusiness(depends_on=["database"], cost_per_minute=15.0, users_per_minute=30.0),
+        "email": ServiceBusiness(cost_per_minute=2.0, users_per_minute=5.0),
+        "sms": ServiceBusiness(cost_per_minute=1.0, users_per_minute=3.0),
+        "payments": ServiceBusiness(
+            depends_on=["auth", "database"], cost_per_minute=50.0, users_per_minute=10.0
+        ),
+        "overall": ServiceBusiness(
+            depends_on=["auth", "database", "email", "sms", "payments"], cost_per_minute=0.0
+        ),
+    }
+
+
+class SloSettings(BaseModel):
+    """Availability and latency SLOs per service from probe results, and downtime cost (issue 7)."""
+
+    availability_target: float = Field(0.999, gt=0, lt=1)
+    latency_target: float = Field(0.99, gt=0, lt=1)  # share of probes faster than the threshold
+    latency_threshold_ms: float = Field(1000.0, gt=0)
+    window_days: float = Field(30.0, gt=0)
+    currency: str = "USD"
+    services: dict[str, ServiceBusiness] = Field(default_factory=_musobuddy_services)
+
+
 class Settings(BaseSettings):
     """Every knob of forewarn. See the README's Configuration section for the full table."""
 
@@ -172,6 +227,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     healing: HealingSettings = Field(default_factory=HealingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
     log_level: str = "INFO"
 
     @classmethod

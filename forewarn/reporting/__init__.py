@@ -1,0 +1,1 @@
+"""The executive report: uptime vs SLO, incidents and cost, actions, capacity outlook, LLM spend."""

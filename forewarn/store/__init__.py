@@ -1,0 +1,1 @@
+"""Materialised state the API reads: detections, forecasts, incidents and actions."""

@@ -1,0 +1,321 @@
+"""The state store: idempotent upserts and the queries the API and reports need.
+
+Why SQLAlchemy Core (not the ORM): the store is a handful of tables written by one sink and read by
+the API; plain ``insert ... on conflict`` statements say exactly what idempotency means, on SQLite
+(the embedded default, in WAL mode so the API reads while the sink writes) and PostgreSQL alike.
+A re-delivered message (Kafka is at-least-once) hits the same primary key: it updates the row only
+when it is at least as new (``updated``), so replays never add rows and never roll state back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import Select
+
+from forewarn.settings import StoreSettings, cache_dir
+from forewarn.store.records import Kind, RecordView
+from forewarn.store.tables import TABLES, metadata, topic_state
+
+__all__ = ["Page", "Store", "TopicState", "default_url", "open_store"]
+
+Clock = Callable[[], float]
+
+
+def default_url() -> str:
+    """SQLite in the cache dir: survives restarts of the API and the sink, shared by both."""
+    path = cache_dir() / "state.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing: the stored JSON payloads, newest first, and the total that matched."""
+
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    topic: str
+    messages: int
+    rejected: int
+    last_offset: int | None
+    last_event_ts: float | None
+    last_received_ts: float | None
+
+
+def _epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, in-memory SQLite one shared connection."""
+    if url.startswith("sqlite"):
+        memory = url in {"sqlite://", "sqlite:///:memory:"}
+        if not memory:
+            Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            poolclass=StaticPool if memory else None,
+        )
+        if not memory:
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Read and write materialised state. Thread-safe (one engine, a connection per call)."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
+        self.engine = engine
+        self._clock = clock
+        metadata.create_all(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def upsert(self, kind: Kind, records: Iterable[tuple[RecordView, Mapping[str, Any]]]) -> int:
+        """Insert or update rows by id; returns how many rows were given. Idempotent."""
+        rows = [
+            {
+                "id": view.id,
+                "service": view.service,
+                "ts": _epoch(view.timestamp),
+                "updated": _epoch(view.updated),
+                "payload": json.dumps(payload, default=str, sort_keys=True),
+                **self._index(kind, view),
+            }
+            for view, payload in records
+        ]
+        if not rows:
+            return 0
+        # Duplicates inside one batch would make one statement touch a row twice (PostgreSQL refuses).
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            kept = newest.get(row["id"])
+            if kept is None or row["updated"] >= kept["updated"]:
+                newest[row["id"]] = row
+        with self.engine.begin() as conn:
+            self._upsert_rows(conn, kind, list(newest.values()))
+        return len(rows)
+
+    @staticmethod
+    def _index(kind: Kind, view: RecordView) -> dict[str, Any]:
+        if kind is Kind.PROBE:
+            return {
+                "ok": int(bool(getattr(view, "ok", False))),
+                "latency_ms": getattr(view, "latency_ms", 0.0),
+            }
+        return view.index()
+
+    def _upsert_rows(self, conn: Connection, kind: Kind, rows: list[dict[str, Any]]) -> None:
+        table = TABLES[kind]
+        dialect = sqlite if self.dialect == "sqlite" else postgresql if self.dialect == "postgresql" else None
+        if dialect is None:
+            self._upsert_portable(conn, kind, rows)
+            return
+        stmt = dialect.insert(table).values(rows)
+        if kind in (Kind.PROBE, Kind.DETECTION):
+            # Facts about one moment: the first delivery is the truth.
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+            return
+        columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "id"}
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["id"], set_=columns, where=stmt.excluded.updated >= table.c.updated
+            )
+        )
+
+    def _upsert_portable(self, conn: Connection, kind: Kind, rows: list[dict[str, Any]]) -> None:
+        table = TABLES[kind]
+        for row in rows:
+            existing = conn.execute(select(table.c.updated).where(table.c.id == row["id"])).first()
+            if existing is None:
+                conn.execute(table.insert().values(row))
+            elif kind not in (Kind.PROBE, Kind.DETECTION) and row["updated"] >= existing[0]:
+                conn.execute(table.update().where(table.c.id == row["id"]).values(row))
+
+    def record_topic(
+        self,
+        topic: str,
+        *,
+        messages: int,
+        rejected: int,
+        last_offset: int | None,
+        last_event_ts: float | None,
+    ) -> None:
+        """Add a batch's counts to what the sink has seen on ``topic`` (for meta-monitoring)."""
+        now = self._clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(topic_state).where(topic_state.c.topic == topic)).first()
+            if row is None:
+                conn.execute(
+                    topic_state.insert().values(
+                        topic=topic,
+                        messages=messages,
+                        rejected=rejected,
+                        last_offset=last_offset,
+                        last_event_ts=last_event_ts,
+                        last_received_ts=now,
+                    )
+                )
+                return
+            conn.execute(
+                topic_state.update()
+                .where(topic_state.c.topic == topic)
+                .values(
+                    messages=row.messages + messages,
+                    rejected=row.rejected + rejected,
+                    last_offset=last_offset if last_offset is not None else row.last_offset,
+                    last_event_ts=max(
+                        (t for t in (row.last_event_ts, last_event_ts) if t is not None), default=None
+                    ),
+                    last_received_ts=now,
+                )
+            )
+
+    def purge(self, retention_seconds: float) -> dict[str, int]:
+        """Delete rows older than the retention (by last update); returns rows deleted per kind."""
+        cutoff = self._clock() - retention_seconds
+        deleted: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for kind, table in TABLES.items():
+                result = conn.execute(table.delete().where(table.c.updated < cutoff))
+                deleted[kind.value] = int(result.rowcount or 0)
+        return deleted
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def page(
+        self,
+        kind: Kind,
+        *,
+        service: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        latest_per: Sequence[str] = (),
+    ) -> Page:
+        """Rows newest first. ``latest_per`` keeps only the newest row per group of columns."""
+        table = TABLES[kind]
+        conditions = []
+        if service is not None:
+            conditions.append(table.c.service == service)
+        if since is not None:
+            conditions.append(table.c.ts >= _epoch(since))
+        if until is not None:
+            conditions.append(table.c.ts < _epoch(until))
+        for column, value in (filters or {}).items():
+            if value is not None:
+                conditions.append(table.c[column] == value)
+        base: Select[Any] = select(table.c.payload, table.c.ts, table.c.id).where(*conditions)
+        if latest_per:
+            groups = [table.c[c] for c in latest_per]
+            newest = select(*groups, func.max(table.c.ts).label("ts")).where(*conditions).group_by(*groups)
+            keys = tuple_(*groups, table.c.ts)
+            base = base.where(keys.in_(newest))
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+            rows = conn.execute(
+                base.order_by(table.c.ts.desc(), table.c.id).limit(limit).offset(offset)
+            ).all()
+        return Page(items=[json.loads(r.payload) for r in rows], total=int(total), limit=limit, offset=offset)
+
+    def get(self, kind: Kind, record_id: str) -> dict[str, Any] | None:
+        table = TABLES[kind]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.payload).where(table.c.id == record_id)).first()
+        return None if row is None else dict(json.loads(row.payload))
+
+    def services(self) -> list[str]:
+        """Every service any table mentions."""
+        names: set[str] = set()
+        with self.engine.connect() as conn:
+            for table in TABLES.values():
+                names.update(r[0] for r in conn.execute(select(table.c.service).distinct()))
+        return sorted(names)
+
+    def probe_samples(
+        self, *, service: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[tuple[str, float, bool, float]]:
+        """(service, epoch ts, ok, latency_ms) in time order: the SLO calculations' input."""
+        table = TABLES[Kind.PROBE]
+        query = select(table.c.service, table.c.ts, table.c.ok, table.c.latency_ms)
+        if service is not None:
+            query = query.where(table.c.service == service)
+        if since is not None:
+            query = query.where(table.c.ts >= since)
+        if until is not None:
+            query = query.where(table.c.ts < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(table.c.ts)).all()
+        return [(r.service, float(r.ts), bool(r.ok), float(r.latency_ms)) for r in rows]
+
+    def count(self, kind: Kind, **filters: Any) -> int:
+        table = TABLES[kind]
+        conditions = [table.c[k] == v for k, v in filters.items()]
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one())
+
+    def distinct_series(self, kind: Kind, *columns: str) -> int:
+        table = TABLES[kind]
+        groups = select(*(table.c[c] for c in ("service", *columns))).distinct().subquery()
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(groups)).scalar_one())
+
+    def topics(self) -> list[TopicState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(topic_state).order_by(topic_state.c.topic)).all()
+        return [
+            TopicState(
+                topic=r.topic,
+                messages=int(r.messages),
+                rejected=int(r.rejected),
+                last_offset=r.last_offset,
+                last_event_ts=r.last_event_ts,
+                last_received_ts=r.last_received_ts,
+            )
+            for r in rows
+        ]
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+
+def open_store(settings: StoreSettings | None = None, *, clock: Clock = time.time) -> Store:
+    """The store named by settings (``store.url``), SQLite in the cache dir by default."""
+    url = (settings.url if settings else None) or default_url()
+    return Store(make_engine(url), clock=clock)
