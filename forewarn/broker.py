@@ -407,13 +407,18 @@ class LocalKafka:
             f"({last_error}); see {self.log_path}\n{self._log_tail()}"
         )
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, lines: int = 12) -> str:
+        """The JVM's own output, then the broker log's last errors (or last lines if none)."""
         texts = []
-        for path in (self.stdout_path, self.log_path):
-            with contextlib.suppress(OSError):
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-                if tail:
-                    texts.append(f"--- {path.name} ---\n" + "\n".join(tail))
+        with contextlib.suppress(OSError):
+            out = self.stdout_path.read_text(errors="replace").splitlines()[-lines:]
+            if out:
+                texts.append(f"--- {self.stdout_path.name} ---\n" + "\n".join(out))
+        with contextlib.suppress(OSError):
+            log = self.log_path.read_text(errors="replace").splitlines()
+            errors = [line for line in log if " ERROR " in line or " FATAL " in line]
+            if errors or log:
+                texts.append(f"--- {self.log_path.name} ---\n" + "\n".join((errors or log)[-lines:]))
         return "\n".join(texts)
 
     def stop(self, timeout: float = 30.0) -> bool:

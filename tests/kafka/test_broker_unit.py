@@ -1,0 +1,194 @@
+"""Unit tests for the broker's generated config, the jar cache and pid-file safety (no JVM started)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from forewarn.broker import (
+    BrokerError,
+    BrokerStartError,
+    LocalKafka,
+    _random_cluster_id,
+    broker_properties,
+    find_free_port,
+    log4j2_properties,
+)
+from forewarn.kafka_io import to_bytes
+from forewarn.kafka_jars import JarDownloadError, ensure_kafka_jars, kafka_home, maven_pom
+from forewarn.settings import KafkaSettings, Settings
+
+pytestmark = pytest.mark.unit
+
+
+def _parse(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_properties_bind_loopback_only_with_both_ports(tmp_path: Path) -> None:
+    props = _parse(broker_properties(port=19092, controller_port=19093, log_dir=tmp_path / "kraft"))
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["controller.quorum.voters"] == f"{props['node.id']}@127.0.0.1:19093"
+    assert props["log.dirs"] == str(tmp_path / "kraft")
+
+
+def test_properties_are_tuned_for_a_single_small_node(tmp_path: Path) -> None:
+    props = _parse(broker_properties(port=1, controller_port=2, log_dir=tmp_path, num_partitions=5))
+    assert props["num.partitions"] == "5"
+    assert props["auto.create.topics.enable"] == "true"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    for key in (
+        "default.replication.factor",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+    ):
+        assert props[key] == "1", key
+    no_auto = _parse(broker_properties(port=1, controller_port=2, log_dir=tmp_path, auto_create_topics=False))
+    assert no_auto["auto.create.topics.enable"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("port", "controller_port", "message"),
+    [(9092, 9092, "must differ"), (0, 9093, "port must be"), (9092, 70000, "controller_port must be")],
+)
+def test_properties_reject_bad_ports(tmp_path: Path, port: int, controller_port: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        broker_properties(port=port, controller_port=controller_port, log_dir=tmp_path)
+
+
+def test_log4j_writes_to_the_given_file(tmp_path: Path) -> None:
+    text = log4j2_properties(tmp_path / "kafka.log")
+    assert f"appender.file.fileName = {tmp_path / 'kafka.log'}" in text
+    assert "rootLogger.appenderRef.file.ref = FILE" in text
+
+
+def test_cluster_id_has_kafkas_format() -> None:
+    ids = {_random_cluster_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 22 and "=" not in i for i in ids)
+
+
+def test_free_ports_are_distinct_and_chosen_when_zero(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path, port=0, controller_port=0)
+    assert broker.port > 0 and broker.controller_port > 0
+    assert broker.port != broker.controller_port
+    assert broker.bootstrap == f"127.0.0.1:{broker.port}"
+    assert 0 < find_free_port() < 65536
+
+
+def test_from_settings_uses_bootstrap_port_and_rejects_remote_hosts(tmp_path: Path) -> None:
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:29092", controller_port=29093))
+    broker = LocalKafka.from_settings(settings, data_dir=tmp_path)
+    assert (broker.port, broker.controller_port, broker.data_dir) == (29092, 29093, tmp_path)
+    remote = Settings(kafka=KafkaSettings(bootstrap_servers="kafka.example.com:9092"))
+    with pytest.raises(BrokerError, match="remote"):
+        LocalKafka.from_settings(remote, data_dir=tmp_path)
+
+
+def test_pid_file_of_an_unrelated_process_is_not_trusted(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path, port=0, controller_port=0)
+    broker.pid_path.write_text(f"{os.getpid()}\n")  # alive, but not a Kafka broker
+    assert broker.pid() is None
+    assert broker.stop(timeout=1) is False  # never signals a process it does not own
+    assert not broker.pid_path.exists()
+    broker.pid_path.write_text("not a number\n")
+    assert broker.pid() is None
+
+
+def test_start_refuses_a_busy_port_before_launching_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        broker = LocalKafka(tmp_path, port=busy.getsockname()[1], controller_port=0)
+        with pytest.raises(BrokerStartError, match="already in use"):
+            broker.start()
+    assert not broker.pid_path.exists()
+
+
+def test_to_bytes() -> None:
+    assert to_bytes("é") == "é".encode()
+    assert to_bytes(b"\xff") == b"\xff"
+    assert to_bytes(None) is None
+    with pytest.raises(TypeError, match="int"):
+        to_bytes(3)  # type: ignore[arg-type]
+
+
+# -- the jar cache ------------------------------------------------------------------------------
+
+
+def test_pom_pins_kafka_and_a_log4j2_backend() -> None:
+    pom = maven_pom("4.1.0")
+    assert "<artifactId>kafka_2.13</artifactId>\n      <version>4.1.0</version>" in pom
+    assert "<artifactId>log4j-core</artifactId>" in pom
+    assert "<artifactId>log4j-slf4j2-impl</artifactId>" in pom
+
+
+def test_kafka_home_rejects_odd_versions(tmp_path: Path) -> None:
+    assert kafka_home("4.1.0", tmp_path) == tmp_path / "kafka-4.1.0"
+    for bad in ("../x", "4.1", "latest", "4.1.0; rm -rf /"):
+        with pytest.raises(ValueError, match="not a Kafka version"):
+            kafka_home(bad, tmp_path)
+
+
+def _fake_mvn(tmp_path: Path, body: str) -> str:
+    """A stand-in for Maven: a Python script that records each call and runs ``body``."""
+    script = tmp_path / "fake-mvn"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, pathlib\n"
+        f"calls = pathlib.Path({str(tmp_path / 'calls')!r})\n"
+        "calls.write_text(calls.read_text() + 'x' if calls.exists() else 'x')\n"
+        "flag = '-DoutputDirectory='\n"
+        "out = pathlib.Path(next(a[len(flag) :] for a in sys.argv if a.startswith(flag)))\n"
+        f"{body}\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_jars_are_fetched_once_and_then_reused(tmp_path: Path) -> None:
+    mvn = _fake_mvn(
+        tmp_path,
+        "out.mkdir(parents=True)\n"
+        "(out / 'kafka_2.13-4.1.0.jar').write_bytes(b'jar')\n"
+        "print('Downloaded from central: https://repo/x/kafka_2.13-4.1.0.jar (6.5 MB at 9 MB/s)')",
+    )
+    seen: list[str] = []
+    libs = ensure_kafka_jars("4.1.0", root=tmp_path / "cache", mvn=mvn, on_progress=seen.append)
+    assert libs == tmp_path / "cache" / "kafka-4.1.0" / "libs"
+    assert (libs / "kafka_2.13-4.1.0.jar").read_bytes() == b"jar"
+    assert seen == ["kafka_2.13-4.1.0.jar (6.5 MB at 9 MB/s)"]
+    assert ensure_kafka_jars("4.1.0", root=tmp_path / "cache", mvn=mvn) == libs
+    assert (tmp_path / "calls").read_text() == "x"  # the second call did not run Maven
+
+
+def test_a_failed_download_is_not_marked_complete_and_is_redone(tmp_path: Path) -> None:
+    failing = _fake_mvn(
+        tmp_path,
+        "out.mkdir(parents=True)\n(out / 'half.jar').write_bytes(b'')\nprint('BUILD FAILURE')\nsys.exit(1)",
+    )
+    with pytest.raises(JarDownloadError, match="BUILD FAILURE"):
+        ensure_kafka_jars("4.1.0", root=tmp_path / "cache", mvn=failing)
+    home = tmp_path / "cache" / "kafka-4.1.0"
+    assert not (home / ".complete").exists()
+    assert not (home / "libs").exists()
+    working = _fake_mvn(
+        tmp_path, "out.mkdir(parents=True)\n(out / 'kafka_2.13-4.1.0.jar').write_bytes(b'jar')"
+    )
+    libs = ensure_kafka_jars("4.1.0", root=tmp_path / "cache", mvn=working)
+    assert sorted(p.name for p in libs.iterdir()) == ["kafka_2.13-4.1.0.jar"]  # no leftover half.jar
+
+
+def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(JarDownloadError, match="not on PATH"):
+        ensure_kafka_jars("4.1.0", root=tmp_path, mvn="definitely-not-maven-here")
