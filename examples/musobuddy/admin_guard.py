@@ -1,0 +1,95 @@
+"""Admin keys with rotation grace periods, and a per-key rate limit.
+
+Why a grace period: rotating a key must not cut off the healing executor mid-incident. After a
+rotation the new key works at once and every older key keeps working for ``grace_seconds`` (both
+valid), then stops. Why a token bucket per key: a runaway healer (or a stolen key) gets a few quick
+calls, then 429 with ``Retry-After``, instead of restarting the service in a loop.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from dataclasses import dataclass
+
+
+@dataclass
+class AdminKey:
+    key_id: str
+    secret: str
+    created_at: float
+    expires_at: float | None = None
+
+    def valid_at(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+class KeyRing:
+    """The admin keys the service accepts; times are wall-clock epoch seconds."""
+
+    def __init__(self, keys: dict[str, str], now: float) -> None:
+        self._keys = {key_id: AdminKey(key_id, secret, now) for key_id, secret in keys.items()}
+        self._lock = threading.Lock()
+
+    def secret_for(self, key_id: str, now: float) -> str | None:
+        with self._lock:
+            key = self._keys.get(key_id)
+            return key.secret if key is not None and key.valid_at(now) else None
+
+    def rotate(self, now: float, grace_seconds: float) -> tuple[AdminKey, list[AdminKey]]:
+        """Add a new key; every key valid now expires after the grace period (or keeps an earlier end)."""
+        with self._lock:
+            retiring = []
+            for key in self._keys.values():
+                if key.valid_at(now):
+                    end = now + grace_seconds
+                    key.expires_at = end if key.expires_at is None else min(key.expires_at, end)
+                    retiring.append(key)
+            new_id = f"key-{secrets.token_hex(4)}"
+            while new_id in self._keys:
+                new_id = f"key-{secrets.token_hex(4)}"
+            new = AdminKey(new_id, secrets.token_urlsafe(32), now)
+            self._keys[new_id] = new
+            # Forget keys long expired so the ring does not grow without bound.
+            for key_id in [
+                k for k, v in self._keys.items() if v.expires_at is not None and v.expires_at < now - 86400
+            ]:
+                del self._keys[key_id]
+            return new, retiring
+
+    def describe(self, now: float) -> list[dict[str, object]]:
+        with self._lock:
+            return [
+                {
+                    "key_id": key.key_id,
+                    "valid": key.valid_at(now),
+                    "expires_in_seconds": None if key.expires_at is None else round(key.expires_at - now, 3),
+                }
+                for key in self._keys.values()
+            ]
+
+
+class RateLimiter:
+    """A token bucket per key: ``burst`` calls at once, refilled at ``per_minute`` per minute."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key_id: str, now: float) -> float | None:
+        """Take one token; returns None if allowed, else the seconds to wait (for Retry-After)."""
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return None
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
