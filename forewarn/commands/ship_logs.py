@@ -1,0 +1,123 @@
+"""``forewarn ship-logs PATH|-``: tail an application log (or read stdin) into the logs topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = (
+    "Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service.\n\n"
+    "Understands JSON lines (timestamp/level/message/logger; other fields become attributes) and plain "
+    "text with an optional leading ISO 8601 timestamp and level; any other line is shipped as is at "
+    "level INFO. A file is followed like tail -F (rotation and truncation are survived) until Ctrl-C "
+    "or SIGTERM; '-' reads standard input to its end. While Kafka is down, records are buffered "
+    "(bounded) and drained in order later.\n\n"
+    "Example: forewarn ship-logs /var/log/musobuddy.jsonl --service musobuddy"
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ship-logs", help=HELP)
+    def ship_logs(
+        path: Annotated[str, typer.Argument(help="Log file to follow, or '-' to read standard input.")],
+        service: Annotated[
+            str,
+            typer.Option("--service", help="Service the lines belong to (the Kafka key), e.g. musobuddy."),
+        ],
+        from_start: Annotated[
+            bool,
+            typer.Option(
+                "--from-start", help="Ship the lines already in the file too (default: only new ones)."
+            ),
+        ] = False,
+        no_follow: Annotated[
+            bool,
+            typer.Option("--no-follow", help="Ship what the file holds now and exit (implies --from-start)."),
+        ] = False,
+        poll_interval: Annotated[
+            float, typer.Option("--poll-interval", min=0.05, help="Seconds between checks of the file.")
+        ] = 0.5,
+        no_kafka: Annotated[
+            bool, typer.Option("--no-kafka", help="Print the LogRecord JSON lines instead of publishing.")
+        ] = False,
+        bootstrap_servers: Annotated[
+            str | None,
+            typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
+        ] = None,
+    ) -> None:
+        """Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service."""
+        import logging
+        import signal
+        import sys
+        import threading
+        import time
+
+        from forewarn.follow import FileFollower
+        from forewarn.log_shipper import LogShipper
+        from forewarn.publisher import KafkaPublisher, PrintPublisher, Publisher, kafka_producer_factory
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
+        publisher: Publisher
+        if no_kafka:
+            publisher = PrintPublisher(sys.stdout)
+        else:
+            publisher = KafkaPublisher(
+                kafka_producer_factory(bootstrap, f"{settings.kafka.client_id}-logs", timeout_seconds=5.0),
+                buffer_size=settings.probe.buffer_size,
+                name=f"Kafka at {bootstrap}",
+            )
+        try:
+            shipper = LogShipper(publisher, service, settings.topics.logs)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--service") from exc
+
+        stopping = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            stopping.set()
+            if path == "-":  # a blocked stdin read only ends with an exception
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            if path == "-":
+                stdin = (line.decode("utf-8", errors="replace") for line in sys.stdin.buffer)
+                shipper.ship_lines(stdin)
+            else:
+                target = Path(path)
+                if target.is_dir():
+                    raise typer.BadParameter(f"{path} is a directory", param_hint="PATH")
+                with FileFollower(target, from_start=from_start or no_follow) as follower:
+                    if no_follow:
+                        while batch := follower.read_available():
+                            shipper.ship_lines(batch)
+                        shipper.ship_lines(follower.take_partial())
+                    else:
+                        typer.echo(f"following {target} as service {shipper.service!r}", err=True)
+                        shipper.follow(
+                            follower, sleep=time.sleep, stop=stopping.is_set, poll_interval=poll_interval
+                        )
+        except KeyboardInterrupt:
+            pass
+        finally:
+            publisher.close(timeout=10.0)
+        counts = shipper.counts
+        summary = f"shipped {counts.shipped} records from {counts.lines} lines ({counts.blank} blank)"
+        if isinstance(publisher, KafkaPublisher):
+            stats = publisher.stats()
+            summary += f"; delivered {stats.delivered}, dropped {stats.dropped}"
+            undelivered = stats.buffered + stats.in_flight
+            if undelivered:
+                typer.echo(f"{summary}; {undelivered} NOT delivered", err=True)
+                raise typer.Exit(3)
+        typer.echo(summary, err=True)

@@ -1,0 +1,98 @@
+"""Ship application log lines to the logs topic as ``LogRecord`` events, keyed by service.
+
+Why a shipper of our own rather than Filebeat/Vector: forewarn must run from one ``pip install`` on
+a bare machine, and the dataflow wants one exact schema. Parsing lives in ``forewarn.log_lines``,
+following a file in ``forewarn.follow``; this module only wires a line source to a ``Publisher``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from forewarn.events import LogRecord, Name
+from forewarn.follow import FileFollower
+from forewarn.log_lines import parse_log_line
+from forewarn.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+_SERVICE_NAME: TypeAdapter[str] = TypeAdapter(Name)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class ShipperCounts:
+    lines: int = 0
+    shipped: int = 0
+    blank: int = 0
+
+
+class LogShipper:
+    """Parses lines and publishes each record to ``topic`` keyed by ``service``."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        service: str,
+        topic: str = "forewarn.logs",
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        try:
+            self.service = _SERVICE_NAME.validate_python(service)
+        except ValidationError as exc:
+            raise ValueError(
+                f"bad service name {service!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            ) from exc
+        self.publisher = publisher
+        self.topic = topic
+        self.now = now
+        self.counts = ShipperCounts()
+
+    def ship_line(self, line: str) -> LogRecord | None:
+        self.counts.lines += 1
+        record = parse_log_line(line, self.service, self.now())
+        if record is None:
+            self.counts.blank += 1
+            return None
+        self.publisher.publish(self.topic, record.key(), record.to_json_bytes())
+        self.counts.shipped += 1
+        return record
+
+    def ship_lines(self, lines: Iterable[str]) -> int:
+        """Ship every line of a finite source (stdin, a file read once); returns records shipped."""
+        before = self.counts.shipped
+        for line in lines:
+            self.ship_line(line)
+        self.publisher.flush()
+        return self.counts.shipped - before
+
+    def follow(
+        self,
+        follower: FileFollower,
+        *,
+        sleep: Callable[[float], None],
+        stop: Callable[[], bool],
+        poll_interval: float = 0.5,
+    ) -> int:
+        """Ship lines appended to a file until ``stop()``; idle polls let the buffer drain."""
+        before = self.counts.shipped
+
+        def idle() -> None:
+            self.publisher.flush(timeout=1.0)
+
+        for line in follower.follow(sleep, stop, poll_interval=poll_interval, on_idle=idle):
+            self.ship_line(line)
+        self.publisher.flush()
+        return self.counts.shipped - before
+
+
+__all__ = ["LogShipper", "ShipperCounts"]

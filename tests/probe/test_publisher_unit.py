@@ -1,0 +1,192 @@
+"""Unit tests of KafkaPublisher's buffer: bound, drop-oldest accounting, order, warnings, recovery.
+
+A fake producer stands in for kafka-python here so every failure mode is exact; the same behaviour
+against a real broker that goes away and comes back is in ``test_publisher_kafka.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from forewarn.publisher import KafkaPublisher
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class FakeFuture:
+    is_done: bool = False
+    ok: bool = True
+    exception: Any = None
+
+    def succeeded(self) -> bool:
+        return self.is_done and self.ok
+
+
+@dataclass
+class FakeProducer:
+    """Accepts sends; ``flush`` completes them (or fails them while ``broken``)."""
+
+    broken: bool = False
+    refuse_sends: bool = False
+    delivered: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    pending: list[tuple[tuple[str, bytes, bytes], FakeFuture]] = field(default_factory=list)
+    closed: bool = False
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> FakeFuture:
+        if self.refuse_sends:
+            raise TimeoutError("Failed to update metadata after 5.0 secs")
+        assert value is not None and key is not None
+        future = FakeFuture()
+        self.pending.append(((topic, key, value), future))
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        for message, future in self.pending:
+            future.is_done = True
+            if self.broken:
+                future.ok = False
+                future.exception = ConnectionError("broker went away")
+            else:
+                self.delivered.append(message)
+        self.pending.clear()
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Factory:
+    """Raises like kafka-python does while the broker is unreachable."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.calls = 0
+        self.producer = FakeProducer()
+
+    def __call__(self) -> FakeProducer:
+        self.calls += 1
+        if not self.up:
+            raise TimeoutError("Unable to bootstrap from 127.0.0.1:1")
+        return self.producer
+
+
+def values(producer: FakeProducer) -> list[bytes]:
+    return [value for _, _, value in producer.delivered]
+
+
+def test_buffers_while_down_drops_oldest_and_drains_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    clock, factory = Clock(), Factory()
+    publisher = KafkaPublisher(factory, buffer_size=3, reconnect_interval=5.0, monotonic=clock)
+    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+
+    for i in range(5):
+        publisher.publish("probes", "auth", f"m{i}".encode())
+    stats = publisher.stats()
+    assert (stats.buffered, stats.dropped, stats.delivered, stats.connected) == (3, 2, 0, False)
+    assert factory.calls == 1  # no reconnect storm: one attempt per reconnect_interval
+    assert "unavailable" in caplog.text and "buffering" in caplog.text
+    assert "dropped oldest" in caplog.text
+
+    factory.up = True
+    clock.t += 4.0
+    publisher.publish("probes", "auth", b"m5")  # too soon to retry: still buffered
+    assert factory.calls == 1 and publisher.stats().dropped == 3
+
+    clock.t += 1.5
+    publisher.flush()
+    assert values(factory.producer) == [b"m3", b"m4", b"m5"]
+    stats = publisher.stats()
+    assert (stats.buffered, stats.in_flight, stats.delivered, stats.dropped, stats.connected) == (
+        0,
+        0,
+        3,
+        3,
+        True,
+    )
+    assert "is back" in caplog.text
+
+
+def test_failed_deliveries_return_to_the_front_in_order() -> None:
+    clock, factory = Clock(), Factory()
+    factory.up = True
+    publisher = KafkaPublisher(factory, buffer_size=10, reconnect_interval=1.0, monotonic=clock)
+    factory.producer.broken = True
+    for i in range(3):
+        publisher.publish("logs", "svc", f"a{i}".encode())
+    publisher.flush()  # all three fail
+    stats = publisher.stats()
+    assert (stats.buffered, stats.in_flight, stats.connected) == (3, 0, False)
+
+    publisher.publish("logs", "svc", b"a3")  # Kafka marked down: queued behind the failed ones
+    factory.producer.broken = False
+    clock.t += 1.0
+    publisher.flush()
+    assert values(factory.producer) == [b"a0", b"a1", b"a2", b"a3"]
+    assert publisher.stats().delivered == 4
+
+
+def test_send_that_raises_marks_kafka_down_and_keeps_the_message() -> None:
+    clock, factory = Clock(), Factory()
+    factory.up = True
+    factory.producer.refuse_sends = True
+    publisher = KafkaPublisher(factory, buffer_size=10, reconnect_interval=2.0, monotonic=clock)
+    publisher.publish("probes", "db", b"x")
+    assert publisher.stats().buffered == 1 and not publisher.stats().connected
+    factory.producer.refuse_sends = False
+    clock.t += 2.0
+    publisher.flush()
+    assert values(factory.producer) == [b"x"]
+
+
+def test_keys_and_topics_are_passed_through() -> None:
+    factory = Factory()
+    factory.up = True
+    publisher = KafkaPublisher(factory, monotonic=Clock())
+    publisher.publish("forewarn.probes", "payments", b"{}")
+    publisher.flush()
+    assert factory.producer.delivered == [("forewarn.probes", b"payments", b"{}")]
+
+
+def test_close_reports_what_is_lost(caplog: pytest.LogCaptureFixture) -> None:
+    factory = Factory()
+    publisher = KafkaPublisher(factory, buffer_size=2, monotonic=Clock())
+    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    for i in range(4):
+        publisher.publish("probes", "auth", f"m{i}".encode())
+    publisher.close()
+    assert "closing with 2 undelivered messages" in caplog.text
+    assert "2 dropped earlier" in caplog.text
+    with pytest.raises(RuntimeError, match="closed"):
+        publisher.publish("probes", "auth", b"late")
+
+
+def test_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    clock, factory = Clock(), Factory()
+    publisher = KafkaPublisher(
+        factory, buffer_size=1000, warn_interval=30.0, reconnect_interval=1e9, monotonic=clock
+    )
+    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    for i in range(200):
+        publisher.publish("probes", "auth", f"m{i}".encode())
+    assert len(caplog.records) == 1
+    clock.t += 31.0
+    publisher.publish("probes", "auth", b"later")
+    assert len(caplog.records) == 2
+    assert "201 buffered" in caplog.records[-1].getMessage()
+
+
+def test_buffer_size_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        KafkaPublisher(Factory(), buffer_size=0)
