@@ -1,0 +1,170 @@
+"""``forewarn bench``: the model benchmarks (NAB anomaly detection, exhaustion lead time).
+
+Why a command and not only scripts: the figures in the README must be reproducible by anyone with one
+command, on NAB or on another corpus in the same layout, with the same detector and thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+NAB_DIR_ENV = "FOREWARN_NAB_DIR"
+NAB_SCORER_ENV = "FOREWARN_NAB_SCORER"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _default_nab_dir() -> Path:
+    env = os.environ.get(NAB_DIR_ENV)
+    return Path(env) if env else _REPO.parent / "shared" / "datasets" / "nab"
+
+
+def _default_scorer(data: Path) -> Path:
+    env = os.environ.get(NAB_SCORER_ENV)
+    return Path(env) if env else data.parent.parent / "bench" / "nab_score.py"
+
+
+def register(app: typer.Typer) -> None:
+    bench = typer.Typer(help="Benchmarks of the prediction models (results as JSON and a table).")
+    app.add_typer(bench, name="bench")
+
+    @bench.command("nab")
+    def nab(
+        data: Annotated[
+            Path | None,
+            typer.Option(
+                help=f"NAB-layout root (data/ and labels/); default ${NAB_DIR_ENV} or ../shared/datasets/nab"
+            ),
+        ] = None,
+        out: Annotated[Path, typer.Option(help="Where result CSVs and JSON go.")] = Path("bench/results/nab"),
+        detector: Annotated[
+            str, typer.Option(help="Detector name from forewarn.models.registry.")
+        ] = "likelihood",
+        scorer: Annotated[
+            Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
+        ] = None,
+        labels: Annotated[
+            Path | None, typer.Option(help="Windows JSON; default DATA/labels/combined_windows.json")
+        ] = None,
+        thresholds: Annotated[
+            Path | None,
+            typer.Option(help="Apply these thresholds (a nab_scores JSON) instead of optimising."),
+        ] = None,
+    ) -> None:
+        """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
+        from forewarn.models import registry
+        from forewarn.models.nab import FileResult, run_corpus
+
+        root = data or _default_nab_dir()
+        data_dir = root / "data" if (root / "data").is_dir() else root
+        if not data_dir.is_dir():
+            typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
+            raise typer.Exit(2)
+        factories = registry.detectors()
+        if detector not in factories:
+            typer.echo(f"error: unknown detector {detector!r}; known: {sorted(factories)}", err=True)
+            raise typer.Exit(2)
+        factory = factories[detector]
+        typer.echo(f"detector: {factory()!r}")
+
+        def progress(i: int, n: int, r: FileResult) -> None:
+            rate = r.rows / r.seconds if r.seconds else float("inf")
+            typer.echo(f"[{i:>2}/{n}] {r.key:<60} {r.rows:>7} rows {rate:>9.0f} ev/s {r.state_bytes:>6} B")
+
+        started = time.perf_counter()
+        results = run_corpus(factory, data_dir, out, progress)
+        rows = sum(r.rows for r in results)
+        spent = sum(r.seconds for r in results)
+        summary: dict[str, object] = {
+            "detector": repr(factory()),
+            "files": len(results),
+            "rows": rows,
+            "detector_seconds": spent,
+            "wall_seconds": time.perf_counter() - started,
+            "events_per_second": rows / spent if spent else None,
+            "state_bytes_per_series_max": max((r.state_bytes for r in results), default=0),
+            "state_bytes_per_series_mean": (sum(r.state_bytes for r in results) / len(results))
+            if results
+            else 0,
+        }
+        scorer_path = scorer or _default_scorer(root)
+        labels_path = labels or root / "labels" / "combined_windows.json"
+        if scorer_path.is_file() and labels_path.is_file():
+            scores_json = out / "nab_scores.json"
+            cmd = [
+                sys.executable,
+                str(scorer_path),
+                "score",
+                str(out),
+                "--labels",
+                str(labels_path),
+                "--data-dir",
+                str(data_dir),
+                "--out",
+                str(scores_json),
+                "--no-per-file",
+            ]
+            if thresholds is not None:
+                cmd += ["--thresholds", str(thresholds)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                typer.echo(proc.stdout + proc.stderr, err=True)
+                raise typer.Exit(proc.returncode)
+            scored = json.loads(scores_json.read_text())
+            summary["scores"] = {
+                name: {
+                    "normalized": e["normalized_score"],
+                    "threshold": e["threshold"],
+                    "windows_detected": e["counts"]["windows_detected"],
+                    "windows": e["counts"]["windows"],
+                    "fp_rows": e["counts"]["fp_rows"],
+                }
+                for name, e in scored["profiles"].items()
+            }
+        else:
+            typer.echo(
+                f"note: scorer {scorer_path} or labels {labels_path} not found; CSVs written, not scored"
+            )
+        (out / "bench_nab.json").write_text(json.dumps(summary, indent=2))
+        _print_nab_table(summary)
+
+    @bench.command("exhaustion")
+    def exhaustion(
+        out: Annotated[Path, typer.Option(help="JSON output file.")] = Path("bench/results/exhaustion.json"),
+        seed: Annotated[int, typer.Option(help="Seed of the synthetic traces.")] = 1,
+        series_per_kind: Annotated[int, typer.Option(help="Traces per scenario kind.")] = 8,
+    ) -> None:
+        """Lead time of exhaustion warnings vs predict_linear and a static threshold, same traces."""
+        from forewarn.models.exhaustion_bench import format_table, run_benchmark
+
+        report = run_benchmark(seed=seed, series_per_kind=series_per_kind)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        typer.echo(format_table(report))
+        typer.echo(f"wrote {out}")
+
+
+def _print_nab_table(summary: dict[str, object]) -> None:
+    typer.echo("")
+    scores = summary.get("scores")
+    if isinstance(scores, dict):
+        typer.echo(f"{'profile':<22}{'score':>8}{'threshold':>12}{'windows':>10}{'FP rows':>9}")
+        for name, e in scores.items():
+            thr = "none" if e["threshold"] is None else f"{e['threshold']:.4g}"
+            typer.echo(
+                f"{name:<22}{e['normalized']:>8.2f}{thr:>12}"
+                f"{e['windows_detected']:>5}/{e['windows']:<4}{e['fp_rows']:>9}"
+            )
+    eps = summary.get("events_per_second")
+    typer.echo(f"throughput: {eps:,.0f} events/s (score+learn, one core)" if isinstance(eps, float) else "")
+    typer.echo(
+        f"state per series: max {summary['state_bytes_per_series_max']} B, "
+        f"mean {summary['state_bytes_per_series_mean']:.0f} B (pickle)"
+    )

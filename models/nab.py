@@ -1,0 +1,114 @@
+"""Run a detector over a NAB-layout corpus and write result CSVs the NAB scorer accepts.
+
+Why here (and not in bench/): ``forewarn bench nab`` must work from an installed wheel, so the corpus
+runner ships with the models; ``bench/`` holds the thin scripts and the recorded results.
+
+Layout: ``DATA/<category>/<file>.csv`` with columns ``timestamp,value``; results go to
+``OUT/<category>/<file>.csv`` with ``timestamp,value,anomaly_score`` in the data file's row order.
+Each file is streamed through a fresh detector, score-then-learn, exactly as the dataflow would.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from forewarn.models.base import Detector, as_finite
+
+DetectorFactory = Callable[[], Detector]
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What one data file cost: rows, seconds spent in the detector, final state size."""
+
+    key: str
+    rows: int
+    seconds: float
+    state_bytes: int
+
+
+def corpus_files(data_dir: Path) -> list[Path]:
+    """Every ``*.csv`` under ``data_dir``, sorted, so runs are reproducible."""
+    return sorted(p for p in data_dir.rglob("*.csv") if p.is_file())
+
+
+def parse_timestamp(text: str) -> float | None:
+    """Epoch seconds from ISO-like text or a number; None when unparseable (row still scored)."""
+    s = text.strip().strip('"')
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if s.endswith(("Z", "z")):
+        s = s[:-1]
+    try:
+        stamp = datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+def read_series(path: Path) -> Iterator[tuple[str, str, float | None, float | None]]:
+    """Rows as (timestamp text, value text, epoch seconds, value); empty values become None."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        for row in reader:
+            ts_text = row.get("timestamp") or ""
+            value_text = row.get("value") or ""
+            yield ts_text, value_text, parse_timestamp(ts_text), as_finite(value_text.strip() or None)
+
+
+def run_file(factory: DetectorFactory, data_path: Path, out_path: Path) -> FileResult:
+    """Stream one file through a fresh detector and write its result CSV."""
+    detector = factory()
+    rows = 0
+    spent = 0.0
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with out_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["timestamp", "value", "anomaly_score"])
+        for ts_text, value_text, t, value in read_series(data_path):
+            x = {"value": value} if value is not None else {}
+            start = time.perf_counter()
+            score = detector.score_one(x, t).score
+            detector.learn_one(x, t)
+            spent += time.perf_counter() - start
+            writer.writerow([ts_text, value_text, repr(float(score))])
+            rows += 1
+    return FileResult(
+        key=str(data_path),
+        rows=rows,
+        seconds=spent,
+        state_bytes=len(pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL)),
+    )
+
+
+def run_corpus(
+    factory: DetectorFactory,
+    data_dir: Path,
+    out_dir: Path,
+    progress: Callable[[int, int, FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Run every file of the corpus; ``progress(i, n, result)`` is called after each file."""
+    files = corpus_files(data_dir)
+    results: list[FileResult] = []
+    for i, path in enumerate(files, start=1):
+        rel = path.relative_to(data_dir)
+        result = run_file(factory, path, out_dir / rel)
+        result = FileResult(
+            key=str(rel), rows=result.rows, seconds=result.seconds, state_bytes=result.state_bytes
+        )
+        results.append(result)
+        if progress is not None:
+            progress(i, len(files), result)
+    return results

@@ -1,0 +1,280 @@
+"""Resource exhaustion forecaster: discounted least-squares trend plus a time-of-day profile.
+
+Why this design:
+
+* Exhaustion is about the *trend* of a gauge (memory, disk, pool in use, queue depth), and operators
+  trust a straight line they can check. Prometheus' ``predict_linear`` fits one over a fixed window; we
+  fit the same line but with exponentially decaying weights in *time* (irregular sampling is fine) and
+  keep the regression's own uncertainty, so every forecast has a prediction interval, the time to
+  exhaustion has an interval, and P(breach within h) is an honest probability instead of a yes/no.
+* A daily cycle (traffic-driven load) would drag a short trend up every morning and cause false alarms;
+  the series is deseasonalised with an hourly profile learned online, and the profile is added back
+  when forecasting, so the peak of tomorrow's cycle counts but its slope does not.
+* State is ~a dozen floats plus the profile bins: far below the 20 KB per-series budget.
+"""
+
+from __future__ import annotations
+
+import math
+
+from forewarn.models.base import Forecast, Snapshottable, as_finite
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / _SQRT2)
+
+
+def _z_for(level: float) -> float:
+    """Two-sided normal quantile for an interval level (bisection: no scipy needed)."""
+    lo, hi = 0.0, 10.0
+    target = 0.5 + level / 2.0
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        if _normal_cdf(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+class TrendForecaster(Snapshottable):
+    """Online trend + seasonality forecaster with intervals, breach odds and time to exhaustion.
+
+    ``halflife_seconds`` is how fast old points lose weight (the trend's memory); ``direction`` is
+    ``"up"`` for gauges that exhaust by rising (memory, disk used) and ``"down"`` for ones that exhaust
+    by falling (free bytes). ``max_tte_seconds`` caps the reported time to exhaustion (beyond it the
+    trend says nothing useful).
+    """
+
+    def __init__(
+        self,
+        halflife_seconds: float = 1800.0,
+        interval_level: float = 0.9,
+        seasonal_bins: int = 24,
+        seasonal_period_seconds: float = 86_400.0,
+        seasonal_alpha: float = 0.05,
+        warmup: int = 10,
+        direction: str = "up",
+        max_tte_seconds: float = 30 * 86_400.0,
+    ) -> None:
+        if direction not in {"up", "down"}:
+            raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+        self.halflife_seconds = halflife_seconds
+        self.interval_level = interval_level
+        self.seasonal_bins = seasonal_bins
+        self.seasonal_period_seconds = seasonal_period_seconds
+        self.seasonal_alpha = seasonal_alpha
+        self.warmup = warmup
+        self.direction = direction
+        self.max_tte_seconds = max_tte_seconds
+        self._z = _z_for(interval_level)
+        # Discounted sums, with time measured relative to the newest observation (tau = t - last_t).
+        self.s0 = 0.0
+        self.s0sq = 0.0
+        self.s1 = 0.0
+        self.s2 = 0.0
+        self.sy = 0.0
+        self.sty = 0.0
+        self.syy = 0.0
+        self.n = 0
+        self.last_t: float | None = None
+        self.last_y: float | None = None
+        self.season: list[float] = [0.0] * seasonal_bins
+        self.season_seen: list[int] = [0] * seasonal_bins
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(halflife_seconds={self.halflife_seconds}, "
+            f"interval_level={self.interval_level}, seasonal_bins={self.seasonal_bins}, "
+            f"direction={self.direction!r})"
+        )
+
+    # -- learning -------------------------------------------------------------------------------
+    def learn_one(self, y: float, t: float) -> None:
+        value = as_finite(y)
+        when = as_finite(t)
+        if value is None or when is None or abs(value) > 1e150:
+            return  # a gap or garbage: nothing to learn (and nothing to poison the sums with)
+        if self.last_t is not None and when < self.last_t:
+            when = self.last_t  # late event: count it as "now" instead of rewinding time
+        if self.last_t is not None:
+            dt = when - self.last_t
+            if dt > 0:
+                self._shift(dt)
+        self.last_t = when
+        self.last_y = value
+        deseasonalised = value - self._seasonal(when)
+        self.s0 += 1.0
+        self.s0sq += 1.0
+        self.sy += deseasonalised
+        self.syy += deseasonalised * deseasonalised
+        # tau = 0 for the newest point: s1, s2, sty gain nothing
+        self.n += 1
+        if self.seasonal_bins and self.n > self.warmup:
+            level, _ = self._line()
+            k = self._bin(when)
+            a = max(self.seasonal_alpha, 1.0 / (self.season_seen[k] + 1))
+            self.season[k] += a * ((value - level) - self.season[k]) * 0.5
+            self.season_seen[k] += 1
+
+    def _shift(self, dt: float) -> None:
+        """Age every point by dt: decay the weights, move the time origin to the new point."""
+        w = math.pow(0.5, dt / self.halflife_seconds)
+        # old tau' = tau - dt, then scale by w
+        s1 = self.s1 - dt * self.s0
+        s2 = self.s2 - 2.0 * dt * self.s1 + dt * dt * self.s0
+        sty = self.sty - dt * self.sy
+        self.s0 *= w
+        self.s0sq *= w * w
+        self.s1 = s1 * w
+        self.s2 = s2 * w
+        self.sy *= w
+        self.sty = sty * w
+        self.syy *= w
+
+    # -- the fitted line ------------------------------------------------------------------------
+    def _line(self) -> tuple[float, float]:
+        """(level now, slope per second) of the deseasonalised series."""
+        if self.s0 <= 0:
+            return (self.last_y or 0.0), 0.0
+        det = self.s0 * self.s2 - self.s1 * self.s1
+        if det <= 1e-12 * max(1.0, self.s0 * self.s2):
+            return self.sy / self.s0, 0.0
+        slope = (self.s0 * self.sty - self.s1 * self.sy) / det
+        level = (self.sy - slope * self.s1) / self.s0
+        return level, slope
+
+    def _uncertainty(self, level: float, slope: float) -> tuple[float, float, float, float]:
+        """(residual variance, var(level), var(slope), cov(level, slope))."""
+        if self.s0 <= 0:
+            return 0.0, 0.0, 0.0, 0.0
+        sse = (
+            self.syy
+            - 2 * level * self.sy
+            - 2 * slope * self.sty
+            + level * level * self.s0
+            + 2 * level * slope * self.s1
+            + slope * slope * self.s2
+        )
+        n_eff = self.s0 * self.s0 / self.s0sq if self.s0sq > 0 else 0.0
+        dof = max(n_eff - 2.0, 1.0)
+        sigma2 = max(sse, 0.0) / self.s0 * (n_eff / dof)
+        det = self.s0 * self.s2 - self.s1 * self.s1
+        if det <= 1e-12 * max(1.0, self.s0 * self.s2):
+            return sigma2, sigma2 / max(self.s0, 1e-12), 0.0, 0.0
+        # weights act like counts scaled by s0/n_eff: rescale so a short memory means wider intervals
+        scale = self.s0 / max(n_eff, 1e-12)
+        var_level = sigma2 * self.s2 / det * scale
+        var_slope = sigma2 * self.s0 / det * scale
+        cov = -sigma2 * self.s1 / det * scale
+        return sigma2, var_level, var_slope, cov
+
+    # -- forecasting ----------------------------------------------------------------------------
+    def forecast(self, horizon_seconds: float, threshold: float | None = None) -> Forecast:
+        h = max(0.0, as_finite(horizon_seconds) or 0.0)
+        if self.n == 0 or self.last_t is None:
+            return Forecast(
+                horizon_seconds=h,
+                point=0.0,
+                lower=0.0,
+                upper=0.0,
+                interval_level=self.interval_level,
+                confidence=0.0,
+            )
+        level, slope = self._line()
+        sigma2, var_level, var_slope, cov = self._uncertainty(level, slope)
+        target_t = self.last_t + h
+        point = level + slope * h + self._seasonal(target_t)
+        sd = math.sqrt(max(var_level + h * h * var_slope + 2 * h * cov + sigma2, 0.0))
+        lower, upper = point - self._z * sd, point + self._z * sd
+        breach = tte = tte_lo = tte_hi = None
+        if threshold is not None and math.isfinite(threshold):
+            breach = self._breach_probability(level, slope, var_level, var_slope, cov, sigma2, h, threshold)
+            tte, tte_lo, tte_hi = self._time_to_exhaustion(level, slope, var_level, var_slope, threshold)
+        return Forecast(
+            horizon_seconds=h,
+            point=point,
+            lower=min(lower, point),
+            upper=max(upper, point),
+            interval_level=self.interval_level,
+            breach_probability=breach,
+            time_to_exhaustion_seconds=tte,
+            time_to_exhaustion_lower=tte_lo,
+            time_to_exhaustion_upper=tte_hi,
+            confidence=self.confidence(),
+        )
+
+    def confidence(self) -> float:
+        """Grows with the effective number of points behind the trend (0 while warming up)."""
+        if self.n < self.warmup or self.s0sq <= 0:
+            return 0.0
+        n_eff = self.s0 * self.s0 / self.s0sq
+        return min(1.0, n_eff / (3.0 * self.warmup))
+
+    def growth_rate_per_day(self) -> float:
+        """Trend slope in units per day (capacity planning)."""
+        return self._line()[1] * 86_400.0
+
+    def _sign(self) -> float:
+        return 1.0 if self.direction == "up" else -1.0
+
+    def _breach_probability(
+        self,
+        level: float,
+        slope: float,
+        var_level: float,
+        var_slope: float,
+        cov: float,
+        sigma2: float,
+        h: float,
+        threshold: float,
+    ) -> float:
+        """P(some point in [now, now + h] is past the threshold), max over a few probe times."""
+        assert self.last_t is not None
+        sign = self._sign()
+        best = 0.0
+        steps = 12
+        for i in range(steps + 1):
+            dt = h * i / steps
+            mean = level + slope * dt + self._seasonal(self.last_t + dt)
+            sd = math.sqrt(max(var_level + dt * dt * var_slope + 2 * dt * cov + sigma2, 1e-300))
+            p = _normal_cdf(sign * (mean - threshold) / sd)
+            best = max(best, p)
+        return min(1.0, max(0.0, best))
+
+    def _time_to_exhaustion(
+        self, level: float, slope: float, var_level: float, var_slope: float, threshold: float
+    ) -> tuple[float | None, float | None, float | None]:
+        """When the deseasonalised trend line reaches the threshold, with an interval from the
+        slope's and level's uncertainty; None when the trend heads away from it."""
+        sign = self._sign()
+        gap = sign * (threshold - level)
+        rate = sign * slope
+        if gap <= 0:
+            return 0.0, 0.0, 0.0  # already there
+        if rate <= 0:
+            return None, None, None
+        tte = gap / rate
+        if tte > self.max_tte_seconds:
+            return None, None, None
+        sd_rate = math.sqrt(max(var_slope, 0.0))
+        sd_gap = math.sqrt(max(var_level, 0.0))
+        fast_rate = rate + self._z * sd_rate
+        slow_rate = rate - self._z * sd_rate
+        lo = max(0.0, gap - self._z * sd_gap) / fast_rate
+        hi = (gap + self._z * sd_gap) / slow_rate if slow_rate > 0 else self.max_tte_seconds
+        hi = min(max(hi, tte), self.max_tte_seconds)
+        return tte, min(lo, tte), hi
+
+    # -- seasonality ----------------------------------------------------------------------------
+    def _bin(self, t: float) -> int:
+        phase = (t % self.seasonal_period_seconds) / self.seasonal_period_seconds
+        return min(self.seasonal_bins - 1, int(phase * self.seasonal_bins))
+
+    def _seasonal(self, t: float) -> float:
+        if not self.seasonal_bins:
+            return 0.0
+        k = self._bin(t)
+        return self.season[k] if self.season_seen[k] else 0.0
