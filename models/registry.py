@@ -15,6 +15,7 @@ ModelFactory = Callable[[], Any]
 _DETECTORS: dict[str, tuple[str, str]] = {
     "likelihood": ("forewarn.models.likelihood", "LikelihoodDetector"),
     "zscore": ("forewarn.models.zscore", "EWZScore"),
+    "service": ("forewarn.models.multivariate", "ServiceDetector"),
 }
 _FORECASTERS: dict[str, tuple[str, str]] = {
     "trend": ("forewarn.models.trend", "TrendForecaster"),

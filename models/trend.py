@@ -217,6 +217,13 @@ class TrendForecaster(Snapshottable):
         """Trend slope in units per day (capacity planning)."""
         return self._line()[1] * 86_400.0
 
+    def run_out_time(self, capacity: float) -> float | None:
+        """Capacity planning: epoch seconds when the current trend reaches ``capacity`` (None: never)."""
+        if self.last_t is None:
+            return None
+        tte = self.forecast(0.0, threshold=capacity).time_to_exhaustion_seconds
+        return None if tte is None else self.last_t + tte
+
     def _sign(self) -> float:
         return 1.0 if self.direction == "up" else -1.0
 
