@@ -66,6 +66,32 @@ def dead_letter(message: RawMessage, reason: str, received: datetime) -> DeadLet
     )
 
 
+# Reason prefixes written by this module, mapped to a low-cardinality class for metrics labels.
+_REASON_CLASSES: tuple[tuple[str, str], ...] = (
+    ("empty message", "empty"),
+    ("payload too large", "too_large"),
+    ("not UTF-8", "not_utf8"),
+    ("bad JSON", "bad_json"),
+    ("expected a JSON object", "not_object"),
+    ("unsupported schema_version", "schema_version"),
+    ("unknown kind", "unknown_kind"),
+    ("invalid ", "invalid_fields"),
+    ("timestamp ", "timestamp_out_of_window"),
+)
+
+
+def reason_class(reason: str) -> str:
+    """A short class for a dead-letter reason (``bad_json``, ``invalid_fields``, ...).
+
+    Why: the full reason names fields and values, which would explode a Prometheus label's
+    cardinality; the class is what a dashboard groups by, the full reason stays in the dead letter.
+    """
+    for prefix, name in _REASON_CLASSES:
+        if reason.startswith(prefix):
+            return name
+    return "other"
+
+
 class _Reject(Exception):
     pass
 
@@ -87,10 +113,13 @@ def _decode(value: bytes) -> TelemetryEvent:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Reject(f"bad JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        # e.g. 60 KB of "[": small enough to pass the size check, deep enough to blow the stack.
+        raise _Reject("bad JSON: nested too deeply") from exc
     if not isinstance(document, dict):
         raise _Reject(f"expected a JSON object, got {type(document).__name__}")
     version = document.get("schema_version", 1)
-    if version != 1:
+    if isinstance(version, bool) or version != 1:  # True == 1 in Python; it is not a version
         raise _Reject(f"unsupported schema_version {version!r} (this build reads 1)")
     kind = document.get("kind")
     adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -123,6 +123,21 @@ class DetectorSettings(BaseModel):
     warmup: int = Field(10, ge=2)
     failure_rate_threshold: float = Field(0.5, gt=0, le=1)
     failure_alpha: float = Field(0.3, gt=0, lt=1)
+    # While a series stays anomalous, repeat its detection at most this often (event time), plus on
+    # escalation to a higher severity: a 10-minute outage is a handful of detections, not 600.
+    realert_seconds: float = Field(300.0, ge=0)
+
+
+class PipelineSettings(BaseModel):
+    """The Bytewax dataflow run by ``forewarn run``."""
+
+    # Without a recovery dir, where to start reading the input topics: "latest" watches from now
+    # (a restart does not replay history), "earliest" replays what the topics still hold.
+    start_from: Literal["latest", "earliest"] = "latest"
+    # Bytewax recovery (SQLite snapshots of detector state and input offsets); None = no recovery.
+    recovery_dir: Path | None = None
+    epoch_interval_seconds: float = Field(10.0, gt=0)
+    batch_size: int = Field(1000, ge=1)
 
 
 class MetricsSettings(BaseModel):
@@ -225,6 +240,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     healing: HealingSettings = Field(default_factory=HealingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

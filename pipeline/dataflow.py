@@ -1,0 +1,109 @@
+"""The Bytewax dataflow: wiring only (the logic lives in plain, separately tested modules).
+
+    input (Kafka topics: probes, logs, metrics)
+      -> raw message            consumer errors are counted, never fatal
+      -> parse/validate         forewarn.ingest.parse_message
+         -> dead letters        -> dead-letter topic (reason + original bytes)
+      -> observations           one per series: <svc>/latency_ms, <svc>/failure, <svc>/<metric>, ...
+      -> key by series
+      -> detect (op.stateful)   per-series detector state with a cheap snapshot
+      -> detections topic       keyed by service
+
+Tests swap the Kafka source and sinks for ``TestingSource``/``TestingSink`` through
+:func:`build_flow`'s arguments; everything else is the production flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSink, KafkaSource
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource
+from bytewax.outputs import Sink
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
+from forewarn.pipeline.heartbeat import HeartbeatSource
+from forewarn.pipeline.messages import OutMessage, detection_message
+from forewarn.pipeline.metrics import PipelineMetrics
+from forewarn.pipeline.observations import observations_from
+from forewarn.pipeline.steps import FlowSteps, is_event, letter_message, series_key
+from prometheus_client import CollectorRegistry
+
+from forewarn.settings import Settings
+
+__all__ = ["FlowSinks", "build_flow", "kafka_sinks", "kafka_source", "utc_now"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FlowSinks:
+    """Where the two output streams go (Kafka topics in production, lists in tests)."""
+
+    detections: Sink[OutMessage]
+    dead_letters: Sink[OutMessage]
+
+
+def _brokers(settings: Settings) -> list[str]:
+    return [b.strip() for b in settings.kafka.bootstrap_servers.split(",") if b.strip()]
+
+
+def kafka_source(settings: Settings, *, from_beginning: bool | None = None, tail: bool = True) -> KafkaSource:
+    """The input topics. ``tail=False`` stops at the current end (benchmarks, batch replays)."""
+    earliest = settings.pipeline.start_from == "earliest" if from_beginning is None else from_beginning
+    return KafkaSource(
+        _brokers(settings),
+        settings.topics.inputs(),
+        tail=tail,
+        starting_offset=OFFSET_BEGINNING if earliest else OFFSET_END,
+        add_config={"client.id": f"{settings.kafka.client_id}-dataflow"},
+        batch_size=settings.pipeline.batch_size,
+        raise_on_errors=False,
+    )
+
+
+def kafka_sinks(settings: Settings) -> FlowSinks:
+    config = {"client.id": f"{settings.kafka.client_id}-dataflow"}
+    return FlowSinks(
+        detections=KafkaSink(_brokers(settings), settings.topics.detections, add_config=config),
+        dead_letters=KafkaSink(_brokers(settings), settings.topics.dead_letter, add_config=config),
+    )
+
+
+def build_flow(
+    settings: Settings,
+    source: FixedPartitionedSource[Any, Any] | None = None,
+    sinks: FlowSinks | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    detector_factory: DetectorFactory | None = None,
+    flow_id: str = "forewarn",
+) -> Dataflow:
+    """The production dataflow; ``source``/``sinks`` default to Kafka from ``settings``."""
+    metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
+    engine = DetectionEngine(settings.detector, clock, detector_factory)
+    steps = FlowSteps(settings.ingest, engine, metrics, clock)
+    source = source if source is not None else kafka_source(settings)
+    sinks = sinks or kafka_sinks(settings)
+
+    flow = Dataflow(flow_id)
+    items = op.input("input", flow, HeartbeatSource(source, metrics.beat))
+    raws = op.filter_map("raw", items, steps.raw)
+    parsed = op.map("parse", raws, steps.parse)
+    valid = op.branch("valid", parsed, is_event)
+    letters = op.map("dead-letter-message", valid.falses, letter_message)
+    op.output("dead-letters-out", letters, sinks.dead_letters)
+    observations = op.flat_map("observations", valid.trues, observations_from)
+    by_series = op.key_on("key-by-series", observations, series_key)
+    detections = op.stateful("detect", by_series, steps.series_logic)
+    messages = op.map("detection-message", detections, lambda kv: detection_message(kv[1]))
+    op.output("detections-out", messages, sinks.detections)
+    return flow

@@ -1,0 +1,245 @@
+"""Per-series detector state and the step that turns an observation into detections.
+
+Why plain classes: the Bytewax operator only calls :meth:`DetectionEngine.step`; everything that
+decides *whether* and *what* to report is here, testable without a dataflow.
+
+Alerting rule (documented in the README):
+- A detector's score crosses :data:`ALERT_SCORE` (0.5) exactly at its own threshold (see
+  ``models/zscore.py``); a series *enters* an episode when its score reaches 0.5 and *leaves* it
+  when the score falls below :data:`CLEAR_SCORE` (0.4). The gap (hysteresis) keeps a series that
+  hovers at the threshold from re-alerting on every other event.
+- Inside an episode a detection is emitted on entry, on escalation to a higher severity, and then at
+  most every ``detector.realert_seconds`` of event time (0 = every anomalous event). A 10-minute
+  outage probed every second is therefore ~3 detections (entry, critical, one reminder), not 600.
+- Event time, not wall time, drives this, so a replay after recovery emits the same detections with
+  the same ids (:meth:`forewarn.events.Detection.make_id`) and idempotent sinks drop the duplicates.
+- An observation older than the last one seen on its series is late (a straggler or a duplicate
+  from a retried send) and is ignored: online detectors must see each series in order.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from forewarn.models.base import AnomalyScore, Detector
+from forewarn.models.zscore import EWFailureRate, EWZScore
+from forewarn.pipeline.observations import Observation, Signal
+
+from forewarn.events import Detection, Severity
+from forewarn.settings import DetectorSettings
+
+ALERT_SCORE = 0.5
+CLEAR_SCORE = 0.4
+CRITICAL_SCORE = 0.9
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+_DETECTION_KIND: dict[Signal, str] = {
+    "latency": "latency_anomaly",
+    "failure": "failure",
+    "metric": "metric_anomaly",
+    "log_errors": "log_errors",
+}
+
+DetectorFactory = Callable[[Observation], Detector]
+
+__all__ = [
+    "ALERT_SCORE",
+    "CLEAR_SCORE",
+    "AlertState",
+    "DetectionEngine",
+    "DetectorFactory",
+    "SeriesSnapshot",
+    "SeriesState",
+    "default_detector_factory",
+    "severity_for",
+]
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """Optional: detectors that can say which numbers drove a score (before learning)."""
+
+    def explain_one(self, x: Mapping[str, float]) -> dict[str, float]: ...
+
+
+def default_detector_factory(settings: DetectorSettings) -> DetectorFactory:
+    """The simple detectors of ``models/zscore.py``, one per series, chosen by signal."""
+
+    def build(observation: Observation) -> Detector:
+        if observation.signal in ("failure", "log_errors"):
+            return EWFailureRate(alpha=settings.failure_alpha, rate_threshold=settings.failure_rate_threshold)
+        return EWZScore(
+            alpha=settings.alpha,
+            warmup=settings.warmup,
+            z_threshold=settings.z_threshold,
+            # Latency only matters when it rises; a gauge (pool in use, memory) can fail both ways.
+            direction="up" if observation.signal == "latency" else "both",
+        )
+
+    return build
+
+
+def severity_for(score: float) -> Severity:
+    if score >= CRITICAL_SCORE:
+        return Severity.CRITICAL
+    if score >= ALERT_SCORE:
+        return Severity.WARNING
+    return Severity.INFO
+
+
+def _higher(current: Severity | None, new: Severity) -> Severity:
+    if current is None or _SEVERITY_RANK[new] > _SEVERITY_RANK[current]:
+        return new
+    return current
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """Where a series stands in its alert episode. Frozen, so a snapshot can share it as is."""
+
+    active: bool = False
+    severity: Severity | None = None  # highest severity emitted in the current episode
+    last_emitted: datetime | None = None
+    last_timestamp: datetime | None = None  # event time of the last observation learned
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSnapshot:
+    """What Bytewax recovery stores per series: the pickled detector and the alert state."""
+
+    detector: bytes
+    alert: AlertState
+
+
+@dataclass(slots=True)
+class SeriesState:
+    """The live state of one series: its detector (mutated by learning) and its alert state."""
+
+    detector: Detector
+    alert: AlertState
+
+    def snapshot(self) -> SeriesSnapshot:
+        """Cheap and immutable: the simple detectors pickle to ~200 bytes; the alert is frozen."""
+        return SeriesSnapshot(pickle.dumps(self.detector, protocol=pickle.HIGHEST_PROTOCOL), self.alert)
+
+    @classmethod
+    def restore(cls, snapshot: SeriesSnapshot) -> SeriesState:
+        return cls(detector=pickle.loads(snapshot.detector), alert=snapshot.alert)
+
+
+class DetectionEngine:
+    """Builds series state and runs the score -> learn -> alert step. Clock injected for tests."""
+
+    def __init__(
+        self,
+        settings: DetectorSettings,
+        clock: Callable[[], datetime],
+        factory: DetectorFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.factory = factory or default_detector_factory(settings)
+
+    def new_state(self, observation: Observation) -> SeriesState:
+        return SeriesState(detector=self.factory(observation), alert=AlertState())
+
+    @staticmethod
+    def is_late(state: SeriesState, observation: Observation) -> bool:
+        last = state.alert.last_timestamp
+        return last is not None and observation.timestamp < last
+
+    def step(self, state: SeriesState, observation: Observation) -> tuple[SeriesState, list[Detection]]:
+        """Score the observation, learn it, and return the detections it triggers (0 or 1)."""
+        if self.is_late(state, observation):
+            return state, []
+        x = {observation.feature: observation.value}
+        t = observation.timestamp.timestamp()
+        detector = state.detector
+        result = detector.score_one(x, t)
+        facts = detector.explain_one(x) if isinstance(detector, Explains) else {}
+        detector.learn_one(x, t)
+        alert = replace(state.alert, last_timestamp=observation.timestamp)
+        detections: list[Detection] = []
+        if result.score >= ALERT_SCORE:
+            severity = severity_for(result.score)
+            if self._should_emit(alert, severity, observation.timestamp):
+                detections.append(self._detection(observation, detector, result, facts, severity))
+                top = severity if not alert.active else _higher(alert.severity, severity)
+                alert = replace(alert, active=True, severity=top, last_emitted=observation.timestamp)
+        elif alert.active and result.score < CLEAR_SCORE:
+            alert = replace(alert, active=False, severity=None)
+        state.alert = alert
+        return state, detections
+
+    def _should_emit(self, alert: AlertState, severity: Severity, timestamp: datetime) -> bool:
+        if not alert.active or alert.severity is None or alert.last_emitted is None:
+            return True
+        if _SEVERITY_RANK[severity] > _SEVERITY_RANK[alert.severity]:
+            return True
+        elapsed = (timestamp - alert.last_emitted).total_seconds()
+        return elapsed >= self.settings.realert_seconds
+
+    def _detection(
+        self,
+        observation: Observation,
+        detector: Detector,
+        result: AnomalyScore,
+        facts: dict[str, float],
+        severity: Severity,
+    ) -> Detection:
+        name = str(getattr(detector, "name", type(detector).__name__))
+        kind = _DETECTION_KIND[observation.signal]
+        features = {"value": observation.value, **facts}
+        return Detection(
+            id=Detection.make_id(observation.series, name, kind, observation.timestamp),
+            service=observation.service,
+            series=observation.series,
+            detection_kind=kind,
+            detector=name,
+            timestamp=observation.timestamp,
+            detected_at=self.clock(),
+            score=min(max(result.score, 0.0), 1.0),
+            confidence=min(max(result.confidence, 0.0), 1.0),
+            severity=severity,
+            value=observation.value,
+            expected=result.expected,
+            reason=explain(observation, result, facts, name),
+            features=features,
+        )
+
+
+def explain(observation: Observation, result: AnomalyScore, facts: Mapping[str, float], detector: str) -> str:
+    """A sentence an on-call human understands, from the numbers that drove the score."""
+    svc, value = observation.service, observation.value
+    context = f" (last: {observation.context})" if observation.context else ""
+    if observation.signal == "failure" and "failure_rate" in facts:
+        run = int(facts.get("consecutive_failures", 0))
+        return (
+            f"{svc} is failing: {run} consecutive failed probe{'s' if run != 1 else ''}, "
+            f"failure rate {facts['failure_rate']:.0%} >= {facts.get('rate_threshold', 0.5):.0%}{context}"
+        )
+    if observation.signal == "log_errors" and "failure_rate" in facts:
+        run = int(facts.get("consecutive_failures", 0))
+        return (
+            f"{svc} logs are mostly errors: {facts['failure_rate']:.0%} of recent lines "
+            f"({run} in a row){context}"
+        )
+    if "z" in facts and "ew_mean" in facts:
+        z, mean, std = facts["z"], facts["ew_mean"], facts.get("ew_std", 0.0)
+        threshold = facts.get("z_threshold", 0.0)
+        if observation.signal == "latency":
+            return (
+                f"{svc} latency {value:.0f} ms is {z:.1f} sigma above its recent normal of "
+                f"{mean:.0f} +/- {std:.0f} ms (alert at {threshold:g} sigma)"
+            )
+        return (
+            f"{svc} {observation.feature} = {value:.4g} is {z:+.1f} sigma from its recent normal of "
+            f"{mean:.4g} +/- {std:.2g} (alert at {threshold:g} sigma)"
+        )
+    expected = f", expected about {result.expected:.4g}" if result.expected is not None else ""
+    scored = f"{svc} {observation.feature} = {value:.4g} scored {result.score:.2f} by {detector}"
+    return f"{scored}{expected}{context}"

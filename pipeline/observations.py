@@ -1,0 +1,115 @@
+"""Turn telemetry events into per-series observations, the unit the detectors learn from.
+
+Why a separate step: a probe result carries two signals with different normal behaviour (how long
+the check took, and whether it failed), and each must be learned by its own detector state, keyed
+by its own series name so Bytewax routes it to one worker and keeps its order. Series names are
+``<service>/<signal>``: ``auth/latency_ms``, ``auth/failure``, ``database/db_pool_in_use``,
+``auth/log_errors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from forewarn.events import LogLevel, LogRecord, MetricSample, ProbeResult, TelemetryEvent
+
+Signal = Literal["latency", "failure", "metric", "log_errors"]
+
+LATENCY_FEATURE = "latency_ms"
+FAILURE_FEATURE = "failure"
+LOG_ERRORS_FEATURE = "log_errors"
+# A metric whose name equals one of the probe-derived series would share (and corrupt) that state.
+_RESERVED = frozenset({LATENCY_FEATURE, FAILURE_FEATURE, LOG_ERRORS_FEATURE})
+_ERROR_LEVELS = frozenset({LogLevel.ERROR, LogLevel.CRITICAL})
+
+__all__ = ["Observation", "Signal", "observations_from"]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one series at one event time, plus a short human context (e.g. the HTTP error)."""
+
+    series: str
+    service: str
+    signal: Signal
+    feature: str
+    value: float
+    timestamp: datetime
+    context: str | None = None
+
+
+def observations_from(event: TelemetryEvent) -> list[Observation]:
+    """The observations an event contributes (possibly none)."""
+    if isinstance(event, ProbeResult):
+        return _from_probe(event)
+    if isinstance(event, MetricSample):
+        return [_from_metric(event)]
+    if isinstance(event, LogRecord):
+        return [_from_log(event)]
+    return []
+
+
+def _probe_context(probe: ProbeResult) -> str | None:
+    parts: list[str] = []
+    if probe.status_code is not None:
+        parts.append(f"HTTP {probe.status_code}")
+    if probe.status is not None:
+        parts.append(f"status {probe.status}")
+    if probe.error:
+        parts.append(probe.error[:200])
+    return ", ".join(parts) or None
+
+
+def _from_probe(probe: ProbeResult) -> list[Observation]:
+    context = _probe_context(probe)
+    failure = Observation(
+        series=f"{probe.service}/{FAILURE_FEATURE}",
+        service=probe.service,
+        signal="failure",
+        feature=FAILURE_FEATURE,
+        value=0.0 if probe.ok else 1.0,
+        timestamp=probe.timestamp,
+        context=context,
+    )
+    if probe.status_code is None:
+        # No HTTP response (timeout, refused): the latency is the probe's timeout, not the
+        # service's; the failure series already says the service is unreachable.
+        return [failure]
+    latency = Observation(
+        series=f"{probe.service}/{LATENCY_FEATURE}",
+        service=probe.service,
+        signal="latency",
+        feature=LATENCY_FEATURE,
+        value=probe.latency_ms,
+        timestamp=probe.timestamp,
+        context=context,
+    )
+    return [latency, failure]
+
+
+def _from_metric(sample: MetricSample) -> Observation:
+    name = f"metric.{sample.name}" if sample.name in _RESERVED else sample.name
+    return Observation(
+        series=f"{sample.service}/{name}",
+        service=sample.service,
+        signal="metric",
+        feature=sample.name,
+        value=sample.value,
+        timestamp=sample.timestamp,
+        context=sample.unit,
+    )
+
+
+def _from_log(record: LogRecord) -> Observation:
+    is_error = record.level in _ERROR_LEVELS
+    return Observation(
+        series=f"{record.service}/{LOG_ERRORS_FEATURE}",
+        service=record.service,
+        signal="log_errors",
+        feature=LOG_ERRORS_FEATURE,
+        value=1.0 if is_error else 0.0,
+        timestamp=record.timestamp,
+        context=record.message[:200] if is_error else None,
+    )
