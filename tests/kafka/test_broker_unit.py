@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -192,3 +193,40 @@ def test_a_failed_download_is_not_marked_complete_and_is_redone(tmp_path: Path) 
 def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(JarDownloadError, match="not on PATH"):
         ensure_kafka_jars("4.1.0", root=tmp_path, mvn="definitely-not-maven-here")
+
+
+# -- class-data sharing archive ----------------------------------------------------------------
+
+
+def test_first_start_asks_for_an_archive_and_later_starts_use_it(tmp_path: Path) -> None:
+    libs = tmp_path / "kafka-4.1.0" / "libs"
+    libs.mkdir(parents=True)
+    broker = LocalKafka(tmp_path / "data", port=0, controller_port=0)
+    options, pending = broker._cds_options(libs)
+    assert pending is not None and pending.name.endswith(".partial")
+    assert options[0] == f"-XX:ArchiveClassesAtExit={pending}"
+
+    broker.data_dir.mkdir()
+    broker.state_path.write_text(json.dumps({"cds_pending": str(pending)}))
+    pending.write_bytes(b"archive")  # what the JVM writes when it exits cleanly
+    broker._finish_cds_archive(graceful=True)
+    archive = broker._cds_archive(libs)
+    assert archive is not None and archive.read_bytes() == b"archive"
+    assert not pending.exists()
+    assert broker._cds_options(libs) == ([f"-XX:SharedArchiveFile={archive}"], None)
+    assert LocalKafka(tmp_path / "x", class_data_sharing=False)._cds_options(libs) == ([], None)
+
+
+def test_an_archive_from_a_killed_broker_is_discarded(tmp_path: Path) -> None:
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    broker = LocalKafka(tmp_path / "data", port=0, controller_port=0)
+    _, pending = broker._cds_options(libs)
+    assert pending is not None
+    broker.data_dir.mkdir()
+    broker.state_path.write_text(json.dumps({"cds_pending": str(pending)}))
+    pending.write_bytes(b"half")
+    broker._finish_cds_archive(graceful=False)
+    assert not pending.exists()
+    archive = broker._cds_archive(libs)
+    assert archive is not None and not archive.exists()
