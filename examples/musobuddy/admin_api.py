@@ -4,11 +4,18 @@ Why checks run in this order: signature first (401: nothing else is said to an u
 caller, not even whether the action exists), then replay (409), then the per-key rate limit (429
 with Retry-After), then the parameters (422) and the action itself. Every POST is audited,
 accepted or refused; reads of the audit trail are not, so they do not drown it.
+
+Retries are safe: a POST carrying ``Idempotency-Key`` that already succeeded for the same key id,
+action and body gets the first answer again (header ``Idempotent-Replayed: true``) instead of
+running twice; the healer sends one per incident step, so at-least-once delivery acts once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -20,6 +27,29 @@ from pydantic import ValidationError
 
 from forewarn.admin_signing import HEADER_KEY_ID, NonceCache, SignatureError, verify
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REASON_HEADER = "X-Forewarn-Reason"
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+class IdempotencyCache:
+    """The answers of recent successful admin calls, by (key id, Idempotency-Key); bounded."""
+
+    def __init__(self, max_entries: int = 5000) -> None:
+        self.max_entries = max_entries
+        self._answers: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            return self._answers.get(key)
+
+    def put(self, key: tuple[str, str], fingerprint: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._answers[key] = (fingerprint, payload)
+            while len(self._answers) > self.max_entries:
+                self._answers.popitem(last=False)
+
 
 @dataclass
 class AdminState:
@@ -28,6 +58,7 @@ class AdminState:
     nonces: NonceCache
     audit: AuditTrail
     context: ActionContext
+    idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
 
 
 def add_admin_routes(app: FastAPI) -> None:
@@ -53,7 +84,7 @@ def add_admin_routes(app: FastAPI) -> None:
     async def authenticate(request: Request, action: str, audited: bool) -> str:
         now = muso.wall_clock()
         body = await request.body()
-        claimed = request.headers.get(HEADER_KEY_ID)
+        claimed = (request.headers.get(HEADER_KEY_ID) or "")[:64] or None
         client = request.client.host if request.client else None
 
         def refuse(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -120,6 +151,21 @@ def add_admin_routes(app: FastAPI) -> None:
             raise HTTPException(404, detail)
         model, run = ACTIONS[action]
         body = await request.body()
+        idem = request.headers.get(IDEMPOTENCY_HEADER)
+        fingerprint = hashlib.sha256(action.encode() + b"\n" + body).hexdigest()
+        if idem is not None:
+            if not 0 < len(idem) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+                detail = f"{IDEMPOTENCY_HEADER} must be 1..{MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+                audit(422, "rejected", detail)
+                raise HTTPException(422, detail)
+            earlier = state.idempotency.get((key_id, idem))
+            if earlier is not None:
+                if earlier[0] != fingerprint:
+                    detail = f"{IDEMPOTENCY_HEADER} {idem[:60]!r} was already used for a different request"
+                    audit(422, "rejected", detail)
+                    raise HTTPException(422, detail)
+                audit(200, "deduplicated", f"{IDEMPOTENCY_HEADER} {idem[:60]!r} already done")
+                return JSONResponse(earlier[1], headers={"Idempotent-Replayed": "true"})
         try:
             params = model.model_validate_json(body if body.strip() else b"{}")
         except ValidationError as exc:
@@ -138,7 +184,7 @@ def add_admin_routes(app: FastAPI) -> None:
         entry = audit(
             status,
             "failed" if outcome.failure else "ok",
-            outcome.failure or params.reason,
+            outcome.failure or params.reason or request.headers.get(REASON_HEADER),
             before=outcome.before,
             after=outcome.after,
         )
@@ -156,6 +202,8 @@ def add_admin_routes(app: FastAPI) -> None:
         }
         if outcome.failure:
             payload["detail"] = outcome.failure
+        elif idem is not None:
+            state.idempotency.put((key_id, idem), fingerprint, payload)
         return JSONResponse(payload, status_code=status)
 
     @app.get("/api/admin/audit", summary="The service-side audit trail (signed), oldest first")

@@ -117,6 +117,9 @@ def serve(
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the Ctrl-C it captured: that is a clean stop.
+        pass
     finally:
         sock.close()
         app.state.musobuddy.log.close()
