@@ -1,0 +1,207 @@
+"""Persistent executor state in one SQLite file: idempotency keys, action history, breakers, approvals.
+
+Why persisted: the pipeline delivers at least once and the executor may restart; a key that was
+claimed before a crash must still be claimed after it, and budgets must not reset because the
+process did. SQLite gives atomic claims (``INSERT`` on a primary key) across threads and processes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, claimed_at REAL NOT NULL, status TEXT NOT NULL, result TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, service TEXT NOT NULL,
+    action TEXT NOT NULL, restart INTEGER NOT NULL, ok INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_ts ON runs (ts);
+CREATE TABLE IF NOT EXISTS breakers (
+    action TEXT NOT NULL, service TEXT NOT NULL, failures INTEGER NOT NULL, opened_at REAL,
+    PRIMARY KEY (action, service)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, created_at REAL NOT NULL, expires_at REAL NOT NULL, status TEXT NOT NULL,
+    payload TEXT NOT NULL, decided_by TEXT
+);
+CREATE TABLE IF NOT EXISTS overrides (service TEXT PRIMARY KEY, set_at REAL NOT NULL, reason TEXT);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRow:
+    failures: int
+    opened_at: float | None
+
+
+class StateStore:
+    """Thread-safe wrapper over one SQLite connection (WAL, so other processes can read)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    def claim(self, key: str, now: float) -> bool:
+        """Atomically claim a key; False if it was claimed before (by anyone, ever)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO idempotency (key, claimed_at, status) VALUES (?, ?, 'running')",
+                (key, now),
+            )
+            return cursor.rowcount == 1
+
+    def finish(self, key: str, status: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE idempotency SET status = ?, result = ? WHERE key = ?",
+                (status, json.dumps(result, default=str), key),
+            )
+
+    def claimed(self, key: str) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            row = self._db.execute("SELECT status, result FROM idempotency WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return str(row[0]), json.loads(row[1]) if row[1] else {}
+
+    # -- run history (rate limits, budgets, cool-downs) ---------------------------------------
+
+    def record_run(self, ts: float, service: str, action: str, restart: bool) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO runs (ts, service, action, restart) VALUES (?, ?, ?, ?)",
+                (ts, service, action, int(restart)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_run_result(self, run_id: int, ok: bool) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET ok = ? WHERE id = ?", (int(ok), run_id))
+
+    def count_runs(
+        self,
+        since: float,
+        *,
+        service: str | None = None,
+        action: str | None = None,
+        restarts_only: bool = False,
+    ) -> int:
+        sql = "SELECT COUNT(*) FROM runs WHERE ts >= ?"
+        args: list[Any] = [since]
+        if service is not None:
+            sql += " AND service = ?"
+            args.append(service)
+        if action is not None:
+            sql += " AND action = ?"
+            args.append(action)
+        if restarts_only:
+            sql += " AND restart = 1"
+        with self._lock:
+            return int(self._db.execute(sql, args).fetchone()[0])
+
+    def last_run(self, service: str, action: str | None = None) -> float | None:
+        sql = "SELECT MAX(ts) FROM runs WHERE service = ?"
+        args: list[Any] = [service]
+        if action is not None:
+            sql += " AND action = ?"
+            args.append(action)
+        with self._lock:
+            value = self._db.execute(sql, args).fetchone()[0]
+        return float(value) if value is not None else None
+
+    # -- circuit breakers --------------------------------------------------------------------
+
+    def breaker(self, action: str, service: str) -> BreakerRow:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT failures, opened_at FROM breakers WHERE action = ? AND service = ?", (action, service)
+            ).fetchone()
+        return BreakerRow(0, None) if row is None else BreakerRow(int(row[0]), row[1])
+
+    def set_breaker(self, action: str, service: str, failures: int, opened_at: float | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO breakers (action, service, failures, opened_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (action, service) DO UPDATE SET failures = excluded.failures, "
+                "opened_at = excluded.opened_at",
+                (action, service, failures, opened_at),
+            )
+
+    # -- approvals ---------------------------------------------------------------------------
+
+    def add_approval(self, approval_id: str, created: float, expires: float, payload: dict[str, Any]) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO approvals (id, created_at, expires_at, status, payload) "
+                "VALUES (?, ?, ?, 'pending', ?)",
+                (approval_id, created, expires, json.dumps(payload, default=str)),
+            )
+            return cursor.rowcount == 1
+
+    def decide_approval(self, approval_id: str, status: str, by: str) -> bool:
+        """Approve or reject a pending request; False if it is not pending (unknown, decided, expired)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE approvals SET status = ?, decided_by = ? WHERE id = ? AND status = 'pending'",
+                (status, by, approval_id),
+            )
+            return cursor.rowcount == 1
+
+    def approvals(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, created_at, expires_at, status, payload, decided_by FROM approvals"
+        args: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            args.append(status)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY created_at", args).fetchall()
+        return [
+            {
+                "id": r[0],
+                "created_at": r[1],
+                "expires_at": r[2],
+                "status": r[3],
+                "payload": json.loads(r[4]),
+                "decided_by": r[5],
+            }
+            for r in rows
+        ]
+
+    # -- manual override ---------------------------------------------------------------------
+
+    def set_override(self, service: str, on: bool, now: float, reason: str = "") -> None:
+        with self._lock:
+            if on:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO overrides (service, set_at, reason) VALUES (?, ?, ?)",
+                    (service, now, reason),
+                )
+            else:
+                self._db.execute("DELETE FROM overrides WHERE service = ?", (service,))
+
+    def overridden(self, service: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM overrides WHERE service = ? OR service = '*'", (service,)
+            ).fetchone()
+        return row is not None
+
+
+__all__ = ["BreakerRow", "StateStore"]
