@@ -191,8 +191,9 @@ class LocalKafka:
     the pid file (never anything found by name), waits, then SIGKILLs. Use ``port=0`` /
     ``controller_port=0`` for free ports. As a context manager it starts and stops the broker.
 
-    ``die_with_parent=True`` (tests) makes the kernel stop the broker if this process dies; the
-    CLI's ``kafka up`` uses False so the broker outlives the command.
+    ``die_with_parent=True`` (tests, the demo) makes the kernel SIGTERM the broker if this process
+    dies (Linux ``PR_SET_PDEATHSIG``; it fires when the *thread* that called ``start()`` ends, so
+    call it from a long-lived thread); the CLI's ``kafka up`` uses False so the broker outlives it.
     """
 
     def __init__(
@@ -320,6 +321,11 @@ class LocalKafka:
                     f"{name} port {HOST}:{port} is already in use by another process; "
                     "choose another port (or 0 for a free one)"
                 )
+        if shutil.which(self.java) is None:
+            raise BrokerStartError(
+                f"Java ({self.java!r}) is not on PATH; Kafka {self.version} needs Java 17+ "
+                "(Debian: apt-get install openjdk-17-jre-headless)"
+            )
         libs = ensure_kafka_jars(self.version, root=self.jars_root, on_progress=self.on_progress)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties_path.write_text(
@@ -469,12 +475,18 @@ class LocalKafka:
 
     # -- class-data sharing: the JVM maps Kafka's parsed classes from an archive (~30% faster start)
     def _cds_archive(self, libs: Path) -> Path | None:
-        """One archive per (jars, java binary); None when java cannot be found."""
+        """One archive per (download of the jars, java binary); None when java cannot be found.
+
+        The JVM silently ignores an archive built from other jars or another JVM build, so the key
+        changes whenever either does, instead of keeping a useless archive forever.
+        """
         executable = shutil.which(self.java)
         if executable is None:
             return None
         real = Path(executable).resolve()
-        key = hashlib.sha256(f"{real}:{real.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+        marker = libs.parent / ".complete"
+        downloaded = marker.stat().st_mtime_ns if marker.exists() else 0
+        key = hashlib.sha256(f"{real}:{real.stat().st_mtime_ns}:{downloaded}".encode()).hexdigest()[:12]
         return libs.parent / f"cds-{key}.jsa"
 
     def _cds_options(self, libs: Path) -> tuple[list[str], Path | None]:

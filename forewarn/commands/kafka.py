@@ -83,12 +83,22 @@ def up(
         float | None,
         typer.Option("--timeout", min=1.0, help="Seconds to wait for the broker to answer. Default: 90."),
     ] = None,
+    create_topics: Annotated[
+        bool,
+        typer.Option(
+            "--create-topics/--no-create-topics",
+            help="Create forewarn's topics (FOREWARN_TOPICS__*) with --partitions partitions if missing.",
+        ),
+    ] = True,
+    partitions: Annotated[int, typer.Option("--partitions", min=1, help="Partitions per new topic.")] = 3,
 ) -> None:
     """Start the broker in the background (download its jars the first time) and wait until it answers."""
     from rich.console import Console
 
     from forewarn.broker import BrokerError
+    from forewarn.kafka_io import ensure_topics
     from forewarn.kafka_jars import JarDownloadError
+    from forewarn.settings import load_settings
 
     console = Console(stderr=True)
     broker = _broker(data_dir, port, controller_port)
@@ -110,13 +120,20 @@ def up(
         broker.on_progress = progress
         try:
             broker.start()
-        except (BrokerError, JarDownloadError, ValueError) as exc:
+            created = (
+                ensure_topics(broker.bootstrap, load_settings().topics.all(), partitions)
+                if create_topics
+                else []
+            )
+        except (BrokerError, JarDownloadError, ValueError, TimeoutError) as exc:
             console.print(f"[bold red]Kafka did not start:[/] {exc}", markup=True, highlight=False)
             raise typer.Exit(1) from exc
     if downloaded:
         console.print(f"Downloaded {len(downloaded)} files from Maven Central (cached for next time).")
     verb = "was already running" if running is not None else "is up"
     typer.echo(f"Kafka {broker.version} {verb} at {broker.bootstrap} (pid {broker.pid()})")
+    if created:
+        typer.echo(f"created topics: {', '.join(created)}")
     typer.echo(f"log:  {broker.log_path}")
     typer.echo(f"data: {broker.data_dir}")
     if port == 0:

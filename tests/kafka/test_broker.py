@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
 from forewarn.broker import BrokerStartError, LocalKafka, _port_open
@@ -39,6 +40,15 @@ def _processes_using(path: Path) -> list[int]:
         if str(path) in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def _partitions(bootstrap: str, topic: str) -> set[int]:
+    """Partitions of an existing topic, without letting the lookup auto-create it."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, allow_auto_create_topics=False)
+    try:
+        return set(consumer.partitions_for_topic(topic))
+    finally:
+        consumer.close()
 
 
 def _produce(bootstrap: str, topic: str, values: list[str]) -> None:
@@ -111,6 +121,9 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
         assert up.exit_code == 0, up.output
         assert f"Kafka {VERSION} is up at 127.0.0.1:" in up.output
         assert str(data_dir / "kafka.log") in up.output
+        assert "created topics: forewarn.probes, forewarn.logs" in up.output
+        bootstrap = up.output.split(" at ", 1)[1].split()[0]
+        assert _partitions(bootstrap, load_settings().topics.probes) == {0, 1, 2}
         status = runner.invoke(app, ["kafka", "status", *args])
         assert status.exit_code == 0, status.output
         assert status.output.startswith("running: Kafka at 127.0.0.1:")

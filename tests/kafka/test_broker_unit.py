@@ -230,3 +230,9 @@ def test_an_archive_from_a_killed_broker_is_discarded(tmp_path: Path) -> None:
     assert not pending.exists()
     archive = broker._cds_archive(libs)
     assert archive is not None and not archive.exists()
+
+
+def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path, port=0, controller_port=0, java="no-such-java-binary")
+    with pytest.raises(BrokerStartError, match="Java 17"):
+        broker.start()
