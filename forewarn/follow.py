@@ -33,6 +33,8 @@ class FileFollower:
         self._looked = False
         self.rotations = 0
         self.truncations = 0
+        # Open now, not at the first poll: "start at the end" means the end when following began.
+        self._open()
 
     def read_available(self) -> list[str]:
         """Lines that are complete now, oldest first; empty when nothing new (or no file yet)."""

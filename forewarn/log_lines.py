@@ -54,6 +54,7 @@ _LEADING_TIME = re.compile(
     r"^\s*\[?(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
     r"(?:\s*[|\-:]\s*|\s+|$)"
 )
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _LEVEL_NAMES = "|".join(sorted(_LEVEL_WORDS, key=len, reverse=True))
 _LEADING_LEVEL = re.compile(rf"^\[?(?P<level>{_LEVEL_NAMES})\]?(?::|\s*[|\-]\s|\s|$)\s*", re.IGNORECASE)
 # Python's "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -122,14 +123,21 @@ def _level(value: Any) -> LogLevel | None:
     return None
 
 
-def parse_log_line(line: str, service: str, now: datetime) -> LogRecord | None:
-    """Parse one line; ``None`` for a blank line. Never raises for any content of ``line``."""
+def parse_log_line(
+    line: str, service: str, now: datetime, service_field: str | None = None
+) -> LogRecord | None:
+    """Parse one line; ``None`` for a blank line. Never raises for any content of ``line``.
+
+    ``service`` keys the record. With ``service_field``, a JSON line whose field of that name holds
+    a valid service name is keyed by it instead (an app that logs for several subsystems), so its
+    logs line up with the probes of the same subsystem.
+    """
     text = clean_text(line.rstrip("\r\n"))
     if not text.strip():
         return None
     try:
         if text.lstrip().startswith("{"):
-            record = _from_json(text, service, now)
+            record = _from_json(text, service, now, service_field)
             if record is not None:
                 return record
         return _from_text(text, service, now)
@@ -137,7 +145,7 @@ def parse_log_line(line: str, service: str, now: datetime) -> LogRecord | None:
         return _raw(text, service, now)
 
 
-def _from_json(text: str, service: str, now: datetime) -> LogRecord | None:
+def _from_json(text: str, service: str, now: datetime, service_field: str | None) -> LogRecord | None:
     try:
         document = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
@@ -146,6 +154,11 @@ def _from_json(text: str, service: str, now: datetime) -> LogRecord | None:
         return None
     fields = dict(document)
     attributes: dict[str, Any] = {}
+    if service_field is not None:
+        own = fields.get(service_field)
+        if isinstance(own, str) and _SERVICE_NAME.fullmatch(own):
+            service = own
+            del fields[service_field]
 
     raw_time = _pop_first(fields, _TIME_KEYS)
     stamp = parse_timestamp(raw_time) if raw_time is not None else None

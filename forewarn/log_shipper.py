@@ -44,6 +44,7 @@ class LogShipper:
         service: str,
         topic: str = "forewarn.logs",
         *,
+        service_field: str | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         try:
@@ -54,12 +55,13 @@ class LogShipper:
             ) from exc
         self.publisher = publisher
         self.topic = topic
+        self.service_field = service_field
         self.now = now
         self.counts = ShipperCounts()
 
     def ship_line(self, line: str) -> LogRecord | None:
         self.counts.lines += 1
-        record = parse_log_line(line, self.service, self.now())
+        record = parse_log_line(line, self.service, self.now(), self.service_field)
         if record is None:
             self.counts.blank += 1
             return None

@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,10 +125,15 @@ def read_health(status_code: int, body: bytes) -> HealthReading:
         )
     if not http_ok:
         return HealthReading(
-            ok=False, status=status, error=f"HTTP {status_code} (body status {status})", details=details
+            ok=False,
+            status=status,
+            error=f"HTTP {status_code} (body status {status}{_failing(details)})",
+            details=details,
         )
     if status in ("down", "error"):
-        return HealthReading(ok=False, status=status, error=f"health status {status}", details=details)
+        return HealthReading(
+            ok=False, status=status, error=f"health status {status}{_failing(details)}", details=details
+        )
     return HealthReading(ok=True, status=status, error=None, details=details)
 
 
@@ -153,6 +159,15 @@ def _details_of(document: dict[str, Any]) -> Details:
     ):
         result.update(coerce_details({"reported_latency_ms": reported}))
     return result
+
+
+def _failing(details: Details) -> str:
+    """Name the sub-checks that are not ok, so the error alone says where to look."""
+    checks = details.get("checks")
+    if not isinstance(checks, dict):
+        return ""
+    bad = [name for name, state in checks.items() if state not in ("ok", None)]
+    return f"; failing checks: {', '.join(bad[:5])}" if bad else ""
 
 
 def _snippet(body: bytes, limit: int = 120) -> str:
@@ -208,6 +223,8 @@ class ProbeRunner:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self._check_targets(self.targets)
+        self._outbox: deque[list[ProbeResult]] = deque()
+        self._sender: asyncio.Task[None] | None = None
 
     @staticmethod
     def _check_targets(targets: Iterable[ProbeTarget]) -> None:
@@ -308,8 +325,25 @@ class ProbeRunner:
 
         results = list(await asyncio.gather(*(guarded(t) for t in self.targets)))
         if self.publisher is not None and results:
-            await asyncio.to_thread(self._publish, results)
+            self._outbox.append(results)
+            if self._sender is None or self._sender.done():
+                self._sender = asyncio.create_task(self._send_outbox())
         return results
+
+    async def drain(self) -> None:
+        """Wait until every finished round has been handed to the publisher (and flushed)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+
+    async def _send_outbox(self) -> None:
+        # One sender, in a worker thread: publishing may block (a reconnect to a dead broker takes
+        # seconds), and probing must keep its rhythm meanwhile. Rounds leave in the order they ran.
+        while self._outbox:
+            batch = self._outbox.popleft()
+            try:
+                await asyncio.to_thread(self._publish, batch)
+            except Exception:  # the publisher buffers and reports; never lose the probe loop to it
+                log.exception("publishing %d probe results failed", len(batch))
 
     def _publish(self, results: Sequence[ProbeResult]) -> None:
         assert self.publisher is not None
@@ -332,22 +366,25 @@ class ProbeRunner:
     ) -> int:
         """Probe round after round until ``stop`` is set or ``max_rounds`` ran; returns rounds run."""
         rounds = 0
-        while (max_rounds is None or rounds < max_rounds) and not (stop and stop.is_set()):
-            began = self.monotonic()
-            results = await self.run_round()
-            rounds += 1
-            if on_round is not None:
-                try:
-                    on_round(results)
-                except Exception:  # a display bug must not stop the probes
-                    log.exception("on_round callback failed")
-            if max_rounds is not None and rounds >= max_rounds:
-                break
-            delay = self.next_delay(self.monotonic() - began)
-            if stop is None:
-                await self.sleep(delay)
-            else:
-                await _sleep_or_stop(self.sleep, delay, stop)
+        try:
+            while (max_rounds is None or rounds < max_rounds) and not (stop and stop.is_set()):
+                began = self.monotonic()
+                results = await self.run_round()
+                rounds += 1
+                if on_round is not None:
+                    try:
+                        on_round(results)
+                    except Exception:  # a display bug must not stop the probes
+                        log.exception("on_round callback failed")
+                if max_rounds is not None and rounds >= max_rounds:
+                    break
+                delay = self.next_delay(self.monotonic() - began)
+                if stop is None:
+                    await self.sleep(delay)
+                else:
+                    await _sleep_or_stop(self.sleep, delay, stop)
+        finally:
+            await self.drain()
         return rounds
 
 

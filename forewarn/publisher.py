@@ -106,6 +106,16 @@ def kafka_producer_factory(
     return make
 
 
+def quiet_kafka_client(log_level: str) -> None:
+    """Keep kafka-python's per-connection errors out of a CLI's output unless debugging.
+
+    While the broker is down kafka-python logs every refused connection; ``KafkaPublisher`` already
+    says it once with the counts that matter, so the client's own lines only help with DEBUG.
+    """
+    if log_level.upper() != "DEBUG":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+
+
 class KafkaPublisher:
     """A ``Publisher`` on kafka-python with a bounded, ordered, self-draining buffer.
 
@@ -191,15 +201,19 @@ class KafkaPublisher:
                 self._producer = None
 
     def stats(self) -> PublisherStats:
-        with self._lock:
-            self._reap()
-            return PublisherStats(
-                buffered=len(self._pending),
-                in_flight=len(self._in_flight),
-                delivered=self._delivered,
-                dropped=self._dropped,
-                connected=self._producer is not None and self._down_since is None,
-            )
+        """Current counts; never waits for a publish in progress (that may be a slow reconnect)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._reap()
+            finally:
+                self._lock.release()
+        return PublisherStats(
+            buffered=len(self._pending),
+            in_flight=len(self._in_flight),
+            delivered=self._delivered,
+            dropped=self._dropped,
+            connected=self._producer is not None and self._down_since is None,
+        )
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -281,7 +295,9 @@ class KafkaPublisher:
             self._last_warning = None
 
     def _mark_down(self, error: Any, now: float) -> None:
-        self._retry_at = now + self.reconnect_interval
+        # Spaced from the end of the failed attempt: a connect that took its whole timeout must not
+        # make the next publish try again at once.
+        self._retry_at = max(now, self.monotonic()) + self.reconnect_interval
         if self._down_since is None:
             self._down_since = now
             log.warning(
@@ -351,4 +367,5 @@ __all__ = [
     "Publisher",
     "PublisherStats",
     "kafka_producer_factory",
+    "quiet_kafka_client",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -107,9 +107,12 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     from rich.console import Console
 
     from forewarn.probe import ProbeRunner, make_client
-    from forewarn.publisher import KafkaPublisher, kafka_producer_factory
+    from forewarn.publisher import KafkaPublisher, kafka_producer_factory, quiet_kafka_client
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per request from httpx would drown the round summaries; failures are in the results.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_kafka_client(settings.log_level)
     console = Console()
     publisher: KafkaPublisher | None = None
     if publish:
@@ -131,6 +134,7 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
         runner = ProbeRunner(settings.probe, client, publisher, settings.topics.probes)
         if once:
             results = await runner.run_round()
+            await runner.drain()
             console.print(results_table(results))
             return _once_exit_code(console, results, publisher)
         console.print(
@@ -166,12 +170,14 @@ def results_table(results: list[ProbeResult]) -> Table:
     from rich.table import Table
 
     table = Table(title="forewarn probe")
-    for column in ("service", "ok", "status", "HTTP", "latency ms", "attempts", "error / details"):
-        table.add_column(column, justify="right" if column in {"HTTP", "latency ms", "attempts"} else "left")
-    for result in results:
-        note = result.error or ", ".join(
-            f"{k}={v}" for k, v in list(result.details.items())[:4] if not isinstance(v, dict | list)
+    for column in ("service", "ok", "status", "HTTP", "latency ms", "attempts"):
+        justify: Literal["left", "right"] = (
+            "right" if column in {"HTTP", "latency ms", "attempts"} else "left"
         )
+        table.add_column(column, justify=justify, no_wrap=True)
+    # Only the free text may wrap, so the numbers stay readable on an 80-column terminal.
+    table.add_column("error", overflow="fold")
+    for result in results:
         table.add_row(
             result.service,
             "[green]yes[/green]" if result.ok else "[red]no[/red]",
@@ -179,7 +185,7 @@ def results_table(results: list[ProbeResult]) -> Table:
             str(result.status_code) if result.status_code is not None else "-",
             f"{result.latency_ms:.1f}",
             str(result.attempts),
-            note[:80],
+            (result.error or "")[:200],
         )
     return table
 

@@ -26,6 +26,13 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--service", help="Service the lines belong to (the Kafka key), e.g. musobuddy."),
         ],
+        service_field: Annotated[
+            str | None,
+            typer.Option(
+                "--service-field",
+                help="Key a JSON line by this field when it holds a valid service name (else --service).",
+            ),
+        ] = None,
         from_start: Annotated[
             bool,
             typer.Option(
@@ -56,7 +63,13 @@ def register(app: typer.Typer) -> None:
 
         from forewarn.follow import FileFollower
         from forewarn.log_shipper import LogShipper
-        from forewarn.publisher import KafkaPublisher, PrintPublisher, Publisher, kafka_producer_factory
+        from forewarn.publisher import (
+            KafkaPublisher,
+            PrintPublisher,
+            Publisher,
+            kafka_producer_factory,
+            quiet_kafka_client,
+        )
         from forewarn.settings import load_settings
 
         settings = load_settings()
@@ -65,6 +78,7 @@ def register(app: typer.Typer) -> None:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        quiet_kafka_client(settings.log_level)
         bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
         publisher: Publisher
         if no_kafka:
@@ -76,7 +90,7 @@ def register(app: typer.Typer) -> None:
                 name=f"Kafka at {bootstrap}",
             )
         try:
-            shipper = LogShipper(publisher, service, settings.topics.logs)
+            shipper = LogShipper(publisher, service, settings.topics.logs, service_field=service_field)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--service") from exc
 

@@ -111,6 +111,13 @@ def test_healthy_body_is_ok_with_details_checks_and_reported_latency() -> None:
         (200, {"status": "warn"}, True, "degraded", None),
         (200, {"status": "down"}, False, "down", "health status down"),
         (503, {"status": "down"}, False, "down", "HTTP 503"),
+        (
+            503,
+            {"status": "down", "checks": [{"name": "db", "status": "down"}]},
+            False,
+            "down",
+            "failing checks: db",
+        ),
         (500, {"status": "ok"}, False, "ok", "HTTP 500"),
         (200, {"status": "purple"}, False, "error", "unknown status 'purple'"),
         (200, {"healthy": True}, False, "error", "no status field"),
@@ -343,3 +350,35 @@ def test_stop_event_ends_the_loop_during_the_pause() -> None:
         return await asyncio.wait_for(task, timeout=5)
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_slow_publisher_does_not_delay_probing() -> None:
+    """A reconnect to a dead broker blocks publish for seconds; rounds must keep their rhythm."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class BlockingPublisher(ListPublisher):
+        def publish(self, topic: str, key: str, value: bytes) -> None:
+            release.wait(timeout=10)
+            super().publish(topic, key, value)
+
+    publisher = BlockingPublisher()
+    clock = FakeTime()
+    runner = runner_for(lambda r: httpx.Response(200, json={"status": "ok"}), clock, publisher=publisher)
+
+    async def scenario() -> tuple[float, int]:
+        started = time.monotonic()
+        for _ in range(3):
+            await runner.run_round()
+        spent = time.monotonic() - started
+        published_before_release = len(publisher.messages)
+        release.set()
+        await runner.drain()
+        return spent, published_before_release
+
+    spent, early = asyncio.run(scenario())
+    assert spent < 2.0  # three rounds ran while the publisher was stuck
+    assert early == 0
+    assert [json.loads(v)["service"] for _, _, v in publisher.messages] == ["auth"] * 3
