@@ -221,11 +221,11 @@ class Demo:
 
     def _start_pipeline(self, group: ProcessGroup, bootstrap: str, base_url: str) -> None:
         env = self._child_env(bootstrap, base_url)
-        self._spawn(group, "dataflow", ["run", "--metrics-port", "0"], env)
+        self._spawn(group, "dataflow", ["run", "--metrics-port", "0", "--from-beginning"], env)
         interval = str(self.settings.demo.probe_interval_seconds)
         self._spawn(group, "probe", ["probe", "--interval", interval], env)
         app_log = self.report.components["app_log"]
-        self._spawn(group, "ship-logs", ["ship-logs", app_log, "--service", "musobuddy"], env)
+        self._spawn(group, "ship-logs", ["ship-logs", app_log, "--service", "musobuddy", "--from-start"], env)
         self._note("dataflow, probe runner and log shipper started")
 
     # -- the scenario --------------------------------------------------------------------------
