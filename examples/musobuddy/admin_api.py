@@ -30,6 +30,7 @@ from forewarn.admin_signing import HEADER_KEY_ID, NonceCache, SignatureError, ve
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REASON_HEADER = "X-Forewarn-Reason"
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+MAX_ADMIN_BODY_BYTES = 64 * 1024
 
 
 class IdempotencyCache:
@@ -84,6 +85,9 @@ def add_admin_routes(app: FastAPI) -> None:
     async def authenticate(request: Request, action: str, audited: bool) -> str:
         now = muso.wall_clock()
         body = await request.body()
+        if len(body) > MAX_ADMIN_BODY_BYTES:
+            # Refused before any signature work: nothing an admin action takes is this large.
+            raise HTTPException(413, f"admin request body over {MAX_ADMIN_BODY_BYTES} bytes")
         claimed = (request.headers.get(HEADER_KEY_ID) or "")[:64] or None
         client = request.client.host if request.client else None
 

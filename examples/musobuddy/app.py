@@ -140,7 +140,8 @@ def _add_health_routes(app: FastAPI) -> None:
                 404, f"unknown health endpoint {name!r}; known: {', '.join(HEALTH_ENDPOINTS)}"
             )
         muso = get_muso(request)
-        report = muso.checker.report(name, muso.simulation.snapshot())
+        # The login check burns real CPU (PBKDF2): run it off the event loop so other requests flow.
+        report = await asyncio.to_thread(lambda: muso.checker.report(name, muso.simulation.snapshot()))
         if muso.config.simulate_latency:
             # Really take the simulated time, so a probe measuring over HTTP sees it.
             target = min(report.latency_ms, muso.config.max_sleep_ms) / 1000.0
@@ -181,6 +182,7 @@ def _add_fault_routes(app: FastAPI) -> None:
                     "max_rate": spec.max_rate,
                     "accepts_provider": spec.accepts_provider,
                     "persistent_allowed": spec.leak,
+                    "flap_allowed": spec.can_flap,
                 }
                 for spec in FAULTS.values()
             ],

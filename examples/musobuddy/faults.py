@@ -25,6 +25,12 @@ class FaultParams(BaseModel):
     provider: Literal["primary", "secondary", "both"] | None = Field(
         None, description="email_outage / sms_outage only: which provider fails (default primary)."
     )
+    flap_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="Outages and payment errors only: on for this long, off for as long, repeating.",
+    )
     persistent: bool = Field(
         False,
         description=(
@@ -43,12 +49,15 @@ class FaultSpec:
     max_rate: float | None = None
     accepts_provider: bool = False
     leak: bool = False
+    can_flap: bool = False
 
 
 FAULTS: dict[str, FaultSpec] = {
     spec.name: spec
     for spec in (
-        FaultSpec("db_outage", "The database stops accepting connections (auth and payments follow)."),
+        FaultSpec(
+            "db_outage", "The database stops accepting connections (auth and payments follow).", can_flap=True
+        ),
         FaultSpec(
             "db_pool_leak",
             "Connections are checked out and never returned until the pool is exhausted.",
@@ -72,14 +81,17 @@ FAULTS: dict[str, FaultSpec] = {
             default_rate=25.0,
             max_rate=10_000,
         ),
-        FaultSpec("email_outage", "An email provider refuses mail (SMTP 421).", accepts_provider=True),
-        FaultSpec("sms_outage", "An SMS provider returns HTTP 503.", accepts_provider=True),
+        FaultSpec(
+            "email_outage", "An email provider refuses mail (SMTP 421).", accepts_provider=True, can_flap=True
+        ),
+        FaultSpec("sms_outage", "An SMS provider returns HTTP 503.", accepts_provider=True, can_flap=True),
         FaultSpec(
             "payment_errors",
             "A share of payments is declined or errors at the payment provider.",
             rate_unit="error rate (0..1)",
             default_rate=0.25,
             max_rate=1.0,
+            can_flap=True,
         ),
         FaultSpec(
             "disk_fill",
@@ -120,6 +132,11 @@ def resolve_params(spec: FaultSpec, params: FaultParams) -> FaultParams:
         raise FaultParamError(f"fault {spec.name!r} takes no 'provider'")
     if params.persistent and not spec.leak:
         raise FaultParamError(f"fault {spec.name!r} takes no 'persistent' (only leaks do)")
+    if params.flap_seconds is not None and not spec.can_flap:
+        raise FaultParamError(
+            f"fault {spec.name!r} takes no 'flap_seconds' "
+            "(only db_outage, email_outage, sms_outage and payment_errors flap)"
+        )
     updates: dict[str, object] = {}
     if params.rate is None and spec.default_rate is not None:
         updates["rate"] = spec.default_rate

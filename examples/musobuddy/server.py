@@ -84,9 +84,19 @@ def serve_in_thread(
 
 
 @contextmanager
-def running_app(config: MusoBuddyConfig | None = None, *, log_path: Path | None = None) -> Iterator[str]:
-    """Run the app on a free 127.0.0.1 port for the duration of the block; yields its base URL."""
-    with serve_in_thread(config, log_path=log_path) as running:
+def running_app(
+    config: MusoBuddyConfig | None = None,
+    *,
+    log_path: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+) -> Iterator[str]:
+    """Run the app on a free 127.0.0.1 port for the duration of the block; yields its base URL.
+
+    Pass ``clock`` to drive the simulated time from a test (e.g. ten minutes of a flapping fault in
+    a second); ``wall_clock`` is what admin signatures are checked against.
+    """
+    with serve_in_thread(config, log_path=log_path, clock=clock, wall_clock=wall_clock) as running:
         yield running.base_url
 
 

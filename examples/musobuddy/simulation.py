@@ -42,6 +42,13 @@ class ActiveFault:
     expires_at: float | None
     bursts_done: int = 0
 
+    def on(self, now: float) -> bool:
+        """A flapping fault is on for ``flap_seconds``, off for as long, and so on; others always on."""
+        flap = self.params.flap_seconds
+        if flap is None:
+            return True
+        return int(max(0.0, now - self.started_at) // flap) % 2 == 0
+
     def describe(self, now: float) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -51,6 +58,7 @@ class ActiveFault:
             if self.expires_at is None
             else round(max(0.0, self.expires_at - now), 3),
             "description": FAULTS[self.name].description,
+            "on": self.on(now),
         }
 
 
@@ -301,10 +309,10 @@ class Simulation:
             res.memory_baseline_bytes + st.memory_leaked + cache_entries * CACHE_ENTRY_BYTES + memory_noise
         )
         memory = min(float(st.memory_limit_bytes), memory) if not st.oom_killed else st.memory_limit_bytes
-        down_email = self._provider_outage("email_outage")
-        down_sms = self._provider_outage("sms_outage")
+        down_email = self._provider_outage("email_outage", now)
+        down_sms = self._provider_outage("sms_outage", now)
         error_rate = 0.0
-        if "payment_errors" in self.faults:
+        if self._on("payment_errors", now):
             error_rate += self.faults["payment_errors"].params.rate or 0.0
         if st.version in st.bad_versions:
             error_rate += BAD_DEPLOY_ERROR_RATE
@@ -324,7 +332,7 @@ class Simulation:
             maintenance=st.maintenance,
             maintenance_reason=st.maintenance_reason,
             faults=tuple(sorted(self.faults)),
-            db_reachable="db_outage" not in self.faults,
+            db_reachable=not self._on("db_outage", now),
             db_pool_size=st.db_pool_size,
             db_pool_in_use=in_use,
             db_waiters=waiters,
@@ -349,9 +357,13 @@ class Simulation:
             restarts=st.restarts,
         )
 
-    def _provider_outage(self, name: str) -> set[str]:
+    def _on(self, name: str, now: float) -> bool:
         fault = self.faults.get(name)
-        if fault is None:
+        return fault is not None and fault.on(now)
+
+    def _provider_outage(self, name: str, now: float) -> set[str]:
+        fault = self.faults.get(name)
+        if fault is None or not fault.on(now):
             return set()
         return (
             {"primary", "secondary"}

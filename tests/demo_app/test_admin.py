@@ -410,3 +410,9 @@ def test_audit_records_before_after_and_pages(client: TestClient, auth: AdminAut
     later = auth.get(client, "/api/admin/audit", {"since_id": first["id"]}).json()["records"]
     assert [r["action"] for r in later] == ["failover"]
     assert auth.get(client, "/api/admin/audit", {"limit": 0}).status_code == 422
+
+
+def test_oversized_admin_body_is_413(client: TestClient, auth: AdminAuth) -> None:
+    response = admin(client, auth, "maintenance", {"enabled": True, "reason": "x" * 70_000})
+    assert response.status_code == 413
+    assert "body over" in response.json()["detail"]

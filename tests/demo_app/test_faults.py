@@ -55,6 +55,7 @@ def test_unknown_fault_is_404(client: TestClient) -> None:
         ("email_outage", {"provider": "tertiary"}, "primary"),
         ("auth_overload", {"persistent": True}, "takes no 'persistent'"),
         ("memory_leak", {"duration_seconds": 0}, "greater than 0"),
+        ("memory_leak", {"flap_seconds": 10}, "takes no 'flap_seconds'"),
     ],
 )
 def test_bad_params_are_422_with_detail(
@@ -237,3 +238,15 @@ def test_each_fault_instance_is_independent(make_app: AppFactory) -> None:
     first.post("/api/faults/db_outage")
     assert first.get("/api/health/database").status_code == 503
     assert second.get("/api/health/database").status_code == 200
+
+
+def test_flapping_outage_toggles_with_the_clock(client: TestClient, clock: ManualClock) -> None:
+    client.post("/api/faults/db_outage", json={"flap_seconds": 30})
+    seen = []
+    for _ in range(12):
+        seen.append(health(client, "database")["status"])
+        clock.advance(10)
+    assert seen == ["down"] * 3 + ["ok"] * 3 + ["down"] * 3 + ["ok"] * 3
+    assert client.get("/api/faults").json()["active"][0]["on"] is True  # t = 120 s: a new "on" phase
+    clock.advance(30)
+    assert client.get("/api/faults").json()["active"][0]["on"] is False

@@ -99,6 +99,22 @@ def test_fault_and_signed_heal_over_http(tmp_path: Path) -> None:
     assert any(line["logger"] == "musobuddy.admin" and line["level"] == "WARNING" for line in lines)
 
 
+def test_running_app_with_a_test_driven_clock() -> None:
+    """Ten simulated minutes of a leak over real HTTP, in well under a second of wall time."""
+    simulated = [5000.0]
+    with (
+        running_app(quick_config(simulate_latency=False), clock=lambda: simulated[0]) as base_url,
+        httpx.Client(base_url=base_url, timeout=10) as client,
+    ):
+        client.post("/api/faults/memory_leak", json={"rate": 1.0})
+        before = client.get("/api/health/overall").json()
+        simulated[0] += 600
+        after = client.get("/api/health/overall").json()
+        grown = after["details"]["memory_bytes"] - before["details"]["memory_bytes"]
+        assert abs(grown - 600 * 1024 * 1024) < 16 * 1024 * 1024  # 600 s x 1 MiB/s, give or take noise
+        assert after["details"]["uptime_seconds"] == pytest.approx(600, abs=0.01)
+
+
 def test_cli_demo_app_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     log_path = tmp_path / "cli.jsonl"
     env = {**os.environ, "MUSOBUDDY_AUTH__PBKDF2_ITERATIONS": "2000", "PYTHONUNBUFFERED": "1"}
