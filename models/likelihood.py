@@ -52,7 +52,19 @@ class LikelihoodDetector(Snapshottable):
         output: str = "likelihood",
         suppress_halflife: float = 3000.0,
         raw_cap: float = 20.0,
+        calibration: str = "gaussian",
+        histogram_bins: int = 40,
+        log_values: bool = False,
+        drift_alpha: float = 0.1,
     ) -> None:
+        self.drift_alpha = drift_alpha
+        self.fast_mean = 0.0
+        self.drift_scale = 0.0
+        self.calibration = calibration
+        self.histogram_bins = histogram_bins
+        self.log_values = log_values
+        self.hist_counts: list[float] = [0.0] * (histogram_bins if calibration == "histogram" else 0)
+        self.hist_total = 0.0
         self.raw_cap = raw_cap
         self.output = output
         self.suppress_halflife = suppress_halflife
@@ -119,6 +131,7 @@ class LikelihoodDetector(Snapshottable):
             return
         if self.n == 0:
             self.level = value
+            self.fast_mean = value
             self.magnitude = abs(value)
             self.n = 1
             self.last_t = t
@@ -135,9 +148,18 @@ class LikelihoodDetector(Snapshottable):
             delta = self.short - self.hist_mean
             self.hist_mean += a * delta
             self.hist_var = (1 - a) * (self.hist_var + a * delta * delta)
+            if self.hist_counts:
+                keep = 1.0 - self.history_alpha
+                for i in range(len(self.hist_counts)):
+                    self.hist_counts[i] *= keep
+                self.hist_counts[self._hist_bin(self.short)] += 1.0
+                self.hist_total = self.hist_total * keep + 1.0
             self.n_hist += 1
         residual = value - expected
         a_scale = max(self.scale_alpha, 1.0 / (self.n + 1))
+        if self.drift_alpha > 0:
+            self.fast_mean += self.drift_alpha * ((value - expected + self.level) - self.fast_mean)
+            self.drift_scale += a_scale * (abs(self.fast_mean - self.level) - self.drift_scale)
         self.scale += a_scale * (abs(residual) - self.scale)
         self.magnitude += a_scale * (abs(value) - self.magnitude)
         self.level += self.level_alpha * (value - self.level - self._seasonal(t))
@@ -154,11 +176,16 @@ class LikelihoodDetector(Snapshottable):
 
     # -- internals ----------------------------------------------------------------------------
     def _value(self, x: Mapping[str, float]) -> float | None:
+        value: float | None = None
         if self.feature is not None:
-            return as_finite(x.get(self.feature))
-        for v in x.values():
-            return as_finite(v)
-        return None
+            value = as_finite(x.get(self.feature))
+        else:
+            for v in x.values():
+                value = as_finite(v)
+                break
+        if value is not None and self.log_values:
+            value = math.copysign(math.log1p(abs(value)), value)
+        return value
 
     def _decay(self) -> float:
         return math.pow(0.5, 1.0 / self.suppress_halflife)
@@ -179,13 +206,31 @@ class LikelihoodDetector(Snapshottable):
         floor = 1e-9 + 1e-6 * self.magnitude
         return abs(value - expected) / max(self.scale * 1.2533, floor)
 
+    def _drift(self, value: float, expected: float) -> float:
+        """Deviation of the short-run mean from the long-run level, in its own usual units."""
+        fm = self.fast_mean + self.drift_alpha * ((value - expected + self.level) - self.fast_mean)
+        floor = 1e-9 + 1e-6 * self.magnitude
+        return abs(fm - self.level) / max(self.drift_scale * 1.2533, floor)
+
     def _raw(self, value: float, expected: float) -> float:
         z = self._z(value, expected)
+        if self.drift_alpha > 0 and self.n > 2:
+            z = max(z, self._drift(value, expected))
         if self.raw_cap > 0:
             return min(z, self.raw_cap) / self.raw_cap
         return math.erf(z / _SQRT2)
 
+    def _hist_bin(self, short: float) -> int:
+        return min(self.histogram_bins - 1, max(0, int(short * self.histogram_bins)))
+
     def _likelihood_score(self, short: float) -> float:
+        if self.hist_counts:
+            k = self._hist_bin(short)
+            frac = short * self.histogram_bins - k
+            tail = sum(self.hist_counts[k + 1 :]) + (1.0 - frac) * self.hist_counts[k]
+            floor = 1.0 / max(self.hist_total, 1.0)
+            p = max(tail / max(self.hist_total, 1e-12), floor * 0.5)
+            return min(1.0, (-math.log10(p) + short) / 8.0)
         std = max(math.sqrt(self.hist_var), self.min_history_std)
         zz = max(0.0, (short - self.hist_mean) / std)
         # monotone in the Gaussian tail of the averaged surprise, and never saturates to a tie at 1

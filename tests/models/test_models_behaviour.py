@@ -104,3 +104,55 @@ def test_bench_nab_command_fails_clearly_without_data(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "nab", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no NAB data" in result.output
+
+
+def _failing_endpoint(n: int, seed: int) -> list[tuple[float, dict[str, float], bool]]:
+    """Probes every 60 s; when latency climbs (a degraded episode), failures follow within minutes."""
+    rng = random.Random(seed)
+    out = []
+    degraded = 0
+    for i in range(n):
+        if degraded == 0 and rng.random() < 0.01:
+            degraded = rng.randint(10, 30)
+        latency_z = (3.0 if degraded else 0.0) + rng.gauss(0, 1)
+        fail_p = 0.3 if degraded else 0.005
+        ok = rng.random() >= fail_p
+        degraded = max(0, degraded - 1)
+        out.append((T0 + 60.0 * i, {"latency_z": latency_z}, ok))
+    return out
+
+
+def test_failure_probability_learns_from_delayed_labels_and_is_calibrated() -> None:
+    from forewarn.models.failure import FailureProbability
+
+    model = FailureProbability(horizon_seconds=300.0)
+    for t, x, ok in _failing_endpoint(20_000, seed=2):
+        model.learn_one(x, ok, t)
+    brier, climatology = model.brier(), model.climatology_brier()
+    assert brier is not None and climatology is not None
+    assert brier < 0.9 * climatology  # it beats always predicting the base rate
+    assert model.predict_proba({"latency_z": 3.0}) > 3 * model.predict_proba({"latency_z": 0.0})
+    bins = model.reliability()
+    assert sum(b.count for b in bins) == model.n_resolved
+    for b in bins:
+        if b.count >= 200:  # well-populated bins: predicted and observed agree within 0.1
+            assert abs(b.mean_predicted - b.observed_rate) < 0.1, b
+    assert len(model.pending) <= model.max_pending
+
+
+def test_failure_probability_round_trips_and_survives_bad_input() -> None:
+    import pickle
+
+    from forewarn.models.failure import FailureProbability
+
+    model = FailureProbability()
+    data = _failing_endpoint(500, seed=4)
+    for t, x, ok in data[:300]:
+        model.learn_one(x, ok, t)
+    restored = pickle.loads(pickle.dumps(model))
+    for t, x, ok in data[300:]:
+        assert model.learn_one(x, ok, t) == restored.learn_one(x, ok, t)
+    for bad in ({"latency_z": float("nan")}, {"latency_z": 1e308}, {}, {"x": None}):
+        p = model.learn_one(bad, False, T0)  # type: ignore[arg-type]
+        assert 0.0 <= p <= 1.0
+    assert len(pickle.dumps(model)) <= 20 * 1024
