@@ -73,7 +73,8 @@ class FailureProbability(Snapshottable):
         self.last_t: float | None = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(horizon_seconds={self.horizon_seconds}, learning_rate={self.learning_rate})"
+        name = type(self).__name__
+        return f"{name}(horizon_seconds={self.horizon_seconds}, learning_rate={self.learning_rate})"
 
     def _clean(self, features: Mapping[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
