@@ -16,3 +16,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     instance = Store(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
     yield instance
     instance.close()
+
+
+READ_KEY = "read-key-for-tests"
+ADMIN_KEY = "admin-key-for-tests"

@@ -1,0 +1,54 @@
+"""``/v1/forecasts``: point forecast, interval, breach probability and time to exhaustion per series."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from forewarn.api._util import DURATION_PATTERN, parse_duration, to_page, when
+from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
+from forewarn.api.schemas import ForecastOut, Page, errors
+
+from forewarn.store.records import Kind
+
+router = APIRouter(
+    prefix="/v1/forecasts", tags=["forecasts"], dependencies=[Depends(reader)], responses=errors(400, 401)
+)
+
+
+@router.get("", response_model=Page[ForecastOut], summary="Forecasts, newest first")
+def list_forecasts(
+    app: State,
+    page: Annotated[Paging, Depends(paging)],
+    window: Annotated[TimeRange, Depends(time_range)],
+    service: Annotated[str | None, Query(max_length=64)] = None,
+    metric: Annotated[str | None, Query(max_length=128)] = None,
+    horizon: Annotated[
+        str | None,
+        Query(max_length=32, pattern=DURATION_PATTERN, description="Horizon in seconds or as 15m, 1h, 1d."),
+    ] = None,
+    latest: Annotated[bool, Query(description="Only the newest forecast per service/metric/horizon.")] = True,
+) -> Page[ForecastOut]:
+    horizon_seconds = None if horizon is None else parse_duration(horizon, name="horizon")
+    found = app.store.page(
+        Kind.FORECAST,
+        service=service,
+        since=window.since,
+        until=window.until,
+        filters={"metric": metric, "horizon_seconds": horizon_seconds},
+        limit=page.limit,
+        offset=page.offset,
+        latest_per=("service", "metric", "horizon_seconds") if latest else (),
+    )
+    now = app.clock()
+
+    def convert(item: dict[str, Any]) -> ForecastOut:
+        stamp = when(item.get("timestamp"))
+        age = max(0.0, now - stamp.timestamp()) if stamp else 0.0
+        metric_name = item.get("metric", item.get("series", item.get("name")))
+        horizon_value = item.get("horizon_seconds", item.get("horizon"))
+        return ForecastOut.model_validate(
+            {**item, "metric": metric_name, "horizon_seconds": horizon_value, "age_seconds": age}
+        )
+
+    return to_page(found, convert)

@@ -1,0 +1,61 @@
+"""``forewarn api``: serve the REST API (and keep the state store filled from Kafka)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+HELP = (
+    "Serve the REST API: forecasts, detections, incidents (with reports), healing actions, services "
+    "(health, dependency graph, SLOs) and forewarn's own health, plus Prometheus /metrics. OpenAPI "
+    "docs at /docs.\n\n"
+    "By default it also runs the store sink: it reads the probes, detections, forecasts, incidents "
+    "and actions topics and upserts them into the state store (SQLite in the cache dir, or "
+    "store.url, e.g. postgresql+psycopg://...). Re-deliveries never duplicate rows.\n\n"
+    "API keys come from settings: FOREWARN_API__READ_KEYS='[\"k1\"]', "
+    "FOREWARN_API__ADMIN_KEYS='[\"k2\"]'.\n\n"
+    "Example: forewarn api --port 8000"
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("api", help=HELP)
+    def api(
+        host: Annotated[str | None, typer.Option("--host", help="Bind address (default: api.host).")] = None,
+        port: Annotated[
+            int | None,
+            typer.Option("--port", min=0, max=65535, help="Port (default: api.port, 8000; 0 = free)."),
+        ] = None,
+        sink: Annotated[
+            bool, typer.Option("--sink/--no-sink", help="Also consume Kafka into the store.")
+        ] = True,
+        store_url: Annotated[
+            str | None, typer.Option("--store-url", help="SQLAlchemy URL of the store (default: store.url).")
+        ] = None,
+    ) -> None:
+        """Serve until Ctrl-C."""
+        import logging
+
+        from forewarn.api.server import ApiServer
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        if store_url:
+            settings = settings.model_copy(
+                update={"store": settings.store.model_copy(update={"url": store_url})}
+            )
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        server = ApiServer(settings, sink=sink, host=host, port=port)
+        server.start()
+        typer.echo(
+            f"forewarn API on {server.url}  (OpenAPI: {server.url}/docs, metrics: {server.url}/metrics)"
+        )
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
