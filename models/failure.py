@@ -154,10 +154,10 @@ class FailureProbability(Snapshottable):
         self.n_resolved += 1
         self.positives += int(failed)
         self.brier_sum += (predicted - y) ** 2
-        k = self._bin(predicted)
-        self.bin_count[k] += 1
-        self.bin_pred[k] += predicted
-        self.bin_obs[k] += int(failed)
+        kb = self._bin(predicted)
+        self.bin_count[kb] += 1
+        self.bin_pred[kb] += predicted
+        self.bin_obs[kb] += int(failed)
 
     # -- calibration report ---------------------------------------------------------------------
     def brier(self) -> float | None:
