@@ -15,6 +15,7 @@ Tests swap the Kafka source and sinks for ``TestingSource``/``TestingSink`` thro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,8 +87,12 @@ def build_flow(
     clock: Callable[[], datetime] = utc_now,
     detector_factory: DetectorFactory | None = None,
     flow_id: str = "forewarn",
+    stop: threading.Event | None = None,
 ) -> Dataflow:
-    """The production dataflow; ``source``/``sinks`` default to Kafka from ``settings``."""
+    """The production dataflow; ``source``/``sinks`` default to Kafka from ``settings``.
+
+    Setting ``stop`` ends the input: the flow drains, flushes its sinks and returns.
+    """
     metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
     steps = FlowSteps(settings.ingest, engine, metrics, clock)
@@ -95,7 +100,7 @@ def build_flow(
     sinks = sinks or kafka_sinks(settings)
 
     flow = Dataflow(flow_id)
-    items = op.input("input", flow, HeartbeatSource(source, metrics.beat))
+    items = op.input("input", flow, HeartbeatSource(source, metrics.beat, stop))
     raws = op.filter_map("raw", items, steps.raw)
     parsed = op.map("parse", raws, steps.parse)
     valid = op.branch("valid", parsed, is_event)

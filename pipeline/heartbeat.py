@@ -1,12 +1,17 @@
-"""A source wrapper that records a heartbeat every time the dataflow polls its input.
+"""A source wrapper that records a heartbeat on every poll and can end the input on request.
 
-Why: "last event time" cannot tell a quiet service from a stuck dataflow. Bytewax polls each input
-partition continuously (a few times a second even when idle), so the wall clock of the last poll is
-a liveness signal that goes stale only when the dataflow itself stops making progress.
+Why a heartbeat: "last event time" cannot tell a quiet service from a stuck dataflow. Bytewax polls
+each input partition continuously (many times a second even when idle), so the wall clock of the
+last poll is a liveness signal that goes stale only when the dataflow itself stops progressing.
+
+Why a stop event: raising KeyboardInterrupt inside Bytewax surfaces as a runtime error from
+whatever Python step was running. Ending the input instead (each partition reports EOF at its next
+poll) lets the flow drain in-flight items, flush its sinks, close its consumers and return normally.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -20,11 +25,16 @@ __all__ = ["HeartbeatSource"]
 
 
 class _HeartbeatPartition(StatefulSourcePartition[X, S], Generic[X, S]):
-    def __init__(self, inner: StatefulSourcePartition[X, S], beat: Callable[[], None]) -> None:
+    def __init__(
+        self, inner: StatefulSourcePartition[X, S], beat: Callable[[], None], stop: threading.Event | None
+    ) -> None:
         self._inner = inner
         self._beat = beat
+        self._stop = stop
 
     def next_batch(self) -> Iterable[X]:
+        if self._stop is not None and self._stop.is_set():
+            raise StopIteration
         self._beat()
         return self._inner.next_batch()
 
@@ -39,14 +49,21 @@ class _HeartbeatPartition(StatefulSourcePartition[X, S], Generic[X, S]):
 
 
 class HeartbeatSource(FixedPartitionedSource[X, S], Generic[X, S]):
-    """Delegates everything to ``inner``; calls ``beat()`` before each poll."""
+    """Delegates everything to ``inner``; calls ``beat()`` before each poll; EOF once ``stop`` is set."""
 
-    def __init__(self, inner: FixedPartitionedSource[X, S], beat: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        inner: FixedPartitionedSource[X, S],
+        beat: Callable[[], None],
+        stop: threading.Event | None = None,
+    ) -> None:
         self._inner = inner
         self._beat = beat
+        self._stop = stop
 
     def list_parts(self) -> list[str]:
         return self._inner.list_parts()
 
     def build_part(self, step_id: str, for_part: str, resume_state: S | None) -> _HeartbeatPartition[X, S]:
-        return _HeartbeatPartition(self._inner.build_part(step_id, for_part, resume_state), self._beat)
+        inner = self._inner.build_part(step_id, for_part, resume_state)
+        return _HeartbeatPartition(inner, self._beat, self._stop)

@@ -1,0 +1,91 @@
+"""``forewarn run``: the streaming dataflow (Kafka in, detections and dead letters out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = (
+    "Run the dataflow: read probes, logs and metrics from Kafka, validate them (bad messages go to "
+    "the dead-letter topic with the reason), learn each series online, and publish detections to "
+    "the detections topic. Serves Prometheus metrics on /metrics.\n\n"
+    "Creates missing topics first. Without --recovery-dir it starts at the end of the input topics "
+    "(only new telemetry) unless --from-beginning is given; with a recovery dir a restart resumes "
+    "detector state and offsets where the last snapshot left them (output is at-least-once; "
+    "detection ids are deterministic, so consumers can drop duplicates).\n\n"
+    "--workers N starts N processes (threads share Python's GIL and are slower). "
+    "Stop with Ctrl-C or SIGTERM.\n\n"
+    "Example: forewarn run --from-beginning --metrics-port 0"
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run", help=HELP)
+    def run(
+        workers: Annotated[
+            int, typer.Option("--workers", "-w", min=1, max=64, help="Dataflow processes to run.")
+        ] = 1,
+        from_beginning: Annotated[
+            bool | None,
+            typer.Option(
+                "--from-beginning/--from-latest",
+                help="Read the input topics from their start, or only new messages "
+                "(default: settings pipeline.start_from, 'latest').",
+                show_default=False,
+            ),
+        ] = None,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                "--metrics-port",
+                min=0,
+                max=65535,
+                help="Port of /metrics (default: settings metrics.port, 9108; 0 = a free port). "
+                "With -w N, process I uses PORT+I.",
+            ),
+        ] = None,
+        recovery_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--recovery-dir",
+                file_okay=False,
+                help="Directory for Bytewax recovery snapshots (created if missing). Keep the same "
+                "--workers across restarts.",
+            ),
+        ] = None,
+        bootstrap_servers: Annotated[
+            str | None,
+            typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
+        ] = None,
+        process_id: Annotated[int | None, typer.Option("--process-id", hidden=True)] = None,
+        addresses: Annotated[str | None, typer.Option("--addresses", hidden=True)] = None,
+    ) -> None:
+        """Run the dataflow until Ctrl-C."""
+        import logging
+
+        from forewarn.pipeline.runner import RunOptions
+        from forewarn.pipeline.runner import run as run_dataflow
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        if bootstrap_servers:
+            kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+            settings = settings.model_copy(update={"kafka": kafka})
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        options = RunOptions(
+            workers=workers,
+            from_beginning=from_beginning,
+            recovery_dir=recovery_dir,
+            metrics_port=metrics_port,
+            process_id=process_id,
+            addresses=tuple(a for a in (addresses or "").split(",") if a),
+        )
+
+        def announce(line: str) -> None:
+            typer.echo(f"[forewarn run] {line}", err=True)
+
+        raise typer.Exit(run_dataflow(settings, options, announce))

@@ -1,0 +1,228 @@
+"""Run the dataflow as a service: topics, metrics endpoint, Bytewax execution, clean shutdown.
+
+Why processes for scaling: Bytewax worker *threads* share one GIL, and we measured two threads to
+be slower than one on this workload; worker *processes* run in parallel. ``workers > 1`` therefore
+starts that many child processes (``forewarn run --process-id I --addresses ...``), each one a
+Bytewax cluster member with one worker and its own ``/metrics`` endpoint; the parent only
+supervises them and forwards Ctrl-C/SIGTERM.
+
+Stopping: SIGINT or SIGTERM ends the input (see ``heartbeat.py``): the flow drains what it holds,
+its sinks flush, consumers close, and the process exits 0. A second signal forces it out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+from forewarn.settings import Settings
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+__all__ = ["RunOptions", "run", "run_cluster", "run_process"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``forewarn run`` was asked to do, on top of settings."""
+
+    workers: int = 1
+    from_beginning: bool | None = None  # None: settings.pipeline.start_from
+    recovery_dir: Path | None = None
+    metrics_port: int | None = None  # None: settings.metrics.port; 0: a free port
+    process_id: int | None = None  # set in a cluster member started by run_cluster
+    addresses: tuple[str, ...] = ()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _GracefulStop:
+    """SIGINT/SIGTERM set ``event`` (the flow's input ends and it drains); a second one forces."""
+
+    def __init__(self, announce: Callable[[str], None]) -> None:
+        self.event = threading.Event()
+        self._announce = announce
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt(f"signal {signum} again")
+        self._announce(f"stopping on {signal.Signals(signum).name} (again to force)")
+        self.event.set()
+
+
+def _interrupted(error: BaseException) -> bool:
+    """True when a Bytewax error was caused by a KeyboardInterrupt raised inside a step."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _recovery(settings: Settings, options: RunOptions, partitions: int) -> object | None:
+    directory = options.recovery_dir or settings.pipeline.recovery_dir
+    if directory is None:
+        return None
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.glob("part-*.sqlite3")):
+        init_db_dir(directory, partitions)  # type: ignore[no-untyped-call]
+        log.info("initialised recovery store %s with %d partition(s)", directory, partitions)
+    return RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
+
+
+def run_process(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
+    """Run one dataflow process (the whole flow, or one member of a cluster). Blocks until stopped."""
+    from bytewax.run import cli_main
+    from forewarn.pipeline.dataflow import build_flow, kafka_source
+    from forewarn.pipeline.metrics import serve_metrics
+    from prometheus_client import CollectorRegistry
+
+    from forewarn.kafka_io import ensure_topics, wait_until_ready
+
+    bootstrap = settings.kafka.bootstrap_servers
+    wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
+    ensure_topics(bootstrap, settings.topics.all())
+
+    registry = CollectorRegistry()
+    port = settings.metrics.port if options.metrics_port is None else options.metrics_port
+    server, bound = serve_metrics(registry, settings.metrics.host, port)
+    member = "" if options.process_id is None else f" (process {options.process_id})"
+    announce(f"metrics: http://{settings.metrics.host}:{bound}/metrics{member}")
+
+    stopper = _GracefulStop(announce)
+    source = kafka_source(settings, from_beginning=options.from_beginning)
+    flow = build_flow(settings, source, registry=registry, stop=stopper.event)
+    recovery = _recovery(settings, options, max(1, len(options.addresses)))
+    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
+    announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
+    try:
+        cli_main(  # type: ignore[no-untyped-call]
+            flow,
+            workers_per_process=1,
+            process_id=options.process_id,
+            addresses=list(options.addresses) or None,
+            epoch_interval=timedelta(seconds=settings.pipeline.epoch_interval_seconds),
+            recovery_config=recovery,
+        )
+    except KeyboardInterrupt:
+        announce(f"dataflow forced to stop{member}")
+    except Exception as error:
+        if not _interrupted(error):
+            raise
+        announce(f"dataflow forced to stop{member}")
+    else:
+        announce(f"dataflow stopped{member}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def cluster_commands(options: RunOptions, base: Sequence[str]) -> list[list[str]]:
+    """The command line of each cluster member (exposed for tests)."""
+    addresses = [f"127.0.0.1:{p}" for p in _free_ports(options.workers)]
+    commands = []
+    for index in range(options.workers):
+        cmd = [*base, "--process-id", str(index), "--addresses", ",".join(addresses)]
+        if options.metrics_port is not None:
+            cmd += ["--metrics-port", str(options.metrics_port + index if options.metrics_port else 0)]
+        if options.from_beginning is not None:
+            cmd.append("--from-beginning" if options.from_beginning else "--from-latest")
+        if options.recovery_dir is not None:
+            cmd += ["--recovery-dir", str(options.recovery_dir)]
+        commands.append(cmd)
+    return commands
+
+
+def run_cluster(
+    settings: Settings, options: RunOptions, announce: Callable[[str], None] = print, grace: float = 15.0
+) -> int:
+    """Start ``options.workers`` member processes and supervise them until they end or we are stopped."""
+    base = [sys.executable, "-c", "from forewarn.cli import app; app()", "run"]
+    # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the members in
+    # order; the kernel stops a member whose supervisor dies (no orphaned dataflow processes).
+    children = [
+        subprocess.Popen(cmd, env=python_env(settings), start_new_session=True, preexec_fn=_die_with_parent)
+        for cmd in cluster_commands(options, base)
+    ]
+    announce(f"started {len(children)} dataflow processes: pids {', '.join(str(c.pid) for c in children)}")
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    code = 0
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        code = next((c.returncode for c in children if c.returncode), 0)
+        if code:
+            announce(f"a dataflow process exited with {code}; stopping the others")
+    except KeyboardInterrupt:
+        announce("stopping the dataflow processes")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(children, grace)
+    return code
+
+
+def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def run(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
+    if options.workers > 1 and options.process_id is None:
+        return run_cluster(settings, options, announce)
+    return run_process(settings, options, announce)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def python_env(settings: Settings) -> dict[str, str]:
+    """Members' environment: the same broker as ours (it may come from --bootstrap-servers),
+    unbuffered output so their lines interleave in order."""
+    return {
+        **os.environ,
+        "FOREWARN_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "PYTHONUNBUFFERED": "1",
+    }

@@ -1,0 +1,317 @@
+"""The dataflow against the real broker: `forewarn run` in a subprocess, plain kafka-python clients.
+
+The dataflow runs exactly as an operator would start it (the CLI, its own process, metrics on a
+free port) and is stopped with SIGINT, which must exit cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kafka import KafkaProducer
+
+from forewarn.events import DeadLetter, Detection
+from forewarn.kafka_io import read_topic
+from forewarn.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass
+class DataflowProcess:
+    proc: subprocess.Popen[str]
+    metrics_url: str
+    lines: list[str] = field(default_factory=list)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+        text = httpx.get(self.metrics_url, timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+            if not match:
+                continue
+            got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+            if all(got.get(k) == v for k, v in (labels or {}).items()):
+                total += float(match.group(2))
+        return total
+
+    def wait_for_metric(self, name: str, expected: float, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        value = self.metric(name)
+        while value < expected and time.monotonic() < deadline:
+            assert self.proc.poll() is None, "dataflow died:\n" + "\n".join(self.lines[-30:])
+            time.sleep(0.25)
+            value = self.metric(name)
+        return value
+
+
+def _write_config(settings: Settings, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)))
+    return path
+
+
+@pytest.fixture
+def dataflow(kafka_settings: Settings, tmp_path: Path) -> Iterator[DataflowProcess]:
+    with start_dataflow(kafka_settings, tmp_path) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[DataflowProcess]:
+    """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT."""
+    config = _write_config(settings, tmp_path / "forewarn.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
+    if "FOREWARN_CACHE_DIR" in os.environ:
+        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from forewarn.cli import app; app()",
+            "run",
+            "--from-beginning",
+            "--metrics-port",
+            "0",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    url: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            found = re.search(r"metrics: (http://\S+/metrics)", line)
+            if found:
+                url.append(found.group(1))
+            if "dataflow running" in line:
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
+        assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
+        yield DataflowProcess(proc, url[0], lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                pytest.fail("dataflow did not stop within 30 s of SIGINT:\n" + "\n".join(lines[-30:]))
+            reader.join(5)
+            assert code == 0, f"dataflow exited with {code} on SIGINT:\n" + "\n".join(lines[-30:])
+            assert any("dataflow stopped" in line for line in lines)
+
+
+def probe(service: str, when: datetime, ok: bool) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "kind": "probe",
+            "service": service,
+            "endpoint": f"http://127.0.0.1:8080/api/health/{service}",
+            "timestamp": when.isoformat(),
+            "latency_ms": 20.0 + random.random(),
+            "status_code": 200 if ok else 503,
+            "ok": ok,
+            "status": "ok" if ok else "down",
+            "error": None if ok else "database unreachable",
+        }
+    ).encode()
+
+
+def plain_producer(settings: Settings) -> Any:
+    return KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5)
+
+
+def test_failing_service_probes_become_a_detection(
+    kafka_settings: Settings, dataflow: DataflowProcess
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    producer = plain_producer(kafka_settings)
+    for i in range(15):
+        producer.send(
+            kafka_settings.topics.probes,
+            key=b"payments",
+            value=probe("payments", start + timedelta(seconds=i), True),
+        )
+    for i in range(15, 20):
+        producer.send(
+            kafka_settings.topics.probes,
+            key=b"payments",
+            value=probe("payments", start + timedelta(seconds=i), False),
+        )
+    producer.flush()
+    producer.close()
+
+    records = read_topic(
+        kafka_settings.kafka.bootstrap_servers, kafka_settings.topics.detections, timeout=60, max_messages=1
+    )
+    assert records, "no detection within 60 s:\n" + "\n".join(dataflow.lines[-30:])
+    record = records[0]
+    detection = Detection.model_validate_json(record.value)
+    assert record.key == b"payments"
+    assert detection.service == "payments" and detection.detection_kind == "failure"
+    assert detection.timestamp == start + timedelta(seconds=16)  # the second consecutive failure
+    assert "2 consecutive failed probes" in detection.reason and "database unreachable" in detection.reason
+    assert dataflow.wait_for_metric("forewarn_detections_total", 1) >= 1
+    assert dataflow.metric("forewarn_pipeline_events_total", {"kind": "probe"}) == 20
+
+
+def malformed(i: int, now: datetime) -> bytes | None:
+    good = json.loads(probe("auth", now, True))
+    variants: list[bytes | None] = [
+        b"{not json " + str(i).encode(),
+        bytes(random.Random(i).randrange(128, 256) for _ in range(40)),  # not UTF-8
+        json.dumps({**good, "latency_ms": f"slow-{i}"}).encode(),  # wrong type
+        json.dumps({k: v for k, v in good.items() if k != "ok"} | {"n": i}).encode(),  # missing field
+        json.dumps({**good, "timestamp": "2999-01-01T00:00:00Z", "n": i}).encode(),  # absurd timestamp
+        json.dumps({**good, "details": {"pad": "x" * 70_000}, "n": i}).encode(),  # over 64 KiB
+        json.dumps({**good, "kind": "trace", "n": i}).encode(),  # unknown kind
+        json.dumps([i]).encode(),  # not an object
+        b"",  # empty
+        None,  # tombstone
+    ]
+    return variants[i % len(variants)]
+
+
+def test_malformed_flood_goes_to_dead_letters_and_the_dataflow_stays_up(
+    kafka_settings: Settings, dataflow: DataflowProcess
+) -> None:
+    now = datetime.now(UTC) - timedelta(seconds=120)
+    producer = plain_producer(kafka_settings)
+    topics = kafka_settings.topics
+    bad: list[bytes] = []
+    good = 0
+    rng = random.Random(11)
+    for i in range(1000):
+        value = malformed(i, now)
+        bad.append(value or b"")
+        topic = rng.choice([topics.probes, topics.logs, topics.metrics])
+        producer.send(topic, key=f"k{i % 7}".encode(), value=value)
+        if i % 2 == 0:  # 500 good events of every kind, interleaved
+            when = now + timedelta(milliseconds=i)
+            kind = (i // 2) % 3
+            if kind == 0:
+                producer.send(topics.probes, key=b"email", value=probe("email", when, True))
+            elif kind == 1:
+                doc = {
+                    "kind": "metric",
+                    "service": "database",
+                    "name": "db_pool_in_use",
+                    "value": i % 10,
+                    "timestamp": when.isoformat(),
+                }
+                producer.send(topics.metrics, key=b"database/db_pool_in_use", value=json.dumps(doc).encode())
+            else:
+                doc = {
+                    "kind": "log",
+                    "service": "auth",
+                    "level": "INFO",
+                    "message": f"login ok {i}",
+                    "timestamp": when.isoformat(),
+                }
+                producer.send(topics.logs, key=b"auth", value=json.dumps(doc).encode())
+            good += 1
+    producer.flush()
+    producer.close()
+
+    assert dataflow.wait_for_metric("forewarn_pipeline_dead_letters_total", 1000) == 1000
+    assert dataflow.wait_for_metric("forewarn_pipeline_events_total", good) == good == 500
+    records = read_topic(
+        kafka_settings.kafka.bootstrap_servers, topics.dead_letter, timeout=60, max_messages=1000
+    )
+    letters = [DeadLetter.model_validate_json(r.value) for r in records]
+    assert len(letters) == 1000
+    assert Counter(base64.b64decode(letter.original_b64) for letter in letters) == Counter(bad)
+    assert all(letter.reason and letter.source_topic in topics.inputs() for letter in letters)
+    assert all(letter.offset is not None and letter.partition is not None for letter in letters)
+    reasons = Counter(letter.reason.split(":")[0] for letter in letters)
+    assert reasons["empty message"] == 200 and reasons["not UTF-8"] == 100 and reasons["bad JSON"] == 100
+    assert dataflow.metric("forewarn_pipeline_dead_letters_total", {"reason": "too_large"}) == 100
+
+    # still up: a failing service after the flood is detected
+    assert dataflow.proc.poll() is None
+    producer = plain_producer(kafka_settings)
+    later = datetime.now(UTC) - timedelta(seconds=10)
+    for i in range(3):
+        producer.send(topics.probes, key=b"sms", value=probe("sms", later + timedelta(seconds=i), False))
+    producer.flush()
+    producer.close()
+    detections = read_topic(
+        kafka_settings.kafka.bootstrap_servers, topics.detections, timeout=60, max_messages=1
+    )
+    assert [Detection.model_validate_json(r.value).service for r in detections] == ["sms"]
+    heartbeat = dataflow.metric("forewarn_pipeline_heartbeat_timestamp_seconds")
+    assert time.time() - heartbeat < 10
+
+
+def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    services = ["auth", "database", "email", "sms", "payments", "overall"]
+    with start_dataflow(kafka_settings, tmp_path, "--workers", "2") as dataflow:
+        producer = plain_producer(kafka_settings)
+        for i in range(12):
+            for service in services:
+                when = start + timedelta(seconds=i)
+                producer.send(
+                    kafka_settings.topics.probes, key=service.encode(), value=probe(service, when, i < 10)
+                )
+        producer.flush()
+        producer.close()
+        records = read_topic(
+            kafka_settings.kafka.bootstrap_servers,
+            kafka_settings.topics.detections,
+            timeout=60,
+            max_messages=6,
+        )
+        assert sorted(Detection.model_validate_json(r.value).service for r in records) == sorted(services)
+        deadline = time.monotonic() + 30
+        while sum("metrics: http" in line for line in dataflow.lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        urls = [
+            m.group(1) for line in dataflow.lines if (m := re.search(r"metrics: (http://\S+/metrics)", line))
+        ]
+        assert len(urls) == 2
+        per_process = [
+            DataflowProcess(dataflow.proc, url).metric("forewarn_pipeline_events_total") for url in urls
+        ]
+        assert sum(per_process) == 72 and all(n > 0 for n in per_process)  # both processes did work
+        started = next(line for line in dataflow.lines if "started 2 dataflow processes" in line)
+        pids = [int(p) for p in re.findall(r"\d+", started.split("pids", 1)[1])]
+    for pid in pids:  # the supervisor stopped both members before exiting
+        assert not Path(f"/proc/{pid}").exists()
