@@ -236,6 +236,13 @@ class ProbeRunner:
                 )
             except ValidationError as exc:
                 raise ValueError(f"bad probe target {target.service!r} -> {target.url!r}: {exc}") from exc
+            try:
+                url = httpx.URL(target.url)
+            except httpx.InvalidURL as exc:
+                raise ValueError(f"bad probe target {target.service!r}: {target.url!r} is not a URL") from exc
+            if url.scheme not in ("http", "https") or not url.host:
+                needs = "needs http:// or https:// and a host"
+                raise ValueError(f"bad probe target {target.service!r}: {target.url!r} {needs}")
 
     async def probe(self, target: ProbeTarget) -> ProbeResult:
         """Probe one target, retrying only attempts without an HTTP answer; never raises."""

@@ -261,21 +261,20 @@ class KafkaPublisher:
 
     def _reap(self) -> None:
         """Account for finished deliveries; failed ones go back to the front of the buffer in order."""
-        if not self._in_flight:
-            return
-        waiting: deque[tuple[_Message, DeliveryFuture]] = deque()
         failed: list[_Message] = []
         error: Any = None
         delivered_now = 0
-        for message, future in self._in_flight:
-            if not future.is_done:
-                waiting.append((message, future))
-            elif future.succeeded():
+        # Only the finished head of the queue: Kafka completes a partition's sends in order, and
+        # stopping at the first unfinished one keeps every publish O(1) however deep the queue is.
+        while self._in_flight and self._in_flight[0][1].is_done:
+            message, future = self._in_flight.popleft()
+            if future.succeeded():
                 delivered_now += 1
             else:
                 failed.append(message)
                 error = future.exception
-        self._in_flight = waiting
+        if not (failed or delivered_now):
+            return
         self._delivered += delivered_now
         if failed:
             self._pending.extendleft(reversed(failed))

@@ -263,12 +263,18 @@ def test_unexpected_client_exception_is_a_failed_probe_not_a_crash() -> None:
     assert result.error is not None and "transport exploded" in result.error
 
 
-def test_bad_target_fails_at_start_not_mid_stream() -> None:
-    clock = FakeTime()
-    with pytest.raises(ValueError, match="bad probe target"):
-        runner_for(
-            lambda r: httpx.Response(200), clock, targets=[ProbeTarget(service="has space", url="http://x")]
-        )
+@pytest.mark.parametrize(
+    ("service", "url", "part"),
+    [
+        ("has space", "http://x/h", "bad probe target 'has space'"),
+        ("auth", "localhost:8080/api/health/auth", "needs http:// or https://"),
+        ("auth", "ftp://host/h", "needs http:// or https://"),
+        ("auth", "http:///nohost", "needs http:// or https://"),
+    ],
+)
+def test_bad_target_fails_at_start_not_mid_stream(service: str, url: str, part: str) -> None:
+    with pytest.raises(ValueError, match=part):
+        runner_for(lambda r: httpx.Response(200), FakeTime(), targets=[ProbeTarget(service=service, url=url)])
 
 
 # -- jitter and the round loop --------------------------------------------------------------------
