@@ -1,12 +1,15 @@
-"""``forewarn demo-app``: run the MusoBuddy demo service in the foreground.
+"""``forewarn demo-app`` runs the MusoBuddy demo service; ``forewarn demo-admin`` calls its admin API.
 
-Why a command of its own: the probe runner, the log shipper and the healer need a live target to
-watch; this starts one with one command. Heavy imports (FastAPI, uvicorn) happen inside the body so
-``forewarn --help`` stays instant.
+Why commands of their own: the probe runner, the log shipper and the healer need a live target to
+watch; ``demo-app`` starts one with one command. Its admin API only takes HMAC-signed requests,
+which curl cannot make, so ``demo-admin`` signs one call for a person at a terminal. Heavy imports
+(FastAPI, uvicorn, httpx) happen inside the bodies so ``forewarn --help`` stays instant.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -61,3 +64,62 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, ValueError) as exc:
             typer.echo(f"demo-app: {exc}", err=True)
             raise typer.Exit(2) from exc
+
+    @app.command("demo-admin")
+    def demo_admin(
+        action: Annotated[
+            str,
+            typer.Argument(
+                help="restart-service, clear-cache, reset-connections, scale-resources, rotate-keys, "
+                "failover, maintenance, rollback-deployment; or 'audit' / 'keys' to read them."
+            ),
+        ],
+        body: Annotated[
+            str, typer.Option(help='JSON parameters, e.g. \'{"channel": "email"}\' for failover.')
+        ] = "{}",
+        url: Annotated[
+            str | None, typer.Option(help="Base URL of the app. Default: http://<demo.host>:<demo.port>.")
+        ] = None,
+        key_id: Annotated[str | None, typer.Option(help="Admin key id. Env: MUSOBUDDY_ADMIN_KEY_ID.")] = None,
+        secret: Annotated[
+            str | None,
+            typer.Option(help="Admin secret. Env: MUSOBUDDY_ADMIN_SECRET. Default: the demo-only key."),
+        ] = None,
+    ) -> None:
+        """Send one HMAC-signed admin request to the demo app and print its JSON answer.
+
+        Exit code 0 on a 2xx answer, 1 otherwise (the answer's `detail` says why).
+        """
+        import httpx
+
+        from forewarn.admin_signing import AdminAuth
+        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+        from forewarn.settings import load_settings
+
+        settings = load_settings().demo
+        base = url or f"http://{settings.host}:{settings.port}"
+        auth = AdminAuth(
+            key_id or os.environ.get("MUSOBUDDY_ADMIN_KEY_ID", DEMO_ADMIN_KEY_ID),
+            secret or os.environ.get("MUSOBUDDY_ADMIN_SECRET", DEMO_ADMIN_SECRET),
+        )
+        try:
+            params = json.loads(body)
+        except json.JSONDecodeError as exc:
+            typer.echo(f"demo-admin: --body is not JSON: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        try:
+            with httpx.Client(base_url=base, auth=auth, timeout=10) as client:
+                if action in ("audit", "keys"):
+                    response = client.get(f"/api/admin/{action}")
+                else:
+                    response = client.post(f"/api/admin/{action}", json=params)
+        except httpx.HTTPError as exc:
+            typer.echo(f"demo-admin: cannot reach {base}: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        try:
+            typer.echo(json.dumps(response.json(), indent=2))
+        except ValueError:
+            typer.echo(response.text)
+        if response.status_code >= 300:
+            typer.echo(f"demo-admin: HTTP {response.status_code}", err=True)
+            raise typer.Exit(1)

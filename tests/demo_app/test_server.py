@@ -158,3 +158,25 @@ def test_cli_help_and_bad_config(tmp_path: Path) -> None:
     bad.write_text("resources:\n  db_pool_size: -3\n")
     result = runner.invoke(app, ["demo-app", "--port", "0", "--config", str(bad)])
     assert result.exit_code == 2
+
+
+def test_cli_demo_admin_signs_calls() -> None:
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    runner = CliRunner()
+    with running_app(quick_config(simulate_latency=False)) as base_url:
+        result = runner.invoke(
+            app, ["demo-admin", "maintenance", "--url", base_url, "--body", '{"enabled": true}']
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["after"]["maintenance"] is True
+        assert httpx.get(f"{base_url}/api/health/overall").json()["status"] == "degraded"
+        audit = runner.invoke(app, ["demo-admin", "audit", "--url", base_url])
+        assert json.loads(audit.stdout)["records"][0]["action"] == "maintenance"
+        wrong = runner.invoke(app, ["demo-admin", "restart-service", "--url", base_url, "--secret", "x" * 20])
+        assert wrong.exit_code == 1
+        assert "signature does not match" in wrong.stdout
+        bad = runner.invoke(app, ["demo-admin", "failover", "--url", base_url, "--body", "{oops"])
+        assert bad.exit_code == 2
