@@ -74,11 +74,19 @@ def kafka_topic_prefix(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def kafka_settings(kafka_broker: KafkaBroker, kafka_topic_prefix: str) -> Settings:
-    """Settings pointing at the session broker, with every forewarn topic renamed uniquely for this test."""
+    """Settings pointing at the session broker, with every forewarn topic renamed uniquely for this test.
+
+    The topics are created (3 partitions) before the test starts, as ``forewarn kafka up`` and the
+    demo do: a topic auto-created by a first produce briefly has no leader on KRaft, and tests
+    should not depend on that race.
+    """
+    from forewarn.kafka_io import ensure_topics
+
     defaults = TopicSettings()
     topics = TopicSettings(
         **{field: kafka_topic_prefix + getattr(defaults, field) for field in TopicSettings.model_fields}
     )
+    ensure_topics(kafka_broker.bootstrap, topics.all(), partitions=3)
     return Settings(
         kafka=KafkaSettings(
             bootstrap_servers=kafka_broker.bootstrap,
