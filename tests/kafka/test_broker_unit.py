@@ -236,3 +236,22 @@ def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
     broker = LocalKafka(tmp_path, port=0, controller_port=0, java="no-such-java-binary")
     with pytest.raises(BrokerStartError, match="Java 17"):
         broker.start()
+
+
+def test_cli_takes_its_defaults_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    monkeypatch.setenv("FOREWARN_KAFKA__DATA_DIR", str(tmp_path / "from-env"))
+    status = CliRunner().invoke(app, ["kafka", "status"])
+    assert status.exit_code == 1
+    assert status.output.strip() == f"stopped: no Kafka broker running from {tmp_path / 'from-env'}"
+    down = CliRunner().invoke(app, ["kafka", "down"])
+    assert down.exit_code == 0
+    assert "nothing to stop" in down.output
+
+    monkeypatch.setenv("FOREWARN_KAFKA__BOOTSTRAP_SERVERS", "kafka.example.com:9092")
+    remote = CliRunner().invoke(app, ["kafka", "up"])
+    assert remote.exit_code == 2
+    assert "binds 127.0.0.1 only" in remote.output
