@@ -29,6 +29,7 @@ CASCADE_PAYMENT_RAMP_PER_SECOND = 0.02
 BAD_DEPLOY_ERROR_RATE = 0.2
 CACHE_WARMUP_SECONDS = 60.0
 CACHE_ENTRY_BYTES = 2048
+WARN_HYSTERESIS_POINTS = 5.0
 _POOL_WARN_LEVELS = (70, 80, 90, 100)
 _MEMORY_WARN_LEVELS = (80, 90, 95)
 _DISK_WARN_LEVELS = (80, 90, 95)
@@ -282,11 +283,21 @@ class Simulation:
             )
 
     def _crossed(self, name: str, pct: float, levels: tuple[int, ...]) -> bool:
-        """True when pct reached a higher warning level than last logged; re-arms when it falls."""
+        """True when pct reached a higher warning level than last logged.
+
+        It re-arms only once pct falls 5 points below the level, so noise around a level does not
+        log the same warning on every read.
+        """
         reached = max((lvl for lvl in levels if pct >= lvl), default=0)
         previous = self.state.warned.get(name, 0)
-        self.state.warned[name] = reached
-        return reached > previous
+        if reached > previous:
+            self.state.warned[name] = reached
+            return True
+        if pct < previous - WARN_HYSTERESIS_POINTS:
+            self.state.warned[name] = max(
+                (lvl for lvl in levels if pct >= lvl - WARN_HYSTERESIS_POINTS), default=0
+            )
+        return False
 
     # ---------------------------------------------------------------- reads
 

@@ -129,3 +129,20 @@ def test_applog_writes_file_and_stream_and_respects_level(tmp_path: Path) -> Non
         "db_pool_in_use": 45,
     }
     log.close()  # closing twice is harmless
+
+
+def test_noise_around_a_level_warns_once(make_app: AppFactory, clock: ManualClock) -> None:
+    client, app = make_app()
+    sim = muso(app).simulation
+    for leaked in (30, 29, 30, 28, 30, 29, 30):  # 6 baseline + leaked: 36/50 = 72%, 35 = 70%, 34 = 68%
+        sim.state.db_leaked = leaked
+        clock.advance(1)
+        client.get("/api/health/database")
+    assert messages(app, "musobuddy.db.pool") == ["connection pool 72% used (36/50)"]
+    sim.state.db_leaked = 20  # 52%: well below, so the next climb warns again
+    clock.advance(1)
+    client.get("/api/health/database")
+    sim.state.db_leaked = 30
+    clock.advance(1)
+    client.get("/api/health/database")
+    assert len(messages(app, "musobuddy.db.pool")) == 2
