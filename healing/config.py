@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.yaml_lines import validate_file
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from forewarn.events import Severity
 
@@ -170,8 +178,12 @@ class Step(_Strict):
                     raise ValueError(f"unknown action {name!r}; known: {', '.join(registry.names())}")
                 try:
                     registry.parse(name, self.params)
-                except ValueError as exc:
-                    raise ValueError(f"bad params for {name}: {exc}") from exc
+                except ValidationError as exc:
+                    problems = "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                        for e in exc.errors(include_url=False)
+                    )
+                    raise ValueError(f"bad params for {name}: {problems}") from None
         return self
 
     def candidates(self) -> list[str]:

@@ -66,7 +66,7 @@ def validate_file(model: type[M], path: Path, context: dict[str, Any] | None = N
         return model.model_validate(data, context={**(context or {}), "lines": lines, "path": path})
     except ValidationError as exc:
         messages = []
-        for error in exc.errors():
+        for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
             line = line_of(lines, loc)
             where = f"{path}:{line}" if line else str(path)
