@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from forewarn.musobuddy.applog import AppLog
 from forewarn.musobuddy.auth_flow import SyntheticLogin
@@ -79,6 +80,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.musobuddy = MusoBuddy(config, simulation, checker, log, clock, wall_clock)
+    _add_error_handlers(app, log)
 
     if config.log_requests:
         _add_request_log(app, log)
@@ -94,6 +96,34 @@ def get_muso(request: Request) -> MusoBuddy:
     muso = request.app.state.musobuddy
     assert isinstance(muso, MusoBuddy)
     return muso
+
+
+def _add_error_handlers(app: FastAPI, log: AppLog) -> None:
+    """Every error is JSON with a ``detail``; validation errors never echo the raw input back.
+
+    Why: FastAPI's default 422 body echoes the input, which fails to serialise for values such as
+    1e400 (infinity) and turns a bad request into a 500.
+    """
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "msg": str(err.get("msg")),
+                "type": err.get("type"),
+            }
+            for err in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "musobuddy.app",
+            f"unhandled {type(exc).__name__} on {request.method} {request.url.path}: {exc}",
+        )
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
 def _add_request_log(app: FastAPI, log: AppLog) -> None:

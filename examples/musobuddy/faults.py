@@ -18,7 +18,9 @@ class FaultParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rate: float | None = Field(None, gt=0, le=1_000_000, description="Speed of the fault; unit per fault.")
+    rate: float | None = Field(
+        None, gt=0, le=1_000_000, allow_inf_nan=False, description="Speed of the fault; unit per fault."
+    )
     duration_seconds: float | None = Field(
         None, gt=0, le=7 * 86400, description="Stop the fault by itself after this long (simulated clock)."
     )

@@ -67,11 +67,14 @@ def test_bad_params_are_422_with_detail(
     assert client.get("/api/faults").json()["active"] == []
 
 
-def test_malformed_json_is_422(client: TestClient) -> None:
+@pytest.mark.parametrize("raw", [b"{not json", b"[]", b'{"rate": 1e400}', b'{"rate": NaN}', b"\xff\xfe"])
+def test_malformed_bodies_are_422_never_500(client: TestClient, raw: bytes) -> None:
     response = client.post(
-        "/api/faults/db_outage", content=b"{not json", headers={"content-type": "application/json"}
+        "/api/faults/db_pool_leak", content=raw, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    assert client.get("/api/faults").json()["active"] == []
 
 
 def test_db_pool_leak_goes_ok_degraded_down(client: TestClient, clock: ManualClock) -> None:
