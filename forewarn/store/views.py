@@ -6,15 +6,26 @@ report must agree to the cent, so they share these few functions over ``forewarn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from forewarn.settings import SloSettings
 from forewarn.slo import Cost, Outage, Sample, SloStatus, downtime, evaluate, outage_cost, outages
 from forewarn.store.db import Store
+from forewarn.store.records import Kind
 
-__all__ = ["incident_impact", "incident_report", "samples", "service_outages", "service_slo"]
+__all__ = [
+    "PeriodImpact",
+    "ServicePeriod",
+    "incident_impact",
+    "incident_report",
+    "period_impact",
+    "samples",
+    "service_outages",
+    "service_slo",
+]
 
 # Enough history for the longest burn-rate window (3 days) and the SLO window.
 _MAX_GAP_SECONDS = 300.0
@@ -77,3 +88,84 @@ def _epoch(value: Any) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePeriod:
+    """One service over a period: availability, downtime and what it cost."""
+
+    service: str
+    probes: int
+    availability: float | None
+    target: float
+    downtime_seconds: float
+    cost: float
+    users_affected: float
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodImpact:
+    """Business impact totals over ``[since, until)``: per service, per incident and overall."""
+
+    since: float
+    until: float
+    currency: str
+    services: list[ServicePeriod]
+    incidents: list[tuple[dict[str, Any], Cost]]
+
+    @property
+    def total_cost(self) -> float:
+        return sum(s.cost for s in self.services)
+
+    @property
+    def total_downtime_seconds(self) -> float:
+        return sum(s.downtime_seconds for s in self.services)
+
+    @property
+    def total_users_affected(self) -> float:
+        return sum(s.users_affected for s in self.services)
+
+
+def period_impact(
+    store: Store, since: float, until: float, settings: SloSettings, services: Iterable[str] | None = None
+) -> PeriodImpact:
+    """Downtime, cost and customers affected per service and per incident over a period."""
+    names = sorted(set(services) if services is not None else set(store.services()))
+    rows = []
+    for name in names:
+        window = samples(store, name, since, until)
+        found = service_outages(store, name, since, until)
+        seconds = downtime(found, since, until)
+        priced = outage_cost(name, seconds, settings)
+        business = settings.services.get(name)
+        target = (business.availability_target if business else None) or settings.availability_target
+        ok = sum(1 for s in window if s.ok)
+        rows.append(
+            ServicePeriod(
+                service=name,
+                probes=len(window),
+                availability=ok / len(window) if window else None,
+                target=target,
+                downtime_seconds=seconds,
+                cost=priced.cost,
+                users_affected=priced.users_affected,
+            )
+        )
+    incidents = []
+    offset = 0
+    while True:
+        page = store.page(
+            Kind.INCIDENT,
+            since=datetime.fromtimestamp(since, UTC),
+            until=datetime.fromtimestamp(until, UTC),
+            limit=500,
+            offset=offset,
+        )
+        for item in page.items:
+            impact = incident_impact(store, item, until, settings)
+            if impact is not None:
+                incidents.append((item, impact))
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            break
+    return PeriodImpact(since, until, settings.currency, rows, incidents)
