@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -226,11 +227,32 @@ class LocalKafka:
         self.class_data_sharing = class_data_sharing
         self.on_progress = on_progress
         self._readiness_check = readiness_check
-        self.port = port or find_free_port()
-        self.controller_port = controller_port or find_free_port()
-        while self.controller_port == self.port:
-            self.controller_port = find_free_port()
+        # Ports asked as 0 are picked now and re-picked if another process takes them before the
+        # JVM binds (other test sessions pick free ports on this machine at the same time).
+        self._auto_port = port == 0
+        self._auto_controller_port = controller_port == 0
+        self.port = port
+        self.controller_port = controller_port
+        self._pick_free_ports()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0  # where this run's part of kafka.log starts
+
+    def _pick_free_ports(self) -> None:
+        if self._auto_port:
+            self.port = find_free_port()
+        if self._auto_controller_port:
+            self.controller_port = find_free_port()
+        while self._auto_controller_port and self.controller_port == self.port:
+            self.controller_port = find_free_port()
+
+    def _busy_port(self) -> str | None:
+        for name, port in (("broker", self.port), ("controller", self.controller_port)):
+            if _port_open(port, timeout=0.2):
+                return (
+                    f"{name} port {HOST}:{port} is already in use by another process; "
+                    "choose another port (or 0 for a free one)"
+                )
+        return None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> LocalKafka:
@@ -315,19 +337,31 @@ class LocalKafka:
             self.adopt_recorded_ports()
             self._wait_ready(running)
             return
-        for name, port in (("broker", self.port), ("controller", self.controller_port)):
-            if _port_open(port, timeout=0.2):
-                raise BrokerStartError(
-                    f"{name} port {HOST}:{port} is already in use by another process; "
-                    "choose another port (or 0 for a free one)"
-                )
         if shutil.which(self.java) is None:
             raise BrokerStartError(
                 f"Java ({self.java!r}) is not on PATH; Kafka {self.version} needs Java 17+ "
                 "(Debian: apt-get install openjdk-17-jre-headless)"
             )
         libs = ensure_kafka_jars(self.version, root=self.jars_root, on_progress=self.on_progress)
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            retry = (self._auto_port or self._auto_controller_port) and attempt < attempts
+            busy = self._busy_port()
+            if busy is None:
+                try:
+                    self._launch(libs)
+                    return
+                except BrokerStartError as exc:
+                    if not (retry and "Address already in use" in str(exc)):
+                        raise
+            elif not retry:
+                raise BrokerStartError(busy)
+            self._pick_free_ports()
+
+    def _launch(self, libs: Path) -> None:
+        """Write the config, format on first use, spawn the JVM and wait until it answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.properties_path.write_text(
             broker_properties(port=self.port, controller_port=self.controller_port, log_dir=self.kraft_dir)
         )
@@ -399,8 +433,7 @@ class LocalKafka:
                 f"{libs}/*",
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(self.properties_path),
             ],
@@ -438,15 +471,17 @@ class LocalKafka:
         )
 
     def _log_tail(self, lines: int = 12) -> str:
-        """The JVM's own output, then the broker log's last errors (or last lines if none)."""
+        """This run's JVM output, then its broker-log errors and exception headers (no frames)."""
         texts = []
         with contextlib.suppress(OSError):
             out = self.stdout_path.read_text(errors="replace").splitlines()[-lines:]
             if out:
                 texts.append(f"--- {self.stdout_path.name} ---\n" + "\n".join(out))
         with contextlib.suppress(OSError):
-            log = self.log_path.read_text(errors="replace").splitlines()
-            errors = [line for line in log if " ERROR " in line or " FATAL " in line]
+            with self.log_path.open("rb") as handle:
+                handle.seek(self._log_offset)
+                log = handle.read().decode(errors="replace").splitlines()
+            errors = list(dict.fromkeys(line for line in log if _is_error_line(line)))
             if errors or log:
                 texts.append(f"--- {self.log_path.name} ---\n" + "\n".join((errors or log)[-lines:]))
         return "\n".join(texts)
@@ -564,9 +599,21 @@ class LocalKafka:
         return f"LocalKafka(data_dir={str(self.data_dir)!r}, bootstrap={self.bootstrap!r})"
 
 
+_EXCEPTION_HEADER = re.compile(r"^(Caused by: )?[\w.$]+(Exception|Error)\b")
+
+
+def _is_error_line(line: str) -> bool:
+    """Log lines worth showing when start fails: ERROR/FATAL records and exception headers."""
+    return " ERROR " in line or " FATAL " in line or bool(_EXCEPTION_HEADER.match(line))
+
+
 def _random_cluster_id() -> str:
-    """Same format as ``kafka-storage random-uuid`` (URL-safe base64 of 16 bytes, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Same format as ``kafka-storage random-uuid``: URL-safe base64 of 16 bytes, no padding, and
+    (like Kafka's ``Uuid.randomUuid``) never starting with "-", which a command line reads as a flag."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _metadata_check(bootstrap: str, timeout: float) -> None:

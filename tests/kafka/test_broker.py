@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,3 +162,35 @@ def test_a_broker_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     assert "heap" in message  # the JVM's own complaint, copied from kafka.out
     assert _processes_using(broker.properties_path) == []
     assert not broker.pid_path.exists()
+
+
+def _bound_not_listening() -> socket.socket:
+    """A port taken by another socket that refuses connections: only the JVM's bind() notices."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def test_a_fixed_port_taken_at_bind_time_fails_with_the_reason(tmp_path: Path) -> None:
+    with _bound_not_listening() as taken:
+        broker = LocalKafka(tmp_path, port=taken.getsockname()[1], controller_port=0, version=VERSION)
+        with pytest.raises(BrokerStartError, match="Address already in use"):
+            broker.start()
+    assert _processes_using(broker.properties_path) == []
+
+
+def test_a_free_port_stolen_before_start_is_picked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forewarn.broker as broker_module
+
+    real = broker_module.find_free_port
+    with _bound_not_listening() as taken:
+        picks = iter([taken.getsockname()[1]])
+        monkeypatch.setattr(broker_module, "find_free_port", lambda: next(picks, None) or real())
+        broker = LocalKafka(tmp_path, port=0, controller_port=0, version=VERSION, die_with_parent=True)
+        assert broker.port == taken.getsockname()[1]
+        with broker:
+            assert broker.port != taken.getsockname()[1]
+            assert broker.status().healthy
+    assert _processes_using(broker.properties_path) == []
