@@ -95,6 +95,26 @@ def bench_ship(bootstrap: str, lines: int) -> dict[str, Any]:
     }
 
 
+def bench_raw_producer(bootstrap: str, lines: int) -> float:
+    """Baseline: the same payloads sent straight through kafka-python, no parsing, no buffer."""
+    topic = f"bench.raw.{os.getpid()}.{lines}"
+    ensure_topics(bootstrap, [topic], partitions=3)
+    now = datetime.now(UTC)
+    payloads = []
+    for i in range(lines):
+        record = parse_log_line(json_line(i), "musobuddy", now)
+        assert record is not None
+        payloads.append(record.to_json_bytes())
+    producer = kafka_producer_factory(bootstrap, "forewarn-bench-raw")()
+    started = time.perf_counter()
+    for value in payloads:
+        producer.send(topic, value=value, key=b"musobuddy")
+    producer.flush(timeout=120)
+    seconds = time.perf_counter() - started
+    producer.close(timeout=10)
+    return lines / seconds
+
+
 def bench_probe(rounds: int) -> dict[str, Any]:
     async def go(base_url: str) -> tuple[list[float], list[float]]:
         settings = ProbeSettings(base_url=base_url, retries=0)
@@ -146,6 +166,7 @@ def main() -> int:
     ):
         bench_ship(broker.bootstrap, min(5_000, args.lines))  # warm-up: JIT, topic metadata
         result["ship"] = bench_ship(broker.bootstrap, args.lines)
+        result["raw_producer_msgs_per_s"] = bench_raw_producer(broker.bootstrap, args.lines)
     result["probe"] = bench_probe(args.rounds)
     result["load_average_after"] = os.getloadavg()
 
@@ -154,6 +175,8 @@ def main() -> int:
     for name, rate in parse.items():
         print(f"{'parse ' + name + ' lines/s':<44} {rate:>12,.0f}")
     print(f"{'ship JSON lines -> Kafka (read back) lines/s':<44} {ship['lines_per_s']:>12,.0f}")
+    raw = result["raw_producer_msgs_per_s"]
+    print(f"{'  baseline: bare kafka-python send msgs/s':<44} {raw:>12,.0f}")
     counts = f"{ship['delivered']}/{ship['read_back']}/{ship['dropped']}"
     print(f"{'  delivered / read back / dropped':<44} {counts:>12}")
     print(f"{'probe round of 6 endpoints, median ms':<44} {probe['round_ms_median']:>12.1f}")
