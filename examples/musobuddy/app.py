@@ -25,7 +25,9 @@ from forewarn.musobuddy.auth_flow import SyntheticLogin
 from forewarn.musobuddy.config import MusoBuddyConfig, load_config
 from forewarn.musobuddy.faults import FAULTS, FaultParamError, FaultParams, resolve_params
 from forewarn.musobuddy.health import HEALTH_ENDPOINTS, HealthChecker, HealthReport
+from forewarn.musobuddy.metrics import AppMetrics
 from forewarn.musobuddy.simulation import Simulation
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 @dataclass
@@ -38,6 +40,7 @@ class MusoBuddy:
     log: AppLog
     clock: Callable[[], float]
     wall_clock: Callable[[], float]
+    metrics: AppMetrics
 
 
 def create_app(
@@ -79,11 +82,10 @@ def create_app(
         description="A simulated booking backend for musicians with fault injection and a signed admin API.",
         lifespan=lifespan,
     )
-    app.state.musobuddy = MusoBuddy(config, simulation, checker, log, clock, wall_clock)
+    metrics = AppMetrics(simulation)
+    app.state.musobuddy = MusoBuddy(config, simulation, checker, log, clock, wall_clock, metrics)
     _add_error_handlers(app, log)
-
-    if config.log_requests:
-        _add_request_log(app, log)
+    _add_request_observer(app, log if config.log_requests else None, metrics)
     _add_health_routes(app)
     _add_fault_routes(app)
     from forewarn.musobuddy.admin_api import add_admin_routes
@@ -126,12 +128,20 @@ def _add_error_handlers(app: FastAPI, log: AppLog) -> None:
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-def _add_request_log(app: FastAPI, log: AppLog) -> None:
+def _add_request_observer(app: FastAPI, log: AppLog | None, metrics: AppMetrics) -> None:
+    """Count and time every request (by route template, so label values stay few) and log its line."""
+
     @app.middleware("http")
-    async def request_line(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        duration = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        metrics.observe(request.method, template, response.status_code, seconds)
+        if log is None:
+            return response
+        duration = seconds * 1000
         level = "WARNING" if response.status_code >= 500 else "INFO"
         log.log(
             level,
@@ -181,6 +191,11 @@ def _add_health_routes(app: FastAPI) -> None:
         return JSONResponse(
             report.model_dump(mode="json"), status_code=503 if report.status == "down" else 200
         )
+
+    @app.get("/metrics", summary="Prometheus metrics: simulated resources, faults, requests")
+    async def prometheus(request: Request) -> Response:
+        registry = get_muso(request).metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/state", summary="The simulated state (for demos and debugging)")
     async def state(request: Request) -> dict[str, Any]:
