@@ -151,3 +151,8 @@ def test_config_errors_are_clear(tmp_path: Path) -> None:
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(listy)
+
+
+def test_example_config_documents_the_defaults() -> None:
+    example = Path(__file__).parents[2] / "examples" / "musobuddy" / "musobuddy.example.yaml"
+    assert load_config(example) == load_config()
