@@ -189,7 +189,7 @@ class HealingExecutor:
         return deliveries
 
     def resolve(self, group_id: str) -> None:
-        """Stop the escalation ladder of a group (the incident is over)."""
+        """Stop the escalation ladder of a group (an incident id, or ``service/issue_class``)."""
         with self._lock:
             ladder = self._ladders.get(group_id)
             if ladder is not None:
@@ -509,7 +509,7 @@ class HealingExecutor:
         if policy.validation is None:
             for item in done:
                 self._verdict(trigger, issue_class, item.action.name, True, guards)
-            self.resolve(trigger.group_id)
+            self.resolve(trigger.incident_id or f"{service}/{issue_class}")
             return records
         url = self._health_url(service, policy.validation.endpoint)
         result = validate_health(self.http, url, policy.validation, self.clock)
@@ -526,7 +526,7 @@ class HealingExecutor:
         if result.ok:
             for item in done:
                 self._verdict(trigger, issue_class, item.action.name, True, guards)
-            self.resolve(trigger.group_id)
+            self.resolve(trigger.incident_id or f"{service}/{issue_class}")
             return records
         for item in done:
             item.record.status = "not_validated"
@@ -600,12 +600,14 @@ class HealingExecutor:
     def _escalate(
         self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionRecord]
     ) -> None:
+        # Without an incident id, group by service and issue, so a flapping fault is one conversation.
+        group = trigger.incident_id or f"{trigger.service}/{issue_class}"
         note = Notification(
             title=f"{issue_class} on {trigger.service}: needs a human",
             summary=why,
             service=trigger.service,
             severity=trigger.severity.value,
-            group_key=trigger.group_id,
+            group_key=group,
             issue_class=issue_class,
             actions=[
                 {"action": r.action, "status": r.status, "detail": r.detail[:200]}
@@ -615,11 +617,21 @@ class HealingExecutor:
             details={"trigger": trigger.id, "policy": policy.name, "reason": trigger.reason},
             created_at=self.clock.now(),
         )
+        update: tuple[Notification, list[str]] | None = None
         with self._lock:
-            self._ladders[trigger.group_id] = _Ladder(self.clock.now(), policy, note, set())
+            ladder = self._ladders.get(group)
+            if ladder is None or ladder.resolved:
+                self._ladders[group] = _Ladder(self.clock.now(), policy, note, set())
+            else:  # still open: keep climbing the same ladder, with the latest news
+                if ladder.sent_levels and note.summary != ladder.note.summary:
+                    level = max(ladder.sent_levels)
+                    update = (_replace_level(note, level, note.created_at), policy.escalation[level].notify)
+                ladder.note = note
         if not policy.escalation:
-            self._audit_escalation(trigger.group_id, note, [])
+            self._audit_escalation(group, note, [])
             return
+        if update is not None:  # news on an open escalation: the router groups it into a digest
+            self._audit_escalation(group, update[0], self.notifier.notify(*update))
         self.tick()
 
     def _audit_escalation(self, group: str, note: Notification, sent: list[Delivery]) -> None:

@@ -110,7 +110,11 @@ class Trigger(BaseModel):
 
 
 class IncidentLike(Protocol):
-    """The part of an incident the executor needs (``forewarn.incidents.models.Incident`` fits)."""
+    """The part of an incident the executor needs (``forewarn.incidents.models.Incident`` fits).
+
+    Optional attributes read when present: ``severity``, ``opened_at``/``updated_at`` and
+    ``detections`` (the first detection on the incident's root service gives kind, series, features).
+    """
 
     @property
     def id(self) -> str: ...
@@ -122,22 +126,30 @@ class IncidentLike(Protocol):
 def from_incident(
     incident: IncidentLike,
     *,
-    kind: str,
-    severity: Severity = Severity.CRITICAL,
+    kind: str | None = None,
+    severity: Severity | None = None,
     issue_class: str | None = None,
     timestamp: datetime | None = None,
     reason: str = "",
 ) -> Trigger:
+    """A trigger for a whole incident; its actions are keyed by the incident id (one heal per incident)."""
+    detections: list[Any] = list(getattr(incident, "detections", []) or [])
+    root = next((d for d in detections if getattr(d, "service", None) == incident.service), None)
+    root = root or (detections[0] if detections else None)
+    stamp = timestamp or getattr(incident, "updated_at", None) or getattr(incident, "opened_at", None)
     return Trigger(
         id=f"inc-{incident.id}",
         source="incident",
-        kind=kind,
+        kind=kind or (root.detection_kind if root is not None else "incident"),
         service=incident.service,
-        severity=severity,
-        timestamp=timestamp or datetime.now(UTC),
+        series=root.series if root is not None else None,
+        severity=severity or getattr(incident, "severity", None) or Severity.CRITICAL,
+        confidence=root.confidence if root is not None else 1.0,
+        timestamp=stamp or datetime.now(UTC),
         incident_id=incident.id,
         issue_class=issue_class,
-        reason=reason,
+        reason=reason or (root.reason if root is not None else ""),
+        features=dict(root.features) if root is not None else {},
     )
 
 

@@ -22,4 +22,4 @@ class Notification:
 
     @property
     def dedup_key(self) -> str:
-        return f"{self.group_key}|{self.level}|{self.title}"
+        return f"{self.group_key}|{self.level}|{self.title}|{self.summary}"

@@ -83,8 +83,10 @@ class NotificationRouter:
                     group.held.append(note)
                     out.append(Delivery(name, "grouped", note.title, "held for the group digest"))
                     continue
+                # A new window: anything still held from the last one goes out with this message.
+                held = group.held if group is not None else []
                 self._groups[(name, note.group_key)] = _Group(opened_at=now)
-            out.append(self._send(channel, note, None))
+            out.append(self._send(channel, note, held or None, grouped=len(held)))
         return out
 
     def flush(self, force: bool = False) -> list[Delivery]:

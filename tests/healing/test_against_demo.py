@@ -195,10 +195,27 @@ def _flapping_run(executor: Any, http: httpx.Client, demo: RunningApp, clock: Ma
 
 
 def test_flapping_fault_for_ten_minutes_budget_holds(
-    make_executor: ExecutorFactory, demo: RunningApp, http: httpx.Client, clock: ManualClock
+    make_executor: ExecutorFactory,
+    demo: RunningApp,
+    http: httpx.Client,
+    clock: ManualClock,
+    receiver: HttpReceiver,
 ) -> None:
-    executor = make_executor()
+    base = load_config()
+    config = base.model_copy(
+        update={
+            "notifications": NotificationConfig.model_validate(
+                {"channels": {"slack": {"type": "slack", "url": f"{receiver.url}/slack"}}}
+            ),
+            "policies": [
+                p.model_copy(update={"escalation": [EscalationStep(after_seconds=0, notify=["slack"])]})
+                for p in base.policies
+            ],
+        }
+    )
+    executor = make_executor(config)
     run = _flapping_run(executor, http, demo, clock)
+    executor.tick()
     restarts = state(http, demo.base_url)["restarts"]
     print(f"\nflapping: {run}, service restarts: {restarts}")
     budget = load_config().guards.restart_budget
@@ -209,6 +226,10 @@ def test_flapping_fault_for_ten_minutes_budget_holds(
     assert run["guards"].get("restart-budget", 0) >= 1
     assert run["guards"].get("cooldown", 0) >= 1
     assert verify_log(executor.audit.path).ok
+    # Humans hear about it, but not once per refused detection: one message plus grouped digests.
+    pages = len(receiver.received)
+    print(f"slack messages: {pages} for {run['statuses'].get('rejected', 0)} refusals")
+    assert 1 <= pages <= 4
 
 
 def test_kill_switch_on_means_zero_actions(
@@ -286,3 +307,36 @@ def test_tampered_audit_log_fails_verify(
     result = runner.invoke(cli_app, ["audit", "verify", str(path)])
     assert result.exit_code == 1
     assert "edited" in result.output
+
+
+def test_scale_then_undo_uses_the_service_undo_hint(
+    demo: RunningApp, admin: httpx.Client, http: httpx.Client, clock: ManualClock
+) -> None:
+    from forewarn.healing.actions.admin import ScaleResources
+    from forewarn.healing.actions.base import ActionContext
+
+    action = ScaleResources()
+    ctx = ActionContext(service="auth", clock=clock, idempotency_key="scale-1", admin=admin, reason="test")
+    before = state(http, demo.base_url)["replicas"]
+    outcome = action.run(action.parse({"replicas": before + 2}), ctx)
+    assert state(http, demo.base_url)["replicas"] == before + 2
+    action.undo(action.parse({}), ctx, outcome)
+    assert state(http, demo.base_url)["replicas"] == before
+
+
+def test_rotate_keys_switches_the_executor_to_the_new_key(
+    demo: RunningApp, admin: httpx.Client, clock: ManualClock
+) -> None:
+    from forewarn.healing.actions.admin import RotateKeys
+    from forewarn.healing.actions.base import ActionContext
+
+    from forewarn.admin_signing import AdminAuth
+
+    action = RotateKeys()
+    ctx = ActionContext(service="overall", clock=clock, idempotency_key="rot-1", admin=admin)
+    outcome = action.run(action.parse({}), ctx)
+    assert outcome.data["client_switched"] is True
+    assert isinstance(admin.auth, AdminAuth) and admin.auth.key_id == outcome.data["new_key_id"]
+    assert "secret" not in str(outcome.as_dict()), "the new secret never reaches the audit trail"
+    # Signed with the new key, the next call is accepted.
+    assert admin.post("/api/admin/clear-cache", json={}).status_code == 200

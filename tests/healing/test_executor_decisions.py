@@ -260,3 +260,43 @@ def test_no_policy_and_escalate_only_policies(tmp_path: Path, clock: ManualClock
     paging = HealingExecutor(conf, HealingPaths.under(tmp_path / "p"), clock=clock, registry=registry)
     assert paging.handle(detection(clock, "email"))[0].status == "escalated"
     assert fix2.runs == []
+
+
+def test_incident_trigger_uses_the_root_detection(tmp_path: Path, clock: ManualClock) -> None:
+    from dataclasses import dataclass, field
+
+    from forewarn.healing.triggers import from_incident
+
+    from forewarn.events import Detection
+
+    stamp = at(clock)
+    root = Detection(
+        id="d1",
+        service="email",
+        series="email/latency_ms",
+        detection_kind="failure",
+        detector="zscore",
+        timestamp=stamp,
+        detected_at=stamp,
+        score=0.9,
+        confidence=0.8,
+        severity=Severity.CRITICAL,
+        value=1.0,
+        reason="email down",
+    )
+
+    @dataclass
+    class Incident:
+        id: str
+        service: str
+        severity: Severity
+        updated_at: Any
+        detections: list[Detection] = field(default_factory=list)
+
+    trigger = from_incident(Incident("inc-9", "email", Severity.CRITICAL, stamp, [root]))
+    assert (trigger.kind, trigger.series, trigger.incident_id) == ("failure", "email/latency_ms", "inc-9")
+    executor, fix, _, _ = _executor(tmp_path, clock)
+    assert executor.handle(trigger)[0].status == "succeeded"
+    assert fix.runs[0][1] == "inc-9:fake-fix:0", "the idempotency key is incident + action + step"
+    again = Trigger.from_detection(root, incident_id="inc-9")
+    assert executor.handle(again)[0].status == "duplicate", "another detection of the same incident"
