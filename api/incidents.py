@@ -20,6 +20,15 @@ router = APIRouter(
 )
 
 
+def _title(item: dict[str, Any]) -> str | None:
+    report = item.get("report")
+    if item.get("title"):
+        return str(item["title"])
+    if isinstance(report, dict) and report.get("title"):
+        return str(report["title"])
+    return None
+
+
 def _out(app: AppState, item: dict[str, Any], with_impact: bool) -> IncidentOut:
     impact = incident_impact(app.store, item, app.clock(), app.settings.slo) if with_impact else None
     opened = when(item.get("opened_at") or item.get("started_at") or item.get("timestamp"))
@@ -28,7 +37,7 @@ def _out(app: AppState, item: dict[str, Any], with_impact: bool) -> IncidentOut:
         service=str(item["service"]),
         status=str(item.get("status", "open")),
         severity=str(item.get("severity", "warning")),
-        title=text(item.get("title")),
+        title=_title(item),
         summary=text(item.get("summary")),
         opened_at=opened or app.now(),
         resolved_at=when(item.get("resolved_at")),

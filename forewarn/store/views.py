@@ -71,12 +71,41 @@ def incident_report(incident: Mapping[str, Any]) -> str | None:
     if isinstance(report, str):
         return report
     if isinstance(report, Mapping):
-        for key in ("markdown", "text", "body", "summary"):
+        for key in ("markdown", "text", "body"):
             if isinstance(report.get(key), str):
                 return str(report[key])
+        if "probable_cause" in report or "title" in report:
+            return _report_markdown(report)
     import json
 
     return json.dumps(report, indent=2, default=str)
+
+
+def _report_markdown(report: Mapping[str, Any]) -> str:
+    """Render a structured incident report (``forewarn.incidents.models.IncidentReport``) as Markdown."""
+    lines = [f"# {report.get('title', 'Incident')}", ""]
+    for label, key in (("Impact", "impact"), ("Probable cause", "probable_cause")):
+        if report.get(key):
+            lines += [f"**{label}:** {report[key]}", ""]
+    if report.get("cause_service"):
+        lines += [f"**Cause:** {report['cause_service']} ({report.get('cause_category', 'unknown')})", ""]
+    evidence = report.get("evidence") or []
+    if evidence:
+        lines += ["## Evidence", ""]
+        lines += [f"- {e.get('kind', '')} `{e.get('ref', '')}`: {e.get('detail', '')}" for e in evidence]
+        lines.append("")
+    runbook = report.get("runbook") or []
+    if runbook:
+        lines += ["## Runbook (advisory)", ""]
+        lines += [f"{i}. {step}" for i, step in enumerate(runbook, 1)]
+        lines.append("")
+    source = report.get("source")
+    if source:
+        model = f", model {report['model']}" if report.get("model") else ""
+        confidence = report.get("confidence")
+        conf = f", confidence {float(confidence):.0%}" if isinstance(confidence, int | float) else ""
+        lines.append(f"_Written by {source}{model}{conf}; advisory only._")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _epoch(value: Any) -> float | None:

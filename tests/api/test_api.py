@@ -259,3 +259,38 @@ def test_metrics_and_openapi(client: TestClient, store: Store) -> None:
     assert 'forewarn_slo_sli_ratio{objective="availability",service="auth"} 0.0' in text
     schema = client.get("/openapi.json").json()
     assert {"/v1/forecasts", "/v1/actions/{action_id}/approve", "/v1/health"} <= set(schema["paths"])
+
+
+def test_incidents_from_the_incident_engine_render_their_report(client: TestClient, store: Store) -> None:
+    from forewarn.events import Severity
+    from forewarn.incidents.models import EvidenceItem, Incident, IncidentReport
+
+    fingerprint = Incident.make_fingerprint("database", "failure")
+    real = Incident(
+        id=Incident.make_id(fingerprint, T0),
+        fingerprint=fingerprint,
+        service="database",
+        services=["auth", "database"],
+        opened_at=T0,
+        updated_at=T0 + timedelta(minutes=2),
+        severity=Severity.CRITICAL,
+        report=IncidentReport(
+            title="Database connection pool exhausted",
+            impact="Logins and payments fail.",
+            probable_cause="Connections are leaked by the booking job.",
+            cause_service="database",
+            cause_category="connection_pool_exhaustion",
+            evidence=[EvidenceItem(kind="detection", ref="abc", detail="pool 100% used")],
+            runbook=["Restart the pool", "Find the leaking query"],
+            confidence=0.7,
+            source="offline",
+            generated_at=T0 + timedelta(minutes=1),
+        ),
+    )
+    store.upsert(Kind.INCIDENT, [parse_record(Kind.INCIDENT, real.model_dump(mode="json"))])
+    body = client.get(f"/v1/incidents/{real.id}", headers=READ).json()
+    assert body["title"] == "Database connection pool exhausted"
+    assert body["severity"] == "critical" and body["status"] == "open"
+    assert "**Probable cause:** Connections are leaked by the booking job." in body["report"]
+    assert "2. Find the leaking query" in body["report"]
+    assert body["data"]["services"] == ["auth", "database"]
