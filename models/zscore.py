@@ -69,6 +69,10 @@ def rate_score(rate: float, threshold: float) -> float:
 def _first_value(x: Mapping[str, float]) -> tuple[str, float] | None:
     """The single feature these univariate detectors read; None when absent or not finite."""
     for name, raw in x.items():
+        if type(raw) is float:  # the hot path: the dataflow always passes floats
+            if math.isfinite(raw):
+                return name, raw
+            continue
         if raw is None or isinstance(raw, bool):
             continue
         try:

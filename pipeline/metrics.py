@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -76,12 +77,18 @@ class PipelineMetrics:
             registry=registry,
         )
         self._newest_event_time = 0.0
+        # labels() hashes and locks on every call; the (topic, kind) children are few, so keep them.
+        self._event_children: dict[tuple[str, str], Any] = {}
 
     def beat(self) -> None:
         self.heartbeat.set(self.clock())
 
     def observe_event(self, topic: str | None, event: TelemetryEvent) -> None:
-        self.events.labels(topic=topic or "unknown", kind=event.kind).inc()
+        key = (topic or "unknown", event.kind)
+        child = self._event_children.get(key)
+        if child is None:
+            child = self._event_children[key] = self.events.labels(topic=key[0], kind=key[1])
+        child.inc()
         event_time = event.timestamp.timestamp()
         self.lag.observe(max(0.0, self.clock() - event_time))
         if event_time > self._newest_event_time:  # a plain float: reading the registry is slow

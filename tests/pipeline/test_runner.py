@@ -1,0 +1,126 @@
+"""The pieces of `forewarn run` that need no broker: CLI help, cluster commands, metrics endpoint, edges."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from forewarn.pipeline.heartbeat import HeartbeatSource
+from forewarn.pipeline.messages import detection_message, to_raw
+from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
+from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands
+from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
+
+from forewarn.cli import app
+from forewarn.events import Detection, Severity
+from forewarn.ingest import RawMessage
+
+from .conftest import WALL, at
+
+pytestmark = pytest.mark.unit
+
+
+def test_run_help_explains_the_options() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in (
+        "--workers",
+        "--from-beginning",
+        "--metrics-port",
+        "--recovery-dir",
+        "dead-letter",
+        "Ctrl-C",
+    ):
+        assert text in result.output
+    assert "--process-id" not in result.output  # internal option stays hidden
+
+
+def test_cluster_commands_give_each_member_its_id_shared_addresses_and_port() -> None:
+    options = RunOptions(workers=3, metrics_port=9200, from_beginning=True, recovery_dir=Path("/tmp/rec"))
+    commands = cluster_commands(options, ["forewarn", "run"])
+    assert len(commands) == 3
+    addresses = {cmd[cmd.index("--addresses") + 1] for cmd in commands}
+    assert len(addresses) == 1 and len(addresses.pop().split(",")) == 3
+    assert [cmd[cmd.index("--process-id") + 1] for cmd in commands] == ["0", "1", "2"]
+    assert [cmd[cmd.index("--metrics-port") + 1] for cmd in commands] == ["9200", "9201", "9202"]
+    assert all("--from-beginning" in cmd and "/tmp/rec" in cmd for cmd in commands)
+    free = cluster_commands(RunOptions(workers=2, metrics_port=0), ["x"])
+    assert [cmd[cmd.index("--metrics-port") + 1] for cmd in free] == ["0", "0"]
+
+
+def test_metrics_endpoint_serves_the_injected_registry_on_a_free_port() -> None:
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry, clock=lambda: 1234.0)
+    metrics.beat()
+    metrics.dead_letters.labels(reason="bad_json").inc(3)
+    server, port = serve_metrics(registry, "127.0.0.1", 0)
+    try:
+        assert port > 0
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'forewarn_pipeline_dead_letters_total{reason="bad_json"} 3.0' in body
+        assert "forewarn_pipeline_heartbeat_timestamp_seconds 1234.0" in body
+        assert "python_gc" not in body  # only our registry, not the global one
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_to_raw_handles_every_source_shape() -> None:
+    message: KafkaSourceMessage[bytes | None, bytes | None] = KafkaSourceMessage(
+        key=b"k", value=b"v", topic="t", partition=2, offset=9
+    )
+    assert to_raw(message) == RawMessage(value=b"v", key=b"k", topic="t", partition=2, offset=9)
+    assert to_raw(b"plain") == RawMessage(value=b"plain")
+    same = RawMessage(value=b"x")
+    assert to_raw(same) is same
+    assert to_raw(KafkaError(err=None, msg=message)) is None  # type: ignore[arg-type]
+
+
+def test_detection_message_is_keyed_by_service() -> None:
+    detection = Detection(
+        id="abc",
+        service="auth",
+        series="auth/failure",
+        detection_kind="failure",
+        detector="d",
+        timestamp=at(0),
+        detected_at=WALL,
+        score=0.6,
+        confidence=0.5,
+        severity=Severity.WARNING,
+        value=1.0,
+        reason="r",
+    )
+    message = detection_message(detection)
+    assert message.key == b"auth"
+    assert Detection.model_validate_json(message.value or b"") == detection
+
+
+def test_heartbeat_source_ends_input_when_stopped() -> None:
+    from bytewax.testing import TestingSource
+
+    beats: list[int] = []
+    stop = threading.Event()
+    source = HeartbeatSource(TestingSource([1, 2, 3]), lambda: beats.append(1), stop)
+    (part_name,) = source.list_parts()
+    part = source.build_part("s", part_name, None)
+    assert list(part.next_batch()) == [1]
+    stop.set()
+    with pytest.raises(StopIteration):
+        part.next_batch()
+    assert len(beats) == 1
+
+
+def test_interrupted_finds_a_keyboard_interrupt_in_the_cause_chain() -> None:
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise RuntimeError("bytewax wrapped it") from inner
+    except RuntimeError as outer:
+        assert _interrupted(outer)
+    assert not _interrupted(RuntimeError("plain"))
