@@ -244,6 +244,10 @@ class KafkaPublisher:
             try:
                 future = producer.send(message.topic, value=message.value, key=message.key)
             except Exception as exc:  # KafkaTimeoutError on metadata, BufferError, closed producer
+                if not (getattr(exc, "retriable", False) or isinstance(exc, TimeoutError)):
+                    # Not a broker outage (e.g. the producer was closed by a fatal error): build a
+                    # new one at the next attempt instead of retrying a dead object forever.
+                    self._discard_producer()
                 self._mark_down(exc, now)
                 return
             self._pending.popleft()
@@ -258,6 +262,18 @@ class KafkaPublisher:
             self._mark_down(exc, now)
             return None
         return self._producer
+
+    def _discard_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception as exc:
+                log.debug("closing a broken producer failed: %s", exc)
+        # Its unacknowledged sends can no longer be confirmed: queue them again (at-least-once).
+        self._pending.extendleft(reversed([message for message, _ in self._in_flight]))
+        self._in_flight.clear()
+        self._enforce_bound()
 
     def _reap(self) -> None:
         """Account for finished deliveries; failed ones go back to the front of the buffer in order."""

@@ -113,7 +113,7 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     # One line per request from httpx would drown the round summaries; failures are in the results.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     quiet_kafka_client(settings.log_level)
-    console = Console()
+    console = Console(log_path=False)  # round lines are for operators, not a source-code trace
     publisher: KafkaPublisher | None = None
     if publish:
         publisher = KafkaPublisher(

@@ -190,3 +190,23 @@ def test_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
 def test_buffer_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         KafkaPublisher(Factory(), buffer_size=0)
+
+
+def test_a_producer_that_breaks_for_good_is_replaced() -> None:
+    clock, factory = Clock(), Factory()
+    factory.up = True
+    publisher = KafkaPublisher(factory, reconnect_interval=1.0, monotonic=clock)
+    publisher.publish("logs", "svc", b"a")  # in flight on the first producer
+    broken = factory.producer
+
+    def closed(*_: object, **__: object) -> FakeFuture:
+        raise RuntimeError("producer is closed")  # not retriable: the object itself is dead
+
+    broken.send = closed  # type: ignore[method-assign]
+    factory.producer = FakeProducer()
+    publisher.publish("logs", "svc", b"b")
+    assert broken.closed and publisher.stats().buffered == 2  # "a" re-queued ahead of "b"
+    clock.t += 1.0
+    publisher.flush()
+    assert factory.calls == 2
+    assert values(factory.producer) == [b"a", b"b"]
