@@ -323,7 +323,11 @@ class ProbeRunner:
             raise _NoAnswer(f"probe failed: {type(exc).__name__}: {exc}") from exc
 
     async def run_round(self) -> list[ProbeResult]:
-        """Probe all targets concurrently (at most ``max_concurrency`` at once), then publish."""
+        """Probe all targets concurrently (at most ``max_concurrency`` at once).
+
+        Results are handed to the publisher in the background, so a slow Kafka never delays the
+        next round; ``run()`` waits for that at its end, a caller of ``run_round`` must ``drain()``.
+        """
         gate = asyncio.Semaphore(self.max_concurrency)
 
         async def guarded(target: ProbeTarget) -> ProbeResult:

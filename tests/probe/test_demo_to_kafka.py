@@ -55,6 +55,7 @@ def test_probes_of_the_demo_app_land_on_kafka_and_parse(kafka_settings: Settings
                     async with httpx.AsyncClient() as admin:
                         (await admin.post(f"{base_url}/api/faults/db_outage")).raise_for_status()
                     broken = await runner.run_round()
+                    await runner.drain()  # publishing runs in the background; wait for it
                     return healthy, broken
 
             healthy, broken = asyncio.run(two_rounds())
