@@ -35,7 +35,10 @@ def register(app: typer.Typer) -> None:
         interval: Annotated[
             float | None,
             typer.Option(
-                "--interval", min=1.0, help="Seconds between rounds (default: settings, 120). Jittered ±10%."
+                "--interval",
+                min=1.0,
+                max=86400.0,
+                help="Seconds between rounds (default: settings, 120). Jittered ±10%.",
             ),
         ] = None,
         once: Annotated[
@@ -53,7 +56,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         timeout: Annotated[
             float | None,
-            typer.Option("--timeout", min=0.01, help="Seconds per attempt (default: settings, 5)."),
+            typer.Option(
+                "--timeout", min=0.01, max=300.0, help="Seconds per attempt (default: settings, 5)."
+            ),
         ] = None,
         services: Annotated[
             list[str] | None,
