@@ -170,7 +170,7 @@ def run_cluster(
     settings: Settings, options: RunOptions, announce: Callable[[str], None] = print, grace: float = 15.0
 ) -> int:
     """Start ``options.workers`` member processes and supervise them until they end or we are stopped."""
-    base = [sys.executable, "-c", "from forewarn.cli import app; app()", "run"]
+    base = [sys.executable, "-m", "forewarn", "run"]
     # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the members in
     # order; the kernel stops a member whose supervisor dies (no orphaned dataflow processes).
     children = [

@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # kafka-python (used only to wait for the broker and create topics) logs every retry; our own
+        # error says what failed. The dataflow itself talks to Kafka through librdkafka.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
         options = RunOptions(
             workers=workers,
             from_beginning=from_beginning,
@@ -88,4 +91,12 @@ def register(app: typer.Typer) -> None:
         def announce(line: str) -> None:
             typer.echo(f"[forewarn run] {line}", err=True)
 
-        raise typer.Exit(run_dataflow(settings, options, announce))
+        from forewarn.kafka_io import KafkaNotReady
+
+        try:
+            code = run_dataflow(settings, options, announce)
+        except KafkaNotReady as error:
+            hint = "start one with `forewarn kafka up` or set FOREWARN_KAFKA__BOOTSTRAP_SERVERS"
+            announce(f"error: {error}; {hint}.")
+            raise typer.Exit(2) from None
+        raise typer.Exit(code)

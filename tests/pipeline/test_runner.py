@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def test_interrupted_finds_a_keyboard_interrupt_in_the_cause_chain() -> None:
     except RuntimeError as outer:
         assert _interrupted(outer)
     assert not _interrupted(RuntimeError("plain"))
+
+
+def test_run_without_a_broker_fails_with_a_clear_message() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(
+        app,
+        ["run", "--bootstrap-servers", f"127.0.0.1:{port}", "--metrics-port", "0"],
+        env={"FOREWARN_KAFKA__START_TIMEOUT_SECONDS": "1"},
+    )
+    assert result.exit_code == 2
+    assert f"no Kafka broker answered at 127.0.0.1:{port}" in result.output
+    assert "forewarn kafka up" in result.output
