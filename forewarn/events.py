@@ -151,6 +151,48 @@ class Detection(BaseModel):
         return self.model_dump_json().encode()
 
 
+class ForecastEvent(BaseModel):
+    """Where one resource series is heading: the forecasts topic's message.
+
+    ``id`` is derived from series, horizon and the event time, so a re-delivered observation yields
+    the same id (idempotent sinks). ``threshold`` is the capacity the series exhausts at (e.g. 1.0 for
+    a usage ratio); ``time_to_exhaustion_seconds`` is None when no crossing is expected at the
+    current trend.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["forecast"] = "forecast"
+    id: str
+    service: Name
+    series: str
+    metric: str
+    model: str
+    timestamp: datetime  # event time of the newest observation the forecast used
+    generated_at: datetime
+    current_value: float
+    horizon_seconds: float = Field(gt=0)
+    point: float
+    lower: float
+    upper: float
+    interval_level: float = Field(gt=0, lt=1)
+    threshold: float | None = None
+    breach_probability: float | None = Field(default=None, ge=0.0, le=1.0)
+    time_to_exhaustion_seconds: float | None = Field(default=None, ge=0.0)
+    time_to_exhaustion_lower: float | None = Field(default=None, ge=0.0)
+    time_to_exhaustion_upper: float | None = Field(default=None, ge=0.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+
+    @staticmethod
+    def make_id(series: str, horizon_seconds: float, timestamp: datetime) -> str:
+        raw = f"{series}|{horizon_seconds:g}|{timestamp.isoformat()}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
 class DeadLetter(BaseModel):
     """A message the pipeline could not use, kept whole (base64) with the reason."""
 
@@ -179,6 +221,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DeadLetter",
     "Detection",
+    "ForecastEvent",
     "LogLevel",
     "LogRecord",
     "MetricSample",
