@@ -62,13 +62,23 @@ class PublisherStats:
     delivered: int
     dropped: int  # oldest messages dropped because the buffer was full
     connected: bool
+    rejected: int = 0  # messages Kafka refused MAX_REFUSALS times (e.g. too large), dropped
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Message:
     topic: str
     key: bytes
     value: bytes
+    refusals: int = 0  # non-retriable errors so far (e.g. too large): a poison message is dropped
+
+
+MAX_REFUSALS = 3
+
+
+def _retriable(error: Any) -> bool:
+    """Broker unreachable or busy (retry as long as it takes), as opposed to Kafka refusing."""
+    return bool(getattr(error, "retriable", False)) or isinstance(error, OSError | TimeoutError)
 
 
 def kafka_producer_factory(
@@ -153,6 +163,7 @@ class KafkaPublisher:
         self._delivered = 0
         self._dropped = 0
         self._dropped_reported = 0
+        self._rejected = 0
         self._closed = False
 
     # -- public surface -------------------------------------------------------------------------
@@ -213,6 +224,7 @@ class KafkaPublisher:
             delivered=self._delivered,
             dropped=self._dropped,
             connected=self._producer is not None and self._down_since is None,
+            rejected=self._rejected,
         )
 
     # -- internals -------------------------------------------------------------------------------
@@ -244,9 +256,12 @@ class KafkaPublisher:
             try:
                 future = producer.send(message.topic, value=message.value, key=message.key)
             except Exception as exc:  # KafkaTimeoutError on metadata, BufferError, closed producer
-                if not (getattr(exc, "retriable", False) or isinstance(exc, TimeoutError)):
-                    # Not a broker outage (e.g. the producer was closed by a fatal error): build a
-                    # new one at the next attempt instead of retrying a dead object forever.
+                if not _retriable(exc):
+                    # Not an outage: a producer closed by a fatal error, or a message it will never
+                    # take. Build a new producer at the next attempt; a message refused by fresh
+                    # producers MAX_REFUSALS times is the problem itself and is dropped.
+                    if self._refused(message, exc):
+                        self._pending.popleft()  # before the discard below re-queues in-flight ones
                     self._discard_producer()
                 self._mark_down(exc, now)
                 return
@@ -262,6 +277,24 @@ class KafkaPublisher:
             self._mark_down(exc, now)
             return None
         return self._producer
+
+    def _refused(self, message: _Message, error: Any) -> bool:
+        """Count a refusal of ``message``; True when it reached MAX_REFUSALS and is given up."""
+        message.refusals += 1
+        if message.refusals < MAX_REFUSALS:
+            return False
+        self._rejected += 1
+        log.error(
+            "%s refused a message %d times (%s): dropping it (topic %s, key %r, %d bytes); %d rejected",
+            self.name,
+            message.refusals,
+            _describe(error),
+            message.topic,
+            message.key[:64],
+            len(message.value),
+            self._rejected,
+        )
+        return True
 
     def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -286,16 +319,19 @@ class KafkaPublisher:
             message, future = self._in_flight.popleft()
             if future.succeeded():
                 delivered_now += 1
-            else:
+            elif _retriable(future.exception):
                 failed.append(message)
                 error = future.exception
+            elif not self._refused(message, future.exception):
+                failed.append(message)  # refused, but not often enough to give up on it yet
         if not (failed or delivered_now):
             return
         self._delivered += delivered_now
         if failed:
             self._pending.extendleft(reversed(failed))
             self._enforce_bound()
-            self._mark_down(error, self.monotonic())
+            if error is not None:
+                self._mark_down(error, self.monotonic())
         elif delivered_now and self._down_since is not None:
             log.warning(
                 "%s is back after %.0fs: delivering the buffer (%d delivered so far, %d still buffered, "

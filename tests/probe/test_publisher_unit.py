@@ -32,6 +32,7 @@ class FakeProducer:
     """Accepts sends; ``flush`` completes them (or fails them while ``broken``)."""
 
     broken: bool = False
+    refuse_with: Exception | None = None  # flush fails every delivery with this (a broker refusal)
     refuse_sends: bool = False
     delivered: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     pending: list[tuple[tuple[str, bytes, bytes], FakeFuture]] = field(default_factory=list)
@@ -48,7 +49,10 @@ class FakeProducer:
     def flush(self, timeout: float | None = None) -> None:
         for message, future in self.pending:
             future.is_done = True
-            if self.broken:
+            if self.refuse_with is not None:
+                future.ok = False
+                future.exception = self.refuse_with
+            elif self.broken:
                 future.ok = False
                 future.exception = ConnectionError("broker went away")
             else:
@@ -210,3 +214,51 @@ def test_a_producer_that_breaks_for_good_is_replaced() -> None:
     publisher.flush()
     assert factory.calls == 2
     assert values(factory.producer) == [b"a", b"b"]
+
+
+class RecordTooLarge(Exception):
+    retriable = False  # like kafka.errors.MessageSizeTooLargeError
+
+
+def test_a_poison_message_is_dropped_after_repeated_refusals_and_does_not_block_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, factory = Clock(), Factory()
+    factory.up = True
+    publisher = KafkaPublisher(factory, reconnect_interval=1.0, monotonic=clock)
+    caplog.set_level(logging.ERROR, logger="forewarn.publisher")
+
+    def picky_send(topic: str, value: bytes | None = None, key: bytes | None = None) -> FakeFuture:
+        if value == b"huge":
+            raise RecordTooLarge("message is 2000000 bytes")
+        return FakeProducer.send(factory.producer, topic, value, key)
+
+    def make() -> FakeProducer:
+        factory.producer = FakeProducer()
+        factory.producer.send = picky_send  # type: ignore[method-assign]
+        return factory.producer
+
+    publisher.producer_factory = make
+    publisher.publish("logs", "svc", b"before")
+    publisher.publish("logs", "svc", b"huge")
+    publisher.publish("logs", "svc", b"after")
+    for _ in range(4):
+        clock.t += 1.0
+        publisher.flush()
+    stats = publisher.stats()
+    assert stats.rejected == 1 and stats.buffered == 0 and stats.in_flight == 0
+    assert b"after" in values(factory.producer) and b"huge" not in values(factory.producer)
+    assert "refused a message 3 times" in caplog.text and "RecordTooLarge" in caplog.text
+
+
+def test_delivery_refusals_are_retried_then_dropped_without_marking_kafka_down() -> None:
+    clock, factory = Clock(), Factory()
+    factory.up = True
+    publisher = KafkaPublisher(factory, monotonic=clock)
+    factory.producer.refuse_with = RecordTooLarge("too large")
+    publisher.publish("logs", "svc", b"x")
+    for _ in range(3):
+        publisher.flush()
+        assert publisher.stats().connected  # the broker answered: it is not down
+    stats = publisher.stats()
+    assert (stats.rejected, stats.buffered, stats.in_flight, stats.delivered) == (1, 0, 0, 0)
