@@ -7,6 +7,10 @@ when full (fresh telemetry is worth more than stale), logs a warning with the co
 order when the broker answers again. Delivery is at-least-once: a message whose delivery failed is
 re-queued ahead of newer ones, so order per key holds unless Kafka accepted part of a batch.
 
+A message Kafka itself refuses (not retriable, e.g. larger than the broker accepts) is tried
+``MAX_REFUSALS`` times, then dropped with an error log and counted as ``rejected``, so one poison
+message never stalls the telemetry behind it.
+
 Nothing here blocks for long while Kafka is down: after a failure, connection attempts are spaced by
 ``reconnect_interval`` seconds and ``publish`` in between only appends to the buffer.
 """

@@ -204,6 +204,8 @@ def _print_round(console: Console, results: list[ProbeResult], publisher: KafkaP
         line += f"; kafka delivered {stats.delivered}, buffered {stats.buffered + stats.in_flight}"
         if stats.dropped:
             line += f", [red]dropped {stats.dropped}[/red]"
+        if stats.rejected:
+            line += f", [red]rejected {stats.rejected}[/red]"
     console.log(line)
     for result in failed:
         console.log(f"  [red]{result.service}[/red] {result.status or '-'} {result.error or ''}"[:200])

@@ -130,6 +130,8 @@ def register(app: typer.Typer) -> None:
         if isinstance(publisher, KafkaPublisher):
             stats = publisher.stats()
             summary += f"; delivered {stats.delivered}, dropped {stats.dropped}"
+            if stats.rejected:
+                summary += f", rejected by Kafka {stats.rejected}"
             undelivered = stats.buffered + stats.in_flight
             if undelivered:
                 typer.echo(f"{summary}; {undelivered} NOT delivered", err=True)
