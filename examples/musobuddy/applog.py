@@ -9,8 +9,8 @@ file chosen at run time, without touching the logging configuration of the proce
 from __future__ import annotations
 
 import json
-import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,8 +33,6 @@ class AppLog:
         wall_clock: Callable[[], float] | None = None,
         keep: int = 2000,
     ) -> None:
-        import time
-
         self.path = path
         self.stream = stream
         self.min_level = LEVELS[level]
@@ -88,7 +86,3 @@ class AppLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-
-
-def stdout_stream() -> TextIO:
-    return sys.stdout
