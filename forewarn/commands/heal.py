@@ -188,4 +188,70 @@ def register(app: typer.Typer) -> None:
         finally:
             executor.close()
 
+    @heal.command("run")
+    def run(
+        sources: Annotated[
+            str,
+            typer.Option(
+                "--from",
+                help="Comma-separated inputs: detections, forecasts, incidents. Use incidents instead "
+                "of detections when the incident service runs, so one incident is one heal.",
+            ),
+        ] = "detections,forecasts",
+        duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    ) -> None:
+        """Consume triggers from Kafka, heal, and publish every decision to the actions topic."""
+        import signal
+        import threading
+
+        from kafka import KafkaConsumer
+
+        from forewarn.healing.executor import HealingExecutor
+        from forewarn.healing.runner import HealingRunner
+        from forewarn.kafka_io import make_producer
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        topics = settings.topics
+        names = {"detections": (topics.detections, "detection"), "forecasts": (topics.forecasts, "forecast")}
+        names["incidents"] = (topics.incidents, "incident")
+        wanted = [part.strip() for part in sources.split(",") if part.strip()]
+        unknown = [w for w in wanted if w not in names]
+        if unknown or not wanted:
+            raise typer.BadParameter(f"--from takes detections, forecasts, incidents (got {sources!r})")
+        mapping = dict(names[w] for w in wanted)
+        executor = HealingExecutor.from_settings(settings)
+        consumer = KafkaConsumer(
+            *mapping,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            group_id=f"{settings.kafka.consumer_group}-healing",
+            client_id=f"{settings.kafka.client_id}-healing",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        producer = make_producer(settings)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        if duration is not None:
+            threading.Timer(duration, stop.set).start()
+
+        def show(record: object) -> None:
+            from forewarn.healing.records import ActionRecord
+
+            assert isinstance(record, ActionRecord)
+            typer.echo(
+                f"{record.service:10} {record.action or '-':24} {record.status:16} {record.detail[:80]}"
+            )
+
+        runner = HealingRunner(executor, consumer, producer, mapping, topics.actions, on_record=show)
+        typer.echo(f"healing: mode {executor.global_mode}; consuming {', '.join(mapping)}", err=True)
+        try:
+            stats = runner.run(stop)
+        finally:
+            consumer.close()
+            producer.close()
+            executor.close()
+        typer.echo(f"healing: {stats}", err=True)
+
     app.add_typer(heal, name="heal")

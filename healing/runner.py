@@ -1,0 +1,132 @@
+"""``forewarn heal run``: consume triggers from Kafka, hand them to the executor, publish the actions.
+
+Why commit after handling: the executor is idempotent (incident + action + step keys persisted in
+SQLite), so at-least-once delivery is safe: a message re-delivered after a crash finds its steps
+already claimed and yields ``duplicate`` records instead of a second action.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from forewarn.healing.executor import HealingExecutor
+from forewarn.healing.inputs import to_trigger
+from forewarn.healing.records import ActionRecord
+
+log = logging.getLogger(__name__)
+
+
+class _Message(Protocol):
+    topic: str
+    value: bytes | None
+
+
+class _Consumer(Protocol):
+    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> dict[Any, list[Any]]: ...
+
+    def commit(self) -> Any: ...
+
+
+class _Producer(Protocol):
+    def send(self, topic: str, value: Any = ..., key: Any = ...) -> Any: ...
+
+    def flush(self, timeout: float | None = ...) -> None: ...
+
+
+def action_event(record: ActionRecord) -> dict[str, Any]:
+    """One action record as the actions topic carries it (``id``, ``timestamp`` for the store)."""
+    payload = record.model_dump(mode="json")
+    ident = record.idempotency_key or f"{record.trigger_id}:{record.status}"
+    payload.update(
+        {
+            "schema_version": 1,
+            "kind": "action",
+            "id": ident[:128],
+            "timestamp": datetime.fromtimestamp(record.at, tz=UTC).isoformat(),
+            "incident_id": record.group_id,
+            "action": record.action or "decision",
+        }
+    )
+    return payload
+
+
+@dataclass
+class RunnerStats:
+    messages: int = 0
+    triggers: int = 0
+    ignored: int = 0
+    records: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class HealingRunner:
+    def __init__(
+        self,
+        executor: HealingExecutor,
+        consumer: _Consumer,
+        producer: _Producer | None,
+        sources: dict[str, str],
+        actions_topic: str,
+        on_record: Callable[[ActionRecord], None] | None = None,
+    ) -> None:
+        """``sources`` maps topic name to source kind (detection, forecast, incident)."""
+        self.executor = executor
+        self.consumer = consumer
+        self.producer = producer
+        self.sources = sources
+        self.actions_topic = actions_topic
+        self.on_record = on_record
+        self.stats = RunnerStats()
+
+    def process(self, topic: str, value: bytes | None) -> list[ActionRecord]:
+        self.stats.messages += 1
+        source = self.sources.get(topic)
+        if source is None or value is None:
+            self.stats.ignored += 1
+            return []
+        trigger = to_trigger(source, value)
+        if isinstance(trigger, str):
+            self.stats.ignored += 1
+            log.warning("healing: ignored a message on %s: %s", topic, trigger)
+            return []
+        self.stats.triggers += 1
+        records = self.executor.handle(trigger)
+        for record in records:
+            self.stats.records += 1
+            self.stats.by_status[record.status] = self.stats.by_status.get(record.status, 0) + 1
+            if self.producer is not None:
+                self.producer.send(self.actions_topic, value=_dumps(action_event(record)), key=record.service)
+            if self.on_record is not None:
+                self.on_record(record)
+        return records
+
+    def run(self, stop: threading.Event, poll_ms: int = 500, tick_seconds: float = 5.0) -> RunnerStats:
+        last_tick = 0.0
+        while not stop.is_set():
+            batch = self.consumer.poll(timeout_ms=poll_ms, max_records=100)
+            for messages in batch.values():
+                for message in messages:
+                    self.process(message.topic, message.value)
+            if batch:
+                if self.producer is not None:
+                    self.producer.flush(timeout=10)
+                self.consumer.commit()
+            now = self.executor.clock.now()
+            if now - last_tick >= tick_seconds:
+                self.executor.tick()
+                last_tick = now
+        return self.stats
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(payload, default=str).encode()
+
+
+__all__ = ["HealingRunner", "RunnerStats", "action_event"]
