@@ -146,7 +146,6 @@ def test_cli_demo_app_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert logged[-1]["message"] == "musobuddy stopping"
 
 
-@pytest.mark.unit
 def test_cli_help_and_bad_config(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
