@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -159,6 +160,13 @@ def test_cli_help_and_bad_config(tmp_path: Path) -> None:
     bad.write_text("resources:\n  db_pool_size: -3\n")
     result = runner.invoke(app, ["demo-app", "--port", "0", "--config", str(bad)])
     assert result.exit_code == 2
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["demo-app", "--port", str(port)])
+    assert result.exit_code == 2
+    assert "cannot bind" in result.output
 
 
 def test_cli_demo_admin_signs_calls() -> None:
