@@ -218,6 +218,8 @@ def _from_text(text: str, service: str, now: datetime) -> LogRecord:
                 logger = named_logger.group("bracketed") or named_logger.group("dotted")
                 rest = rest[named_logger.end() :]
     message = rest.strip() or text.strip()
+    if level is None and _TRACEBACK in text:
+        level = LogLevel.ERROR  # an uncaught exception's traceback, printed without a log prefix
     return _record(service, stamp or now, level or LogLevel.INFO, message, logger, attributes)
 
 
@@ -236,4 +238,58 @@ def _raw(text: str, service: str, now: datetime) -> LogRecord:
     return _record(service, now, LogLevel.INFO, text, None, {"unparsed": True})
 
 
-__all__ = ["parse_log_line", "parse_timestamp"]
+_TRACEBACK = "Traceback (most recent call last):"
+_CONTINUATION_STARTS = (
+    _TRACEBACK,
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+    "Caused by: ",  # Java
+)
+# The last line of a Python traceback, e.g. "ValueError: bad" or "KeyboardInterrupt".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b(?::|$)")
+
+
+class EntryGrouper:
+    """Joins the lines of one multi-line entry (a traceback, an indented dump) into one text.
+
+    Why: a Python traceback is a dozen lines, and shipped one by one its last line ("ValueError:
+    ...") would arrive as a lone INFO record, losing the error. Lines that continue an entry are
+    indented lines, traceback headers (``Traceback ...``, ``During handling ...``, Java's
+    ``Caused by:``) and, inside a traceback, blank lines and the final exception line. A JSON line
+    is always an entry of its own. ``push`` returns the entries that are complete; ``flush`` hands
+    over the one still held (call it when the source goes idle or ends).
+    """
+
+    def __init__(self, max_lines: int = 500) -> None:
+        self.max_lines = max_lines
+        self._held: list[str] = []
+
+    def push(self, line: str) -> list[str]:
+        text = line.rstrip("\r\n")
+        if self._held and len(self._held) < self.max_lines and self._continues(text):
+            self._held.append(text)
+            return []
+        done = self.flush()
+        self._held = [text]
+        return done
+
+    def flush(self) -> list[str]:
+        held, self._held = self._held, []
+        if not held:
+            return []
+        entry = "\n".join(held).rstrip()
+        return [entry] if entry or len(held) == 1 else []
+
+    def _continues(self, text: str) -> bool:
+        first = self._held[0]
+        if not first.strip() or first.lstrip().startswith("{") or text.lstrip().startswith("{"):
+            return False
+        if text.startswith(_CONTINUATION_STARTS):
+            return True
+        if text[:1] in (" ", "\t") and text.strip():
+            return True
+        in_traceback = any(held.startswith(_TRACEBACK) for held in self._held)
+        return in_traceback and (not text.strip() or bool(_EXCEPTION_LINE.match(text)))
+
+
+__all__ = ["EntryGrouper", "parse_log_line", "parse_timestamp"]

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from forewarn.events import LogRecord, Name
 from forewarn.follow import FileFollower
-from forewarn.log_lines import parse_log_line
+from forewarn.log_lines import EntryGrouper, parse_log_line
 from forewarn.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class LogShipper:
         topic: str = "forewarn.logs",
         *,
         service_field: str | None = None,
+        group_multiline: bool = True,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         try:
@@ -56,24 +57,38 @@ class LogShipper:
         self.publisher = publisher
         self.topic = topic
         self.service_field = service_field
+        self.grouper = EntryGrouper() if group_multiline else None
         self.now = now
         self.counts = ShipperCounts()
 
-    def ship_line(self, line: str) -> LogRecord | None:
+    def ship_line(self, line: str) -> list[LogRecord]:
+        """Take one line; returns the records it completed (a multi-line entry waits for its end)."""
         self.counts.lines += 1
-        record = parse_log_line(line, self.service, self.now(), self.service_field)
-        if record is None:
-            self.counts.blank += 1
-            return None
-        self.publisher.publish(self.topic, record.key(), record.to_json_bytes())
-        self.counts.shipped += 1
-        return record
+        entries = [line] if self.grouper is None else self.grouper.push(line)
+        return self._ship(entries)
+
+    def finish_entry(self) -> list[LogRecord]:
+        """Ship the multi-line entry still held (the source went idle or ended)."""
+        return self._ship(self.grouper.flush() if self.grouper is not None else [])
+
+    def _ship(self, entries: list[str]) -> list[LogRecord]:
+        shipped: list[LogRecord] = []
+        for entry in entries:
+            record = parse_log_line(entry, self.service, self.now(), self.service_field)
+            if record is None:
+                self.counts.blank += 1
+                continue
+            self.publisher.publish(self.topic, record.key(), record.to_json_bytes())
+            self.counts.shipped += 1
+            shipped.append(record)
+        return shipped
 
     def ship_lines(self, lines: Iterable[str]) -> int:
         """Ship every line of a finite source (stdin, a file read once); returns records shipped."""
         before = self.counts.shipped
         for line in lines:
             self.ship_line(line)
+        self.finish_entry()
         self.publisher.flush()
         return self.counts.shipped - before
 
@@ -89,10 +104,12 @@ class LogShipper:
         before = self.counts.shipped
 
         def idle() -> None:
+            self.finish_entry()  # a held traceback is complete once the writer pauses
             self.publisher.flush(timeout=1.0)
 
         for line in follower.follow(sleep, stop, poll_interval=poll_interval, on_idle=idle):
             self.ship_line(line)
+        self.finish_entry()
         self.publisher.flush()
         return self.counts.shipped - before
 

@@ -11,7 +11,8 @@ HELP = (
     "Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service.\n\n"
     "Understands JSON lines (timestamp/level/message/logger; other fields become attributes) and plain "
     "text with an optional leading ISO 8601 timestamp and level; any other line is shipped as is at "
-    "level INFO. A file is followed like tail -F (rotation and truncation are survived) until Ctrl-C "
+    "level INFO. A multi-line entry (a traceback, indented continuation lines) becomes one record. "
+    "A file is followed like tail -F (rotation and truncation are survived) until Ctrl-C "
     "or SIGTERM; '-' reads standard input to its end. While Kafka is down, records are buffered "
     "(bounded) and drained in order later.\n\n"
     "Example: forewarn ship-logs /var/log/musobuddy.jsonl --service musobuddy"
@@ -42,6 +43,12 @@ def register(app: typer.Typer) -> None:
         no_follow: Annotated[
             bool,
             typer.Option("--no-follow", help="Ship what the file holds now and exit (implies --from-start)."),
+        ] = False,
+        no_multiline: Annotated[
+            bool,
+            typer.Option(
+                "--no-multiline", help="One record per line: do not join tracebacks and indented lines."
+            ),
         ] = False,
         poll_interval: Annotated[
             float, typer.Option("--poll-interval", min=0.05, help="Seconds between checks of the file.")
@@ -90,7 +97,13 @@ def register(app: typer.Typer) -> None:
                 name=f"Kafka at {bootstrap}",
             )
         try:
-            shipper = LogShipper(publisher, service, settings.topics.logs, service_field=service_field)
+            shipper = LogShipper(
+                publisher,
+                service,
+                settings.topics.logs,
+                service_field=service_field,
+                group_multiline=not no_multiline,
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--service") from exc
 

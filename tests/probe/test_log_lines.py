@@ -11,7 +11,7 @@ import pytest
 from forewarn import details, log_lines, probe
 from forewarn.events import LogLevel, LogRecord
 from forewarn.ingest import RawMessage, parse_message
-from forewarn.log_lines import parse_log_line, parse_timestamp
+from forewarn.log_lines import EntryGrouper, parse_log_line, parse_timestamp
 from forewarn.settings import IngestSettings
 
 pytestmark = pytest.mark.unit
@@ -184,3 +184,77 @@ def test_parse_timestamp_rejects_nonsense() -> None:
 def test_docstring_examples(module: object) -> None:
     failures, attempted = doctest.testmod(module)  # type: ignore[arg-type]
     assert attempted > 0 and failures == 0
+
+
+TRACEBACK = [
+    "2026-11-25 17:20:01,123 ERROR [musobuddy.payments] charge failed",
+    "Traceback (most recent call last):",
+    '  File "/app/payments.py", line 42, in charge',
+    "    raise ProviderError(code)",
+    "",
+    "During handling of the above exception, another exception occurred:",
+    "",
+    "Traceback (most recent call last):",
+    '  File "/app/payments.py", line 50, in charge',
+    "payments.ProviderError: 502 from stripe",
+    "2026-11-25 17:20:02,000 INFO [musobuddy.http] GET /api/health 200",
+]
+
+
+def group(lines: list[str]) -> list[str]:
+    grouper = EntryGrouper()
+    entries: list[str] = []
+    for line in lines:
+        entries += grouper.push(line)
+    return entries + grouper.flush()
+
+
+def test_a_traceback_joins_the_record_it_belongs_to() -> None:
+    entries = group(TRACEBACK)
+    assert len(entries) == 2
+    assert entries[0] == "\n".join(TRACEBACK[:-1])
+    record = parse(entries[0])
+    assert record.level is LogLevel.ERROR and record.logger == "musobuddy.payments"
+    assert record.message.startswith("charge failed\nTraceback")
+    assert record.message.endswith("payments.ProviderError: 502 from stripe")
+    assert parse(entries[1]).level is LogLevel.INFO
+
+
+def test_a_bare_traceback_is_an_error_and_ends_at_its_exception_line() -> None:
+    lines = ["Traceback (most recent call last):", '  File "x.py", line 1', "KeyError: 'user'", "next thing"]
+    entries = group(lines)
+    assert entries == ["\n".join(lines[:3]), "next thing"]
+    assert parse(entries[0]).level is LogLevel.ERROR
+
+
+def test_json_lines_and_ordinary_lines_are_never_joined() -> None:
+    lines = ['{"message": "a"}', "  indented but after JSON", "plain", "ValueError: not in a traceback", ""]
+    assert group(lines) == [
+        '{"message": "a"}',
+        "  indented but after JSON",
+        "plain",
+        "ValueError: not in a traceback",
+        "",
+    ]
+
+
+def test_java_stack_traces_join() -> None:
+    lines = [
+        "2026-11-25 17:20:01 ERROR boom",
+        "java.lang.IllegalStateException: pool closed",
+        "\tat com.example.Pool.get(Pool.java:10)",
+        "Caused by: java.io.IOException: reset",
+        "\t... 3 more",
+    ]
+    entries = group(lines)
+    assert entries[0] == lines[0]  # the exception line is not indented: Java's header stays apart
+    assert entries[1] == "\n".join(lines[1:])
+
+
+def test_entries_are_bounded() -> None:
+    grouper = EntryGrouper(max_lines=3)
+    out: list[str] = []
+    for line in ["head", "  a", "  b", "  c", "  d"]:
+        out += grouper.push(line)
+    out += grouper.flush()
+    assert out == ["head\n  a\n  b", "  c\n  d"]
