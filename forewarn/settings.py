@@ -23,6 +23,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from forewarn.incidents.config import LLMSettings
+
 CONFIG_ENV_VAR = "FOREWARN_CONFIG"
 
 
@@ -126,6 +128,10 @@ class DetectorSettings(BaseModel):
     # While a series stays anomalous, repeat its detection at most this often (event time), plus on
     # escalation to a higher severity: a 10-minute outage is a handful of detections, not 600.
     realert_seconds: float = Field(300.0, ge=0)
+    # Latency and metric series alert only after this many anomalous observations in a row, so one
+    # slow probe (a GC pause, a busy host) is not an incident. Failure series integrate evidence
+    # in their EW rate already and alert on the first crossing.
+    persistence: int = Field(3, ge=1, le=100)
 
 
 class PipelineSettings(BaseModel):
@@ -225,6 +231,16 @@ class SloSettings(BaseModel):
     services: dict[str, ServiceBusiness] = Field(default_factory=_musobuddy_services)
 
 
+class ResponderSettings(BaseModel):
+    """``forewarn respond``: detections and forecasts in, incidents and healing actions out."""
+
+    consumer_group: str = "forewarn-responder"
+    min_breach_probability: float = Field(0.5, ge=0, le=1)  # forecasts below this never trigger healing
+    incident_window_seconds: float = Field(300.0, gt=0)
+    resolve_after_seconds: float = Field(600.0, gt=0)
+    tick_seconds: float = Field(1.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Every knob of forewarn. See the README's Configuration section for the full table."""
 
@@ -246,6 +262,8 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    responder: ResponderSettings = Field(default_factory=ResponderSettings)
     log_level: str = "INFO"
 
     @classmethod

@@ -8,6 +8,9 @@ Alerting rule (documented in the README):
   ``models/zscore.py``); a series *enters* an episode when its score reaches 0.5 and *leaves* it
   when the score falls below :data:`CLEAR_SCORE` (0.4). The gap (hysteresis) keeps a series that
   hovers at the threshold from re-alerting on every other event.
+- Latency and metric series enter only after ``detector.persistence`` (3) anomalous observations
+  in a row: one slow probe on a busy host is not an incident. Failure series enter on the first
+  crossing (their EW rate already needs 2 failures in a row).
 - Inside an episode a detection is emitted on entry, on escalation to a higher severity, and then at
   most every ``detector.realert_seconds`` of event time (0 = every anomalous event). A 10-minute
   outage probed every second is therefore ~3 detections (entry, critical, one reminder), not 600.
@@ -105,6 +108,7 @@ class AlertState:
     severity: Severity | None = None  # highest severity emitted in the current episode
     last_emitted: datetime | None = None
     last_timestamp: datetime | None = None  # event time of the last observation learned
+    streak: int = 0  # anomalous observations in a row (score >= ALERT_SCORE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +169,18 @@ class DetectionEngine:
         facts: dict[str, float] = explain_one(x) if callable(explain_one) else {}
         detector.learn_one(x, t)
         previous = state.alert
+        anomalous = result.score >= ALERT_SCORE
+        streak = previous.streak + 1 if anomalous else 0
         # The hot path builds the frozen state directly (dataclasses.replace costs ~10x more).
-        alert = AlertState(previous.active, previous.severity, previous.last_emitted, observation.timestamp)
+        alert = AlertState(
+            previous.active, previous.severity, previous.last_emitted, observation.timestamp, streak
+        )
         detections: list[Detection] = []
-        if result.score >= ALERT_SCORE:
+        if anomalous and (alert.active or streak >= self._persistence(observation.signal)):
             severity = severity_for(result.score)
             if self._should_emit(alert, severity, observation.timestamp):
+                if streak > 1:
+                    facts = {**facts, "anomalous_in_a_row": float(streak)}
                 detections.append(self._detection(observation, detector, result, facts, severity))
                 top = severity if not alert.active else _higher(alert.severity, severity)
                 alert = replace(alert, active=True, severity=top, last_emitted=observation.timestamp)
@@ -178,6 +188,9 @@ class DetectionEngine:
             alert = replace(alert, active=False, severity=None)
         state.alert = alert
         return state, detections
+
+    def _persistence(self, signal: Signal) -> int:
+        return 1 if signal in ("failure", "log_errors") else self.settings.persistence
 
     def _should_emit(self, alert: AlertState, severity: Severity, timestamp: datetime) -> bool:
         if not alert.active or alert.severity is None or alert.last_emitted is None:
@@ -232,17 +245,20 @@ def explain(observation: Observation, result: AnomalyScore, facts: Mapping[str, 
             f"{svc} logs are mostly errors: {facts['failure_rate']:.0%} of recent lines "
             f"({run} in a row){context}"
         )
+    streak = int(facts.get("anomalous_in_a_row", 1))
     if "z" in facts and "ew_mean" in facts:
         z, mean, std = facts["z"], facts["ew_mean"], facts.get("ew_std", 0.0)
         threshold = facts.get("z_threshold", 0.0)
         if observation.signal == "latency":
+            row = f"; {streak} slow probes in a row" if streak > 1 else ""
             return (
                 f"{svc} latency {value:.0f} ms is {z:.1f} sigma above its recent normal of "
-                f"{mean:.0f} +/- {std:.0f} ms (alert at {threshold:g} sigma)"
+                f"{mean:.0f} +/- {std:.0f} ms (alert at {threshold:g} sigma{row})"
             )
+        row = f"; {streak} in a row" if streak > 1 else ""
         return (
             f"{svc} {observation.feature} = {value:.4g} is {z:+.1f} sigma from its recent normal of "
-            f"{mean:.4g} +/- {std:.2g} (alert at {threshold:g} sigma)"
+            f"{mean:.4g} +/- {std:.2g} (alert at {threshold:g} sigma{row})"
         )
     expected = f", expected about {result.expected:.4g}" if result.expected is not None else ""
     scored = f"{svc} {observation.feature} = {value:.4g} scored {result.score:.2f} by {detector}"

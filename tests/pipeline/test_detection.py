@@ -143,7 +143,7 @@ def test_hysteresis_keeps_a_hovering_series_in_one_episode() -> None:
         def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
             return None
 
-    eng = DetectionEngine(DetectorSettings(), clock=lambda: WALL, factory=lambda obs: Scripted())
+    eng = DetectionEngine(DetectorSettings(persistence=1), clock=lambda: WALL, factory=lambda obs: Scripted())
     detections = run(eng, [latency(i, 100.0) for i in range(6)])
     # 0.45 stays in the episode (> 0.4 clear level); 0.3 clears it; the next 0.6 is a new entry
     assert [d.timestamp for d in detections] == [at(0), at(5)]
@@ -152,7 +152,7 @@ def test_hysteresis_keeps_a_hovering_series_in_one_episode() -> None:
 
 def test_latency_spike_reason_names_the_numbers() -> None:
     observations = [latency(i, 100.0) for i in range(12)] + [latency(12, 900.0)]
-    (det,) = run(engine(warmup=10, z_threshold=4.0), observations)
+    (det,) = run(engine(warmup=10, z_threshold=4.0, persistence=1), observations)
     assert det.detection_kind == "latency_anomaly" and det.detector == "ew_zscore"
     assert det.score == pytest.approx(1600 / 1601) and det.severity == Severity.CRITICAL
     assert det.expected == pytest.approx(100.0)
@@ -161,6 +161,40 @@ def test_latency_spike_reason_names_the_numbers() -> None:
     )
     assert det.features["z"] == pytest.approx(160.0)
     assert det.value == 900.0
+
+
+def test_latency_needs_persistence_one_slow_probe_is_not_an_incident() -> None:
+    single = (
+        [latency(i, 100.0) for i in range(30)]
+        + [latency(30, 900.0)]
+        + [latency(31 + i, 100.0) for i in range(5)]
+    )
+    assert run(engine(), single) == []
+    two = [latency(i, 100.0) for i in range(30)] + [
+        latency(30, 900.0),
+        latency(31, 900.0),
+        latency(32, 100.0),
+    ]
+    assert run(engine(), two) == []
+
+
+def test_latency_alerts_on_the_third_slow_probe_with_hand_derived_numbers() -> None:
+    """30 x 100 ms (mean 100, variance 0, floor std 5), then 900 ms three times.
+
+    1st: learned clipped to 100 + 4*5 = 120 -> mean 101, var 0.95*(20*1) = 19, std max(4.36, 5.05) = 5.05.
+    2nd: clipped to 101 + 4*5.05 = 121.2 -> mean 102.01, var 0.95*(19 + 20.2*1.01) = 37.43, std 6.118.
+    3rd: z = (900 - 102.01) / 6.118 = 130.4, the one reported.
+    """
+    observations = [latency(i, 100.0) for i in range(30)] + [latency(30 + i, 900.0) for i in range(3)]
+    (det,) = run(engine(), observations)
+    assert det.timestamp == at(32)
+    assert det.reason == (
+        "auth latency 900 ms is 130.4 sigma above its recent normal of 102 +/- 6 ms "
+        "(alert at 4 sigma; 3 slow probes in a row)"
+    )
+    assert det.features["anomalous_in_a_row"] == 3.0
+    assert det.expected == pytest.approx(102.01)
+    assert det.features["ew_std"] == pytest.approx(37.4319**0.5)
 
 
 def test_late_observations_are_ignored() -> None:
@@ -198,6 +232,7 @@ def test_snapshot_restores_exactly_and_continues_identically() -> None:
 def test_metric_anomaly_both_directions() -> None:
     obs = [Observation("db/pool", "db", "metric", "pool", 10.0 + (i % 2), at(i)) for i in range(20)]
     obs.append(Observation("db/pool", "db", "metric", "pool", 0.0, at(20)))
-    (det,) = run(engine(), obs)
+    assert run(engine(), obs) == []  # one outlier: below the default persistence of 3
+    (det,) = run(engine(persistence=1), obs)
     assert det.detection_kind == "metric_anomaly"
     assert det.reason.startswith("db pool = 0 is -") and "sigma from its recent normal of 10.5" in det.reason

@@ -31,7 +31,7 @@ two_workers = run_two_workers
 
 
 def scenario() -> list[Any]:
-    """auth goes down at t=20 (after 20 healthy probes); sms is healthy then spikes to 900 ms at t=30.
+    """auth goes down at t=20 (after 20 healthy probes); sms is healthy, then 900 ms at t=30..32.
 
     Interleaved with garbage, the same way a shared topic would carry it.
     """
@@ -46,7 +46,9 @@ def scenario() -> list[Any]:
             offset += 1
         if i == 6:
             messages.append(b'{"kind": "probe"}')  # plain bytes, as a test source may hand over
-    messages.append(raw(probe_bytes("sms", 30, latency_ms=900.0), offset, key=b"sms"))
+    for i in range(30, 33):  # three slow probes in a row: the default persistence
+        messages.append(raw(probe_bytes("sms", i, latency_ms=900.0), offset, key=b"sms"))
+        offset += 1
     return messages
 
 
@@ -98,12 +100,14 @@ EXPECTED = [
     ),
     (
         b"sms",
-        Detection.make_id("sms/latency_ms", "ew_zscore", "latency_anomaly", at(30)),
+        Detection.make_id("sms/latency_ms", "ew_zscore", "latency_anomaly", at(32)),
         "sms/latency_ms",
         "latency_anomaly",
         "critical",
-        at(30),
-        "sms latency 900 ms is 160.0 sigma above its recent normal of 100 +/- 5 ms (alert at 4 sigma)",
+        at(32),
+        # numbers derived by hand in test_detection.py::test_latency_alerts_on_the_third_slow_probe...
+        "sms latency 900 ms is 130.4 sigma above its recent normal of 102 +/- 6 ms "
+        "(alert at 4 sigma; 3 slow probes in a row)",
     ),
 ]
 
@@ -139,17 +143,17 @@ def test_exact_detections_and_dead_letters(runner: Runner) -> None:
     ]
 
     sample = registry.get_sample_value
-    assert sample("forewarn_pipeline_events_total", {"topic": "forewarn.probes", "kind": "probe"}) == 61
+    assert sample("forewarn_pipeline_events_total", {"topic": "forewarn.probes", "kind": "probe"}) == 63
     assert sample("forewarn_pipeline_events_total", {"topic": "unknown", "kind": "probe"}) is None
     assert sample("forewarn_pipeline_dead_letters_total", {"reason": "bad_json"}) == 1
     assert sample("forewarn_pipeline_dead_letters_total", {"reason": "invalid_fields"}) == 1
     assert sample("forewarn_detections_total", {"service": "auth", "kind": "failure"}) == 2
     assert sample("forewarn_detections_total", {"service": "sms", "kind": "latency_anomaly"}) == 1
-    assert sample("forewarn_pipeline_event_lag_seconds_count") == 61
+    assert sample("forewarn_pipeline_event_lag_seconds_count") == 63
     # every event is between 29.5 and 30 minutes old at the fixed wall clock
     assert sample("forewarn_pipeline_event_lag_seconds_bucket", {"le": "900.0"}) == 0
-    assert sample("forewarn_pipeline_event_lag_seconds_bucket", {"le": "3600.0"}) == 61
-    assert sample("forewarn_pipeline_last_event_timestamp_seconds") == at(30).timestamp()
+    assert sample("forewarn_pipeline_event_lag_seconds_bucket", {"le": "3600.0"}) == 63
+    assert sample("forewarn_pipeline_last_event_timestamp_seconds") == at(32).timestamp()
     assert sample("forewarn_pipeline_heartbeat_timestamp_seconds") == WALL.timestamp()
 
 
@@ -219,8 +223,7 @@ class AlwaysOdd:
 
 
 def test_a_swapped_in_detector_factory_drives_the_flow() -> None:
-    detections, _ = run_flow(
-        one_worker, [raw(probe_bytes("auth", 0), 0)], detector_factory=lambda obs: AlwaysOdd()
-    )
+    probes = [raw(probe_bytes("auth", i), i) for i in range(3)]  # latency alerts on the 3rd in a row
+    detections, _ = run_flow(one_worker, probes, detector_factory=lambda obs: AlwaysOdd())
     got = sorted(Detection.model_validate_json(m.value or b"").series for m in detections)
     assert got == ["auth/failure", "auth/latency_ms"]
