@@ -94,3 +94,16 @@ def as_finite(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def normal_quantile(probability: float) -> float:
+    """Inverse of the standard normal CDF by bisection (no scipy dependency for one number)."""
+    p = min(max(probability, 1e-15), 1.0 - 1e-15)
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0

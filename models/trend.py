@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from forewarn.models.base import Forecast, Snapshottable, as_finite
+from forewarn.models.base import Forecast, Snapshottable, as_finite, normal_quantile
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -27,16 +27,8 @@ def _normal_cdf(z: float) -> float:
 
 
 def _z_for(level: float) -> float:
-    """Two-sided normal quantile for an interval level (bisection: no scipy needed)."""
-    lo, hi = 0.0, 10.0
-    target = 0.5 + level / 2.0
-    for _ in range(60):
-        mid = (lo + hi) / 2.0
-        if _normal_cdf(mid) < target:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2.0
+    """Two-sided normal quantile for an interval level."""
+    return normal_quantile(0.5 + level / 2.0)
 
 
 class TrendForecaster(Snapshottable):
