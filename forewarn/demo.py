@@ -225,7 +225,7 @@ class Demo:
         interval = str(self.settings.demo.probe_interval_seconds)
         self._spawn(group, "probe", ["probe", "--interval", interval], env)
         app_log = self.report.components["app_log"]
-        self._spawn(group, "ship-logs", ["ship-logs", app_log, "--service", "musobuddy", "--from-start"], env)
+        self._spawn(group, "ship-logs", ["ship-logs", app_log, "--service", "musobuddy", "--service-field", "service", "--from-start"], env)
         self._note("dataflow, probe runner and log shipper started")
 
     # -- the scenario --------------------------------------------------------------------------

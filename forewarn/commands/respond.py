@@ -1,0 +1,39 @@
+"""``forewarn respond``: incidents, reports and healing actions from detections and forecasts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("respond")
+    def respond(
+        from_beginning: Annotated[
+            bool,
+            typer.Option("--from-beginning", help="Read detections/forecasts from the topics' start."),
+        ] = False,
+        bootstrap_servers: Annotated[
+            str | None, typer.Option("--bootstrap-servers", help="Kafka host:port (default: settings).")
+        ] = None,
+    ) -> None:
+        """Group detections into incidents, heal safely, and write each incident's report.
+
+        Reads the detections and forecasts topics; publishes incidents (with their report) and
+        healing action records. Healing follows the policies and guards of the healing config
+        (FOREWARN_HEALING__MODE: off, dry-run (default), shadow, approve, auto); reports come from the
+        LLM at FOREWARN_LLM__BASE_URL when set, else from the offline reporter. Ctrl-C stops it.
+        """
+        import logging
+
+        from forewarn.respond_service import serve
+        from forewarn.settings import load_settings
+
+        settings = load_settings()
+        if bootstrap_servers:
+            settings.kafka.bootstrap_servers = bootstrap_servers
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        serve(settings, from_beginning=from_beginning)

@@ -1,0 +1,100 @@
+"""Run the ``Responder`` against Kafka: the ``forewarn respond`` process.
+
+Why apart from ``responder.py``: the class is plain and tested without a broker; this module only
+owns the consumer loop, offsets and shutdown. Offsets are committed after a message is handled
+(at-least-once); the healing executor's idempotency keys and the grouper's seen-ids make a
+re-delivered message harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from forewarn.kafka_io import ensure_topics, make_producer
+from forewarn.responder import Responder
+from forewarn.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_responder(settings: Settings, publish: Callable[[str, str, bytes], None]) -> tuple[Responder, Any]:
+    """The responder with the healing executor and the reporter configured from settings."""
+    from forewarn.healing.executor import HealingExecutor
+    from forewarn.incidents.grouping import IncidentGrouper
+    from forewarn.incidents.reporter import IncidentReporter
+
+    executor = HealingExecutor.from_settings(settings)
+    reporter = IncidentReporter.from_settings(settings.llm)
+    grouper = IncidentGrouper(
+        window_seconds=settings.responder.incident_window_seconds,
+        resolve_after_seconds=settings.responder.resolve_after_seconds,
+    )
+    responder = Responder(
+        settings.topics,
+        executor=executor,
+        reporter=reporter,
+        publish=publish,
+        grouper=grouper,
+        min_breach_probability=settings.responder.min_breach_probability,
+    )
+    return responder, executor
+
+
+def serve(settings: Settings, stop: threading.Event | None = None, *, from_beginning: bool = False) -> None:
+    """Consume until ``stop`` is set (or SIGINT/SIGTERM in the main thread)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    bootstrap = settings.kafka.bootstrap_servers
+    topics = settings.topics
+    ensure_topics(bootstrap, [topics.detections, topics.forecasts, topics.incidents, topics.actions])
+    producer = make_producer(settings)
+
+    def publish(topic: str, key: str, value: bytes) -> None:
+        producer.send(topic, key=key, value=value)
+
+    responder, executor = build_responder(settings, publish)
+    consumer = KafkaConsumer(
+        topics.detections,
+        topics.forecasts,
+        bootstrap_servers=bootstrap,
+        client_id="forewarn-responder",
+        group_id=settings.responder.consumer_group,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=200,
+    )
+    log.info("responder reading %s and %s from %s", topics.detections, topics.forecasts, bootstrap)
+    next_tick = time.monotonic()
+    try:
+        while not stop.is_set():
+            batch = consumer.poll(timeout_ms=250)
+            for records in batch.values():
+                for record in records:
+                    actions = responder.on_message(record.topic, record.value or b"")
+                    for action in actions:
+                        log.info(
+                            "%s %s on %s: %s", action.status, action.action, action.service, action.detail
+                        )
+            if batch:
+                producer.flush(timeout=10)
+                consumer.commit()
+            if time.monotonic() >= next_tick:
+                responder.tick()
+                producer.flush(timeout=10)
+                next_tick = time.monotonic() + settings.responder.tick_seconds
+    finally:
+        consumer.close()
+        producer.flush(timeout=10)
+        producer.close(timeout=10)
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()

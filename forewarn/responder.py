@@ -1,0 +1,163 @@
+"""The responder closes the loop: detections and forecasts in, incidents and healing actions out.
+
+Why a separate stage after the dataflow: detection must stay fast and stateless about the outside
+world, while responding talks to people (reports) and to the service (admin API), which is slow
+and must be exactly-once in effect. The responder reads the detections and forecasts topics, groups
+detections into incidents (``IncidentGrouper``), asks the healing executor to act (its idempotency
+keys make re-deliveries harmless), writes each incident's report, and publishes incidents and action
+records so the API and the dashboard see them.
+
+Healing never waits for, or reads, the report: the LLM is advisory only. Order per message is
+heal first, then report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from forewarn.events import Detection, ForecastEvent, Severity
+from forewarn.healing.records import ActionRecord
+from forewarn.healing.triggers import Trigger
+from forewarn.incidents.grouping import IncidentGrouper
+from forewarn.incidents.models import SEVERITY_RANK, Incident, IncidentReport
+from forewarn.models.base import Forecast
+from forewarn.settings import TopicSettings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str, bytes], None]
+
+
+class Executor(Protocol):
+    def handle(self, trigger: Trigger) -> list[ActionRecord]: ...
+
+    def tick(self) -> Any: ...
+
+
+class Reporter(Protocol):
+    def report(self, incident: Incident) -> IncidentReport: ...
+
+
+def action_message(record: ActionRecord) -> dict[str, Any]:
+    """An action record as the actions topic carries it: stable ``id`` and a timestamp for the store."""
+    raw = record.idempotency_key or f"{record.trigger_id}|{record.status}|{record.policy}|{record.at}"
+    return {
+        "id": hashlib.sha256(f"{raw}|{record.status}".encode()).hexdigest()[:24],
+        "timestamp": datetime.fromtimestamp(record.at or 0.0, UTC).isoformat(),
+        **record.model_dump(mode="json"),
+    }
+
+
+class Responder:
+    """Plain class: feed it messages, it publishes what follows. No Kafka, no threads inside."""
+
+    def __init__(
+        self,
+        topics: TopicSettings,
+        *,
+        executor: Executor,
+        reporter: Reporter,
+        publish: Publish,
+        grouper: IncidentGrouper | None = None,
+        min_breach_probability: float = 0.5,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.topics = topics
+        self.executor = executor
+        self.reporter = reporter
+        self.publish = publish
+        self.grouper = grouper or IncidentGrouper()
+        self.min_breach_probability = min_breach_probability
+        self.clock = clock
+        self._reported: dict[str, tuple[int, int]] = {}  # incident id -> (severity rank, services)
+        self._reports: dict[str, IncidentReport] = {}  # incident id -> its latest report
+        self.rejected = 0
+
+    # -- inputs --------------------------------------------------------------------------------
+    def on_message(self, topic: str, value: bytes) -> list[ActionRecord]:
+        """Route one raw message; bad ones are counted and skipped (they were validated upstream)."""
+        try:
+            if topic == self.topics.detections:
+                return self.on_detection(Detection.model_validate_json(value))
+            if topic == self.topics.forecasts:
+                return self.on_forecast(ForecastEvent.model_validate_json(value))
+        except ValidationError as exc:
+            self.rejected += 1
+            log.warning("skipping a malformed %s message: %s", topic, exc.errors()[:1])
+        return []
+
+    def on_detection(self, detection: Detection) -> list[ActionRecord]:
+        incident = self.grouper.add(detection)
+        if incident is None:  # a re-delivered detection: already grouped and handled
+            return []
+        records = self._heal(Trigger.from_detection(detection, incident_id=incident.id))
+        self._publish_incident(incident)
+        return records
+
+    def on_forecast(self, forecast: ForecastEvent) -> list[ActionRecord]:
+        probability = forecast.breach_probability or 0.0
+        if forecast.time_to_exhaustion_seconds is None or probability < self.min_breach_probability:
+            return []
+        trigger = Trigger.from_forecast(
+            Forecast(
+                horizon_seconds=forecast.horizon_seconds,
+                point=forecast.point,
+                lower=forecast.lower,
+                upper=forecast.upper,
+                interval_level=forecast.interval_level,
+                breach_probability=forecast.breach_probability,
+                time_to_exhaustion_seconds=forecast.time_to_exhaustion_seconds,
+                time_to_exhaustion_lower=forecast.time_to_exhaustion_lower,
+                time_to_exhaustion_upper=forecast.time_to_exhaustion_upper,
+                confidence=forecast.confidence,
+            ),
+            service=forecast.service,
+            series=forecast.series,
+            kind="exhaustion_forecast",
+            observed_at=forecast.timestamp,
+            severity=Severity.CRITICAL if probability >= 0.9 else Severity.WARNING,
+        )
+        return self._heal(trigger)
+
+    def tick(self) -> list[Incident]:
+        """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
+        self.executor.tick()
+        resolved = self.grouper.expire(self.clock())
+        for incident in resolved:
+            report = self._reports.get(incident.id)
+            if report is not None:
+                incident = incident.model_copy(update={"report": report})
+            self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
+            self._reported.pop(incident.id, None)
+            self._reports.pop(incident.id, None)
+        return resolved
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _heal(self, trigger: Trigger) -> list[ActionRecord]:
+        records = self.executor.handle(trigger)
+        for record in records:
+            message = action_message(record)
+            self.publish(self.topics.actions, record.service, _json(message))
+        return records
+
+    def _publish_incident(self, incident: Incident) -> None:
+        """Publish every update; (re)write the report when the incident is new or got worse."""
+        shape = (SEVERITY_RANK[incident.severity], len(incident.services))
+        previous = self._reported.get(incident.id)
+        if previous is None or shape > previous:
+            self._reports[incident.id] = self.reporter.report(incident)
+            self._reported[incident.id] = shape
+        incident = incident.model_copy(update={"report": self._reports[incident.id]})
+        self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
+
+
+def _json(document: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(document, default=str).encode()
