@@ -1,0 +1,111 @@
+"""The ``forewarn report`` and ``forewarn api`` commands, and the API server end to end with real Kafka."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from forewarn.api.server import ApiServer
+from typer.testing import CliRunner
+
+from forewarn.cli import app
+from forewarn.kafka_io import ensure_topics, make_producer
+from forewarn.settings import ApiSettings, Settings, StoreSettings
+from forewarn.store.db import Store, make_engine
+from forewarn.store.sink import topic_kinds
+from tests.api.factories import T0, detection, forecast
+from tests.api.report_seed import END, START, seed
+
+
+@pytest.mark.unit
+def test_report_command_writes_the_report(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = Store(make_engine(url))
+    seed(store)
+    store.close()
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--store-url",
+            url,
+            "--since",
+            START.isoformat(),
+            "--until",
+            END.isoformat(),
+            "--out",
+            str(tmp_path / "out"),
+            "--audit-log",
+            str(tmp_path / "missing.jsonl"),
+            "--no-pdf",
+            "--no-png",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 incidents, downtime 105.0 min, cost USD 1,920.00, 5 actions" in result.output
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.unit
+def test_report_command_rejects_a_bad_period(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["report", "--store-url", f"sqlite:///{tmp_path / 's.db'}", "--since", "lately", "--no-pdf"]
+    )
+    assert result.exit_code == 2
+    assert "use a duration like 7d" in result.output
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_api_server_serves_what_the_sink_reads_from_kafka(kafka_settings: Settings, tmp_path: Path) -> None:
+    settings = kafka_settings.model_copy(
+        update={
+            "api": ApiSettings(read_keys=["k"]),
+            "store": StoreSettings(
+                url=f"sqlite:///{tmp_path / 'state.db'}",
+                consumer_group=f"{kafka_settings.kafka.consumer_group}-store",
+            ),
+        }
+    )
+    ensure_topics(settings.kafka.bootstrap_servers, list(topic_kinds(settings)), partitions=1)
+    producer = make_producer(settings)
+    for i in range(5):
+        producer.send(
+            settings.topics.detections,
+            key="auth",
+            value=json.dumps(detection("auth", T0 + timedelta(seconds=i))),
+        )
+    producer.send(
+        settings.topics.forecasts,
+        key="database",
+        value=json.dumps(forecast("database", "db_pool_in_use", T0)),
+    )
+    producer.send(settings.topics.detections, key="auth", value=b"not json")
+    producer.flush(timeout=30)
+    producer.close(timeout=10)
+    server = ApiServer(settings, port=0)
+    server.start()
+    try:
+        headers = {"X-API-Key": "k"}
+        deadline = time.monotonic() + 60
+        body: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            body = httpx.get(f"{server.url}/v1/detections", headers=headers, timeout=5).json()
+            if body.get("total") == 5:
+                break
+            time.sleep(0.3)
+        assert body.get("total") == 5, body
+        forecasts = httpx.get(f"{server.url}/v1/forecasts", headers=headers, timeout=5).json()
+        assert forecasts["items"][0]["metric"] == "db_pool_in_use"
+        health = httpx.get(f"{server.url}/v1/health", headers=headers, timeout=5).json()
+        topics = {t["topic"]: t for t in health["topics"]}
+        assert topics[settings.topics.detections]["rejected"] == 1
+        assert "forewarn_store_rows" in httpx.get(f"{server.url}/metrics", timeout=5).text
+    finally:
+        server.stop()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{server.url}/v1/health", timeout=1)
