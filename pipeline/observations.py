@@ -52,13 +52,16 @@ def observations_from(event: TelemetryEvent) -> list[Observation]:
 
 
 def _probe_context(probe: ProbeResult) -> str | None:
+    """E.g. "HTTP 503, status down, db unreachable"; parts the error text already says are left out."""
+    error = (probe.error or "")[:200]
     parts: list[str] = []
     if probe.status_code is not None:
         parts.append(f"HTTP {probe.status_code}")
     if probe.status is not None:
         parts.append(f"status {probe.status}")
-    if probe.error:
-        parts.append(probe.error[:200])
+    parts = [part for part in parts if part not in error]
+    if error:
+        parts.append(error)
     return ", ".join(parts) or None
 
 

@@ -68,6 +68,20 @@ def test_probe_yields_latency_and_failure_series() -> None:
     assert lat.timestamp == fail_obs.timestamp == T0
 
 
+def test_probe_context_does_not_repeat_what_the_error_says() -> None:
+    probe = ProbeResult(
+        service="email",
+        endpoint="/h",
+        timestamp=T0,
+        latency_ms=3.0,
+        status_code=503,
+        ok=False,
+        status="down",
+        error="HTTP 503 (body status down; failing checks: sendgrid_send)",
+    )
+    assert observations_from(probe)[1].context == "HTTP 503 (body status down; failing checks: sendgrid_send)"
+
+
 def test_probe_without_a_response_only_feeds_the_failure_series() -> None:
     probe = ProbeResult(
         service="sms", endpoint="/h", timestamp=T0, latency_ms=5000.0, ok=False, error="timeout"
