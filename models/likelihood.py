@@ -60,9 +60,12 @@ class LikelihoodDetector(Snapshottable):
         warmup: int = 30,
         suppress_halflife: float = 3000.0,
         blend_weight: float = 0.5,
+        alert_evidence: float = 0.82,
     ) -> None:
         if not 0.0 <= tail_quantile < 1.0:
             raise ValueError(f"tail_quantile must be in [0, 1), got {tail_quantile}")
+        if not 0.0 < alert_evidence < 1.0:
+            raise ValueError(f"alert_evidence must be in (0, 1), got {alert_evidence}")
         if raw_cap <= 0:
             raise ValueError(f"raw_cap must be > 0, got {raw_cap}")
         self.feature = feature
@@ -80,6 +83,7 @@ class LikelihoodDetector(Snapshottable):
         self.warmup = warmup
         self.suppress_halflife = suppress_halflife
         self.blend_weight = blend_weight
+        self.alert_evidence = alert_evidence
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -103,7 +107,8 @@ class LikelihoodDetector(Snapshottable):
             f"scale_alpha={self.scale_alpha}, tail_quantile={self.tail_quantile}, "
             f"drift_alpha={self.drift_alpha}, seasonal_bins={self.seasonal_bins}, "
             f"raw_cap={self.raw_cap}, history_alpha={self.history_alpha}, "
-            f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight})"
+            f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
+            f"alert_evidence={self.alert_evidence})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -116,6 +121,7 @@ class LikelihoodDetector(Snapshottable):
         score = self._evidence(value, expected)
         if self.suppress_halflife > 0 and score <= self.peak * self._decay():
             score = 0.0  # not above the recent peak: the same incident, already reported
+        score = self._rescale(score)
         return AnomalyScore(
             score=score,
             confidence=self.confidence(),
@@ -185,6 +191,17 @@ class LikelihoodDetector(Snapshottable):
         if t is None or (self.last_t is not None and t < self.last_t):
             return self.last_t
         return t
+
+    def _rescale(self, evidence: float) -> float:
+        """Map evidence so that ``alert_evidence`` (the NAB-optimal threshold) lands on 0.5.
+
+        Monotone, so rankings and NAB scores are unchanged; it only lets the dataflow's generic
+        alert threshold of 0.5 mean "alert" for this detector too.
+        """
+        a = self.alert_evidence
+        if evidence <= a:
+            return 0.5 * evidence / a
+        return min(1.0, 0.5 + 0.5 * (evidence - a) / (1.0 - a))
 
     def _decay(self) -> float:
         return math.pow(0.5, 1.0 / self.suppress_halflife)
