@@ -61,6 +61,12 @@ class AdminAction(Action):
     """An admin verb whose body is its parameters (plus the reason), as JSON."""
 
     verb: ClassVar[str]
+    # True when the service answers with an undo request for this verb (see the module docstring).
+    service_undo: ClassVar[bool] = False
+
+    @property
+    def can_undo(self) -> bool:
+        return self.service_undo
 
     def body(self, params: BaseModel, ctx: ActionContext) -> dict[str, Any]:
         body = params.model_dump(mode="json", exclude_none=True)
@@ -134,6 +140,7 @@ class ScaleResources(AdminAction):
     description = "Raise capacity (DB pool, replicas, memory limit; default one step up). Undo scales back."
     params_model = ScaleParams
     reversible = True
+    service_undo = True
 
 
 class FailoverParams(_Strict):
@@ -147,6 +154,7 @@ class Failover(AdminAction):
     description = "Switch the email or SMS provider (default: to the other one). Undo switches back."
     params_model = FailoverParams
     reversible = True
+    service_undo = True
 
 
 class ProviderFailover(Failover):
@@ -164,6 +172,7 @@ class Maintenance(AdminAction):
     description = "Turn maintenance mode on or off. Undo flips it back."
     params_model = MaintenanceParams
     reversible = True
+    service_undo = True
 
 
 class RotateKeys(AdminAction):
@@ -205,6 +214,7 @@ class RollbackDeployment(AdminAction):
     description = "Roll the deployment back to the previous version."
     params_model = RollbackParams
     reversible = False  # changes the running version; putting it back is a new deploy, not an undo
+    service_undo = True
 
 
 class MitigateMemoryLeak(RestartService):

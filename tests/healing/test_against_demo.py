@@ -340,3 +340,17 @@ def test_rotate_keys_switches_the_executor_to_the_new_key(
     assert "secret" not in str(outcome.as_dict()), "the new secret never reaches the audit trail"
     # Signed with the new key, the next call is accepted.
     assert admin.post("/api/admin/clear-cache", json={}).status_code == 200
+
+
+def test_bad_deploy_incident_rolls_the_version_back(
+    make_executor: ExecutorFactory, demo: RunningApp, http: httpx.Client, clock: ManualClock
+) -> None:
+    """An irreversible action is fine on an observed incident (not on a forecast alone)."""
+    inject(http, demo.base_url, "bad_deploy")
+    clock.advance(30)
+    bad_version = state(http, demo.base_url)["version"]
+    trigger = detection(clock, "payments", source="incident", issue_class="bad_deploy", incident_id="inc-7")
+    records = make_executor().handle(trigger)
+    assert [(r.action, r.status) for r in records] == [("rollback-deployment", "succeeded")], records
+    assert state(http, demo.base_url)["version"] != bad_version
+    assert health(http, demo.base_url, "payments")["status"] == "ok"

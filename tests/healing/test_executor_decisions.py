@@ -300,3 +300,40 @@ def test_incident_trigger_uses_the_root_detection(tmp_path: Path, clock: ManualC
     assert fix.runs[0][1] == "inc-9:fake-fix:0", "the idempotency key is incident + action + step"
     again = Trigger.from_detection(root, incident_id="inc-9")
     assert executor.handle(again)[0].status == "duplicate", "another detection of the same incident"
+
+
+def test_concurrent_deliveries_and_cascades(tmp_path: Path, clock: ManualClock) -> None:
+    """Two threads with the same detection: one action. A dependent arriving mid-heal: held back."""
+    import threading
+
+    from forewarn.healing.actions.base import ActionContext, ActionOutcome
+    from pydantic import BaseModel
+
+    executor, fix, _, _ = _executor(tmp_path, clock)
+    entered = threading.Event()
+    release = threading.Event()
+    original = fix.run
+
+    def slow_run(params: BaseModel, ctx: ActionContext) -> ActionOutcome:
+        entered.set()
+        assert release.wait(10)
+        outcome: ActionOutcome = original(params, ctx)
+        return outcome
+
+    fix.run = slow_run
+    trigger = detection(clock, "database")
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.extend(r.status for r in executor.handle(trigger)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    assert entered.wait(10)
+    [dependent] = executor.handle(detection(clock, "payments"))
+    assert dependent.status == "suppressed", "payments depends on the database being healed right now"
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results) == ["duplicate", "succeeded"]
+    assert len(fix.runs) == 1
