@@ -15,7 +15,6 @@ from forewarn.healing.audit import verify_log
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import EscalationStep, NotificationConfig, load_config
 from forewarn.healing.triggers import Trigger
-from forewarn.models.base import Forecast
 from forewarn.musobuddy.server import RunningApp
 from typer.testing import CliRunner
 
@@ -29,23 +28,16 @@ pytestmark = pytest.mark.integration
 
 
 def _memory_forecast(http: httpx.Client, demo: RunningApp, clock: ManualClock) -> tuple[Trigger, float]:
-    """A linear forecast from two real readings of /api/health/overall: when does memory hit the limit?"""
-    first = health(http, demo.base_url, "overall")["details"]
-    clock.advance(60)
-    second = health(http, demo.base_url, "overall")["details"]
-    slope = (second["memory_bytes"] - first["memory_bytes"]) / 60.0
-    assert slope > 0
-    tte = (second["memory_limit_bytes"] - second["memory_bytes"]) / slope
-    forecast = Forecast(
-        horizon_seconds=1800,
-        point=float(second["memory_limit_bytes"]),
-        lower=float(second["memory_bytes"]),
-        upper=float(second["memory_limit_bytes"]) * 1.1,
-        interval_level=0.9,
-        breach_probability=0.95,
-        time_to_exhaustion_seconds=tte,
-        confidence=0.8,
-    )
+    """The project's own forecaster (models.trend) fed with real readings of /api/health/overall."""
+    from forewarn.models.trend import TrendForecaster
+
+    forecaster = TrendForecaster(halflife_seconds=600, warmup=10)
+    for _ in range(30):  # five minutes of probes, one every 10 s
+        clock.advance(10)
+        details = health(http, demo.base_url, "overall")["details"]
+        forecaster.learn_one(float(details["memory_usage"]), clock.now())
+    forecast = forecaster.forecast(1800, threshold=1.0)
+    assert forecast.time_to_exhaustion_seconds is not None and forecast.breach_probability is not None
     trigger = Trigger.from_forecast(
         forecast,
         service="overall",
@@ -53,7 +45,7 @@ def _memory_forecast(http: httpx.Client, demo: RunningApp, clock: ManualClock) -
         kind="memory_exhaustion",
         observed_at=at(clock),
     )
-    return trigger, clock.now() + tte
+    return trigger, clock.now() + forecast.time_to_exhaustion_seconds
 
 
 def test_leak_forecast_restarts_before_the_breach_and_validates(
@@ -73,6 +65,10 @@ def test_leak_forecast_restarts_before_the_breach_and_validates(
     assert record.issue_class == "memory_leak"
     assert record.validation is not None and record.validation["ok"] is True
     assert record.at < breach_at, "the restart must happen before the forecast breach"
+    print(
+        f"\nleak forecast: P(breach)={trigger.breach_probability:.2f}, lead {trigger.lead_time_seconds:.0f}s; "
+        f"restarted {breach_at - record.at:.0f}s before the forecast breach, then validated"
+    )
     after = state(http, demo.base_url)
     assert after["restarts"] == 1
     assert after["oom_killed"] is False
