@@ -76,6 +76,11 @@ class PipelineMetrics:
             "Wall clock of the dataflow's last poll of its input: stale means the dataflow is stuck.",
             registry=registry,
         )
+        self.active_series = Gauge(
+            "forewarn_pipeline_active_series",
+            "Series with live detector state in this process (idle ones are dropped after a day).",
+            registry=registry,
+        )
         self._newest_event_time = 0.0
         # labels() hashes and locks on every call; the (topic, kind) children are few, so keep them.
         self._event_children: dict[tuple[str, str], Any] = {}

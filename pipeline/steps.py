@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeGuard
 
 from bytewax.operators import StatefulLogic
@@ -23,6 +23,7 @@ from forewarn.ingest import RawMessage, parse_message
 from forewarn.settings import IngestSettings
 
 log = logging.getLogger(__name__)
+DEFAULT_SERIES_IDLE = timedelta(hours=24)
 
 __all__ = ["FlowSteps", "SeriesLogic", "is_event"]
 
@@ -32,18 +33,32 @@ def is_event(item: TelemetryEvent | DeadLetter) -> TypeGuard[TelemetryEvent]:
 
 
 class SeriesLogic(StatefulLogic[Observation, Detection, SeriesSnapshot | None]):
-    """Bytewax's per-key logic: one instance per series, state built on its first observation."""
+    """Bytewax's per-key logic: one instance per series, state built on its first observation.
+
+    A series silent for ``idle`` (wall clock) is dropped, so memory stays bounded even if producers
+    invent new metric names forever; if it comes back it starts over with a fresh warm-up.
+    """
 
     def __init__(
-        self, engine: DetectionEngine, metrics: PipelineMetrics, resume: SeriesSnapshot | None
+        self,
+        engine: DetectionEngine,
+        metrics: PipelineMetrics,
+        resume: SeriesSnapshot | None,
+        idle: timedelta | None = DEFAULT_SERIES_IDLE,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
+        self._idle = idle
         self._state = SeriesState.restore(resume) if resume is not None else None
+        self._last_seen = engine.clock()
+        if self._state is not None:
+            metrics.active_series.inc()
 
     def on_item(self, value: Observation) -> tuple[list[Detection], bool]:
+        self._last_seen = self._engine.clock()
         if self._state is None:
             self._state = self._engine.new_state(value)
+            self._metrics.active_series.inc()
         if self._engine.is_late(self._state, value):
             self._metrics.observe_late(value.signal)
             return [], StatefulLogic.RETAIN
@@ -51,8 +66,17 @@ class SeriesLogic(StatefulLogic[Observation, Detection, SeriesSnapshot | None]):
         for detection in detections:
             self._metrics.observe_detection(detection)
             log.info("detection %s %s: %s", detection.severity.value, detection.series, detection.reason)
-        # Series are few (services x signals) and long-lived, so their state is always retained.
         return detections, StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return None if self._idle is None else self._last_seen + self._idle
+
+    def on_notify(self) -> tuple[list[Detection], bool]:
+        if self._idle is not None and self._engine.clock() - self._last_seen >= self._idle:
+            if self._state is not None:
+                self._metrics.active_series.dec()
+            return [], StatefulLogic.DISCARD
+        return [], StatefulLogic.RETAIN
 
     def snapshot(self) -> SeriesSnapshot | None:
         return self._state.snapshot() if self._state is not None else None
@@ -67,11 +91,13 @@ class FlowSteps:
         engine: DetectionEngine,
         metrics: PipelineMetrics,
         clock: Callable[[], datetime],
+        series_idle: timedelta | None = DEFAULT_SERIES_IDLE,
     ) -> None:
         self.limits = limits
         self.engine = engine
         self.metrics = metrics
         self.clock = clock
+        self.series_idle = series_idle
 
     def raw(self, item: SourceItem | bytes) -> RawMessage | None:
         message = to_raw(item)
@@ -89,7 +115,7 @@ class FlowSteps:
         return result
 
     def series_logic(self, resume: SeriesSnapshot | None) -> SeriesLogic:
-        return SeriesLogic(self.engine, self.metrics, resume)
+        return SeriesLogic(self.engine, self.metrics, resume, self.series_idle)
 
 
 def letter_message(item: TelemetryEvent | DeadLetter) -> OutMessage:

@@ -155,6 +155,7 @@ def test_exact_detections_and_dead_letters(runner: Runner) -> None:
     assert sample("forewarn_pipeline_event_lag_seconds_bucket", {"le": "3600.0"}) == 63
     assert sample("forewarn_pipeline_last_event_timestamp_seconds") == at(32).timestamp()
     assert sample("forewarn_pipeline_heartbeat_timestamp_seconds") == WALL.timestamp()
+    assert sample("forewarn_pipeline_active_series") == 4  # auth and sms, latency and failure each
 
 
 @pytest.mark.parametrize("runner", [one_worker, two_workers], ids=["1-worker", "2-workers"])

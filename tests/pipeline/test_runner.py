@@ -139,3 +139,27 @@ def test_run_without_a_broker_fails_with_a_clear_message() -> None:
     assert result.exit_code == 2
     assert f"no Kafka broker answered at 127.0.0.1:{port}" in result.output
     assert "forewarn kafka up" in result.output
+
+
+def test_idle_series_are_dropped_after_the_idle_time() -> None:
+    from datetime import timedelta
+
+    from forewarn.pipeline.detection import DetectionEngine
+    from forewarn.pipeline.observations import Observation
+    from forewarn.pipeline.steps import SeriesLogic
+
+    from forewarn.settings import DetectorSettings
+
+    now = [WALL]
+    engine = DetectionEngine(DetectorSettings(), clock=lambda: now[0])
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    logic = SeriesLogic(engine, metrics, None, idle=timedelta(hours=1))
+    logic.on_item(Observation("auth/failure", "auth", "failure", "failure", 0.0, at(0)))
+    assert registry.get_sample_value("forewarn_pipeline_active_series") == 1
+    assert logic.notify_at() == WALL + timedelta(hours=1)
+    now[0] = WALL + timedelta(minutes=59)
+    assert logic.on_notify() == ([], False)  # RETAIN: not idle long enough (e.g. a late wake-up)
+    now[0] = WALL + timedelta(hours=1)
+    assert logic.on_notify() == ([], True)  # DISCARD
+    assert registry.get_sample_value("forewarn_pipeline_active_series") == 0
