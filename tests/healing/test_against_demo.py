@@ -66,7 +66,8 @@ def test_leak_forecast_restarts_before_the_breach_and_validates(
     assert record.validation is not None and record.validation["ok"] is True
     assert record.at < breach_at, "the restart must happen before the forecast breach"
     print(
-        f"\nleak forecast: P(breach)={trigger.breach_probability:.2f}, lead {trigger.lead_time_seconds:.0f}s; "
+        f"\nleak forecast: P(breach)={trigger.breach_probability:.2f}, "
+        f"lead {trigger.lead_time_seconds:.0f}s; "
         f"restarted {breach_at - record.at:.0f}s before the forecast breach, then validated"
     )
     after = state(http, demo.base_url)
