@@ -93,6 +93,9 @@ class GuardConfig(_Strict):
     max_concurrent: int | None = Field(None, ge=1)
     breaker: BreakerConfig | None = None
     approval_timeout_seconds: float | None = Field(None, gt=0)
+    # A trigger older than this is not acted on (a consumer replaying old messages must not heal
+    # problems that are long gone); it is audited as skipped.
+    max_trigger_age_seconds: float | None = Field(None, gt=0)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
 
     def merged(self, override: GuardConfig | None) -> GuardConfig:
@@ -113,6 +116,7 @@ DEFAULT_GUARDS = GuardConfig(
     max_concurrent=2,
     breaker=BreakerConfig(),
     approval_timeout_seconds=300.0,
+    max_trigger_age_seconds=900.0,
 )
 
 

@@ -265,6 +265,19 @@ class HealingExecutor:
         policy = policies[0]
         mode = strictest(self.global_mode, policy.mode)
         now = self.clock.now()
+        max_age = self.config.guards.merged(policy.guards).max_trigger_age_seconds
+        age = now - trigger.timestamp.timestamp()
+        if max_age is not None and age > max_age:
+            record = self._record(
+                trigger,
+                issue_class,
+                "skipped",
+                policy=policy.name,
+                mode=mode,
+                detail=f"stale trigger: {age:.0f}s old (max {max_age:.0f}s); not acting on old news",
+            )
+            self._audit_safe("skipped", trigger, record, why=record.detail)
+            return [record]
         roots = sorted(a for a in self.deps.ancestors(trigger.service) if self._healing_until.get(a, 0) > now)
         if roots:
             record = self._record(

@@ -66,6 +66,7 @@ def config(registry: ActionRegistry, **overrides: Any) -> HealingConfig:
             "max_concurrent": 2,
             "breaker": {"failures": 2, "pause_seconds": 300},
             "approval_timeout_seconds": 120,
+            "max_trigger_age_seconds": 900,
         },
         "services": {
             "database": {"cost_per_minute": 40},

@@ -337,3 +337,12 @@ def test_concurrent_deliveries_and_cascades(tmp_path: Path, clock: ManualClock) 
         thread.join(10)
     assert sorted(results) == ["duplicate", "succeeded"]
     assert len(fix.runs) == 1
+
+
+def test_stale_triggers_are_not_acted_on(tmp_path: Path, clock: ManualClock) -> None:
+    executor, fix, _, _ = _executor(tmp_path, clock)
+    old = detection(clock, "email")
+    clock.advance(901)
+    [record] = executor.handle(old)
+    assert record.status == "skipped" and "stale trigger" in record.detail
+    assert fix.runs == []
