@@ -42,7 +42,7 @@ class TrendForecaster(Snapshottable):
 
     def __init__(
         self,
-        halflife_seconds: float = 1800.0,
+        halflife_seconds: float = 1200.0,
         interval_level: float = 0.9,
         seasonal_bins: int = 24,
         seasonal_period_seconds: float = 86_400.0,
