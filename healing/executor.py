@@ -514,7 +514,9 @@ class HealingExecutor:
                 trigger, issue_class, "succeeded", **base, detail=outcome.detail, result=outcome.as_dict()
             )
             self.store.finish(key, "ok", outcome.as_dict())
-            self._audit_safe("attempt", trigger, record, why=f"step {step_index} of policy {policy.name}")
+            self._audit_safe(
+                "attempt", trigger, record, why=f"step {step_index} of policy {policy.name}", outcome="ran"
+            )
             done.append(_Done(action, params, outcome, ctx, record))
             records.append(record)
         if not done:
