@@ -170,6 +170,8 @@ def run_cluster(
     settings: Settings, options: RunOptions, announce: Callable[[str], None] = print, grace: float = 15.0
 ) -> int:
     """Start ``options.workers`` member processes and supervise them until they end or we are stopped."""
+    # Initialise the recovery store once here: members starting together would race to create it.
+    _recovery(settings, options, options.workers)
     base = [sys.executable, "-m", "forewarn", "run"]
     # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the members in
     # order; the kernel stops a member whose supervisor dies (no orphaned dataflow processes).

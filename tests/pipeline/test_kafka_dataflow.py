@@ -287,7 +287,10 @@ def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
 ) -> None:
     start = datetime.now(UTC) - timedelta(seconds=60)
     services = ["auth", "database", "email", "sms", "payments", "overall"]
-    with start_dataflow(kafka_settings, tmp_path, "--workers", "2") as dataflow:
+    recovery = tmp_path / "recovery"
+    with start_dataflow(
+        kafka_settings, tmp_path, "--workers", "2", "--recovery-dir", str(recovery)
+    ) as dataflow:
         producer = plain_producer(kafka_settings)
         for i in range(12):
             for service in services:
@@ -319,6 +322,7 @@ def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
         pids = [int(p) for p in re.findall(r"\d+", started.split("pids", 1)[1])]
     for pid in pids:  # the supervisor stopped both members before exiting
         assert not Path(f"/proc/{pid}").exists()
+    assert len(list(recovery.glob("part-*.sqlite3"))) == 2  # one store partition per member
 
 
 def test_restart_with_a_recovery_dir_resumes_state_and_offsets(
