@@ -39,8 +39,11 @@ from forewarn.models.base import AnomalyScore, Snapshottable, as_finite, normal_
 class LikelihoodDetector(Snapshottable):
     """Online univariate detector; ``score_one`` is in [0, 1], higher is more anomalous.
 
-    ``feature`` names the input to read from ``x``; None takes the first value. Hyperparameters are
-    constructor arguments stored under the same name (River style), so ``repr`` and cloning work.
+    ``feature`` names the input to read from ``x``; None takes the first value. ``direction="up"``
+    ignores drops (latency, error rate), ``"down"`` ignores rises. A score >= 0.5 is an alert (the
+    threshold tuned on NAB); after an alert the detector reports 0 until an excursion beats it, so
+    callers should alert on the first score >= 0.5 instead of waiting for a streak. Hyperparameters
+    are constructor arguments stored under the same name (River style), so ``repr`` and cloning work.
     """
 
     def __init__(
@@ -61,7 +64,10 @@ class LikelihoodDetector(Snapshottable):
         suppress_halflife: float = 3000.0,
         blend_weight: float = 0.5,
         alert_evidence: float = 0.82,
+        direction: str = "both",
     ) -> None:
+        if direction not in {"both", "up", "down"}:
+            raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
         if not 0.0 <= tail_quantile < 1.0:
             raise ValueError(f"tail_quantile must be in [0, 1), got {tail_quantile}")
         if not 0.0 < alert_evidence < 1.0:
@@ -84,6 +90,7 @@ class LikelihoodDetector(Snapshottable):
         self.suppress_halflife = suppress_halflife
         self.blend_weight = blend_weight
         self.alert_evidence = alert_evidence
+        self.direction = direction
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -108,7 +115,7 @@ class LikelihoodDetector(Snapshottable):
             f"drift_alpha={self.drift_alpha}, seasonal_bins={self.seasonal_bins}, "
             f"raw_cap={self.raw_cap}, history_alpha={self.history_alpha}, "
             f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
-            f"alert_evidence={self.alert_evidence})"
+            f"alert_evidence={self.alert_evidence}, direction={self.direction!r})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -244,6 +251,8 @@ class LikelihoodDetector(Snapshottable):
         """The score before de-duplication: relative (likelihood) and absolute evidence, blended."""
         if self.n_hist < self.warmup:
             return 0.0
+        if (self.direction == "up" and value < expected) or (self.direction == "down" and value > expected):
+            return 0.0  # e.g. latency: faster than usual is not an incident
         raw = self._raw(value, expected)
         std = max(math.sqrt(self.hist_var), self.min_history_std)
         zz = max(0.0, (raw - self.hist_mean) / std)

@@ -156,3 +156,21 @@ def test_failure_probability_round_trips_and_survives_bad_input() -> None:
         p = model.learn_one(bad, False, T0)  # type: ignore[arg-type]
         assert 0.0 <= p <= 1.0
     assert len(pickle.dumps(model)) <= 20 * 1024
+
+
+def test_likelihood_direction_ignores_the_harmless_side() -> None:
+    from forewarn.models.likelihood import LikelihoodDetector
+
+    def last_score(model: LikelihoodDetector, excursion: float) -> float:
+        rng = random.Random(9)
+        for i in range(1500):
+            x = {"latency_ms": 100 + rng.gauss(0, 2)}
+            model.score_one(x, T0 + 60 * i)
+            model.learn_one(x, T0 + 60 * i)
+        return model.score_one({"latency_ms": 100 + excursion}, T0 + 60 * 1500).score
+
+    assert last_score(LikelihoodDetector(direction="up"), -60.0) == 0.0  # faster: fine
+    assert last_score(LikelihoodDetector(direction="up"), +60.0) >= 0.5  # slower: alert
+    assert last_score(LikelihoodDetector(), -60.0) >= 0.5  # both ways by default
+    with pytest.raises(ValueError):
+        LikelihoodDetector(direction="sideways")
