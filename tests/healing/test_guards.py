@@ -127,3 +127,22 @@ def test_concurrency_and_cascade_slots(setup: tuple[Guards, ManualClock]) -> Non
             pass
     with guards.slot("auth", conf):
         assert guards.healing_now() == {"auth"}
+
+
+def test_absolute_maintenance_window_and_policy_overrides(setup: tuple[Guards, ManualClock]) -> None:
+    guards, clock = setup
+    start = datetime.fromtimestamp(clock.now() - 60, tz=UTC)
+    end = datetime.fromtimestamp(clock.now() + 60, tz=UTC)
+    base = GuardConfig.model_validate(
+        {"cooldown_seconds": 600, "restart_budget": {"max": 5, "per_seconds": 60}}
+    )
+    policy = GuardConfig.model_validate(
+        {"cooldown_seconds": 0, "maintenance_windows": [{"start": start, "end": end, "reason": "db upgrade"}]}
+    )
+    merged = base.merged(policy)
+    assert merged.cooldown_seconds == 0 and merged.restart_budget == base.restart_budget
+    assert _rejected_by(guards, merged) == "maintenance-window"
+    clock.advance(61)
+    _run(guards, clock)
+    assert _rejected_by(guards, merged) is None, "the policy's cool-down of 0 overrides the global 600 s"
+    assert _rejected_by(guards, base) == "cooldown"
