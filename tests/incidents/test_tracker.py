@@ -1,0 +1,64 @@
+"""IncidentTracker: the two calls the dataflow makes, and when reports are rewritten."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from forewarn.events import LogRecord, Severity
+from forewarn.incidents.reporter import IncidentReporter
+from forewarn.incidents.tracker import IncidentTracker
+
+from .conftest import T0, detection
+
+pytestmark = pytest.mark.unit
+
+
+class CountingReporter(IncidentReporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def report(self, incident):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().report(incident)
+
+
+def test_reports_are_written_on_open_severity_rise_and_root_change_only() -> None:
+    reporter = CountingReporter()
+    tracker = IncidentTracker(reporter=reporter)
+    first = tracker.observe_detection(detection("auth", 0, "auth/failure", severity=Severity.WARNING))
+    assert first is not None and first.report is not None and reporter.calls == 1
+    same = tracker.observe_detection(detection("auth", 5, "auth/latency", kind="latency_anomaly",
+                                               severity=Severity.WARNING))  # fmt: skip
+    assert same is not None and same.report == first.report and reporter.calls == 1
+    worse = tracker.observe_detection(detection("auth", 9, "auth/failure", severity=Severity.CRITICAL))
+    assert worse is not None and reporter.calls == 2
+    root = tracker.observe_detection(detection("database", 10, "database/failure"))
+    assert root is not None and root.service == "database" and reporter.calls == 3
+    assert root.report is not None and root.report.cause_service == "database"
+    (resolved,) = tracker.expire(T0 + timedelta(hours=1))
+    assert resolved.status == "resolved" and resolved.report == root.report
+
+
+def test_logs_flow_into_detections_and_incident_templates() -> None:
+    tracker = IncidentTracker()
+    for i in range(300):
+        tracker.observe_log(
+            LogRecord(service="sms", timestamp=T0 + timedelta(seconds=i), message=f"sms sent in {i % 9} ms")
+        )
+    incidents = []
+    for i in range(10):
+        record = LogRecord(
+            service="sms",
+            timestamp=T0 + timedelta(seconds=300 + i),
+            level="ERROR",
+            message="SMS delivery failed via twilio: HTTP 503 Service Unavailable",
+        )
+        for found in tracker.observe_log(record):
+            incidents.append(tracker.observe_detection(found))
+    last = incidents[-1]
+    assert last is not None and last.service == "sms"
+    assert last.log_templates and "SMS delivery failed" in last.log_templates[0].template
+    assert last.report is not None and last.report.cause_category == "provider_outage"
