@@ -48,10 +48,17 @@ class FaultStep:
 
 DEFAULT_SCENARIO: tuple[FaultStep, ...] = (
     FaultStep(
-        at_seconds=20.0,
+        at_seconds=15.0,
         fault="email_outage",
         services=("email",),
         description="the primary email provider stops answering",
+    ),
+    FaultStep(
+        at_seconds=30.0,
+        fault="db_pool_leak",
+        services=("database",),
+        description="database connections leak until the pool is exhausted",
+        params={"rate": 0.5},
     ),
 )
 
@@ -69,6 +76,17 @@ class FaultOutcome:
     first_detection_id: str | None = None
     first_detection_kind: str | None = None
     detection_delay_seconds: float | None = None
+    predicted: bool = False  # an exhaustion forecast warned before the service went down
+    predicted_after_seconds: float | None = None
+    predicted_time_to_exhaustion_seconds: float | None = None
+    went_down: bool = False  # a probe of an affected service said "down" after injection
+    healed: bool = False
+    healing_action: str | None = None
+    healing_status: str | None = None
+    healed_after_seconds: float | None = None
+    incident_id: str | None = None
+    report_title: str | None = None
+    report_source: str | None = None
 
 
 @dataclass
@@ -81,6 +99,10 @@ class DemoReport:
     app_url: str | None = None
     faults: list[FaultOutcome] = field(default_factory=list)
     detections: list[dict[str, Any]] = field(default_factory=list)
+    forecasts_seen: int = 0
+    forecasts: list[dict[str, Any]] = field(default_factory=list)  # the last one per series
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # the latest state of each
+    actions: list[dict[str, Any]] = field(default_factory=list)
     probes_seen: int = 0
     probe_failures_seen: int = 0
     dead_letters_seen: int = 0
@@ -89,7 +111,7 @@ class DemoReport:
     error: str | None = None
 
     def ok(self) -> bool:
-        return self.error is None and all(f.detected for f in self.faults)
+        return self.error is None and bool(self.faults) and all(f.detected for f in self.faults)
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ok": self.ok()}, indent=2, default=str)
@@ -153,7 +175,14 @@ class Demo:
 
     def _watched_topics(self) -> list[str]:
         topics = self.settings.topics
-        return [topics.probes, topics.detections, topics.dead_letter]
+        return [
+            topics.probes,
+            topics.detections,
+            topics.dead_letter,
+            topics.forecasts,
+            topics.incidents,
+            topics.actions,
+        ]
 
     # -- starting the stack --------------------------------------------------------------------
     def _start_kafka(self) -> LocalKafka:
@@ -225,8 +254,28 @@ class Demo:
         interval = str(self.settings.demo.probe_interval_seconds)
         self._spawn(group, "probe", ["probe", "--interval", interval], env)
         app_log = self.report.components["app_log"]
-        self._spawn(group, "ship-logs", ["ship-logs", app_log, "--service", "musobuddy", "--service-field", "service", "--from-start"], env)
-        self._note("dataflow, probe runner and log shipper started")
+        self._spawn(
+            group,
+            "ship-logs",
+            ["ship-logs", app_log, "--service", "musobuddy", "--service-field", "service", "--from-start"],
+            env,
+        )
+        self._spawn(group, "respond", ["respond", "--from-beginning"], self._responder_env(env, base_url))
+        self._note("dataflow, probe runner, log shipper and responder (healing: auto) started")
+
+    def _responder_env(self, env: dict[str, str], base_url: str) -> dict[str, str]:
+        """Healing in auto mode against the demo app, with the demo's public admin key."""
+        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+
+        healing = {
+            "FOREWARN_HEALING__MODE": "auto",
+            "FOREWARN_HEALING__ADMIN_BASE_URL": base_url,
+            "FOREWARN_HEALING__ADMIN_KEY_ID": DEMO_ADMIN_KEY_ID,
+            "FOREWARN_HEALING__ADMIN_SECRET": DEMO_ADMIN_SECRET,
+            "FOREWARN_HEALING__STATE_DIR": str(self.workdir / "healing"),
+        }
+        self.report.components["audit_log"] = str(self.workdir / "healing" / "audit.jsonl")
+        return {**env, **healing}
 
     # -- the scenario --------------------------------------------------------------------------
     def _play(self, group: ProcessGroup, watcher: TopicWatcher, base_url: str) -> None:
@@ -273,22 +322,97 @@ class Demo:
         self._note(f"[red]fault injected:[/red] {step.fault} ({step.description})")
 
     def _match_detections(self, watcher: TopicWatcher) -> None:
-        detections = watcher.snapshot(self.settings.topics.detections)
+        """Follow each injected fault: detected? predicted? did it break? was it healed?"""
+        topics = self.settings.topics
+        detections = watcher.snapshot(topics.detections)
+        forecasts = watcher.snapshot(topics.forecasts)
+        probes = watcher.snapshot(topics.probes)
+        actions = watcher.snapshot(topics.actions)
+        incidents = watcher.snapshot(topics.incidents)
         for outcome in self.report.faults:
-            if outcome.detected:
-                continue
-            for seen in detections:
-                value = seen.value
-                if value.get("service") in outcome.services and seen.seen_at >= outcome.injected_at_epoch:
-                    outcome.detected = True
-                    outcome.first_detection_id = str(value.get("id"))
-                    outcome.first_detection_kind = str(value.get("detection_kind"))
-                    outcome.detection_delay_seconds = round(seen.seen_at - outcome.injected_at_epoch, 2)
+            after = [s for s in detections if s.seen_at >= outcome.injected_at_epoch]
+            mine = [s for s in after if s.value.get("service") in outcome.services]
+            if not outcome.detected and mine:
+                first = mine[0]
+                outcome.detected = True
+                outcome.first_detection_id = str(first.value.get("id"))
+                outcome.first_detection_kind = str(first.value.get("detection_kind"))
+                outcome.detection_delay_seconds = round(first.seen_at - outcome.injected_at_epoch, 2)
+                self._note(
+                    f"[green]detected[/green] {outcome.fault} on {first.value.get('service')} "
+                    f"({outcome.first_detection_kind}) after {outcome.detection_delay_seconds:.1f} s"
+                )
+            if not outcome.went_down:
+                outcome.went_down = any(
+                    p.seen_at >= outcome.injected_at_epoch
+                    and p.value.get("service") in outcome.services
+                    and p.value.get("status") == "down"
+                    for p in probes
+                )
+            if not outcome.predicted and not outcome.went_down:
+                warning = next(
+                    (
+                        f
+                        for f in forecasts
+                        if f.seen_at >= outcome.injected_at_epoch
+                        and f.value.get("service") in outcome.services
+                        and (f.value.get("breach_probability") or 0.0)
+                        >= self.settings.responder.min_breach_probability
+                        and f.value.get("time_to_exhaustion_seconds") is not None
+                    ),
+                    None,
+                )
+                if warning is not None:
+                    outcome.predicted = True
+                    outcome.predicted_after_seconds = round(warning.seen_at - outcome.injected_at_epoch, 2)
+                    tte = float(warning.value["time_to_exhaustion_seconds"])
+                    outcome.predicted_time_to_exhaustion_seconds = round(tte, 1)
                     self._note(
-                        f"[green]detected[/green] {outcome.fault} on {value.get('service')} "
-                        f"({outcome.first_detection_kind}) after {outcome.detection_delay_seconds:.1f} s"
+                        f"[magenta]predicted[/magenta] {warning.value.get('series')} reaches "
+                        f"{warning.value.get('threshold')} in {tte:.0f} s "
+                        f"(P={float(warning.value.get('breach_probability') or 0):.2f})"
                     )
-                    break
+            if not outcome.healed:
+                done = next(
+                    (
+                        a
+                        for a in actions
+                        if a.seen_at >= outcome.injected_at_epoch
+                        and a.value.get("service") in outcome.services
+                        and a.value.get("status") == "succeeded"
+                    ),
+                    None,
+                )
+                if done is not None:
+                    outcome.healed = True
+                    outcome.healing_action = str(done.value.get("action"))
+                    outcome.healing_status = str(done.value.get("status"))
+                    outcome.healed_after_seconds = round(done.seen_at - outcome.injected_at_epoch, 2)
+                    self._note(
+                        f"[cyan]healed[/cyan] {outcome.fault}: {outcome.healing_action} on "
+                        f"{done.value.get('service')} succeeded and was validated "
+                        f"({outcome.healed_after_seconds:.0f} s after injection"
+                        f"{', before any outage' if not outcome.went_down else ''})"
+                    )
+            if outcome.incident_id is None:
+                incident = next(
+                    (
+                        i
+                        for i in incidents
+                        if i.seen_at >= outcome.injected_at_epoch
+                        and set(i.value.get("services") or []) & set(outcome.services)
+                        and i.value.get("report")
+                    ),
+                    None,
+                )
+                if incident is not None:
+                    report = incident.value["report"]
+                    outcome.incident_id = str(incident.value.get("id"))
+                    outcome.report_title = str(report.get("title"))
+                    outcome.report_source = str(report.get("source"))
+                    self._note(
+                        f"[yellow]incident[/yellow] {outcome.report_title} ({outcome.report_source} report)"
+                    )
 
     def _summarise(self, watcher: TopicWatcher) -> None:
         topics = self.settings.topics
@@ -297,6 +421,13 @@ class Demo:
         self.report.probe_failures_seen = sum(1 for p in probes if not p.value.get("ok", True))
         self.report.dead_letters_seen = watcher.count(topics.dead_letter)
         self.report.detections = [s.value for s in watcher.snapshot(topics.detections)]
+        forecasts = watcher.snapshot(topics.forecasts)
+        self.report.forecasts_seen = len(forecasts)
+        self.report.forecasts = list({str(f.value.get("series")): f.value for f in forecasts}.values())
+        self.report.incidents = list(
+            {str(i.value.get("id")): i.value for i in watcher.snapshot(topics.incidents)}.values()
+        )
+        self.report.actions = [a.value for a in watcher.snapshot(topics.actions)]
 
     # -- the screen ----------------------------------------------------------------------------
     def _note(self, text: str) -> None:
@@ -308,6 +439,11 @@ class Demo:
             progress,
             self._probe_table(watcher.snapshot(self.settings.topics.probes)),
             self._detection_table(watcher.snapshot(self.settings.topics.detections)),
+            self._forecast_table(watcher.snapshot(self.settings.topics.forecasts)),
+            self._response_table(
+                watcher.snapshot(self.settings.topics.incidents),
+                watcher.snapshot(self.settings.topics.actions),
+            ),
             Panel("\n".join(self._events[-10:]) or "starting", title="what happened", border_style="blue"),
         )
 
@@ -356,6 +492,60 @@ class Demo:
             )
         return table
 
+    @staticmethod
+    def _forecast_table(forecasts: list[Seen]) -> Table:
+        latest = {str(f.value.get("series")): f.value for f in forecasts}
+        table = Table(title=f"forecasts ({len(forecasts)})", expand=True)
+        for column in ("series", "now", "threshold", "P(breach)", "time to exhaustion", "confidence"):
+            table.add_column(column)
+        for series in sorted(latest):
+            value = latest[series]
+            tte = value.get("time_to_exhaustion_seconds")
+            low, high = value.get("time_to_exhaustion_lower"), value.get("time_to_exhaustion_upper")
+            shown = (
+                "-"
+                if tte is None
+                else f"{tte:.0f} s" + (f" ({low:.0f} to {high:.0f})" if low and high else "")
+            )
+            probability = float(value.get("breach_probability") or 0.0)
+            colour = "red" if probability >= 0.5 else "green"
+            table.add_row(
+                series,
+                f"{float(value.get('current_value', 0.0)):.3g}",
+                str(value.get("threshold")),
+                f"[{colour}]{probability:.2f}[/{colour}]",
+                shown,
+                f"{float(value.get('confidence', 0.0)):.2f}",
+            )
+        return table
+
+    @staticmethod
+    def _response_table(incidents: list[Seen], actions: list[Seen]) -> Table:
+        table = Table(title="incidents and healing", expand=True)
+        for column in ("what", "service", "status", "detail"):
+            table.add_column(column)
+        latest = {str(i.value.get("id")): i.value for i in incidents}
+        for value in list(latest.values())[-3:]:
+            report = value.get("report") or {}
+            table.add_row(
+                "incident",
+                str(value.get("service")),
+                f"{value.get('status')} / {value.get('severity')}",
+                f"{report.get('title', '')} [{report.get('source', '-')}]",
+            )
+        quiet = {"no_policy", "duplicate", "skipped"}
+        for seen in [a for a in actions if a.value.get("status") not in quiet][-5:]:
+            value = seen.value
+            status = str(value.get("status"))
+            colour = {"succeeded": "green", "rejected": "yellow", "failed": "red"}.get(status, "white")
+            table.add_row(
+                f"action {value.get('action') or ''}".strip(),
+                str(value.get("service")),
+                f"[{colour}]{status}[/{colour}]",
+                str(value.get("detail"))[:90],
+            )
+        return table
+
 
 def _short(value: Any) -> str:
     if isinstance(value, float):
@@ -366,3 +556,43 @@ def _short(value: Any) -> str:
 def write_report(report: DemoReport, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report.to_json() + "\n")
+
+
+def print_summary(console: Console, report: DemoReport) -> None:
+    """The end-of-run story: per fault, was it detected, predicted, healed; and the incident report."""
+    for fault in report.faults:
+        mark = "[green]✔[/green]" if fault.detected else "[red]✘[/red]"
+        parts = [f"{mark} {fault.fault}:"]
+        if fault.detected:
+            parts.append(
+                f"detected ({fault.first_detection_kind}) "
+                f"{fault.detection_delay_seconds:.1f} s after injection;"
+            )
+        else:
+            parts.append("not detected;")
+        if fault.predicted:
+            parts.append(
+                f"exhaustion predicted {fault.predicted_after_seconds:.0f} s after injection, "
+                f"{fault.predicted_time_to_exhaustion_seconds:.0f} s before the forecast breach;"
+            )
+        if fault.healed:
+            parts.append(
+                f"healed by {fault.healing_action} ({fault.healed_after_seconds:.0f} s after injection);"
+            )
+        parts.append("the service went down" if fault.went_down else "the service never went down")
+        console.print(" ".join(parts))
+    for incident in report.incidents:
+        body = incident.get("report")
+        if not body:
+            continue
+        lines = [
+            f"[bold]{body.get('title')}[/bold]",
+            f"source: {body.get('source')} report, confidence {body.get('confidence')}",
+            f"impact: {body.get('impact')}",
+            f"probable cause: {body.get('probable_cause')}",
+            "evidence: " + "; ".join(f"{e.get('kind')} {e.get('ref')}" for e in body.get("evidence", [])[:4]),
+            "runbook: " + " | ".join(body.get("runbook", [])[:4]),
+        ]
+        console.print(
+            Panel("\n".join(lines), title=f"incident {incident.get('id')} on {incident.get('service')}")
+        )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from forewarn.kafka_io import ensure_topics, make_producer
 from forewarn.responder import Responder
@@ -63,15 +63,16 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
 
     responder, executor = build_responder(settings, publish)
     consumer = KafkaConsumer(
-        topics.detections,
-        topics.forecasts,
         bootstrap_servers=bootstrap,
         client_id="forewarn-responder",
-        group_id=settings.responder.consumer_group,
+        group_id=settings.responder.consumer_group,  # committed offsets only: one responder per group
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         fetch_max_wait_ms=200,
     )
+    # Explicit assignment instead of a group subscription: no rebalance can leave the only
+    # responder with no partitions, and committed offsets still say where to resume.
+    consumer.assign(_partitions(consumer, [topics.detections, topics.forecasts]))
     log.info("responder reading %s and %s from %s", topics.detections, topics.forecasts, bootstrap)
     next_tick = time.monotonic()
     try:
@@ -98,3 +99,15 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
         close = getattr(executor, "close", None)
         if callable(close):
             close()
+
+
+def _partitions(consumer: KafkaConsumer, names: list[str], timeout: float = 30.0) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout
+    found: list[TopicPartition] = []
+    for name in names:
+        while not (ids := consumer.partitions_for_topic(name)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} has no partitions after {timeout:.0f} s")
+            time.sleep(0.2)
+        found.extend(TopicPartition(name, i) for i in sorted(ids))
+    return found

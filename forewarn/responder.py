@@ -65,7 +65,7 @@ class Responder:
         reporter: Reporter,
         publish: Publish,
         grouper: IncidentGrouper | None = None,
-        min_breach_probability: float = 0.5,
+        min_breach_probability: float = 0.8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.topics = topics

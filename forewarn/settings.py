@@ -158,7 +158,7 @@ class DemoSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    duration_seconds: float = Field(90.0, gt=0)
+    duration_seconds: float = Field(150.0, gt=0)
     probe_interval_seconds: float = Field(1.0, ge=1.0)
 
 
@@ -235,10 +235,38 @@ class ResponderSettings(BaseModel):
     """``forewarn respond``: detections and forecasts in, incidents and healing actions out."""
 
     consumer_group: str = "forewarn-responder"
-    min_breach_probability: float = Field(0.5, ge=0, le=1)  # forecasts below this never trigger healing
+    # Forecasts below this never trigger healing: a wide interval around the threshold gives P near
+    # 0.5, which is uncertainty, not a prediction.
+    min_breach_probability: float = Field(0.8, ge=0, le=1)
     incident_window_seconds: float = Field(300.0, gt=0)
     resolve_after_seconds: float = Field(600.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
+
+
+class ForecastSettings(BaseModel):
+    """Exhaustion forecasts of resource gauges (ratios such as db_pool_usage) inside the dataflow.
+
+    ``gauges`` maps a gauge name (a numeric key of a probe's ``details`` or a metric sample's name) to
+    the capacity it exhausts at. ``owners`` names the one service a gauge is attributed to when several
+    health endpoints report it (the demo's ``overall`` repeats the database pool): the other copies are
+    ignored, so one leak is one series, one forecast stream and one detection.
+    """
+
+    gauges: dict[str, float] = Field(
+        default_factory=lambda: {"db_pool_usage": 1.0, "memory_usage": 1.0, "disk_usage": 1.0}
+    )
+    owners: dict[str, str] = Field(default_factory=lambda: {"db_pool_usage": "database"})
+    horizon_seconds: float = Field(900.0, gt=0)
+    emit_every_seconds: float = Field(5.0, ge=0)  # event time between two forecasts of one series
+    min_breach_probability: float = Field(0.5, gt=0, le=1)
+    min_confidence: float = Field(0.3, ge=0, le=1)
+    # The trend must be real before it is extrapolated: slope / its standard error (a t-statistic).
+    min_trend_z: float = Field(3.0, ge=0)
+    halflife_seconds: float = Field(1800.0, gt=0)  # the trend's memory (event time)
+    # Hourly time-of-day profile bins (24 = a daily cycle). Off by default: learned within one bin it
+    # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
+    seasonal_bins: int = Field(0, ge=0, le=168)
+    critical_within_seconds: float = Field(300.0, ge=0)  # P >= 0.9 and exhaustion sooner: critical
 
 
 class Settings(BaseSettings):
@@ -264,6 +292,7 @@ class Settings(BaseSettings):
     slo: SloSettings = Field(default_factory=SloSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     log_level: str = "INFO"
 
     @classmethod

@@ -13,9 +13,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         duration: Annotated[
             float | None,
-            typer.Option(
-                "--duration", help="How long to run, in seconds (default: demo.duration_seconds)."
-            ),
+            typer.Option("--duration", help="How long to run, in seconds (default: demo.duration_seconds)."),
         ] = None,
         report_json: Annotated[
             Path | None,
@@ -36,7 +34,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from forewarn.demo import Demo, write_report
+        from forewarn.demo import Demo, print_summary, write_report
         from forewarn.settings import load_settings
 
         settings = load_settings()
@@ -48,14 +46,7 @@ def register(app: typer.Typer) -> None:
             console=console,
         )
         report = run.run()
-        for fault in report.faults:
-            if fault.detected:
-                console.print(
-                    f"[green]✔[/green] {fault.fault}: detected ({fault.first_detection_kind}) "
-                    f"{fault.detection_delay_seconds:.1f} s after injection"
-                )
-            else:
-                console.print(f"[red]✘[/red] {fault.fault}: not detected")
+        print_summary(console, report)
         console.print(f"component logs: {run.workdir}")
         if report_json is not None:
             write_report(report, report_json)
