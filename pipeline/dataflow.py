@@ -8,6 +8,11 @@
       -> key by series
       -> detect (op.stateful)   per-series detector state with a cheap snapshot
       -> detections topic       keyed by service
+      -> gauges (probe details, metric samples named in settings.forecast.gauges)
+         -> key by series -> forecast (op.stateful, TrendForecaster)
+            -> forecasts topic    keyed by service
+            -> exhaustion_forecast detections -> detections topic
+      -> log records -> key by service -> log patterns (op.stateful, drain3) -> detections topic
 
 Tests swap the Kafka source and sinks for ``TestingSource``/``TestingSink`` through
 :func:`build_flow`'s arguments; everything else is the production flow.
@@ -28,6 +33,15 @@ from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
+from forewarn.pipeline.forecast_steps import (
+    ForecastSteps,
+    forecast_message,
+    gauge_series,
+    is_forecast,
+    log_service,
+    only_detection,
+    only_log,
+)
 from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
@@ -46,10 +60,14 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class FlowSinks:
-    """Where the two output streams go (Kafka topics in production, lists in tests)."""
+    """Where the output streams go (Kafka topics in production, lists in tests).
+
+    ``forecasts`` None drops the forecasts (a test that only looks at detections).
+    """
 
     detections: Sink[OutMessage]
     dead_letters: Sink[OutMessage]
+    forecasts: Sink[OutMessage] | None = None
 
 
 def _brokers(settings: Settings) -> list[str]:
@@ -75,6 +93,7 @@ def kafka_sinks(settings: Settings) -> FlowSinks:
     return FlowSinks(
         detections=KafkaSink(_brokers(settings), settings.topics.detections, add_config=config),
         dead_letters=KafkaSink(_brokers(settings), settings.topics.dead_letter, add_config=config),
+        forecasts=KafkaSink(_brokers(settings), settings.topics.forecasts, add_config=config),
     )
 
 
@@ -96,6 +115,8 @@ def build_flow(
     metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
     steps = FlowSteps(settings.ingest, engine, metrics, clock)
+    registry = metrics.registry
+    side = ForecastSteps(settings, metrics, registry, clock)
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)
 
@@ -110,5 +131,22 @@ def build_flow(
     by_series = op.key_on("key-by-series", observations, series_key)
     detections = op.stateful("detect", by_series, steps.series_logic)
     messages = op.map("detection-message", detections, lambda kv: detection_message(kv[1]))
-    op.output("detections-out", messages, sinks.detections)
+
+    gauges = op.flat_map("gauges", valid.trues, side.gauges)
+    by_gauge = op.key_on("key-by-gauge", gauges, gauge_series)
+    forecasted = op.branch("is-forecast", op.stateful("forecast", by_gauge, side.forecast_logic), is_forecast)
+    if sinks.forecasts is not None:
+        op.output(
+            "forecasts-out", op.map("forecast-message", forecasted.trues, forecast_message), sinks.forecasts
+        )
+    exhaustion = op.map(
+        "exhaustion-message", forecasted.falses, lambda kv: detection_message(only_detection(kv))
+    )
+
+    logs = op.key_on("key-by-service", op.filter_map("logs", valid.trues, only_log), log_service)
+    patterns = op.stateful("log-patterns", logs, side.log_logic)
+    pattern_messages = op.map("log-pattern-message", patterns, lambda kv: detection_message(kv[1]))
+
+    all_messages = op.merge("all-detections", messages, exhaustion, pattern_messages)
+    op.output("detections-out", all_messages, sinks.detections)
     return flow

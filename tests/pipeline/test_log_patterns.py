@@ -1,0 +1,177 @@
+"""Log template mining per service in the dataflow: exact detections, isolation, snapshots, recovery."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bytewax.connectors.kafka import KafkaSinkMessage
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource
+from forewarn.pipeline.dataflow import FlowSinks, build_flow
+from forewarn.pipeline.log_patterns import ServicePatterns, default_miner
+from prometheus_client import CollectorRegistry
+
+from forewarn.events import Detection, LogRecord
+from forewarn.incidents.log_patterns import LogPatternMiner
+from forewarn.ingest import RawMessage
+from forewarn.settings import Settings
+
+from .conftest import WALL, at, recovery_config, run_one_worker, run_two_workers
+
+pytestmark = pytest.mark.unit
+
+LOGS = "forewarn.logs"
+Messages = list[KafkaSinkMessage[bytes | None, bytes | None]]
+PROVIDER_ERROR = "payment provider error: HTTP 502 Bad Gateway from api.stripe.com/v1/payment_intents"
+
+
+def line(service: str, seconds: float, message: str, level: str = "INFO") -> dict[str, Any]:
+    return {
+        "kind": "log",
+        "service": service,
+        "level": level,
+        "message": message,
+        "timestamp": at(seconds).isoformat(),
+    }
+
+
+def scenario() -> list[dict[str, Any]]:
+    """payments serves requests for 150 s (past the 120 s warm-up), then its provider starts failing.
+
+    auth writes the provider error line during its own warm-up: known there, still new to payments.
+    """
+    docs = []
+    for i in range(160):
+        docs.append(line("payments", i, f"GET /api/bookings/{1000 + i} 200 in {20 + i % 7} ms"))
+        if i >= 150:
+            docs.append(line("payments", i, PROVIDER_ERROR, "ERROR"))
+        if i < 20:
+            docs.append(line("auth", i, f"login ok for user {i} in {30 + i} ms"))
+        if i == 5:
+            docs.append(line("auth", i, PROVIDER_ERROR, "ERROR"))
+    return docs
+
+
+def as_messages(docs: list[dict[str, Any]]) -> list[Any]:
+    return [
+        RawMessage(value=json.dumps(d).encode(), topic=LOGS, key=d["service"].encode(), partition=0, offset=n)
+        for n, d in enumerate(docs)
+    ]
+
+
+def oracle(docs: list[dict[str, Any]]) -> list[Detection]:
+    """F's miner used directly, one per service: what the flow must reproduce."""
+    miners: dict[str, LogPatternMiner] = {}
+    out = []
+    for doc in docs:
+        record = LogRecord.model_validate(doc)
+        miner = miners.setdefault(record.service, LogPatternMiner(clock=lambda: WALL))
+        out += miner.observe(record)
+    return out
+
+
+def run_flow(runner: Any, messages: list[Any], registry: CollectorRegistry | None = None) -> Messages:
+    detections: Messages = []
+    letters: Messages = []
+    flow = build_flow(
+        Settings(),
+        TestingSource(messages),
+        FlowSinks(TestingSink(detections), TestingSink(letters)),
+        registry=registry,
+        clock=lambda: WALL,
+    )
+    runner(flow)
+    assert letters == []
+    return detections
+
+
+def parse(messages: Messages) -> list[Detection]:
+    return [Detection.model_validate_json(m.value or b"") for m in messages]
+
+
+def log_pattern_detections(messages: Messages) -> list[tuple[Any, ...]]:
+    out = []
+    for m in messages:
+        d = Detection.model_validate_json(m.value or b"")
+        if d.detector == "drain3":
+            out.append((m.key, d.detection_kind, d.timestamp, d.severity.value, d.id))
+    return sorted(out, key=lambda row: (row[2], row[1]))
+
+
+@pytest.mark.parametrize("runner", [run_one_worker, run_two_workers], ids=["1-worker", "2-workers"])
+def test_provider_errors_become_template_detections(runner: Any) -> None:
+    docs = scenario()
+    registry = CollectorRegistry()
+    detections = run_flow(runner, as_messages(docs), registry)
+    got = log_pattern_detections(detections)
+    # by hand (F's defaults: 120 s warm-up, 30 s windows, >= 5 lines, z >= 4 over a zero baseline):
+    # the error template is new to payments at t=150; t=152's request line is the window's 5th line
+    # (min_lines), 2 of the 5 are errors: 40% >= 0 + 30% (warning; critical needs 50%);
+    # at t=154 the template's 5th line in the window is 5 deviations above its baseline of 0.
+    assert [(key, kind, ts, sev) for key, kind, ts, sev, _ in got] == [
+        (b"payments", "new_log_template", at(150), "warning"),
+        (b"payments", "log_error_ratio", at(152), "warning"),
+        (b"payments", "log_rate_anomaly", at(154), "critical"),
+    ]
+    want = sorted(oracle(docs), key=lambda d: (d.timestamp, d.detection_kind))
+    assert [row[4] for row in got] == [d.id for d in want]
+    assert {d.id: d for d in parse(detections)}[want[0].id] == want[0]
+    assert "payment provider error: HTTP <NUM> Bad Gateway" in want[0].reason
+    sample = registry.get_sample_value
+    assert sample("forewarn_detections_total", {"service": "payments", "kind": "new_log_template"}) == 1
+    assert sample("forewarn_detections_total", {"service": "auth", "kind": "new_log_template"}) is None
+
+
+def test_snapshot_restore_keeps_templates_and_windows() -> None:
+    records = [LogRecord.model_validate(d) for d in scenario() if d["service"] == "payments"]
+    unbroken = ServicePatterns(default_miner(lambda: WALL))
+    want = [d for r in records for d in unbroken.observe(r)]
+
+    first = ServicePatterns(default_miner(lambda: WALL))
+    got = [d for r in records[:140] for d in first.observe(r)]
+    blob = first.snapshot()
+    assert len(blob) < 20_000
+    later = WALL + timedelta(hours=1)
+    resumed = ServicePatterns.restore(pickle.loads(pickle.dumps(blob)), lambda: later)
+    got += [d for r in records[140:] for d in resumed.observe(r)]
+    assert [d.id for d in got] == [d.id for d in want] and len(want) == 3
+    assert got[-1].detected_at == later  # the re-injected clock, not the pickled one
+    # the snapshot left the live miner's clock in place
+    assert first.miner.clock() == WALL
+
+
+def test_a_failing_miner_costs_a_line_not_the_flow() -> None:
+    class Broken(LogPatternMiner):
+        def observe(self, record: LogRecord) -> list[Detection]:
+            raise RuntimeError("boom")
+
+    patterns = ServicePatterns(Broken(clock=lambda: WALL))
+    assert patterns.observe(LogRecord(service="auth", message="x", timestamp=at(0))) == []
+
+
+def test_recovery_resumes_miner_state_exactly(tmp_path: Path) -> None:
+    docs = scenario()
+    baseline = run_flow(run_one_worker, as_messages(docs))
+    messages: list[Any] = as_messages(docs)
+    messages.insert(140, TestingSource.ABORT())
+    detections: Messages = []
+    letters: Messages = []
+
+    def flow() -> Dataflow:
+        return build_flow(
+            Settings(),
+            TestingSource(messages),
+            FlowSinks(TestingSink(detections), TestingSink(letters)),
+            clock=lambda: WALL,
+        )
+
+    recovery = recovery_config(tmp_path)
+    run_one_worker(flow(), epoch_interval=timedelta(0), recovery_config=recovery)
+    run_one_worker(flow(), epoch_interval=timedelta(0), recovery_config=recovery)
+    assert log_pattern_detections(detections) == log_pattern_detections(baseline)
+    assert len(log_pattern_detections(baseline)) == 3
