@@ -508,7 +508,8 @@ class HealingExecutor:
                 self._verdict(trigger, issue_class, name, False, guards)
                 records.append(record)
                 self._rollback(trigger, policy, done)
-                self._escalate(trigger, policy, issue_class, f"{name} failed: {exc}", records)
+                why = f"{name} failed: {exc}" + _rollback_note(done)
+                self._escalate(trigger, policy, issue_class, why, records)
                 return records
             record = self._record(
                 trigger, issue_class, "succeeded", **base, detail=outcome.detail, result=outcome.as_dict()
@@ -547,7 +548,8 @@ class HealingExecutor:
             item.record.status = "not_validated"
             self._verdict(trigger, issue_class, item.action.name, False, guards)
         self._rollback(trigger, policy, done)
-        self._escalate(trigger, policy, issue_class, f"validation failed: {result.detail}", records)
+        why = f"validation failed: {result.detail}" + _rollback_note(done)
+        self._escalate(trigger, policy, issue_class, why, records)
         return records
 
     def _rollback(self, trigger: Trigger, policy: Policy, done: list[_Done]) -> None:
@@ -710,6 +712,17 @@ class HealingExecutor:
                 stat = self._stats.setdefault((row.issue_class, row.action), [0, 0])
                 stat[0] += int(row.outcome == "healed")
                 stat[1] += 1
+
+
+def _rollback_note(done: list[_Done]) -> str:
+    """What the rollback did, for the human: a failed undo is the most urgent thing to say."""
+    failed = [d.action.name for d in done if d.record.rollback and d.record.rollback.get("ok") is False]
+    undone = [d.action.name for d in done if d.record.rollback and d.record.rollback.get("ok") is True]
+    if failed:
+        return f"; ROLLBACK FAILED for {', '.join(failed)}: the service may be half-changed"
+    if undone:
+        return f"; rolled back {', '.join(undone)}"
+    return ""
 
 
 def _replace_level(note: Notification, level: int, now: float) -> Notification:

@@ -141,6 +141,7 @@ def test_failed_heal_rolls_back_and_escalates(
     slack = [r["json"] for r in receiver.received if r["path"] == "/slack"]
     assert len(slack) == 1 and slack[0]["blocks"][0]["type"] == "header"
     assert "email_provider_outage" in slack[0]["blocks"][0]["text"]["text"]
+    assert "rolled back provider-failover" in slack[0]["text"]
     assert len(smtp.messages) == 1 and "email_provider_outage" in str(smtp.messages[0]["Subject"])
     assert not [r for r in receiver.received if r["path"] == "/pd"], "level 1 waits 600 s"
     clock.advance(601)
