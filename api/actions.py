@@ -31,24 +31,28 @@ from forewarn.store.records import Kind, RecordError, parse_record
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The healing executor says "pending_approval"; other producers may say "pending".
+PENDING = ("pending", "pending_approval")
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]
 
 
 def _out(item: Mapping[str, Any]) -> ActionOut:
-    requested = when(item.get("requested_at") or item.get("started_at") or item.get("timestamp"))
+    requested = when(
+        item.get("requested_at") or item.get("started_at") or item.get("timestamp") or item.get("at")
+    )
     status_value = item.get("status", item.get("outcome", "unknown"))
     if isinstance(status_value, Mapping):
         status_value = status_value.get("status", "unknown")
     return ActionOut(
         id=str(item["id"]),
         service=str(item.get("service", "")),
-        action=str(item.get("action", item.get("action_name", item.get("name", "")))),
+        action=str(item.get("action") or item.get("action_name") or item.get("name") or "decision"),
         status=str(status_value),
         requested_at=requested or _EPOCH,
         updated_at=when(item.get("updated_at") or item.get("finished_at")),
-        reason=text(item.get("reason", item.get("why"))),
-        incident_id=text(item.get("incident_id")),
+        reason=text(item.get("reason") or item.get("why") or item.get("detail") or None),
+        incident_id=text(item.get("incident_id") or item.get("group_id")),
         data=dict(item),
     )
 
@@ -115,7 +119,7 @@ def list_actions(
 
 @router.get("/pending", response_model=Page[ActionOut], summary="Actions waiting for a human decision")
 def list_pending(app: State, _: Reader, page: Annotated[Paging, Depends(paging)]) -> Page[ActionOut]:
-    found = app.store.page(Kind.ACTION, filters={"status": "pending"}, limit=page.limit, offset=page.offset)
+    found = app.store.page(Kind.ACTION, filters={"status": PENDING}, limit=page.limit, offset=page.offset)
     return to_page(found, _out)
 
 

@@ -46,7 +46,10 @@ class ForecastOut(BaseModel):
     id: str
     service: str
     metric: str
+    series: str | None = None
     timestamp: datetime = Field(description="Time of the last observation the forecast is based on.")
+    generated_at: datetime | None = None
+    current_value: float | None = None
     horizon_seconds: float
     point: float
     lower: float | None = None

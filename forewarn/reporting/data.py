@@ -25,7 +25,7 @@ from forewarn.store.views import PeriodImpact, incident_report, period_impact, s
 __all__ = ["ActionSummary", "Breach", "Capacity", "ReportData", "SpendDay", "gather"]
 
 SUCCESS = {"succeeded", "success", "ok", "done", "completed", "validated"}
-FAILURE = {"failed", "error", "rolled_back", "rollback", "timeout"}
+FAILURE = {"failed", "error", "rolled_back", "rollback", "timeout", "not_validated"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,7 +229,8 @@ class Store:
         offset: int = 0,
         latest_per: Sequence[str] = (),
     ) -> Page:
-        """Rows newest first. ``latest_per`` keeps only the newest row per group of columns."""
+        """Rows newest first. A filter value that is a list/tuple matches any of its items;
+        ``latest_per`` keeps only the newest row per group of columns."""
         table = TABLES[kind]
         conditions = []
         if service is not None:
@@ -239,7 +240,9 @@ class Store:
         if until is not None:
             conditions.append(table.c.ts < _epoch(until))
         for column, value in (filters or {}).items():
-            if value is not None:
+            if isinstance(value, list | tuple | set | frozenset):
+                conditions.append(table.c[column].in_(list(value)))
+            elif value is not None:
                 conditions.append(table.c[column] == value)
         base: Select[Any] = select(table.c.payload, table.c.ts, table.c.id).where(*conditions)
         if latest_per:

@@ -134,12 +134,13 @@ class IncidentRecord(RecordView):
 
 class ActionRecord(RecordView):
     timestamp: datetime = Field(
-        validation_alias=AliasChoices("requested_at", "started_at", "created_at", "timestamp")
+        validation_alias=AliasChoices("requested_at", "started_at", "created_at", "timestamp", "at")
     )
     updated_at: datetime | None = Field(
         default=None, validation_alias=AliasChoices("updated_at", "finished_at", "completed_at")
     )
-    action: str = Field(validation_alias=AliasChoices("action", "action_name", "name"))
+    # None: a decision that ran no action (no policy, a guard said no, ...).
+    action: str = Field(default="decision", validation_alias=AliasChoices("action", "action_name", "name"))
     status: str = Field(default="unknown", validation_alias=AliasChoices("status", "outcome", "result"))
     incident_id: str | None = None
 
@@ -147,6 +148,11 @@ class ActionRecord(RecordView):
     @classmethod
     def _opt_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _no_action(cls, value: Any) -> Any:
+        return "decision" if value is None else value
 
     @field_validator("status", mode="before")
     @classmethod
