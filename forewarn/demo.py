@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +105,9 @@ class DemoReport:
     actions: list[dict[str, Any]] = field(default_factory=list)
     probes_seen: int = 0
     probe_failures_seen: int = 0
+    # Gauges from probe details over time, for the plot: "service/gauge" -> [[epoch, value], ...]
+    gauges: dict[str, list[list[float]]] = field(default_factory=dict)
+    started_at_epoch: float = 0.0
     dead_letters_seen: int = 0
     components: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
@@ -280,6 +283,7 @@ class Demo:
     # -- the scenario --------------------------------------------------------------------------
     def _play(self, group: ProcessGroup, watcher: TopicWatcher, base_url: str) -> None:
         started = self.clock()
+        self.report.started_at_epoch = started
         progress = Progress(
             TextColumn("[bold]demo[/bold]"),
             BarColumn(),
@@ -418,6 +422,7 @@ class Demo:
         topics = self.settings.topics
         probes = watcher.snapshot(topics.probes)
         self.report.probes_seen = len(probes)
+        self.report.gauges = _gauges(probes, self.settings.forecast.gauges)
         self.report.probe_failures_seen = sum(1 for p in probes if not p.value.get("ok", True))
         self.report.dead_letters_seen = watcher.count(topics.dead_letter)
         self.report.detections = [s.value for s in watcher.snapshot(topics.detections)]
@@ -545,6 +550,19 @@ class Demo:
                 str(value.get("detail"))[:90],
             )
         return table
+
+
+def _gauges(probes: list[Seen], names: Mapping[str, float]) -> dict[str, list[list[float]]]:
+    series: dict[str, list[list[float]]] = {}
+    for seen in probes:
+        details = seen.value.get("details") or {}
+        for name in names:
+            value = details.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                series.setdefault(f"{seen.value.get('service')}/{name}", []).append(
+                    [seen.seen_at, float(value)]
+                )
+    return series
 
 
 def _short(value: Any) -> str:

@@ -19,6 +19,10 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--report-json", help="Write a machine-readable summary of the run to this file."),
         ] = None,
+        plot: Annotated[
+            Path | None,
+            typer.Option("--plot", help="Draw the run (gauges, faults, predictions, heals) to this PNG."),
+        ] = None,
         workdir: Annotated[
             Path | None,
             typer.Option(
@@ -51,4 +55,8 @@ def register(app: typer.Typer) -> None:
         if report_json is not None:
             write_report(report, report_json)
             console.print(f"summary written to {report_json}")
+        if plot is not None:
+            from forewarn.demo_plot import plot_report
+
+            console.print(f"plot written to {plot_report(report, plot)}")
         raise typer.Exit(0 if report.ok() else 1)
