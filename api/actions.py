@@ -98,12 +98,13 @@ def list_actions(
     _: Reader,
     page: Annotated[Paging, Depends(paging)],
     window: Annotated[TimeRange, Depends(time_range)],
-    service: Annotated[str | None, Query(max_length=64)] = None,
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     action_status: Annotated[
-        str | None, Query(alias="status", max_length=32, description="e.g. pending, succeeded, failed")
+        str | None,
+        Query(alias="status", min_length=1, max_length=32, description="e.g. pending, succeeded, failed"),
     ] = None,
-    action: Annotated[str | None, Query(max_length=128)] = None,
-    incident_id: Annotated[str | None, Query(max_length=128)] = None,
+    action: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    incident_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> Page[ActionOut]:
     found = app.store.page(
         Kind.ACTION,

@@ -24,8 +24,10 @@ def list_detections(
     app: State,
     page: Annotated[Paging, Depends(paging)],
     window: Annotated[TimeRange, Depends(time_range)],
-    service: Annotated[str | None, Query(max_length=64)] = None,
-    kind: Annotated[str | None, Query(max_length=64, description="e.g. failure, latency_anomaly")] = None,
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    kind: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="e.g. failure, latency_anomaly")
+    ] = None,
     severity: Annotated[str | None, Query(pattern="^(info|warning|critical)$")] = None,
 ) -> Page[Detection]:
     found = app.store.page(

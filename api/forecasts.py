@@ -21,11 +21,16 @@ def list_forecasts(
     app: State,
     page: Annotated[Paging, Depends(paging)],
     window: Annotated[TimeRange, Depends(time_range)],
-    service: Annotated[str | None, Query(max_length=64)] = None,
-    metric: Annotated[str | None, Query(max_length=128)] = None,
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    metric: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     horizon: Annotated[
         str | None,
-        Query(max_length=32, pattern=DURATION_PATTERN, description="Horizon in seconds or as 15m, 1h, 1d."),
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=DURATION_PATTERN,
+            description="Horizon in seconds or as 15m, 1h, 1d.",
+        ),
     ] = None,
     latest: Annotated[bool, Query(description="Only the newest forecast per service/metric/horizon.")] = True,
 ) -> Page[ForecastOut]:

@@ -59,9 +59,9 @@ def list_incidents(
     app: State,
     page: Annotated[Paging, Depends(paging)],
     window: Annotated[TimeRange, Depends(time_range)],
-    service: Annotated[str | None, Query(max_length=64)] = None,
-    incident_status: Annotated[str | None, Query(alias="status", max_length=32)] = None,
-    severity: Annotated[str | None, Query(max_length=16)] = None,
+    service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    incident_status: Annotated[str | None, Query(alias="status", min_length=1, max_length=32)] = None,
+    severity: Annotated[str | None, Query(min_length=1, max_length=16)] = None,
     impact: Annotated[bool, Query(description="Compute downtime cost and users affected.")] = True,
 ) -> Page[IncidentOut]:
     found = app.store.page(
