@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import pickle
+import random
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,22 @@ class FileResult:
     rows: int
     seconds: float
     state_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Perturbation:
+    """Robustness check: hide a share of values and jitter the timestamps the detector sees.
+
+    The CSV keeps every row and its original timestamp (the scorer needs them); only the detector's
+    input changes, seeded per file so runs repeat exactly.
+    """
+
+    drop_fraction: float = 0.0
+    jitter_seconds: float = 0.0
+    seed: int = 0
+
+    def active(self) -> bool:
+        return self.drop_fraction > 0 or self.jitter_seconds > 0
 
 
 def corpus_files(data_dir: Path) -> list[Path]:
@@ -68,9 +86,12 @@ def read_series(path: Path) -> Iterator[tuple[str, str, float | None, float | No
             yield ts_text, value_text, parse_timestamp(ts_text), as_finite(value_text.strip() or None)
 
 
-def run_file(factory: DetectorFactory, data_path: Path, out_path: Path) -> FileResult:
+def run_file(
+    factory: DetectorFactory, data_path: Path, out_path: Path, perturb: Perturbation | None = None
+) -> FileResult:
     """Stream one file through a fresh detector and write its result CSV."""
     detector = factory()
+    rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
     rows = 0
     spent = 0.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +99,11 @@ def run_file(factory: DetectorFactory, data_path: Path, out_path: Path) -> FileR
         writer = csv.writer(f)
         writer.writerow(["timestamp", "value", "anomaly_score"])
         for ts_text, value_text, t, value in read_series(data_path):
+            if perturb is not None and perturb.active():
+                if rng.random() < perturb.drop_fraction:
+                    value = None
+                if t is not None and perturb.jitter_seconds > 0:
+                    t += rng.uniform(-perturb.jitter_seconds, perturb.jitter_seconds)
             x = {"value": value} if value is not None else {}
             start = time.perf_counter()
             score = detector.score_one(x, t).score
@@ -98,13 +124,14 @@ def run_corpus(
     data_dir: Path,
     out_dir: Path,
     progress: Callable[[int, int, FileResult], None] | None = None,
+    perturb: Perturbation | None = None,
 ) -> list[FileResult]:
     """Run every file of the corpus; ``progress(i, n, result)`` is called after each file."""
     files = corpus_files(data_dir)
     results: list[FileResult] = []
     for i, path in enumerate(files, start=1):
         rel = path.relative_to(data_dir)
-        result = run_file(factory, path, out_dir / rel)
+        result = run_file(factory, path, out_dir / rel, perturb)
         result = FileResult(
             key=str(rel), rows=result.rows, seconds=result.seconds, state_bytes=result.state_bytes
         )

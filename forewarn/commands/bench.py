@@ -57,10 +57,16 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Apply these thresholds (a nab_scores JSON) instead of optimising."),
         ] = None,
+        drop_fraction: Annotated[
+            float, typer.Option(min=0.0, max=0.9, help="Robustness: hide this share of values (gaps).")
+        ] = 0.0,
+        jitter_seconds: Annotated[
+            float, typer.Option(min=0.0, help="Robustness: jitter the detector's timestamps by +-this.")
+        ] = 0.0,
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
         from forewarn.models import registry
-        from forewarn.models.nab import FileResult, run_corpus
+        from forewarn.models.nab import FileResult, Perturbation, run_corpus
 
         root = data or _default_nab_dir()
         data_dir = root / "data" if (root / "data").is_dir() else root
@@ -79,11 +85,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"[{i:>2}/{n}] {r.key:<60} {r.rows:>7} rows {rate:>9.0f} ev/s {r.state_bytes:>6} B")
 
         started = time.perf_counter()
-        results = run_corpus(factory, data_dir, out, progress)
+        perturb = Perturbation(drop_fraction=drop_fraction, jitter_seconds=jitter_seconds)
+        results = run_corpus(factory, data_dir, out, progress, perturb)
         rows = sum(r.rows for r in results)
         spent = sum(r.seconds for r in results)
         summary: dict[str, object] = {
             "detector": repr(factory()),
+            "drop_fraction": drop_fraction,
+            "jitter_seconds": jitter_seconds,
             "files": len(results),
             "rows": rows,
             "detector_seconds": spent,

@@ -174,3 +174,16 @@ def test_likelihood_direction_ignores_the_harmless_side() -> None:
     assert last_score(LikelihoodDetector(), -60.0) >= 0.5  # both ways by default
     with pytest.raises(ValueError):
         LikelihoodDetector(direction="sideways")
+
+
+def test_bench_nab_robustness_options_keep_rows_and_timestamps(tmp_path: Path) -> None:
+    _synthetic_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    args = ["bench", "nab", "--data", str(tmp_path / "corpus"), "--out", str(out)]
+    args += ["--scorer", str(tmp_path / "none.py"), "--drop-fraction", "0.2", "--jitter-seconds", "30"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "corpus" / "data" / "synthetic" / "b.csv").read_text().splitlines()[1:]
+    rows = (out / "synthetic" / "b.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [d.split(",")[0] for d in data]  # scorer-ready
+    assert json.loads((out / "bench_nab.json").read_text())["drop_fraction"] == 0.2
