@@ -33,9 +33,18 @@ def register(app: typer.Typer) -> None:
         store_url: Annotated[
             str | None, typer.Option("--store-url", help="SQLAlchemy URL of the store (default: store.url).")
         ] = None,
+        healing: Annotated[
+            bool,
+            typer.Option(
+                "--healing/--no-healing",
+                help="Attach the healing executor (settings.healing) for approve/deny, manual triggers "
+                "and the kill switch; it shares its state dir with `forewarn heal run`.",
+            ),
+        ] = False,
     ) -> None:
         """Serve until Ctrl-C."""
         import logging
+        import signal
 
         from forewarn.api.server import ApiServer
         from forewarn.settings import load_settings
@@ -48,8 +57,25 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        server = ApiServer(settings, sink=sink, host=host, port=port)
+        from forewarn.store.db import open_store
+
+        store = open_store(settings.store)
+        control = None
+        executor = None
+        if healing:
+            from forewarn.api.healing_adapter import ExecutorControl
+            from forewarn.healing import HealingExecutor
+            from forewarn.store.records import Kind
+
+            executor = HealingExecutor.from_settings(settings)
+            control = ExecutorControl(executor, lookup=lambda ident: store.get(Kind.ACTION, ident))
+        server = ApiServer(settings, store=store, healing=control, sink=sink, host=host, port=port)
         server.start()
+
+        def _terminate(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM (orchestrators, the demo) stops as cleanly as Ctrl-C
+
+        signal.signal(signal.SIGTERM, _terminate)
         typer.echo(
             f"forewarn API on {server.url}  (OpenAPI: {server.url}/docs, metrics: {server.url}/metrics)"
         )
@@ -59,3 +85,6 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             server.stop()
+            if executor is not None:
+                executor.close()
+            store.close()
