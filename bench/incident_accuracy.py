@@ -15,7 +15,8 @@ service and cause category. Each incident is reported by
 Also records the redaction corpus figures (planted secrets redacted, false redactions on clean lines),
 the llama-server build time (as measured when it was built) and start time.
 
-Usage: ``python bench/incident_accuracy.py [--seeds 1 2 3] [--no-llm] [--base-url URL] [--json out.json]``
+Usage: ``python bench/incident_accuracy.py [--seeds 1 2 3] [--llm-seeds 1] [--no-llm] [--base-url URL]
+[--json out.json]``
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument(
+        "--llm-seeds", type=int, nargs="+", default=[1], help="Seeds whose incidents also go to the LLM."
+    )
     parser.add_argument("--no-llm", action="store_true", help="Only the offline reporter.")
     parser.add_argument(
         "--base-url", help="Use this OpenAI-compatible server instead of starting llama-server."
@@ -115,7 +119,11 @@ def main() -> int:
     result["offline"] = score(offline_rows)
 
     if not args.no_llm:
-        result["llm"] = run_llm(history, args.base_url, args.model)
+        subset = [item for item in history if item.seed in args.llm_seeds]
+        result["llm"] = run_llm(subset, args.base_url, args.model)
+        result["llm"]["offline_on_same_incidents"] = score(
+            [row for row, item in zip(offline_rows, history, strict=True) if item.seed in args.llm_seeds]
+        )
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -165,6 +173,7 @@ def run_llm(history: list[Any], base_url: str | None, model: str) -> dict[str, A
                 accepted_rows.append(row)
             else:
                 reasons[(report.fallback_reason or "?").split(":")[0]] += 1
+        out["incidents"] = len(history)
         out["accepted"] = len(accepted_rows)
         out["accepted_fraction"] = len(accepted_rows) / len(history) if history else 0.0
         out["accepted_scores"] = score(accepted_rows)
@@ -215,7 +224,9 @@ def print_table(result: dict[str, Any]) -> None:
     llm = result.get("llm")
     if not llm:
         return
-    n = result["history"]["incidents"]
+    n = llm["incidents"]
+    print(f"\nLLM path ({llm['model']}) on {n} of those incidents")
+    print(_row("offline (rules), same incidents", llm["offline_on_same_incidents"]))
     print(
         f"{'LLM answers, all incidents (reject=0)':38s} {llm['llm_service_accuracy_all']:8.0%} "
         f"{llm['llm_cause_accuracy_all']:8.0%}"

@@ -20,7 +20,7 @@ class LLMSettings(BaseModel):
     model: str = "SmolLM2-135M-Instruct"
     timeout_seconds: float = Field(60.0, gt=0, le=600)
     max_retries: int = Field(1, ge=0, le=5)
-    max_tokens: int = Field(700, ge=64, le=8192)
+    max_tokens: int = Field(600, ge=64, le=8192)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     # Prices in USD per 1,000 tokens (0 for a local model); the budget is counted with them.
     prompt_price_per_1k: float = Field(0.0, ge=0)

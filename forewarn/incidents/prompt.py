@@ -107,27 +107,31 @@ def allowed_refs(document: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def response_schema(document: dict[str, Any]) -> dict[str, Any]:
-    """JSON schema of the answer, with evidence refs and the cause service restricted to the input."""
+    """JSON schema of the answer, with evidence refs and the cause service restricted to the input.
+
+    String lengths and list sizes are tight on purpose: a grammar-constrained small model tends to
+    fill every string to its limit, and the whole answer must fit in ``max_tokens`` to stay valid JSON.
+    """
     refs = sorted(set().union(*allowed_refs(document).values())) or ["none"]
     services = sorted({*document["incident"]["services"], document["incident"]["service"]})
     return {
         "type": "object",
         "properties": {
-            "title": {"type": "string", "minLength": 3, "maxLength": 120},
-            "impact": {"type": "string", "minLength": 3, "maxLength": 400},
-            "probable_cause": {"type": "string", "minLength": 3, "maxLength": 400},
+            "title": {"type": "string", "minLength": 3, "maxLength": 80},
+            "impact": {"type": "string", "minLength": 3, "maxLength": 160},
+            "probable_cause": {"type": "string", "minLength": 3, "maxLength": 160},
             "cause_service": {"type": "string", "enum": services},
             "cause_category": {"type": "string", "enum": CAUSES},
             "evidence": {
                 "type": "array",
                 "minItems": 1,
-                "maxItems": 4,
+                "maxItems": 3,
                 "items": {
                     "type": "object",
                     "properties": {
                         "kind": {"type": "string", "enum": ["detection", "log_template", "metric"]},
                         "ref": {"type": "string", "enum": refs},
-                        "detail": {"type": "string", "maxLength": 200},
+                        "detail": {"type": "string", "maxLength": 80},
                     },
                     "required": ["kind", "ref", "detail"],
                     "additionalProperties": False,
@@ -136,8 +140,8 @@ def response_schema(document: dict[str, Any]) -> dict[str, Any]:
             "runbook": {
                 "type": "array",
                 "minItems": 1,
-                "maxItems": 4,
-                "items": {"type": "string", "minLength": 3, "maxLength": 200},
+                "maxItems": 3,
+                "items": {"type": "string", "minLength": 3, "maxLength": 100},
             },
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
