@@ -62,7 +62,11 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
         if self._engine.is_late(self._state, value):
             self._metrics.observe_late("gauge")
             return [], StatefulLogic.RETAIN
-        self._state, out = self._engine.step(self._state, value)
+        try:
+            self._state, out = self._engine.step(self._state, value)
+        except Exception:  # numbers a forecast cannot be built from cost that reading, not the flow
+            log.exception("forecast step failed on %s = %r", value.series, value.value)
+            return [], StatefulLogic.RETAIN
         for item in out:
             if isinstance(item, ForecastEvent):
                 self._forecasts.observe(

@@ -9,7 +9,9 @@ import random
 import re
 
 import pytest
+from bytewax.operators import StatefulLogic
 from forewarn.models.trend import TrendForecaster
+from forewarn.pipeline.forecast_steps import ForecastLogic
 from forewarn.pipeline.forecasting import (
     DETECTION_KIND,
     MODEL,
@@ -22,8 +24,11 @@ from forewarn.pipeline.forecasting import (
     span,
     trend_z,
 )
+from forewarn.pipeline.metrics import PipelineMetrics
+from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, ForecastEvent, LogRecord, MetricSample, ProbeResult, Severity
+from forewarn.metrics import forecast_metrics
 from forewarn.settings import DetectorSettings, ForecastSettings
 
 from .conftest import WALL, at
@@ -275,3 +280,19 @@ def test_human_units() -> None:
     assert rate(0.005, 1.0) == "0.5%/s"
     assert rate(0.02 / 60, 1.0) == "2%/min"
     assert rate(0.00001 / 3600, 1.0) == "0.024%/day"
+
+
+def test_a_failing_forecast_step_costs_the_reading_not_the_flow() -> None:
+    class Broken(ForecastEngine):
+        def step(
+            self, state: ForecastState, observation: GaugeObservation
+        ) -> tuple[ForecastState, list[ForecastEvent | Detection]]:
+            raise ValueError("cannot forecast this")
+
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    broken = Broken(ForecastSettings(), DetectorSettings(), clock=lambda: WALL)
+    logic = ForecastLogic(broken, metrics, forecast_metrics(registry), None)
+    assert logic.on_item(obs(0, 0.5)) == ([], StatefulLogic.RETAIN)
+    healthy = ForecastLogic(engine(), metrics, forecast_metrics(CollectorRegistry()), logic.snapshot())
+    assert healthy.snapshot() is not None  # the state built before the failure is still usable
