@@ -13,7 +13,6 @@ heal first, then report.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from forewarn.events import Detection, ForecastEvent, Severity
 from forewarn.healing.records import ActionRecord
+from forewarn.healing.runner import action_event
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.models import SEVERITY_RANK, Incident, IncidentReport
@@ -42,16 +42,6 @@ class Executor(Protocol):
 
 class Reporter(Protocol):
     def report(self, incident: Incident) -> IncidentReport: ...
-
-
-def action_message(record: ActionRecord) -> dict[str, Any]:
-    """An action record as the actions topic carries it: stable ``id`` and a timestamp for the store."""
-    raw = record.idempotency_key or f"{record.trigger_id}|{record.status}|{record.policy}|{record.at}"
-    return {
-        "id": hashlib.sha256(f"{raw}|{record.status}".encode()).hexdigest()[:24],
-        "timestamp": datetime.fromtimestamp(record.at or 0.0, UTC).isoformat(),
-        **record.model_dump(mode="json"),
-    }
 
 
 class Responder:
@@ -142,8 +132,10 @@ class Responder:
     def _heal(self, trigger: Trigger) -> list[ActionRecord]:
         records = self.executor.handle(trigger)
         for record in records:
-            message = action_message(record)
-            self.publish(self.topics.actions, record.service, _json(message))
+            # A "duplicate" says only that the step was handled before; publishing it would let the
+            # store's last-writer-wins row for that step hide the real outcome.
+            if record.status != "duplicate":
+                self.publish(self.topics.actions, record.service, _json(action_event(record)))
         return records
 
     def _publish_incident(self, incident: Incident) -> None:

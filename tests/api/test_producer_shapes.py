@@ -17,7 +17,6 @@ from forewarn.healing.runner import action_event
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import ForecastEvent
-from forewarn.responder import action_message
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
@@ -103,10 +102,8 @@ def test_healing_runner_action_events_progress_in_place(store: Store, client: Te
     assert history["total"] == 1 and history["items"][0]["status"] == "succeeded"
 
 
-def test_responder_action_messages_including_decisions_without_an_action(
-    store: Store, client: TestClient
-) -> None:
-    decision = action_message(_record("no_policy", T0.timestamp(), action=None))
+def test_action_events_of_decisions_without_an_action(store: Store, client: TestClient) -> None:
+    decision = action_event(_record("no_policy", T0.timestamp(), action=None))
     store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, decision)])
     item = client.get("/v1/actions", headers=READ).json()["items"][0]
     assert item["action"] == "decision" and item["status"] == "no_policy"
