@@ -57,7 +57,9 @@ def test_group_stops_stubborn_children_and_grandchildren(tmp_path: Path) -> None
 
 
 def test_exit_code_and_tail(tmp_path: Path) -> None:
-    proc = ManagedProcess("echo", [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], tmp_path / "e.log")
+    proc = ManagedProcess(
+        "echo", [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], tmp_path / "e.log"
+    )
     proc.start()
     assert proc.popen is not None
     proc.popen.wait(timeout=10)
