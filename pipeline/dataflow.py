@@ -115,8 +115,7 @@ def build_flow(
     metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
     steps = FlowSteps(settings.ingest, engine, metrics, clock)
-    registry = metrics.registry
-    side = ForecastSteps(settings, metrics, registry, clock)
+    side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)
 
