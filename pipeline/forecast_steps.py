@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.operators import StatefulLogic
@@ -30,6 +30,9 @@ from forewarn.metrics import ForecastMetrics, forecast_metrics
 from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
+# A series or service silent this long (wall clock) is dropped, as the detection path does, so state
+# stays bounded even if producers keep inventing service names; if it comes back it starts over.
+IDLE = timedelta(hours=24)
 
 __all__ = [
     "ForecastLogic",
@@ -42,7 +45,7 @@ __all__ = [
 
 
 class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, ForecastSnapshot | None]):
-    """One instance per gauge series; a handful of series per service, so state is always retained."""
+    """One instance per gauge series, built on its first reading, dropped after ``idle`` of silence."""
 
     def __init__(
         self,
@@ -50,13 +53,25 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
         metrics: PipelineMetrics,
         forecasts: ForecastMetrics,
         resume: ForecastSnapshot | None,
+        idle: timedelta = IDLE,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
         self._forecasts = forecasts
+        self._idle = idle
+        self._last_seen = engine.clock()
         self._state = ForecastState.restore(resume) if resume is not None else None
 
+    def notify_at(self) -> datetime | None:
+        return self._last_seen + self._idle
+
+    def on_notify(self) -> tuple[list[ForecastEvent | Detection], bool]:
+        if self._engine.clock() - self._last_seen >= self._idle:
+            return [], StatefulLogic.DISCARD
+        return [], StatefulLogic.RETAIN
+
     def on_item(self, value: GaugeObservation) -> tuple[list[ForecastEvent | Detection], bool]:
+        self._last_seen = self._engine.clock()
         if self._state is None:
             self._state = self._engine.new_state(value)
         if self._engine.is_late(self._state, value):
@@ -86,7 +101,8 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
 
 
 class LogPatternLogic(StatefulLogic[LogRecord, Detection, bytes]):
-    """One miner per service, built on its first line; the snapshot is the pickled miner."""
+    """One miner per service, built on its first line (dropped after ``idle`` of silence); the
+    snapshot is the pickled miner."""
 
     def __init__(
         self,
@@ -94,13 +110,26 @@ class LogPatternLogic(StatefulLogic[LogRecord, Detection, bytes]):
         clock: Callable[[], datetime],
         metrics: PipelineMetrics,
         resume: bytes | None,
+        idle: timedelta = IDLE,
     ) -> None:
         self._metrics = metrics
+        self._clock = clock
+        self._idle = idle
+        self._last_seen = clock()
         self._patterns = (
             ServicePatterns.restore(resume, clock) if resume is not None else ServicePatterns(factory(clock))
         )
 
+    def notify_at(self) -> datetime | None:
+        return self._last_seen + self._idle
+
+    def on_notify(self) -> tuple[list[Detection], bool]:
+        if self._clock() - self._last_seen >= self._idle:
+            return [], StatefulLogic.DISCARD
+        return [], StatefulLogic.RETAIN
+
     def on_item(self, value: LogRecord) -> tuple[list[Detection], bool]:
+        self._last_seen = self._clock()
         detections = self._patterns.observe(value)
         for detection in detections:
             self._metrics.observe_detection(detection)

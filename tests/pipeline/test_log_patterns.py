@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulLogic
 from bytewax.testing import TestingSink, TestingSource
 from forewarn.pipeline.dataflow import FlowSinks, build_flow
+from forewarn.pipeline.forecast_steps import LogPatternLogic
 from forewarn.pipeline.log_patterns import ServicePatterns, default_miner
+from forewarn.pipeline.metrics import PipelineMetrics
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, LogRecord
@@ -175,3 +178,13 @@ def test_recovery_resumes_miner_state_exactly(tmp_path: Path) -> None:
     run_one_worker(flow(), epoch_interval=timedelta(0), recovery_config=recovery)
     assert log_pattern_detections(detections) == log_pattern_detections(baseline)
     assert len(log_pattern_detections(baseline)) == 3
+
+
+def test_a_silent_service_miner_is_dropped_after_a_day() -> None:
+    now = [WALL]
+    logic = LogPatternLogic(default_miner, lambda: now[0], PipelineMetrics(CollectorRegistry()), None)
+    logic.on_item(LogRecord(service="auth", message="login ok", timestamp=at(0)))
+    now[0] = WALL + timedelta(hours=23, minutes=59)
+    assert logic.on_notify() == ([], StatefulLogic.RETAIN)
+    now[0] = WALL + timedelta(hours=24)
+    assert logic.on_notify() == ([], StatefulLogic.DISCARD)
