@@ -16,6 +16,7 @@ _DETECTORS: dict[str, tuple[str, str]] = {
     "likelihood": ("forewarn.models.likelihood", "LikelihoodDetector"),
     "zscore": ("forewarn.models.zscore", "EWZScore"),
     "service": ("forewarn.models.multivariate", "ServiceDetector"),
+    "cad": ("forewarn.models.cad", "ContextDetector"),
 }
 _FORECASTERS: dict[str, tuple[str, str]] = {
     "trend": ("forewarn.models.trend", "TrendForecaster"),
