@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -110,6 +111,8 @@ class DemoReport:
     started_at_epoch: float = 0.0
     dead_letters_seen: int = 0
     components: dict[str, str] = field(default_factory=dict)
+    api_forecasts: list[dict[str, Any]] = field(default_factory=list)  # GET /v1/forecasts at the end
+    executive_report: str | None = None
     interrupted: bool = False
     error: str | None = None
 
@@ -118,6 +121,10 @@ class DemoReport:
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "ok": self.ok()}, indent=2, default=str)
+
+
+# The demo API's read key: local, throwaway, printed on screen; never use it for a real deployment.
+DEMO_API_READ_KEY = "demo-read-key"
 
 
 class DemoError(RuntimeError):
@@ -145,6 +152,7 @@ class Demo:
         self.clock = clock
         self.report = DemoReport(started_at=datetime.now(UTC).isoformat(), duration_seconds=duration_seconds)
         self._events: list[str] = []
+        self.api_url: str | None = None
         self._pending = list(self.scenario)
 
     # -- the run -------------------------------------------------------------------------------
@@ -170,11 +178,48 @@ class Demo:
             if watcher is not None:
                 watcher.stop()
                 self._summarise(watcher)
+                self._ask_api()
             with self.console.status("stopping the stack"):
                 group.stop_all()
                 if kafka is not None:
                     kafka.stop()
+            if watcher is not None and not self.report.interrupted:
+                self._write_executive_report()
         return self.report
+
+    def _ask_api(self) -> None:
+        """What a user of the REST API would see now: the latest forecast of every series."""
+        url = self.api_url
+        if not url:
+            return
+        try:
+            response = httpx.get(
+                f"{url}/v1/forecasts",
+                params={"latest": "true"},
+                headers={"X-API-Key": DEMO_API_READ_KEY},
+                timeout=10,
+            )
+            if response.status_code == 200:
+                self.report.api_forecasts = list(response.json().get("items", []))
+            else:
+                self._note(f"GET /v1/forecasts answered {response.status_code}: {response.text[:200]}")
+        except httpx.HTTPError as exc:
+            self._note(f"GET /v1/forecasts failed: {exc}")
+
+    def _write_executive_report(self) -> None:
+        """The executive report of the run (HTML with plots, compliance export of the audit log)."""
+        out = self.workdir / "report"
+        argv = [sys.executable, "-m", "forewarn", "report", "--since", "2h", "--out", str(out)]
+        argv += ["--store-url", self._store_url(), "--no-pdf", "--no-png"]
+        audit = self.report.components.get("audit_log")
+        if audit and Path(audit).exists():
+            argv += ["--audit-log", audit]
+        with self.console.status("writing the executive report"):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode == 0 and (out / "report.html").exists():
+            self.report.executive_report = str(out / "report.html")
+        else:
+            self._note(f"forewarn report failed ({done.returncode}): {(done.stderr or done.stdout)[-300:]}")
 
     def _watched_topics(self) -> list[str]:
         topics = self.settings.topics
@@ -264,7 +309,17 @@ class Demo:
             env,
         )
         self._spawn(group, "respond", ["respond", "--from-beginning"], self._responder_env(env, base_url))
-        self._note("dataflow, probe runner, log shipper and responder (healing: auto) started")
+        self.api_url = f"http://127.0.0.1:{find_free_port()}"
+        api_env = {**env, "FOREWARN_API__READ_KEYS": json.dumps([DEMO_API_READ_KEY])}
+        port = self.api_url.rsplit(":", 1)[1]
+        self._spawn(group, "api", ["api", "--port", port, "--store-url", self._store_url()], api_env)
+        self.report.components["api"] = self.api_url
+        self._note(
+            f"dataflow, probes, log shipper, responder (healing: auto) and API ({self.api_url}) started"
+        )
+
+    def _store_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'state.db'}"
 
     def _responder_env(self, env: dict[str, str], base_url: str) -> dict[str, str]:
         """Healing in auto mode against the demo app, with the demo's public admin key."""
@@ -329,7 +384,6 @@ class Demo:
         """Follow each injected fault: detected? predicted? did it break? was it healed?"""
         topics = self.settings.topics
         detections = watcher.snapshot(topics.detections)
-        forecasts = watcher.snapshot(topics.forecasts)
         probes = watcher.snapshot(topics.probes)
         actions = watcher.snapshot(topics.actions)
         incidents = watcher.snapshot(topics.incidents)
@@ -355,27 +409,15 @@ class Demo:
                 )
             if not outcome.predicted and not outcome.went_down:
                 warning = next(
-                    (
-                        f
-                        for f in forecasts
-                        if f.seen_at >= outcome.injected_at_epoch
-                        and f.value.get("service") in outcome.services
-                        and (f.value.get("breach_probability") or 0.0)
-                        >= self.settings.responder.min_breach_probability
-                        and f.value.get("time_to_exhaustion_seconds") is not None
-                    ),
-                    None,
+                    (d for d in mine if d.value.get("detection_kind") == "exhaustion_forecast"), None
                 )
                 if warning is not None:
+                    features = warning.value.get("features") or {}
+                    tte = features.get("tte_seconds")
                     outcome.predicted = True
                     outcome.predicted_after_seconds = round(warning.seen_at - outcome.injected_at_epoch, 2)
-                    tte = float(warning.value["time_to_exhaustion_seconds"])
-                    outcome.predicted_time_to_exhaustion_seconds = round(tte, 1)
-                    self._note(
-                        f"[magenta]predicted[/magenta] {warning.value.get('series')} reaches "
-                        f"{warning.value.get('threshold')} in {tte:.0f} s "
-                        f"(P={float(warning.value.get('breach_probability') or 0):.2f})"
-                    )
+                    outcome.predicted_time_to_exhaustion_seconds = round(float(tte), 1) if tte else None
+                    self._note(f"[magenta]predicted[/magenta] {warning.value.get('reason')}")
             if not outcome.healed:
                 done = next(
                     (
@@ -422,7 +464,7 @@ class Demo:
         topics = self.settings.topics
         probes = watcher.snapshot(topics.probes)
         self.report.probes_seen = len(probes)
-        self.report.gauges = _gauges(probes, self.settings.forecast.gauges)
+        self.report.gauges = _gauges(probes, self.settings.forecast.gauges, self.settings.forecast.owners)
         self.report.probe_failures_seen = sum(1 for p in probes if not p.value.get("ok", True))
         self.report.dead_letters_seen = watcher.count(topics.dead_letter)
         self.report.detections = [s.value for s in watcher.snapshot(topics.detections)]
@@ -552,11 +594,16 @@ class Demo:
         return table
 
 
-def _gauges(probes: list[Seen], names: Mapping[str, float]) -> dict[str, list[list[float]]]:
+def _gauges(
+    probes: list[Seen], names: Mapping[str, float], owners: Mapping[str, str]
+) -> dict[str, list[list[float]]]:
+    """Gauge readings per series; a gauge several endpoints repeat is kept for its owner only."""
     series: dict[str, list[list[float]]] = {}
     for seen in probes:
         details = seen.value.get("details") or {}
         for name in names:
+            if name in owners and owners[name] != seen.value.get("service"):
+                continue
             value = details.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 series.setdefault(f"{seen.value.get('service')}/{name}", []).append(
@@ -589,9 +636,10 @@ def print_summary(console: Console, report: DemoReport) -> None:
         else:
             parts.append("not detected;")
         if fault.predicted:
+            tte = fault.predicted_time_to_exhaustion_seconds
+            ahead = f", forecast breach in {tte:.0f} s" if tte is not None else ""
             parts.append(
-                f"exhaustion predicted {fault.predicted_after_seconds:.0f} s after injection, "
-                f"{fault.predicted_time_to_exhaustion_seconds:.0f} s before the forecast breach;"
+                f"exhaustion predicted {fault.predicted_after_seconds:.0f} s after injection{ahead};"
             )
         if fault.healed:
             parts.append(
@@ -599,6 +647,18 @@ def print_summary(console: Console, report: DemoReport) -> None:
             )
         parts.append("the service went down" if fault.went_down else "the service never went down")
         console.print(" ".join(parts))
+    for forecast in report.api_forecasts:
+        tte = forecast.get("time_to_exhaustion_seconds")
+        probability = float(forecast.get("breach_probability") or 0.0)
+        console.print(
+            f"API /v1/forecasts: {forecast.get('service')}/{forecast.get('metric')} now "
+            f"{float(forecast.get('point') or 0.0):.2f} "
+            f"in {float(forecast.get('horizon_seconds') or 0):.0f} s, "
+            f"P(breach)={probability:.2f}, time to exhaustion "
+            + ("none at the current trend" if tte is None or tte > 86_400 else f"{float(tte):.0f} s")
+        )
+    if report.executive_report:
+        console.print(f"executive report: {report.executive_report}")
     for incident in report.incidents:
         body = incident.get("report")
         if not body:
