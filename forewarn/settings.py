@@ -120,6 +120,10 @@ class IngestSettings(BaseModel):
 class DetectorSettings(BaseModel):
     """The online detector run per series by the dataflow."""
 
+    # Latency and metric series: "likelihood" (models/likelihood.py, NAB standard 55.3, reports each
+    # excursion once) or "zscore" (models/zscore.py, a plain EW z-score: simple, but NAB 0.0).
+    # Failure and log-error series always use the EW failure rate.
+    model: Literal["likelihood", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
     warmup: int = Field(10, ge=2)
@@ -128,9 +132,9 @@ class DetectorSettings(BaseModel):
     # While a series stays anomalous, repeat its detection at most this often (event time), plus on
     # escalation to a higher severity: a 10-minute outage is a handful of detections, not 600.
     realert_seconds: float = Field(300.0, ge=0)
-    # Latency and metric series alert only after this many anomalous observations in a row, so one
-    # slow probe (a GC pause, a busy host) is not an incident. Failure series integrate evidence
-    # in their EW rate already and alert on the first crossing.
+    # With model "zscore", latency and metric series alert only after this many anomalous observations
+    # in a row, so one slow probe (a GC pause, a busy host) is not an incident. The likelihood model
+    # weighs evidence over time itself and alerts on its first crossing, as failure series do.
     persistence: int = Field(3, ge=1, le=100)
 
 

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from forewarn.models.base import AnomalyScore, Detector
+from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
 from forewarn.pipeline.observations import Observation, Signal
 
@@ -70,11 +71,15 @@ class Explains(Protocol):
 
 
 def default_detector_factory(settings: DetectorSettings) -> DetectorFactory:
-    """The simple detectors of ``models/zscore.py``, one per series, chosen by signal."""
+    """One detector per series, chosen by signal and ``settings.model``."""
 
     def build(observation: Observation) -> Detector:
         if observation.signal in ("failure", "log_errors"):
             return EWFailureRate(alpha=settings.failure_alpha, rate_threshold=settings.failure_rate_threshold)
+        if settings.model == "likelihood":
+            # Latency only matters when it rises; a gauge (pool in use, memory) can fail both ways.
+            direction = "up" if observation.signal == "latency" else "both"
+            return LikelihoodDetector(feature=observation.feature, direction=direction)
         return EWZScore(
             alpha=settings.alpha,
             warmup=settings.warmup,
@@ -190,7 +195,9 @@ class DetectionEngine:
         return state, detections
 
     def _persistence(self, signal: Signal) -> int:
-        return 1 if signal in ("failure", "log_errors") else self.settings.persistence
+        if signal in ("failure", "log_errors") or self.settings.model == "likelihood":
+            return 1
+        return self.settings.persistence
 
     def _should_emit(self, alert: AlertState, severity: Severity, timestamp: datetime) -> bool:
         if not alert.active or alert.severity is None or alert.last_emitted is None:

@@ -35,7 +35,8 @@ def latency(i: float, value: float) -> Observation:
 
 
 def engine(**settings: float) -> DetectionEngine:
-    return DetectionEngine(DetectorSettings(**settings), clock=lambda: WALL)
+    # These tests derive the expected numbers from the EW z-score by hand.
+    return DetectionEngine(DetectorSettings(model="zscore", **settings), clock=lambda: WALL)
 
 
 def run(eng: DetectionEngine, observations: list[Observation]) -> list[Detection]:
@@ -250,3 +251,20 @@ def test_metric_anomaly_both_directions() -> None:
     (det,) = run(engine(persistence=1), obs)
     assert det.detection_kind == "metric_anomaly"
     assert det.reason.startswith("db pool = 0 is -") and "sigma from its recent normal of 10.5" in det.reason
+
+
+def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise() -> None:
+    """The pipeline's default model (LikelihoodDetector): quiet on noise, one detection on a jump."""
+    import random
+
+    rng = random.Random(7)
+    noise = [latency(i, 100.0 + rng.gauss(0, 8)) for i in range(300)]
+    jump = [latency(300 + i, 900.0 + rng.gauss(0, 8)) for i in range(20)]
+    eng = DetectionEngine(DetectorSettings(), clock=lambda: WALL)
+    assert eng.settings.model == "likelihood"
+    assert run(eng, noise) == []
+    detections = run(eng, noise + jump)
+    assert len(detections) == 1
+    (det,) = detections
+    assert det.series == "auth/latency_ms" and det.detector == "LikelihoodDetector"
+    assert 300 <= (det.timestamp - T0).total_seconds() <= 305

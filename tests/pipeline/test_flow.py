@@ -17,7 +17,7 @@ from forewarn.pipeline.dataflow import FlowSinks, build_flow
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import DeadLetter, Detection
-from forewarn.settings import Settings
+from forewarn.settings import DetectorSettings, Settings
 
 from .conftest import WALL, at, probe_bytes, raw, recovery_config, run_one_worker, run_two_workers
 
@@ -52,6 +52,10 @@ def scenario() -> list[Any]:
     return messages
 
 
+# The exact expected detections below are derived from the EW z-score by hand.
+ZSCORE = Settings(detector=DetectorSettings(model="zscore"))
+
+
 def run_flow(
     runner: Runner, messages: list[Any], registry: CollectorRegistry | None = None, **kwargs: Any
 ) -> tuple[
@@ -60,7 +64,7 @@ def run_flow(
     detections: list[KafkaSinkMessage[bytes | None, bytes | None]] = []
     letters: list[KafkaSinkMessage[bytes | None, bytes | None]] = []
     flow = build_flow(
-        Settings(),
+        ZSCORE,
         TestingSource(messages),
         FlowSinks(TestingSink(detections), TestingSink(letters)),
         registry=registry,
@@ -196,7 +200,7 @@ def test_recovery_resumes_detector_state_exactly(tmp_path: Path) -> None:
 
     def flow() -> Dataflow:
         return build_flow(
-            Settings(),
+            ZSCORE,
             TestingSource(messages),
             FlowSinks(TestingSink(detections), TestingSink(letters)),
             clock=lambda: WALL,
