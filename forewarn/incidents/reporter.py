@@ -249,6 +249,12 @@ def _parse(response: Any) -> ReportBody:
         raw = json.loads(content)
     except ValueError as error:
         raise ReportRejected("invalid_json", str(error)[:200]) from error
+    # llama.cpp's grammar does not enforce numeric bounds, and small models write confidence as a
+    # percentage: read 1 < c <= 100 as percent. Anything else out of range still fails validation.
+    if isinstance(raw, dict):
+        confidence = raw.get("confidence")
+        if isinstance(confidence, int | float) and not isinstance(confidence, bool) and 1 < confidence <= 100:
+            raw["confidence"] = confidence / 100
     try:
         return ReportBody.model_validate(raw)
     except ValidationError as error:

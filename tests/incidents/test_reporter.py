@@ -267,3 +267,13 @@ def test_an_obeying_report_changes_nothing_downstream() -> None:
         "confidence", "source", "model", "generated_at", "fallback_reason", "prompt_tokens",
         "completion_tokens", "cost_usd", "latency_seconds", "cached",
     }  # fmt: skip
+
+
+def test_confidence_as_a_percentage_is_read_as_a_fraction() -> None:
+    incident = database_incident()
+    answer = _answer(incident, confidence=85)
+    report = _reporter(Recorder(_json_reply(_completion(json.dumps(answer))))).report(incident)
+    assert report.source == "llm" and report.confidence == pytest.approx(0.85)
+    too_big = _answer(incident, confidence=250)
+    report = _reporter(Recorder(_json_reply(_completion(json.dumps(too_big))))).report(incident)
+    assert report.source == "offline" and "confidence" in (report.fallback_reason or "")
