@@ -30,27 +30,25 @@ def plot_report(report: DemoReport, path: Path) -> Path:
             continue
         top.plot([t - t0 for t, _ in points], values, label=name, linewidth=1.6)
     top.axhline(1.0, color="black", linestyle=":", linewidth=1, label="capacity (exhausted at 1.0)")
-    for fault in report.faults:
+    for index, fault in enumerate(report.faults):
         at = fault.injected_at_epoch - t0
+        row = 0.95 - 0.3 * index  # one band of labels per fault, so labels never overlap
         for axis in (top, bottom):
             axis.axvline(at, color="red", linestyle="--", linewidth=1)
-        top.annotate(f"fault: {fault.fault}", (at, 1.02), rotation=0, fontsize=8, color="red")
+        top.annotate(f" fault: {fault.fault}", (at, row), fontsize=8, color="red")
         if fault.predicted and fault.predicted_after_seconds is not None:
             when = at + fault.predicted_after_seconds
             top.axvline(when, color="purple", linewidth=1)
-            top.annotate(
-                f"predicted: exhaustion in {fault.predicted_time_to_exhaustion_seconds:.0f} s",
-                (when, 0.92),
-                fontsize=8,
-                color="purple",
-            )
+            ahead = fault.predicted_time_to_exhaustion_seconds
+            label = " predicted" + (f" (breach forecast in {ahead:.0f} s)" if ahead is not None else "")
+            top.annotate(label, (when, row - 0.08), fontsize=8, color="purple")
         if fault.healed and fault.healed_after_seconds is not None:
             when = at + fault.healed_after_seconds
             top.axvline(when, color="teal", linewidth=1.5)
-            top.annotate(f"healed: {fault.healing_action}", (when, 0.84), fontsize=8, color="teal")
+            top.annotate(f" healed: {fault.healing_action}", (when, row - 0.16), fontsize=8, color="teal")
     top.set_ylabel("usage (ratio of capacity)")
     top.set_ylim(0, 1.1)
-    top.legend(loc="upper left", fontsize=8)
+    top.legend(loc="center right", fontsize=8)
     top.set_title("forewarn demo: resource gauges from probes, faults, predictions and heals")
     _detections(bottom, report.detections, t0)
     bottom.set_xlabel("seconds since the stack was up")
@@ -73,6 +71,7 @@ def _detections(axis: Any, detections: list[dict[str, Any]], t0: float) -> None:
             ys.append(services.index(str(d.get("service"))))
         axis.scatter(xs, ys, label=kind, marker=markers.get(kind, "o"), s=28)
     axis.set_yticks(range(len(services)), services)
+    axis.set_ylim(-0.6, max(len(services) - 0.4, 0.6))
     axis.set_ylabel("detections")
     if kinds:
-        axis.legend(loc="upper left", fontsize=8, ncols=min(4, len(kinds)))
+        axis.legend(loc="lower right", fontsize=8, ncols=min(4, len(kinds)), framealpha=0.9)
