@@ -625,6 +625,7 @@ def write_report(report: DemoReport, path: Path) -> None:
 
 def print_summary(console: Console, report: DemoReport) -> None:
     """The end-of-run story: per fault, was it detected, predicted, healed; and the incident report."""
+    console.print()  # the live screen's last frame ends without a newline
     for fault in report.faults:
         mark = "[green]✔[/green]" if fault.detected else "[red]✘[/red]"
         parts = [f"{mark} {fault.fault}:"]
