@@ -29,6 +29,7 @@ def build_responder(settings: Settings, publish: Callable[[str, str, bytes], Non
     from forewarn.healing.executor import HealingExecutor
     from forewarn.incidents.grouping import IncidentGrouper
     from forewarn.incidents.reporter import IncidentReporter
+    from forewarn.incidents.tracker import IncidentTracker
 
     executor = HealingExecutor.from_settings(settings)
     reporter = IncidentReporter.from_settings(settings.llm)
@@ -39,9 +40,8 @@ def build_responder(settings: Settings, publish: Callable[[str, str, bytes], Non
     responder = Responder(
         settings.topics,
         executor=executor,
-        reporter=reporter,
+        tracker=IncidentTracker(grouper=grouper, reporter=reporter),
         publish=publish,
-        grouper=grouper,
         min_breach_probability=settings.responder.min_breach_probability,
     )
     return responder, executor

@@ -3,7 +3,7 @@
 Why a separate stage after the dataflow: detection must stay fast and stateless about the outside
 world, while responding talks to people (reports) and to the service (admin API), which is slow
 and must be exactly-once in effect. The responder reads the detections and forecasts topics, groups
-detections into incidents (``IncidentGrouper``), asks the healing executor to act (its idempotency
+detections into incidents (``IncidentTracker``), asks the healing executor to act (its idempotency
 keys make re-deliveries harmless), writes each incident's report, and publishes incidents and action
 records so the API and the dashboard see them.
 
@@ -24,8 +24,8 @@ from forewarn.events import Detection, ForecastEvent, Severity
 from forewarn.healing.records import ActionRecord
 from forewarn.healing.runner import action_event
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.grouping import IncidentGrouper
-from forewarn.incidents.models import SEVERITY_RANK, Incident, IncidentReport
+from forewarn.incidents.models import Incident
+from forewarn.incidents.tracker import IncidentTracker
 from forewarn.models.base import Forecast
 from forewarn.settings import TopicSettings
 
@@ -40,10 +40,6 @@ class Executor(Protocol):
     def tick(self) -> Any: ...
 
 
-class Reporter(Protocol):
-    def report(self, incident: Incident) -> IncidentReport: ...
-
-
 class Responder:
     """Plain class: feed it messages, it publishes what follows. No Kafka, no threads inside."""
 
@@ -52,21 +48,17 @@ class Responder:
         topics: TopicSettings,
         *,
         executor: Executor,
-        reporter: Reporter,
+        tracker: IncidentTracker,
         publish: Publish,
-        grouper: IncidentGrouper | None = None,
         min_breach_probability: float = 0.8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.topics = topics
         self.executor = executor
-        self.reporter = reporter
         self.publish = publish
-        self.grouper = grouper or IncidentGrouper()
+        self.tracker = tracker
         self.min_breach_probability = min_breach_probability
         self.clock = clock
-        self._reported: dict[str, tuple[int, int]] = {}  # incident id -> (severity rank, services)
-        self._reports: dict[str, IncidentReport] = {}  # incident id -> its latest report
         self.rejected = 0
 
     # -- inputs --------------------------------------------------------------------------------
@@ -83,11 +75,12 @@ class Responder:
         return []
 
     def on_detection(self, detection: Detection) -> list[ActionRecord]:
-        incident = self.grouper.add(detection)
+        incident = self.tracker.group(detection)
         if incident is None:  # a re-delivered detection: already grouped and handled
             return []
         records = self._heal(Trigger.from_detection(detection, incident_id=incident.id))
-        self._publish_incident(incident)
+        reported = self.tracker.with_report(incident)
+        self.publish(self.topics.incidents, reported.service, reported.to_json_bytes())
         return records
 
     def on_forecast(self, forecast: ForecastEvent) -> list[ActionRecord]:
@@ -118,14 +111,9 @@ class Responder:
     def tick(self) -> list[Incident]:
         """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
         self.executor.tick()
-        resolved = self.grouper.expire(self.clock())
+        resolved = self.tracker.expire(self.clock())
         for incident in resolved:
-            report = self._reports.get(incident.id)
-            if report is not None:
-                incident = incident.model_copy(update={"report": report})
             self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
-            self._reported.pop(incident.id, None)
-            self._reports.pop(incident.id, None)
         return resolved
 
     # -- outputs -------------------------------------------------------------------------------
@@ -137,16 +125,6 @@ class Responder:
             if record.status != "duplicate":
                 self.publish(self.topics.actions, record.service, _json(action_event(record)))
         return records
-
-    def _publish_incident(self, incident: Incident) -> None:
-        """Publish every update; (re)write the report when the incident is new or got worse."""
-        shape = (SEVERITY_RANK[incident.severity], len(incident.services))
-        previous = self._reported.get(incident.id)
-        if previous is None or shape > previous:
-            self._reports[incident.id] = self.reporter.report(incident)
-            self._reported[incident.id] = shape
-        incident = incident.model_copy(update={"report": self._reports[incident.id]})
-        self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -20,6 +20,7 @@ from forewarn.healing.triggers import Trigger
 from forewarn.events import Detection, ForecastEvent, Severity
 from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.offline import OfflineReporter
+from forewarn.incidents.tracker import IncidentTracker
 from forewarn.responder import Responder
 from forewarn.settings import HealingSettings, Settings, TopicSettings
 
@@ -89,7 +90,7 @@ def _responder() -> tuple[Responder, RecordingExecutor, CountingReporter, list[t
     responder = Responder(
         TopicSettings(),
         executor=executor,
-        reporter=reporter,
+        tracker=IncidentTracker(reporter=reporter),
         publish=lambda topic, key, value: published.append((topic, key, value)),
         clock=lambda: T0 + timedelta(hours=1),
     )
@@ -109,7 +110,7 @@ def test_related_detections_make_one_incident_reported_once_per_worsening() -> N
     assert incidents[-1]["service"] == "database"
     assert incidents[-1]["services"] == ["auth", "database"]
     assert all(i["report"] is not None for i in incidents)
-    # new (1), same shape (no new report), worse: critical and one more service (2)
+    # new (1), same severity and root (no new report), worse: critical (2)
     assert reporter.calls == 2
     assert [t.incident_id for t in executor.triggers] == [incidents[0]["id"]] * 3
     actions = [json.loads(v) for t, _, v in published if t == topics.actions]

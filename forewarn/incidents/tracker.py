@@ -10,12 +10,19 @@ not one per detection.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from forewarn.events import Detection, LogRecord
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.log_patterns import LogPatternMiner
-from forewarn.incidents.models import Incident
+from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
+
+
+class ReportWriter(Protocol):
+    """What writes a report: the ``IncidentReporter`` (LLM or offline), or a test's stand-in."""
+
+    def report(self, incident: Incident) -> IncidentReport: ...
 
 
 class IncidentTracker:
@@ -25,13 +32,13 @@ class IncidentTracker:
         self,
         miner: LogPatternMiner | None = None,
         grouper: IncidentGrouper | None = None,
-        reporter: IncidentReporter | None = None,
+        reporter: ReportWriter | None = None,
     ) -> None:
         self.miner = miner or LogPatternMiner()
         self.grouper = grouper or IncidentGrouper(template_source=self.miner.summaries)
         if self.grouper.template_source is None:
             self.grouper.template_source = self.miner.summaries
-        self.reporter = reporter or IncidentReporter()
+        self.reporter: ReportWriter = reporter or IncidentReporter()
         self._reported: dict[str, tuple[str, str]] = {}  # incident id -> (severity, root) last reported
         self._reports: dict[str, Incident] = {}
 
@@ -44,9 +51,15 @@ class IncidentTracker:
 
     def observe_detection(self, detection: Detection) -> Incident | None:
         """Group one detection; returns the incident (with its report) to publish, None for a duplicate."""
-        incident = self.grouper.add(detection)
-        if incident is None:
-            return None
+        incident = self.group(detection)
+        return None if incident is None else self.with_report(incident)
+
+    def group(self, detection: Detection) -> Incident | None:
+        """Only group (no report yet): callers that must act first (healing) report afterwards."""
+        return self.grouper.add(detection)
+
+    def with_report(self, incident: Incident) -> Incident:
+        """The incident with its report: rewritten on open, severity rise or root change; else the last."""
         state = (incident.severity.value, incident.service)
         previous = self._reports.get(incident.id)
         if previous is not None and self._reported.get(incident.id) == state and previous.report is not None:
@@ -66,4 +79,4 @@ class IncidentTracker:
         return out
 
 
-__all__ = ["IncidentTracker"]
+__all__ = ["IncidentTracker", "ReportWriter"]
