@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
-from forewarn.api.schemas import Page
 
+from forewarn.api.schemas import Page
 from forewarn.store.db import Page as StorePage
 
 T = TypeVar("T")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+
 from forewarn.api._util import text, to_page, when
 from forewarn.api.auth import Caller
 from forewarn.api.control import ActionNotFound, ActionRejected, ControlError, HealingControl
@@ -26,7 +27,6 @@ from forewarn.api.schemas import (
     TriggerIn,
     errors,
 )
-
 from forewarn.store.records import Kind, RecordError, parse_record
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))

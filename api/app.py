@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from forewarn.api import actions, detections, forecasts, health, incidents, services
-from forewarn.api.auth import ApiKeys
-from forewarn.api.control import HealingControl, LlmBudget
-from forewarn.api.deps import AppState
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forewarn import __version__
+from forewarn.api import actions, detections, forecasts, health, incidents, services
+from forewarn.api.auth import ApiKeys
+from forewarn.api.control import HealingControl, LlmBudget
+from forewarn.api.deps import AppState
 from forewarn.metrics import api_metrics
 from forewarn.settings import Settings
 from forewarn.store.collector import StoreCollector

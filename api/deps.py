@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from forewarn.api.auth import ApiKeys, Caller, Scope
-from forewarn.api.control import HealingControl, LlmBudget
 from pydantic import BeforeValidator
 
+from forewarn.api.auth import ApiKeys, Caller, Scope
+from forewarn.api.control import HealingControl, LlmBudget
 from forewarn.settings import Settings
 from forewarn.store.db import Store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+
 from forewarn.api._util import to_page
 from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
 from forewarn.api.schemas import Detection, Page, errors
-
 from forewarn.store.records import Kind
 
 router = APIRouter(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+
 from forewarn.api._util import DURATION_PATTERN, parse_duration, to_page, when
 from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
 from forewarn.api.schemas import ForecastOut, Page, errors
-
 from forewarn.store.records import Kind
 
 router = APIRouter(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+
 from forewarn.api.deps import State, reader
 from forewarn.api.schemas import HealthOut, TopicHealth, errors
-
 from forewarn.store.records import Kind
 
 router = APIRouter(

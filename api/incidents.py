@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+
 from forewarn.api._util import text, to_page, when
 from forewarn.api.deps import AppState, Paging, State, TimeRange, paging, reader, time_range
 from forewarn.api.schemas import Cost, IncidentOut, Page, errors
-
 from forewarn.store.records import Kind
 from forewarn.store.views import incident_impact, incident_report
 

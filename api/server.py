@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 
 import uvicorn
-from forewarn.api.app import create_app
-from forewarn.api.control import HealingControl, LlmBudget
 from prometheus_client import CollectorRegistry
 
+from forewarn.api.app import create_app
+from forewarn.api.control import HealingControl, LlmBudget
 from forewarn.settings import Settings
 from forewarn.store.db import Store, open_store
 from forewarn.store.sink import StoreSink, make_consumer, topic_kinds

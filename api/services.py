@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel
+
 from forewarn.api._util import when
 from forewarn.api.deps import AppState, State, reader
 from forewarn.api.schemas import Cost, ServiceOut, SloOut, errors
-from pydantic import BaseModel
-
 from forewarn.slo import downtime, outage_cost
 from forewarn.store.records import Kind
 from forewarn.store.views import service_outages, service_slo

@@ -33,12 +33,12 @@ from typing import Any
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
-from forewarn.pipeline.dataflow import FlowSinks, build_flow, kafka_sinks, kafka_source
-from forewarn.pipeline.detection import DetectionEngine, SeriesState
-from forewarn.pipeline.observations import observations_from
 
 from forewarn.events import DeadLetter
 from forewarn.ingest import RawMessage, parse_message
+from forewarn.pipeline.dataflow import FlowSinks, build_flow, kafka_sinks, kafka_source
+from forewarn.pipeline.detection import DetectionEngine, SeriesState
+from forewarn.pipeline.observations import observations_from
 from forewarn.settings import KafkaSettings, PipelineSettings, Settings, TopicSettings
 
 SERVICES = ["auth", "database", "email", "sms", "payments", "overall"]

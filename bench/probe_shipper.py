@@ -26,12 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from forewarn.musobuddy.server import running_app
-
 from forewarn.broker import LocalKafka
 from forewarn.kafka_io import ensure_topics, read_topic
 from forewarn.log_lines import parse_log_line
 from forewarn.log_shipper import LogShipper
+from forewarn.musobuddy.server import running_app
 from forewarn.probe import ProbeRunner, make_client
 from forewarn.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.settings import ProbeSettings, load_settings

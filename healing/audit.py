@@ -27,9 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from forewarn.healing.clock import Clock, SystemClock, iso
 from forewarn.healing.errors import AuditIntegrityError
-from pydantic import BaseModel, ConfigDict, Field
 
 GENESIS_HASH = "0" * 64
 

@@ -13,8 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from forewarn.healing.actions.registry import ActionRegistry, default_registry
-from forewarn.healing.yaml_lines import validate_file
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +24,8 @@ from pydantic import (
 )
 
 from forewarn.events import Severity
+from forewarn.healing.actions.registry import ActionRegistry, default_registry
+from forewarn.healing.yaml_lines import validate_file
 
 Mode = Literal["off", "dry-run", "shadow", "approve", "auto"]
 # Strictest first: the effective mode is the strictest of the global and the policy mode.

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
+
 from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.audit import AuditLog, AuditRecord
@@ -44,7 +46,6 @@ from forewarn.healing.records import ActionRecord, Status
 from forewarn.healing.state import StateStore
 from forewarn.healing.triggers import Trigger
 from forewarn.healing.validation import validate_health
-from pydantic import BaseModel
 
 # After a root cause's heal ends, its dependents stay suppressed this long (they need time to recover).
 SETTLE_SECONDS = 60.0
@@ -115,9 +116,8 @@ class HealingExecutor:
     @classmethod
     def from_settings(cls, settings: Any = None, **overrides: Any) -> HealingExecutor:
         """Build from ``forewarn.settings`` (admin key signing, paths, config file, global mode)."""
-        from forewarn.healing.config import load_config
-
         from forewarn.admin_signing import AdminAuth
+        from forewarn.healing.config import load_config
         from forewarn.settings import load_settings
 
         settings = settings or load_settings()

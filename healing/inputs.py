@@ -11,11 +11,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from forewarn.healing.triggers import Trigger, from_incident
-from forewarn.models.base import Forecast
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from forewarn.events import Detection, Severity
+from forewarn.healing.triggers import Trigger, from_incident
+from forewarn.models.base import Forecast
 
 
 class ForecastEvent(BaseModel):

@@ -11,10 +11,10 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from forewarn.models.base import Forecast
 from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.events import Detection, Severity
+from forewarn.models.base import Forecast
 
 TriggerSource = Literal["detection", "forecast", "incident", "manual"]
 

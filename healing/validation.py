@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
 from forewarn.healing.clock import Clock
 from forewarn.healing.config import ValidationCheck
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from forewarn.healing.errors import ConfigError
 from pydantic import BaseModel, ValidationError
+
+from forewarn.healing.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)

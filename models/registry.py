@@ -17,6 +17,7 @@ _DETECTORS: dict[str, tuple[str, str]] = {
     "zscore": ("forewarn.models.zscore", "EWZScore"),
     "service": ("forewarn.models.multivariate", "ServiceDetector"),
     "cad": ("forewarn.models.cad", "ContextDetector"),
+    "likelihood_cad": ("forewarn.models.ensemble", "LikelihoodContextDetector"),
 }
 _FORECASTERS: dict[str, tuple[str, str]] = {
     "trend": ("forewarn.models.trend", "TrendForecaster"),

@@ -32,6 +32,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from prometheus_client import CollectorRegistry
+
 from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
 from forewarn.pipeline.forecast_steps import (
     ForecastSteps,
@@ -47,8 +49,6 @@ from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import observations_from
 from forewarn.pipeline.steps import FlowSteps, is_event, letter_message, series_key
-from prometheus_client import CollectorRegistry
-
 from forewarn.settings import Settings
 
 __all__ = ["FlowSinks", "build_flow", "kafka_sinks", "kafka_source", "utc_now"]

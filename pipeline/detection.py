@@ -28,12 +28,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from forewarn.events import Detection, Severity
 from forewarn.models.base import AnomalyScore, Detector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
 from forewarn.pipeline.observations import Observation, Signal
-
-from forewarn.events import Detection, Severity
 from forewarn.settings import DetectorSettings
 
 ALERT_SCORE = 0.5

@@ -13,6 +13,10 @@ from datetime import datetime, timedelta
 
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.operators import StatefulLogic
+from prometheus_client import CollectorRegistry
+
+from forewarn.events import Detection, ForecastEvent, LogRecord, TelemetryEvent
+from forewarn.metrics import ForecastMetrics, forecast_metrics
 from forewarn.pipeline.forecasting import (
     ForecastEngine,
     ForecastSnapshot,
@@ -23,10 +27,6 @@ from forewarn.pipeline.forecasting import (
 from forewarn.pipeline.log_patterns import MinerFactory, ServicePatterns, default_miner
 from forewarn.pipeline.messages import OutMessage
 from forewarn.pipeline.metrics import PipelineMetrics
-from prometheus_client import CollectorRegistry
-
-from forewarn.events import Detection, ForecastEvent, LogRecord, TelemetryEvent
-from forewarn.metrics import ForecastMetrics, forecast_metrics
 from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -34,10 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from forewarn.events import Detection, ForecastEvent, MetricSample, ProbeResult, Severity, TelemetryEvent
 from forewarn.models.base import Forecast, normal_quantile
 from forewarn.models.trend import TrendForecaster
-
-from forewarn.events import Detection, ForecastEvent, MetricSample, ProbeResult, Severity, TelemetryEvent
 from forewarn.settings import DetectorSettings, ForecastSettings
 
 MODEL = "trend_forecaster"

@@ -92,11 +92,11 @@ def _recovery(settings: Settings, options: RunOptions, partitions: int) -> objec
 def run_process(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
     """Run one dataflow process (the whole flow, or one member of a cluster). Blocks until stopped."""
     from bytewax.run import cli_main
-    from forewarn.pipeline.dataflow import build_flow, kafka_source
-    from forewarn.pipeline.metrics import serve_metrics
     from prometheus_client import CollectorRegistry
 
     from forewarn.kafka_io import ensure_topics, wait_until_ready
+    from forewarn.pipeline.dataflow import build_flow, kafka_source
+    from forewarn.pipeline.metrics import serve_metrics
 
     bootstrap = settings.kafka.bootstrap_servers
     wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)

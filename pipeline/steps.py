@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from typing import TypeGuard
 
 from bytewax.operators import StatefulLogic
+
+from forewarn.events import DeadLetter, Detection, TelemetryEvent
+from forewarn.ingest import RawMessage, parse_message
 from forewarn.pipeline.detection import DetectionEngine, SeriesSnapshot, SeriesState
 from forewarn.pipeline.messages import OutMessage, SourceItem, dead_letter_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import Observation
-
-from forewarn.events import DeadLetter, Detection, TelemetryEvent
-from forewarn.ingest import RawMessage, parse_message
 from forewarn.settings import IngestSettings
 
 log = logging.getLogger(__name__)

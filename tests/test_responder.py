@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forewarn.healing.records import ActionRecord
-from forewarn.healing.triggers import Trigger
 
 from forewarn.events import Detection, ForecastEvent, Severity
+from forewarn.healing.records import ActionRecord
+from forewarn.healing.triggers import Trigger
 from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.tracker import IncidentTracker
@@ -171,10 +171,9 @@ def test_only_likely_breaches_trigger_healing_and_they_are_predictive() -> None:
 @pytest.mark.integration
 def test_respond_service_heals_the_real_demo_app(kafka_settings: Settings, tmp_path: Path) -> None:
     """Email failure detection on Kafka -> provider failover on the real app -> incident and action topics."""
+    from forewarn.kafka_io import make_producer, read_topic
     from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
     from forewarn.musobuddy.server import running_app
-
-    from forewarn.kafka_io import make_producer, read_topic
     from forewarn.respond_service import serve
 
     with running_app() as base_url:

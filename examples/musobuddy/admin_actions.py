@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from forewarn.musobuddy.admin_guard import KeyRing
 from forewarn.musobuddy.config import MusoBuddyConfig
 from forewarn.musobuddy.simulation import Simulation, Snapshot
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ActionParams(BaseModel):

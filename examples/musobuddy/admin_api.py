@@ -20,12 +20,12 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from forewarn.musobuddy.admin_actions import ACTIONS, ActionContext, ActionRefused
-from forewarn.musobuddy.admin_guard import KeyRing, RateLimiter, retry_after_header
-from forewarn.musobuddy.audit import AuditTrail
 from pydantic import ValidationError
 
 from forewarn.admin_signing import HEADER_KEY_ID, NonceCache, SignatureError, verify
+from forewarn.musobuddy.admin_actions import ACTIONS, ActionContext, ActionRefused
+from forewarn.musobuddy.admin_guard import KeyRing, RateLimiter, retry_after_header
+from forewarn.musobuddy.audit import AuditTrail
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REASON_HEADER = "X-Forewarn-Reason"

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from forewarn.musobuddy.applog import AppLog
 from forewarn.musobuddy.auth_flow import SyntheticLogin
 from forewarn.musobuddy.config import MusoBuddyConfig, load_config
@@ -27,7 +29,6 @@ from forewarn.musobuddy.faults import FAULTS, FaultParamError, FaultParams, reso
 from forewarn.musobuddy.health import HEALTH_ENDPOINTS, HealthChecker, HealthReport
 from forewarn.musobuddy.metrics import AppMetrics
 from forewarn.musobuddy.simulation import Simulation
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 @dataclass

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+from pydantic import BaseModel, Field
+
 from forewarn.musobuddy.applog import AppLog
 from forewarn.musobuddy.auth_flow import StepResult, SyntheticLogin
 from forewarn.musobuddy.config import MIB, EndpointConfig, MusoBuddyConfig
 from forewarn.musobuddy.simulation import Snapshot
-from pydantic import BaseModel, Field
 
 Status = Literal["ok", "degraded", "down"]
 HEALTH_ENDPOINTS = ("auth", "database", "email", "sms", "payments", "overall")

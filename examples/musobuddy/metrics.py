@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from forewarn.musobuddy.faults import FAULTS
-from forewarn.musobuddy.simulation import Simulation
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from forewarn.musobuddy.faults import FAULTS
+from forewarn.musobuddy.simulation import Simulation
 
 
 class SimulationCollector(Collector):

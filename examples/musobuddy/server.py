@@ -19,6 +19,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
 from forewarn.musobuddy.app import create_app
 from forewarn.musobuddy.config import MusoBuddyConfig, load_config
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import httpx
-from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
-from forewarn.healing.errors import ActionFailed
 from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.admin_signing import AdminAuth
+from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
+from forewarn.healing.errors import ActionFailed
 
 
 def call_admin(ctx: ActionContext, verb: str, body: dict[str, Any], key_suffix: str = "") -> dict[str, Any]:

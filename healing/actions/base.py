@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import BaseModel, ConfigDict
+
 from forewarn.healing.clock import Clock
 from forewarn.healing.errors import ActionFailed
-from pydantic import BaseModel, ConfigDict
 
 
 class NoParams(BaseModel):

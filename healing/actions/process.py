@@ -11,9 +11,10 @@ import signal
 import subprocess
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
 from forewarn.healing.errors import ActionFailed
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class RestartProcessParams(BaseModel):

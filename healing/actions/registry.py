@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from forewarn.healing.actions.admin import ADMIN_ACTIONS
 from forewarn.healing.actions.base import Action
 from forewarn.healing.actions.process import RestartProcess
 from forewarn.healing.errors import UnknownAction
-from pydantic import BaseModel
 
 
 class ActionRegistry:

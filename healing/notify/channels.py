@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import httpx
+
 from forewarn.healing.config import ChannelConfig
 from forewarn.healing.errors import NotifyError
 from forewarn.healing.notify.message import Notification

@@ -17,13 +17,13 @@ from itertools import cycle
 from pathlib import Path
 
 import httpx
-from forewarn.api.server import ApiServer
-from forewarn.models.trend import TrendForecaster
-from forewarn.pipeline.metrics import PipelineMetrics
 from prometheus_client import CollectorRegistry
 
+from forewarn.api.server import ApiServer
 from forewarn.events import DeadLetter, Detection, ProbeResult, Severity
 from forewarn.metrics import engine_metrics, forecast_metrics, healing_metrics, llm_metrics, probe_metrics
+from forewarn.models.trend import TrendForecaster
+from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.records import Kind, parse_record

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from forewarn.healing.audit import AuditLog
-
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
 from tests.api.factories import probe

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from forewarn.api.app import create_app
 from prometheus_client import CollectorRegistry
 
+from forewarn.api.app import create_app
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record

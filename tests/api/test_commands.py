@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forewarn.api.server import ApiServer
 from typer.testing import CliRunner
 
+from forewarn.api.server import ApiServer
 from forewarn.cli import app
 from forewarn.kafka_io import ensure_topics, make_producer
 from forewarn.settings import ApiSettings, Settings, StoreSettings

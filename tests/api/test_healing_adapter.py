@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
 from forewarn.api.app import create_app
 from forewarn.api.control import HealingControl
 from forewarn.api.healing_adapter import ExecutorControl
@@ -19,8 +21,6 @@ from forewarn.healing.clock import ManualClock
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.paths import HealingPaths
 from forewarn.healing.runner import action_event
-from prometheus_client import CollectorRegistry
-
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record

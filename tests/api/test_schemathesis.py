@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from forewarn.api.app import create_app
 from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 from schemathesis.checks import positive_data_acceptance
 
+from forewarn.api.app import create_app
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.records import Kind, parse_record

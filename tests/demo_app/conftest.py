@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
 from forewarn.musobuddy.app import MusoBuddy, create_app
 from forewarn.musobuddy.config import MusoBuddyConfig
 

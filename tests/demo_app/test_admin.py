@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
 
 from forewarn.admin_signing import sign
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
 
 from .conftest import AppFactory, ManualClock
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
 from forewarn.musobuddy.faults import FAULTS
 
 from .conftest import AppFactory, ManualClock

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from forewarn.musobuddy.config import load_config
-from forewarn.musobuddy.health import HEALTH_ENDPOINTS
 
 from forewarn.events import ProbeResult
+from forewarn.musobuddy.config import load_config
+from forewarn.musobuddy.health import HEALTH_ENDPOINTS
 
 from .conftest import AppFactory, ManualClock, muso
 

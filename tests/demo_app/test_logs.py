@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from forewarn.musobuddy.applog import AppLog
 
 from forewarn.events import LogLevel, LogRecord
+from forewarn.musobuddy.applog import AppLog
 
 from .conftest import AppFactory, ManualClock, muso
 

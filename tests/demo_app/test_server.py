@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
-from forewarn.musobuddy.health import HEALTH_ENDPOINTS
-from forewarn.musobuddy.server import running_app
 
 from forewarn.admin_signing import AdminAuth
 from forewarn.events import LogRecord
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
+from forewarn.musobuddy.health import HEALTH_ENDPOINTS
+from forewarn.musobuddy.server import running_app
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+
+from forewarn.admin_signing import AdminAuth
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import HealingConfig, load_config
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.paths import HealingPaths
 from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
 from forewarn.musobuddy.server import RunningApp, serve_in_thread
-
-from forewarn.admin_signing import AdminAuth
 
 
 @pytest.fixture

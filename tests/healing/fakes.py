@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.config import HealingConfig
 from forewarn.healing.errors import ActionFailed
-from pydantic import BaseModel
 
 
 class Recorder(Action):

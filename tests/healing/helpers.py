@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from forewarn.events import Severity
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.triggers import Trigger
-
-from forewarn.events import Severity
 
 
 def at(clock: ManualClock) -> datetime:

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from forewarn.cli import app as cli_app
+from forewarn.events import Severity
 from forewarn.healing.audit import verify_log
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import EscalationStep, NotificationConfig, load_config
 from forewarn.healing.triggers import Trigger
 from forewarn.musobuddy.server import RunningApp
-from typer.testing import CliRunner
-
-from forewarn.cli import app as cli_app
-from forewarn.events import Severity
 
 from .conftest import ExecutorFactory, HttpReceiver, SmtpReceiver, health, inject, state
 from .helpers import at, detection
@@ -325,10 +325,9 @@ def test_scale_then_undo_uses_the_service_undo_hint(
 def test_rotate_keys_switches_the_executor_to_the_new_key(
     demo: RunningApp, admin: httpx.Client, clock: ManualClock
 ) -> None:
+    from forewarn.admin_signing import AdminAuth
     from forewarn.healing.actions.admin import RotateKeys
     from forewarn.healing.actions.base import ActionContext
-
-    from forewarn.admin_signing import AdminAuth
 
     action = RotateKeys()
     ctx = ActionContext(service="overall", clock=clock, idempotency_key="rot-1", admin=admin)

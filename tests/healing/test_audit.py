@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from forewarn.healing.audit import AuditLog, AuditRecord, export_records, verify_log
-from forewarn.healing.clock import ManualClock
-from forewarn.healing.errors import AuditIntegrityError
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.healing.audit import AuditLog, AuditRecord, export_records, verify_log
+from forewarn.healing.clock import ManualClock
+from forewarn.healing.errors import AuditIntegrityError
 
 pytestmark = pytest.mark.unit
 

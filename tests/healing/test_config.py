@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from forewarn.healing.actions.registry import default_registry
-from forewarn.healing.config import load_config, strictest
-from forewarn.healing.errors import ConfigError
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.healing.actions.registry import default_registry
+from forewarn.healing.config import load_config, strictest
+from forewarn.healing.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

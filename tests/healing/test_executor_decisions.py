@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from forewarn.events import Severity
 from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.executor import SETTLE_SECONDS, HealingExecutor
 from forewarn.healing.paths import HealingPaths
 from forewarn.healing.triggers import Trigger
-
-from forewarn.events import Severity
 
 from .fakes import config, registry_with_fakes
 from .helpers import at, detection
@@ -265,9 +265,8 @@ def test_no_policy_and_escalate_only_policies(tmp_path: Path, clock: ManualClock
 def test_incident_trigger_uses_the_root_detection(tmp_path: Path, clock: ManualClock) -> None:
     from dataclasses import dataclass, field
 
-    from forewarn.healing.triggers import from_incident
-
     from forewarn.events import Detection
+    from forewarn.healing.triggers import from_incident
 
     stamp = at(clock)
     root = Detection(
@@ -306,8 +305,9 @@ def test_concurrent_deliveries_and_cascades(tmp_path: Path, clock: ManualClock) 
     """Two threads with the same detection: one action. A dependent arriving mid-heal: held back."""
     import threading
 
-    from forewarn.healing.actions.base import ActionContext, ActionOutcome
     from pydantic import BaseModel
+
+    from forewarn.healing.actions.base import ActionContext, ActionOutcome
 
     executor, fix, _, _ = _executor(tmp_path, clock)
     entered = threading.Event()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from forewarn.events import Severity
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.triggers import Trigger
 from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
 from forewarn.musobuddy.server import serve_in_thread
-
-from forewarn.events import Severity
 from forewarn.settings import HealingSettings, Settings
 
 from .conftest import demo_config, inject

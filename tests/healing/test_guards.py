@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import GuardConfig
 from forewarn.healing.dependencies import DependencyMap

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.triggers import Trigger
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import ChannelConfig, NotificationConfig, Silence
 from forewarn.healing.notify import Notification, NotificationRouter, build_channels

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from forewarn.healing.actions.base import ActionContext
 from forewarn.healing.actions.process import RestartProcess, _alive
 from forewarn.healing.clock import SystemClock

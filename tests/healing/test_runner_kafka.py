@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from forewarn.healing.clock import ManualClock
-from forewarn.healing.runner import HealingRunner
-from forewarn.musobuddy.server import RunningApp
 from kafka import KafkaConsumer
 
 from forewarn.events import Detection, Severity
+from forewarn.healing.clock import ManualClock
+from forewarn.healing.runner import HealingRunner
 from forewarn.kafka_io import make_producer, read_topic
+from forewarn.musobuddy.server import RunningApp
 from forewarn.settings import Settings
 
 from .conftest import ExecutorFactory, inject, state

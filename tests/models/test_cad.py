@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+
 from forewarn.models.cad import ContextDetector
 
 pytestmark = pytest.mark.unit
@@ -74,3 +75,41 @@ def test_bad_parameters_are_rejected() -> None:
         ContextDetector(value_bits=0)
     with pytest.raises(ValueError):
         ContextDetector(max_contexts=3)
+
+
+def test_headroom_makes_range_widening_rare() -> None:
+    """A slowly rising series re-maps its bins a few times with headroom, on every new high without."""
+    rising = [float(i) for i in range(200)]
+    for headroom, most in ((1.0, 12), (0.0, 200)):
+        model = ContextDetector(range_headroom=headroom)
+        widenings = 0
+        for i, v in enumerate(rising):
+            before = (model.lo, model.hi)
+            model.learn_one({"value": v}, T0 + i)
+            widenings += (model.lo, model.hi) != before
+        assert widenings <= most
+    assert ContextDetector(range_headroom=0.0).range_headroom == 0.0
+
+
+def test_known_range_is_used_from_the_start() -> None:
+    model = ContextDetector(value_range=(0.0, 100.0))
+    model.learn_one({"value": 50.0}, T0)
+    assert (model.lo, model.hi) == (0.0, 100.0)
+
+
+def test_ensemble_flags_what_either_part_flags() -> None:
+    from forewarn.models.ensemble import LikelihoodContextDetector
+
+    model = LikelihoodContextDetector()
+    values = PATTERN * 80
+    for i, v in enumerate(values):
+        model.score_one({"value": v}, T0 + 60.0 * i)
+        model.learn_one({"value": v}, T0 + 60.0 * i)
+    # ordinary values in an unseen order: only the contextual part can see it
+    t = T0 + 60.0 * len(values)
+    broken = [model.score_one({"value": 7.0}, t)]
+    model.learn_one({"value": 7.0}, t)
+    broken.append(model.score_one({"value": 0.0}, t + 60))
+    assert max(s.score for s in broken) >= 0.5
+    with pytest.raises(ValueError):
+        LikelihoodContextDetector(context_weight=1.5)

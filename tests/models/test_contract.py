@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from forewarn.models import registry
 from forewarn.models.base import AnomalyScore, Detector, Forecast, Forecaster
 

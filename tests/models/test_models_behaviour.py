@@ -8,12 +8,12 @@ import random
 from pathlib import Path
 
 import pytest
-from forewarn.models.exhaustion_bench import format_table, run_benchmark
-from forewarn.models.multivariate import ServiceDetector
-from forewarn.models.trend import TrendForecaster
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.models.exhaustion_bench import format_table, run_benchmark
+from forewarn.models.multivariate import ServiceDetector
+from forewarn.models.trend import TrendForecaster
 
 pytestmark = pytest.mark.unit
 T0 = 1_700_000_000.0

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from forewarn.events import Detection, LogRecord, MetricSample, ProbeResult, Severity
 from forewarn.models.base import AnomalyScore
 from forewarn.pipeline.detection import DetectionEngine, SeriesState
 from forewarn.pipeline.observations import Observation, observations_from
-
-from forewarn.events import Detection, LogRecord, MetricSample, ProbeResult, Severity
 from forewarn.settings import DetectorSettings
 
 pytestmark = pytest.mark.unit

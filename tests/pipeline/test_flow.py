@@ -12,11 +12,11 @@ import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
-from forewarn.models.base import AnomalyScore
-from forewarn.pipeline.dataflow import FlowSinks, build_flow
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import DeadLetter, Detection
+from forewarn.models.base import AnomalyScore
+from forewarn.pipeline.dataflow import FlowSinks, build_flow
 from forewarn.settings import DetectorSettings, Settings
 
 from .conftest import WALL, at, probe_bytes, raw, recovery_config, run_one_worker, run_two_workers

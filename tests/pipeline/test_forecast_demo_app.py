@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-from forewarn.musobuddy.server import running_app
 
 from forewarn.events import Detection
 from forewarn.kafka_io import read_topic
+from forewarn.musobuddy.server import running_app
 from forewarn.settings import ProbeSettings, Settings
 
 from .test_kafka_dataflow import start_dataflow

@@ -12,11 +12,11 @@ import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
-from forewarn.pipeline.dataflow import FlowSinks, build_flow
-from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, ForecastEvent, ProbeResult
+from forewarn.pipeline.dataflow import FlowSinks, build_flow
+from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 from forewarn.settings import Settings
 
 from .conftest import WALL, at, probe_doc, raw, recovery_config, run_one_worker, run_two_workers

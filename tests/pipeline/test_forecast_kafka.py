@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 
 from forewarn.events import Detection, ForecastEvent, ProbeResult
 from forewarn.kafka_io import read_topic
+from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 from forewarn.settings import Settings
 
 from .test_kafka_dataflow import plain_producer, start_dataflow

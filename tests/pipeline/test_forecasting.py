@@ -11,6 +11,10 @@ from datetime import timedelta
 
 import pytest
 from bytewax.operators import StatefulLogic
+from prometheus_client import CollectorRegistry
+
+from forewarn.events import Detection, ForecastEvent, LogRecord, MetricSample, ProbeResult, Severity
+from forewarn.metrics import forecast_metrics
 from forewarn.models.trend import TrendForecaster
 from forewarn.pipeline.forecast_steps import ForecastLogic
 from forewarn.pipeline.forecasting import (
@@ -26,10 +30,6 @@ from forewarn.pipeline.forecasting import (
     trend_z,
 )
 from forewarn.pipeline.metrics import PipelineMetrics
-from prometheus_client import CollectorRegistry
-
-from forewarn.events import Detection, ForecastEvent, LogRecord, MetricSample, ProbeResult, Severity
-from forewarn.metrics import forecast_metrics
 from forewarn.settings import DetectorSettings, ForecastSettings
 
 from .conftest import WALL, at

@@ -13,15 +13,15 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulLogic
 from bytewax.testing import TestingSink, TestingSource
-from forewarn.pipeline.dataflow import FlowSinks, build_flow
-from forewarn.pipeline.forecast_steps import LogPatternLogic
-from forewarn.pipeline.log_patterns import ServicePatterns, default_miner
-from forewarn.pipeline.metrics import PipelineMetrics
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, LogRecord
 from forewarn.incidents.log_patterns import LogPatternMiner
 from forewarn.ingest import RawMessage
+from forewarn.pipeline.dataflow import FlowSinks, build_flow
+from forewarn.pipeline.forecast_steps import LogPatternLogic
+from forewarn.pipeline.log_patterns import ServicePatterns, default_miner
+from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.settings import Settings
 
 from .conftest import WALL, at, recovery_config, run_one_worker, run_two_workers

@@ -9,16 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from forewarn.pipeline.heartbeat import HeartbeatSource
-from forewarn.pipeline.messages import detection_message, to_raw
-from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
-from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.events import Detection, Severity
 from forewarn.ingest import RawMessage
+from forewarn.pipeline.heartbeat import HeartbeatSource
+from forewarn.pipeline.messages import detection_message, to_raw
+from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
+from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands
 
 from .conftest import WALL, at
 
@@ -147,7 +147,6 @@ def test_idle_series_are_dropped_after_the_idle_time() -> None:
     from forewarn.pipeline.detection import DetectionEngine
     from forewarn.pipeline.observations import Observation
     from forewarn.pipeline.steps import SeriesLogic
-
     from forewarn.settings import DetectorSettings
 
     now = [WALL]

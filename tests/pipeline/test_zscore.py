@@ -7,6 +7,7 @@ import pickle
 import random
 
 import pytest
+
 from forewarn.models.base import Detector
 from forewarn.models.zscore import EWFailureRate, EWZScore, rate_score, threshold_score
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forewarn.musobuddy.server import running_app
 
 from forewarn.events import LogLevel, LogRecord, ProbeResult
 from forewarn.ingest import RawMessage, parse_message
 from forewarn.kafka_io import read_topic
+from forewarn.musobuddy.server import running_app
 from forewarn.settings import IngestSettings, Settings
 
 pytestmark = pytest.mark.integration

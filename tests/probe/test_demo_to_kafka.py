@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from forewarn.musobuddy.server import running_app
 
 from forewarn.events import LogLevel, LogRecord, ProbeResult
 from forewarn.follow import FileFollower
 from forewarn.ingest import RawMessage, parse_message
 from forewarn.kafka_io import read_topic
 from forewarn.log_shipper import LogShipper
+from forewarn.musobuddy.server import running_app
 from forewarn.probe import ProbeRunner, make_client
 from forewarn.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.settings import Settings
