@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
 
 from forewarn.api.schemas import Page
 from forewarn.store.db import Page as StorePage
+from forewarn.store.records import payload_time
 
 T = TypeVar("T")
 
@@ -43,15 +44,7 @@ def to_page(page: StorePage, convert: Callable[[dict[str, Any]], T]) -> Page[T]:
 
 def when(value: Any) -> datetime | None:
     """A payload's timestamp (ISO string or epoch) as an aware datetime, None if absent or bad."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, int | float):
-            return datetime.fromtimestamp(float(value), UTC)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return payload_time(value)
 
 
 def text(value: Any) -> str | None:

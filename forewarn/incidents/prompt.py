@@ -10,9 +10,9 @@ llama-server's grammar) cannot even emit an id that is not in the input; the rep
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
-from forewarn.incidents.models import Incident
+from forewarn.incidents.models import CauseCategory, Incident
 from forewarn.incidents.redact import Redactor
 
 SYSTEM_PROMPT = (
@@ -24,17 +24,7 @@ SYSTEM_PROMPT = (
     "Answer with one JSON object that follows the given schema."
 )
 
-CAUSES = [
-    "database_down",
-    "connection_pool_exhaustion",
-    "memory_exhaustion",
-    "disk_exhaustion",
-    "traffic_overload",
-    "provider_outage",
-    "provider_errors",
-    "dependency_failure",
-    "unknown",
-]
+CAUSES = list(get_args(CauseCategory))
 
 
 def evidence_document(incident: Incident, redactor: Redactor, max_detections: int = 12) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from forewarn.settings import Settings
 from forewarn.store.db import Store
-from forewarn.store.records import Kind
+from forewarn.store.records import Kind, payload_time
 from forewarn.store.views import PeriodImpact, incident_report, period_impact, service_outages
 
 __all__ = ["ActionSummary", "Breach", "Capacity", "ReportData", "SpendDay", "gather"]
@@ -113,18 +113,6 @@ def _all(store: Store, kind: Kind, since: datetime, until: datetime) -> list[dic
             return items
 
 
-def _when(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, int | float):
-            return datetime.fromtimestamp(float(value), UTC)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _status(item: dict[str, Any]) -> str:
     value = item.get("status", item.get("outcome", "unknown"))
     if isinstance(value, dict):
@@ -146,7 +134,7 @@ def _capacity(store: Store, until: datetime) -> list[Capacity]:
     best: dict[tuple[str, str], Capacity] = {}
     for item in latest.items:
         tte = item.get("time_to_exhaustion_seconds")
-        stamp = _when(item.get("timestamp"))
+        stamp = payload_time(item.get("timestamp"))
         if not isinstance(tte, int | float) or stamp is None:
             continue
         key = (str(item["service"]), str(item.get("metric", item.get("series", "?"))))
@@ -179,7 +167,7 @@ def _breaches(store: Store, forecasts: list[dict[str, Any]], actions: list[dict[
             first[key] = item
     breaches = []
     for (service, metric), item in sorted(first.items()):
-        at = _when(item.get("timestamp"))
+        at = payload_time(item.get("timestamp"))
         if at is None:
             continue
         horizon = float(item.get("horizon_seconds", item.get("horizon", 0.0)) or 0.0)
@@ -188,7 +176,7 @@ def _breaches(store: Store, forecasts: list[dict[str, Any]], actions: list[dict[
             for a in actions
             if a.get("service") == service
             and _status(a) in SUCCESS
-            and (stamp := _when(a.get("updated_at") or a.get("requested_at") or a.get("timestamp")))
+            and (stamp := payload_time(a.get("updated_at") or a.get("requested_at") or a.get("timestamp")))
             is not None
             and at <= stamp <= datetime.fromtimestamp(at.timestamp() + horizon, UTC)
         ]
@@ -207,7 +195,7 @@ def _llm_spend(incidents: list[dict[str, Any]]) -> list[SpendDay]:
         report = item.get("report")
         if not isinstance(report, dict):
             continue
-        stamp = _when(report.get("generated_at") or item.get("opened_at"))
+        stamp = payload_time(report.get("generated_at") or item.get("opened_at"))
         if stamp is None:
             continue
         day = days[stamp.date().isoformat()]

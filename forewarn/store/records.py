@@ -30,6 +30,7 @@ __all__ = [
     "RecordError",
     "RecordView",
     "parse_record",
+    "payload_time",
     "stable_id",
 ]
 
@@ -56,6 +57,19 @@ def stable_id(*parts: object) -> str:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def payload_time(value: Any) -> datetime | None:
+    """A stored payload's timestamp (ISO string or epoch seconds) as aware UTC; None if absent or bad."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(float(value), UTC)
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return _utc(parsed)
 
 
 class RecordView(BaseModel):
