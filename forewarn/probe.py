@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import ValidationError
@@ -42,6 +42,9 @@ from forewarn.details import coerce_details
 from forewarn.events import Details, ProbeResult
 from forewarn.publisher import Publisher
 from forewarn.settings import ProbeSettings, ProbeTarget
+
+if TYPE_CHECKING:
+    from forewarn.metrics import ProbeMetrics
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +199,8 @@ class ProbeRunner:
 
     The HTTP client, the clocks, the sleep function and the random source are injected, so tests
     drive time and faults; ``publisher=None`` only returns results (``forewarn probe --no-kafka``).
+    ``metrics`` (the shared ``forewarn.metrics.probe_metrics`` families) sees every result, so the
+    prober's own ``/metrics`` shows what it saw even while Kafka is away.
     """
 
     def __init__(
@@ -211,8 +216,10 @@ class ProbeRunner:
         monotonic: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        metrics: ProbeMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.client = client
         self.publisher = publisher
         self.topic = topic
@@ -335,6 +342,9 @@ class ProbeRunner:
                 return await self.probe(target)
 
         results = list(await asyncio.gather(*(guarded(t) for t in self.targets)))
+        if self.metrics is not None:
+            for result in results:
+                self.metrics.observe(result)
         if self.publisher is not None and results:
             self._outbox.append(results)
             if self._sender is None or self._sender.done():

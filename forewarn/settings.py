@@ -101,6 +101,8 @@ class ProbeSettings(BaseModel):
     retries: int = Field(1, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.2, ge=0.0, le=60)
     buffer_size: int = Field(10_000, ge=1)
+    # Prometheus /metrics on 127.0.0.1: None = no server, 0 = a free port (logged at start).
+    metrics_port: int | None = Field(None, ge=0, le=65535)
 
     def resolved_targets(self) -> list[ProbeTarget]:
         if self.targets:
@@ -245,6 +247,8 @@ class ResponderSettings(BaseModel):
     incident_window_seconds: float = Field(300.0, gt=0)
     resolve_after_seconds: float = Field(600.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
+    # Prometheus /metrics on 127.0.0.1: None = no server, 0 = a free port (logged at start).
+    metrics_port: int | None = Field(None, ge=0, le=65535)
 
 
 class ForecastSettings(BaseModel):

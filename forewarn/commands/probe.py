@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from rich.console import Console
     from rich.table import Table
 
     from forewarn.events import ProbeResult
+    from forewarn.metrics import ProbeMetrics
     from forewarn.publisher import KafkaPublisher
     from forewarn.settings import Settings
 
@@ -73,6 +76,16 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
         ] = None,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                "--metrics-port",
+                min=0,
+                max=65535,
+                help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: a free port, logged). "
+                "Default: settings probe.metrics_port (none).",
+            ),
+        ] = None,
     ) -> None:
         """Probe every health endpoint on an interval and publish ProbeResults to the probes topic."""
         import asyncio
@@ -90,6 +103,8 @@ def register(app: typer.Typer) -> None:
             changes["targets"] = []
         if services:
             changes["services"] = services
+        if metrics_port is not None:
+            changes["metrics_port"] = metrics_port
         if changes:
             settings.probe = settings.probe.model_copy(update=changes)
         if services and settings.probe.targets:
@@ -135,8 +150,15 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     client = make_client(settings.probe.timeout_seconds)
+    metrics_server = _serve_metrics(console, settings.probe.metrics_port)
     try:
-        runner = ProbeRunner(settings.probe, client, publisher, settings.topics.probes)
+        runner = ProbeRunner(
+            settings.probe,
+            client,
+            publisher,
+            settings.topics.probes,
+            metrics=metrics_server[1] if metrics_server else None,
+        )
         if once:
             results = await runner.run_round()
             await runner.drain()
@@ -151,10 +173,32 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
         return 0
     finally:
         await client.aclose()
+        if metrics_server is not None:
+            metrics_server[0].shutdown()
+            metrics_server[0].server_close()
         if publisher is not None:
             await asyncio.to_thread(publisher.close, 10.0)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def _serve_metrics(console: Console, port: int | None) -> tuple[WSGIServer, ProbeMetrics] | None:
+    """Serve the probe families on their own registry (None: no server). Port 0 picks a free port.
+
+    Why a dedicated registry: the default one carries process collectors and anything an imported
+    library registered; the dashboard only needs the shared ``forewarn_probe_*`` families.
+    """
+    if port is None:
+        return None
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from forewarn.metrics import probe_metrics
+
+    registry = CollectorRegistry()
+    metrics = probe_metrics(registry)
+    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    console.print(f"metrics on http://127.0.0.1:{server.server_port}/metrics")
+    return server, metrics
 
 
 def _once_exit_code(console: Console, results: list[ProbeResult], publisher: KafkaPublisher | None) -> int:
