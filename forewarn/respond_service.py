@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry, start_http_server
 
 from forewarn.kafka_io import ensure_topics, make_producer
 from forewarn.responder import Responder
@@ -24,15 +25,24 @@ from forewarn.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def build_responder(settings: Settings, publish: Callable[[str, str, bytes], None]) -> tuple[Responder, Any]:
-    """The responder with the healing executor and the reporter configured from settings."""
+def build_responder(
+    settings: Settings,
+    publish: Callable[[str, str, bytes], None],
+    registry: CollectorRegistry | None = None,
+) -> tuple[Responder, Any]:
+    """The responder with the healing executor and the reporter configured from settings.
+
+    With a ``registry`` the reporter's LLM families and the responder's healing/engine families
+    (``forewarn.responder_metrics``) are registered on it, for ``/metrics``.
+    """
     from forewarn.healing.executor import HealingExecutor
     from forewarn.incidents.grouping import IncidentGrouper
     from forewarn.incidents.reporter import IncidentReporter
     from forewarn.incidents.tracker import IncidentTracker
+    from forewarn.responder_metrics import ResponderMetrics
 
     executor = HealingExecutor.from_settings(settings)
-    reporter = IncidentReporter.from_settings(settings.llm)
+    reporter = IncidentReporter.from_settings(settings.llm, registry=registry)
     grouper = IncidentGrouper(
         window_seconds=settings.responder.incident_window_seconds,
         resolve_after_seconds=settings.responder.resolve_after_seconds,
@@ -43,6 +53,7 @@ def build_responder(settings: Settings, publish: Callable[[str, str, bytes], Non
         tracker=IncidentTracker(grouper=grouper, reporter=reporter),
         publish=publish,
         min_breach_probability=settings.responder.min_breach_probability,
+        metrics=ResponderMetrics(registry) if registry is not None else None,
     )
     return responder, executor
 
@@ -61,7 +72,9 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     def publish(topic: str, key: str, value: bytes) -> None:
         producer.send(topic, key=key, value=value)
 
-    responder, executor = build_responder(settings, publish)
+    port = settings.responder.metrics_port
+    registry = CollectorRegistry() if port is not None else None
+    responder, executor = build_responder(settings, publish, registry)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id="forewarn-responder",
@@ -75,6 +88,10 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     consumer.assign(_partitions(consumer, [topics.detections, topics.forecasts]))
     log.info("responder reading %s and %s from %s", topics.detections, topics.forecasts, bootstrap)
     next_tick = time.monotonic()
+    metrics_server = None
+    if registry is not None and port is not None:
+        metrics_server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+        log.info("responder metrics on http://127.0.0.1:%d/metrics", metrics_server.server_port)
     try:
         while not stop.is_set():
             batch = consumer.poll(timeout_ms=250)
@@ -93,6 +110,9 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
                 producer.flush(timeout=10)
                 next_tick = time.monotonic() + settings.responder.tick_seconds
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         consumer.close()
         producer.flush(timeout=10)
         producer.close(timeout=10)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -28,6 +28,9 @@ from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.models.base import Forecast
 from forewarn.settings import TopicSettings
+
+if TYPE_CHECKING:
+    from forewarn.responder_metrics import ResponderMetrics
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +55,10 @@ class Responder:
         publish: Publish,
         min_breach_probability: float = 0.8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: ResponderMetrics | None = None,
     ) -> None:
         self.topics = topics
+        self.metrics = metrics
         self.executor = executor
         self.publish = publish
         self.tracker = tracker
@@ -78,6 +83,8 @@ class Responder:
         incident = self.tracker.group(detection)
         if incident is None:  # a re-delivered detection: already grouped and handled
             return []
+        if self.metrics is not None:
+            self.metrics.observe_detection(detection)
         records = self._heal(Trigger.from_detection(detection, incident_id=incident.id))
         reported = self.tracker.with_report(incident)
         self.publish(self.topics.incidents, reported.service, reported.to_json_bytes())
@@ -111,6 +118,8 @@ class Responder:
     def tick(self) -> list[Incident]:
         """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
         self.executor.tick()
+        if self.metrics is not None:
+            self.metrics.beat()
         resolved = self.tracker.expire(self.clock())
         for incident in resolved:
             self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
@@ -119,6 +128,8 @@ class Responder:
     # -- outputs -------------------------------------------------------------------------------
     def _heal(self, trigger: Trigger) -> list[ActionRecord]:
         records = self.executor.handle(trigger)
+        if self.metrics is not None:
+            self.metrics.observe_records(records)
         for record in records:
             # A "duplicate" says only that the step was handled before; publishing it would let the
             # store's last-writer-wins row for that step hide the real outcome.

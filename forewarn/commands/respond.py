@@ -17,6 +17,16 @@ def register(app: typer.Typer) -> None:
         bootstrap_servers: Annotated[
             str | None, typer.Option("--bootstrap-servers", help="Kafka host:port (default: settings).")
         ] = None,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                "--metrics-port",
+                min=0,
+                max=65535,
+                help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: a free port, logged). "
+                "Default: settings responder.metrics_port (none).",
+            ),
+        ] = None,
     ) -> None:
         """Group detections into incidents, heal safely, and write each incident's report.
 
@@ -33,6 +43,8 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         if bootstrap_servers:
             settings.kafka.bootstrap_servers = bootstrap_servers
+        if metrics_port is not None:
+            settings.responder.metrics_port = metrics_port
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

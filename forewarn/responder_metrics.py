@@ -1,0 +1,76 @@
+"""The responder's Prometheus metrics: healing outcomes, predicted warning lead time, a heartbeat.
+
+Why a module of its own: ``forewarn respond`` is the only process that sees every ``ActionRecord``
+the healing executor returns, so it is where the dashboard's ``forewarn_heal_*`` counters must be
+kept. The families themselves come from ``forewarn.metrics`` (shared names, types and labels); this
+module only maps records and detections onto them, as plain code a unit test can drive.
+
+Mapping (statuses from ``forewarn.healing.records``):
+- ``forewarn_heal_attempts_total{service,action}``: records whose action really ran
+  (``ActionRecord.acted``: succeeded, failed, rolled_back, not_validated).
+- ``forewarn_heal_successes_total``: status ``succeeded``; ``forewarn_heal_rollbacks_total``:
+  status ``rolled_back``.
+- ``forewarn_heal_guard_rejections_total{guard}``: status ``rejected``; the guard's name is the
+  detail's prefix (``GuardRejected`` formats ``"<guard>: <message>"``).
+- ``forewarn_warning_lead_time_seconds{service}``: an ``exhaustion_forecast`` detection's
+  ``features["tte_seconds"]``, i.e. the lead time forewarn *predicted* when it warned.
+- ``forewarn_heartbeat_timestamp_seconds{component="responder"}``: every loop turn, so a stalled
+  responder shows as a stale timestamp.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry
+
+from forewarn.events import Detection
+from forewarn.healing.records import ActionRecord
+from forewarn.metrics import EngineMetrics, HealingMetrics, engine_metrics, healing_metrics
+
+COMPONENT = "responder"
+MAX_GUARD_LABEL = 40  # guard names are a short fixed vocabulary; cap anything unexpected
+
+
+class ResponderMetrics:
+    """Updates the shared healing and engine families from what the responder handled."""
+
+    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.time) -> None:
+        self.healing: HealingMetrics = healing_metrics(registry)
+        self.engine: EngineMetrics = engine_metrics(registry, clock)
+
+    def observe_records(self, records: Iterable[ActionRecord]) -> None:
+        for record in records:
+            action = record.action or "none"
+            if record.acted:
+                self.healing.attempts.labels(service=record.service, action=action).inc()
+            if record.status == "succeeded":
+                self.healing.successes.labels(service=record.service, action=action).inc()
+            elif record.status == "rolled_back":
+                self.healing.rollbacks.labels(service=record.service, action=action).inc()
+            elif record.status == "rejected":
+                self.healing.guard_rejections.labels(guard=guard_name(record.detail)).inc()
+
+    def observe_detection(self, detection: Detection) -> None:
+        if detection.detection_kind != "exhaustion_forecast":
+            return
+        tte = detection.features.get("tte_seconds")
+        if tte is not None and math.isfinite(tte) and tte >= 0:
+            self.engine.lead_time.labels(service=detection.service).observe(tte)
+
+    def beat(self) -> None:
+        self.engine.beat(COMPONENT)
+
+
+def guard_name(detail: str) -> str:
+    """The refusing guard's name from a rejected record's detail (``"rate-limit: ..."``)."""
+    name, sep, _rest = detail.partition(":")
+    name = name.strip()
+    if not sep or not name or " " in name:
+        return "unknown"
+    return name[:MAX_GUARD_LABEL]
+
+
+__all__ = ["ResponderMetrics", "guard_name"]
