@@ -1,0 +1,71 @@
+"""Distance plus sequence: ``LikelihoodDetector`` and ``ContextDetector`` side by side, the stronger wins.
+
+Why a max of the two: they see different anomalies. The likelihood detector flags values far from
+the learned level and season; the contextual detector flags ordinary-sized values in a sequence it
+has never seen. Taking the larger score (the contextual one weighted by ``context_weight`` < 1, so
+it alerts only on clear novelty) keeps each detector's alert de-duplication and needs no shared
+calibration. On NAB this scored 58.4 standard against 55.3 for the likelihood detector alone
+(``bench/README.md``); ``context_weight`` = 0.9 was chosen on the same corpus (one value for all
+files), and ``alert_score`` is the NAB-optimal threshold of the unscaled max, mapped to 0.5.
+
+The cost is the contextual detector's: ~2,500 events/s and ~15 KB of state per series, against
+~35,000 events/s and under 1 KB for the likelihood detector alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from forewarn.models.base import AnomalyScore, Snapshottable
+from forewarn.models.cad import ContextDetector
+from forewarn.models.likelihood import LikelihoodDetector
+
+
+class LikelihoodContextDetector(Snapshottable):
+    """``max(likelihood, context_weight * context)`` per event; score in [0, 1]."""
+
+    def __init__(
+        self,
+        feature: str | None = None,
+        context_weight: float = 0.9,
+        alert_score: float = 0.685,
+        likelihood: LikelihoodDetector | None = None,
+        context: ContextDetector | None = None,
+    ) -> None:
+        if not 0.0 < alert_score < 1.0:
+            raise ValueError(f"alert_score must be in (0, 1), got {alert_score}")
+        if not 0.0 <= context_weight <= 1.0:
+            raise ValueError(f"context_weight must be in [0, 1], got {context_weight}")
+        self.feature = feature
+        self.context_weight = context_weight
+        self.alert_score = alert_score
+        self.likelihood = likelihood if likelihood is not None else LikelihoodDetector(feature=feature)
+        self.context = context if context is not None else ContextDetector(feature=feature)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(context_weight={self.context_weight}, "
+            f"likelihood={self.likelihood!r}, context={self.context!r})"
+        )
+
+    def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
+        a = self.likelihood.score_one(x, t)
+        b = self.context.score_one(x, t)
+        score = self._rescale(max(a.score, self.context_weight * b.score))
+        return AnomalyScore(
+            score=score,
+            confidence=min(a.confidence, b.confidence),
+            drivers={self.feature or "value": score},
+            expected=a.expected,
+        )
+
+    def _rescale(self, score: float) -> float:
+        """Monotone map putting ``alert_score`` (NAB-optimal threshold) at 0.5, the dataflow's threshold."""
+        a = self.alert_score
+        if score <= a:
+            return 0.5 * score / a
+        return min(1.0, 0.5 + 0.5 * (score - a) / (1.0 - a))
+
+    def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
+        self.likelihood.learn_one(x, t)
+        self.context.learn_one(x, t)
