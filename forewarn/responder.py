@@ -119,7 +119,7 @@ class Responder:
         """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
         self.executor.tick()
         if self.metrics is not None:
-            self.metrics.beat()
+            self.metrics.beat(self.executor)
         resolved = self.tracker.expire(self.clock())
         for incident in resolved:
             self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())

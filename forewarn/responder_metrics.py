@@ -14,12 +14,14 @@ Mapping (statuses from ``forewarn.healing.records``):
   detail's prefix (``GuardRejected`` formats ``"<guard>: <message>"``).
 - ``forewarn_warning_lead_time_seconds{service}``: an ``exhaustion_forecast`` detection's
   ``features["tte_seconds"]``, i.e. the lead time forewarn *predicted* when it warned.
-- ``forewarn_heartbeat_timestamp_seconds{component="responder"}``: every loop turn, so a stalled
-  responder shows as a stale timestamp.
+- ``forewarn_heartbeat_timestamp_seconds{component="responder"}``: every tick, so a stalled
+  responder shows as a stale timestamp; each tick also sets ``forewarn_heal_kill_switch_engaged``
+  and ``forewarn_heal_pending_actions`` from the executor.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +31,8 @@ from prometheus_client import CollectorRegistry
 from forewarn.events import Detection
 from forewarn.healing.records import ActionRecord
 from forewarn.metrics import EngineMetrics, HealingMetrics, engine_metrics, healing_metrics
+
+log = logging.getLogger(__name__)
 
 COMPONENT = "responder"
 MAX_GUARD_LABEL = 40  # guard names are a short fixed vocabulary; cap anything unexpected
@@ -60,8 +64,24 @@ class ResponderMetrics:
         if tte is not None and math.isfinite(tte) and tte >= 0:
             self.engine.lead_time.labels(service=detection.service).observe(tte)
 
-    def beat(self) -> None:
+    def beat(self, executor: object | None = None) -> None:
+        """Heartbeat; with the healing executor, also its kill switch and pending approvals.
+
+        The executor is read by duck typing (``kill_switch.engaged()``, ``pending_approvals()``) so
+        a test double without them only beats. A failing read never stops the responder's loop.
+        """
         self.engine.beat(COMPONENT)
+        if executor is None:
+            return
+        try:
+            kill_switch = getattr(executor, "kill_switch", None)
+            if kill_switch is not None:
+                self.healing.kill_switch.set(1.0 if kill_switch.engaged() else 0.0)
+            pending = getattr(executor, "pending_approvals", None)
+            if callable(pending):
+                self.healing.pending.set(len(pending()))
+        except Exception:
+            log.exception("reading the healing executor's state for /metrics failed")
 
 
 def guard_name(detail: str) -> str:

@@ -190,3 +190,25 @@ def test_scrape_config_lists_one_job_per_metrics_url(tmp_path: Path) -> None:
     assert jobs["app"]["metrics_path"] == "/metrics"
     with pytest.raises(ValueError, match="not an http"):
         scrape_config({"bad": "127.0.0.1:9101"})
+
+
+def test_tick_reads_the_real_executors_kill_switch_and_pending_approvals(tmp_path: Path) -> None:
+    from forewarn.healing.executor import HealingExecutor
+    from forewarn.settings import HealingSettings, Settings
+
+    executor = HealingExecutor.from_settings(
+        Settings(healing=HealingSettings(mode="approve", state_dir=tmp_path / "healing"))
+    )
+    registry = CollectorRegistry()
+    metrics = ResponderMetrics(registry)
+    try:
+        metrics.beat(executor)
+        assert registry.get_sample_value("forewarn_heal_kill_switch_engaged") == 0.0
+        assert registry.get_sample_value("forewarn_heal_pending_actions") == 0.0
+        executor.kill_switch.engage("test")
+        metrics.beat(executor)
+        assert registry.get_sample_value("forewarn_heal_kill_switch_engaged") == 1.0
+    finally:
+        close = getattr(executor, "close", None)
+        if callable(close):
+            close()
