@@ -32,6 +32,7 @@ from rich.table import Table
 from forewarn.broker import LocalKafka, find_free_port
 from forewarn.kafka_io import ensure_topics
 from forewarn.processes import ManagedProcess, ProcessGroup, sigterm_as_keyboard_interrupt
+from forewarn.prometheus_config import write_scrape_config
 from forewarn.settings import Settings
 from forewarn.topic_watch import Seen, TopicWatcher
 
@@ -298,9 +299,14 @@ class Demo:
 
     def _start_pipeline(self, group: ProcessGroup, bootstrap: str, base_url: str) -> None:
         env = self._child_env(bootstrap, base_url)
-        self._spawn(group, "dataflow", ["run", "--metrics-port", "0", "--from-beginning"], env)
+        # Known metrics ports (not 0), so the run's prometheus.yml can list every /metrics endpoint.
+        ports = {name: find_free_port() for name in ("dataflow", "probe", "respond")}
+        self._spawn(
+            group, "dataflow", ["run", "--metrics-port", str(ports["dataflow"]), "--from-beginning"], env
+        )
         interval = str(self.settings.demo.probe_interval_seconds)
-        self._spawn(group, "probe", ["probe", "--interval", interval], env)
+        probe_args = ["probe", "--interval", interval, "--metrics-port", str(ports["probe"])]
+        self._spawn(group, "probe", probe_args, env)
         app_log = self.report.components["app_log"]
         self._spawn(
             group,
@@ -308,12 +314,17 @@ class Demo:
             ["ship-logs", app_log, "--service", "musobuddy", "--service-field", "service", "--from-start"],
             env,
         )
-        self._spawn(group, "respond", ["respond", "--from-beginning"], self._responder_env(env, base_url))
+        respond_args = ["respond", "--from-beginning", "--metrics-port", str(ports["respond"])]
+        self._spawn(group, "respond", respond_args, self._responder_env(env, base_url))
         self.api_url = f"http://127.0.0.1:{find_free_port()}"
         api_env = {**env, "FOREWARN_API__READ_KEYS": json.dumps([DEMO_API_READ_KEY])}
         port = self.api_url.rsplit(":", 1)[1]
         self._spawn(group, "api", ["api", "--port", port, "--store-url", self._store_url()], api_env)
         self.report.components["api"] = self.api_url
+        targets = {name: f"http://127.0.0.1:{number}/metrics" for name, number in ports.items()}
+        targets |= {"api": f"{self.api_url}/metrics", "app": f"{base_url}/metrics"}
+        config = write_scrape_config(self.workdir / "prometheus.yml", targets)
+        self.report.components["prometheus_config"] = str(config)
         self._note(
             f"dataflow, probes, log shipper, responder (healing: auto) and API ({self.api_url}) started"
         )
