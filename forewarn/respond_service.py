@@ -52,7 +52,6 @@ def build_responder(
         executor=executor,
         tracker=IncidentTracker(grouper=grouper, reporter=reporter),
         publish=publish,
-        min_breach_probability=settings.responder.min_breach_probability,
         metrics=ResponderMetrics(registry) if registry is not None else None,
     )
     return responder, executor
@@ -85,8 +84,8 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     )
     # Explicit assignment instead of a group subscription: no rebalance can leave the only
     # responder with no partitions, and committed offsets still say where to resume.
-    consumer.assign(_partitions(consumer, [topics.detections, topics.forecasts]))
-    log.info("responder reading %s and %s from %s", topics.detections, topics.forecasts, bootstrap)
+    consumer.assign(_partitions(consumer, [topics.detections]))
+    log.info("responder reading %s from %s", topics.detections, bootstrap)
     next_tick = time.monotonic()
     metrics_server = None
     if registry is not None and port is not None:

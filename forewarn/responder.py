@@ -1,8 +1,8 @@
-"""The responder closes the loop: detections and forecasts in, incidents and healing actions out.
+"""The responder closes the loop: detections in (exhaustion forecasts included), incidents and actions out.
 
 Why a separate stage after the dataflow: detection must stay fast and stateless about the outside
 world, while responding talks to people (reports) and to the service (admin API), which is slow
-and must be exactly-once in effect. The responder reads the detections and forecasts topics, groups
+and must be exactly-once in effect. The responder reads the detections topic, groups
 detections into incidents (``IncidentTracker``), asks the healing executor to act (its idempotency
 keys make re-deliveries harmless), writes each incident's report, and publishes incidents and action
 records so the API and the dashboard see them.
@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from forewarn.events import Detection, ForecastEvent, Severity
+from forewarn.events import Detection
 from forewarn.healing.records import ActionRecord
 from forewarn.healing.runner import action_event
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
-from forewarn.models.base import Forecast
 from forewarn.settings import TopicSettings
 
 if TYPE_CHECKING:
@@ -53,7 +52,6 @@ class Responder:
         executor: Executor,
         tracker: IncidentTracker,
         publish: Publish,
-        min_breach_probability: float = 0.8,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: ResponderMetrics | None = None,
     ) -> None:
@@ -62,7 +60,6 @@ class Responder:
         self.executor = executor
         self.publish = publish
         self.tracker = tracker
-        self.min_breach_probability = min_breach_probability
         self.clock = clock
         self.rejected = 0
 
@@ -72,8 +69,6 @@ class Responder:
         try:
             if topic == self.topics.detections:
                 return self.on_detection(Detection.model_validate_json(value))
-            if topic == self.topics.forecasts:
-                return self.on_forecast(ForecastEvent.model_validate_json(value))
         except ValidationError as exc:
             self.rejected += 1
             log.warning("skipping a malformed %s message: %s", topic, exc.errors()[:1])
@@ -85,35 +80,10 @@ class Responder:
             return []
         if self.metrics is not None:
             self.metrics.observe_detection(detection)
-        records = self._heal(Trigger.from_detection(detection, incident_id=incident.id))
+        records = self._heal(trigger_for(detection, incident.id))
         reported = self.tracker.with_report(incident)
         self.publish(self.topics.incidents, reported.service, reported.to_json_bytes())
         return records
-
-    def on_forecast(self, forecast: ForecastEvent) -> list[ActionRecord]:
-        probability = forecast.breach_probability or 0.0
-        if forecast.time_to_exhaustion_seconds is None or probability < self.min_breach_probability:
-            return []
-        trigger = Trigger.from_forecast(
-            Forecast(
-                horizon_seconds=forecast.horizon_seconds,
-                point=forecast.point,
-                lower=forecast.lower,
-                upper=forecast.upper,
-                interval_level=forecast.interval_level,
-                breach_probability=forecast.breach_probability,
-                time_to_exhaustion_seconds=forecast.time_to_exhaustion_seconds,
-                time_to_exhaustion_lower=forecast.time_to_exhaustion_lower,
-                time_to_exhaustion_upper=forecast.time_to_exhaustion_upper,
-                confidence=forecast.confidence,
-            ),
-            service=forecast.service,
-            series=forecast.series,
-            kind="exhaustion_forecast",
-            observed_at=forecast.timestamp,
-            severity=Severity.CRITICAL if probability >= 0.9 else Severity.WARNING,
-        )
-        return self._heal(trigger)
 
     def tick(self) -> list[Incident]:
         """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
@@ -136,6 +106,31 @@ class Responder:
             if record.status != "duplicate":
                 self.publish(self.topics.actions, record.service, _json(action_event(record)))
         return records
+
+
+def trigger_for(detection: Detection, incident_id: str) -> Trigger:
+    """The healing trigger of a detection; an exhaustion forecast stays a *forecast* trigger.
+
+    Forecasts reach healing only as the dataflow's ``exhaustion_forecast`` detections, which passed
+    its checks (P(breach), forecaster confidence, and a slope several standard errors above zero).
+    Raw forecast messages do not: a fresh forecaster extrapolating a start-up ramp can say P=0.9.
+    Keeping ``source="forecast"`` and the lead time lets the executor apply its "act early only with
+    reversible actions" rule.
+    """
+    trigger = Trigger.from_detection(detection, incident_id=incident_id)
+    if detection.detection_kind != "exhaustion_forecast":
+        return trigger
+    features = detection.features
+    probability = features.get("breach_probability")
+    lead = features.get("tte_seconds")
+    return Trigger(
+        **{
+            **trigger.model_dump(),
+            "source": "forecast",
+            "breach_probability": min(1.0, max(0.0, probability)) if probability is not None else None,
+            "lead_time_seconds": max(0.0, lead) if lead is not None else None,
+        }
+    )
 
 
 def _json(document: dict[str, Any]) -> bytes:

@@ -238,12 +238,9 @@ class SloSettings(BaseModel):
 
 
 class ResponderSettings(BaseModel):
-    """``forewarn respond``: detections and forecasts in, incidents and healing actions out."""
+    """``forewarn respond``: detections in (exhaustion forecasts included), incidents and actions out."""
 
     consumer_group: str = "forewarn-responder"
-    # Forecasts below this never trigger healing: a wide interval around the threshold gives P near
-    # 0.5, which is uncertainty, not a prediction.
-    min_breach_probability: float = Field(0.8, ge=0, le=1)
     incident_window_seconds: float = Field(300.0, gt=0)
     resolve_after_seconds: float = Field(600.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)

@@ -131,12 +131,33 @@ def test_redelivered_detection_is_not_handled_twice() -> None:
 def test_malformed_messages_are_counted_not_raised() -> None:
     responder, executor, _, _ = _responder()
     assert responder.on_message(TopicSettings().detections, b"{not json") == []
-    assert responder.on_message(TopicSettings().forecasts, b'{"kind": "forecast"}') == []
+    assert responder.on_message(TopicSettings().detections, b'{"kind": "detection"}') == []
     assert responder.rejected == 2 and executor.triggers == []
 
 
-def _forecast(probability: float, tte: float | None) -> ForecastEvent:
-    return ForecastEvent(
+def _exhaustion_warning(at: datetime, probability: float, tte: float) -> Detection:
+    base = _detection("database", at, kind="exhaustion_forecast", severity=Severity.CRITICAL)
+    features = {"breach_probability": probability, "tte_seconds": tte, "value": 0.3, "capacity": 1.0}
+    return base.model_copy(update={"series": "database/db_pool_usage", "features": features})
+
+
+@pytest.mark.unit
+def test_exhaustion_forecast_detections_heal_as_predictive_forecast_triggers() -> None:
+    responder, executor, _, _ = _responder()
+    responder.on_detection(_exhaustion_warning(T0, 0.95, 120.0))
+    responder.on_detection(_detection("email", T0 + timedelta(minutes=30)))
+    forecast, failure = executor.triggers
+    assert forecast.source == "forecast" and forecast.predictive
+    assert forecast.lead_time_seconds == 120.0 and forecast.breach_probability == 0.95
+    assert forecast.kind == "exhaustion_forecast" and forecast.series == "database/db_pool_usage"
+    assert failure.source == "detection" and not failure.predictive
+
+
+@pytest.mark.unit
+def test_raw_forecast_messages_never_trigger_healing() -> None:
+    """Only the dataflow's checked exhaustion detections may act; a raw forecast is data for the API."""
+    responder, executor, _, published = _responder()
+    forecast = ForecastEvent(
         id="f1",
         service="database",
         series="database/db_pool_usage",
@@ -146,26 +167,17 @@ def _forecast(probability: float, tte: float | None) -> ForecastEvent:
         generated_at=T0,
         current_value=0.7,
         horizon_seconds=900,
-        point=1.1,
+        point=3.9,
         lower=0.9,
-        upper=1.3,
+        upper=7.6,
         interval_level=0.9,
         threshold=1.0,
-        breach_probability=probability,
-        time_to_exhaustion_seconds=tte,
-        confidence=0.8,
+        breach_probability=0.95,
+        time_to_exhaustion_seconds=200.0,
+        confidence=0.33,
     )
-
-
-@pytest.mark.unit
-def test_only_likely_breaches_trigger_healing_and_they_are_predictive() -> None:
-    responder, executor, _, _ = _responder()
-    assert responder.on_forecast(_forecast(0.2, 120.0)) == []
-    assert responder.on_forecast(_forecast(0.95, None)) == []
-    responder.on_forecast(_forecast(0.95, 120.0))
-    (trigger,) = executor.triggers
-    assert trigger.source == "forecast" and trigger.predictive
-    assert trigger.lead_time_seconds == 120.0 and trigger.severity == Severity.CRITICAL
+    assert responder.on_message(TopicSettings().forecasts, forecast.to_json_bytes()) == []
+    assert executor.triggers == [] and published == []
 
 
 @pytest.mark.integration

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def respond(
         from_beginning: Annotated[
             bool,
-            typer.Option("--from-beginning", help="Read detections/forecasts from the topics' start."),
+            typer.Option("--from-beginning", help="Read detections from the topic's start."),
         ] = False,
         bootstrap_servers: Annotated[
             str | None, typer.Option("--bootstrap-servers", help="Kafka host:port (default: settings).")
@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Group detections into incidents, heal safely, and write each incident's report.
 
-        Reads the detections and forecasts topics; publishes incidents (with their report) and
+        Reads the detections topic (exhaustion forecasts arrive there as exhaustion_forecast
+        detections); publishes incidents (with their report) and
         healing action records. Healing follows the policies and guards of the healing config
         (FOREWARN_HEALING__MODE: off, dry-run (default), shadow, approve, auto); reports come from the
         LLM at FOREWARN_LLM__BASE_URL when set, else from the offline reporter. Ctrl-C stops it.
