@@ -23,6 +23,7 @@ from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.responder import Responder
 from forewarn.settings import HealingSettings, Settings, TopicSettings
+from tests.factories import make_detection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -30,22 +31,7 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def _detection(
     service: str, at: datetime, kind: str = "failure", severity: Severity = Severity.CRITICAL
 ) -> Detection:
-    series = f"{service}/{kind}"
-    return Detection(
-        id=Detection.make_id(series, "test", kind, at),
-        service=service,
-        series=series,
-        detection_kind=kind,
-        detector="test",
-        timestamp=at,
-        detected_at=at,
-        score=0.9,
-        confidence=0.9,
-        severity=severity,
-        value=1.0,
-        expected=0.0,
-        reason=f"{service} is failing",
-    )
+    return make_detection(service, at, kind=kind, severity=severity)
 
 
 class RecordingExecutor:

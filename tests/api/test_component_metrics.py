@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from forewarn.events import Detection, Severity
+from forewarn.events import Detection
 from forewarn.healing.records import ActionRecord, Status
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.config import LLMSettings
@@ -28,6 +28,7 @@ from forewarn.prometheus_config import scrape_config, write_scrape_config
 from forewarn.responder import Responder
 from forewarn.responder_metrics import ResponderMetrics, guard_name
 from forewarn.settings import ProbeSettings, TopicSettings
+from tests.factories import make_detection
 
 pytestmark = pytest.mark.unit
 
@@ -59,23 +60,7 @@ def test_probe_runner_observes_every_result() -> None:
 
 
 def _detection(service: str, kind: str = "failure", features: dict[str, float] | None = None) -> Detection:
-    series = f"{service}/{kind}"
-    return Detection(
-        id=Detection.make_id(series, "test", kind, T0),
-        service=service,
-        series=series,
-        detection_kind=kind,
-        detector="test",
-        timestamp=T0,
-        detected_at=T0,
-        score=0.9,
-        confidence=0.9,
-        severity=Severity.CRITICAL,
-        value=1.0,
-        expected=0.0,
-        reason=f"{service} is failing",
-        features=features or {},
-    )
+    return make_detection(service, T0, kind=kind, features=features)
 
 
 class ScriptedExecutor:

@@ -10,6 +10,7 @@ import pytest
 from forewarn.events import Detection, LogRecord, Severity
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.log_patterns import LogPatternMiner
+from tests.factories import make_detection
 
 pytestmark = pytest.mark.unit
 
@@ -105,21 +106,13 @@ def test_detection_ids_are_stable_on_replay() -> None:
 def _det(
     service: str, seconds: float, kind: str = "failure", severity: Severity = Severity.WARNING
 ) -> Detection:
-    ts = T0 + timedelta(seconds=seconds)
-    series = f"{service}/failure"
-    return Detection(
-        id=Detection.make_id(series, "test", kind, ts),
-        service=service,
-        series=series,
-        detection_kind=kind,
-        detector="test",
-        timestamp=ts,
-        detected_at=ts,
-        score=0.9,
-        confidence=0.8,
+    return make_detection(
+        service,
+        T0 + timedelta(seconds=seconds),
+        kind=kind,
+        series=f"{service}/failure",
         severity=severity,
-        value=1.0,
-        expected=0.0,
+        confidence=0.8,
         reason=f"{service} failing",
     )
 

@@ -1,0 +1,41 @@
+"""Small builders of valid events shared by tests of different areas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from forewarn.events import Detection, Severity
+
+
+def make_detection(
+    service: str,
+    at: datetime,
+    *,
+    kind: str = "failure",
+    series: str | None = None,
+    severity: Severity = Severity.CRITICAL,
+    score: float = 0.9,
+    confidence: float = 0.9,
+    value: float = 1.0,
+    expected: float | None = 0.0,
+    reason: str | None = None,
+    features: dict[str, float] | None = None,
+) -> Detection:
+    """A detection as the dataflow would emit it (id derived the same way), with test defaults."""
+    series = series or f"{service}/{kind}"
+    return Detection(
+        id=Detection.make_id(series, "test", kind, at),
+        service=service,
+        series=series,
+        detection_kind=kind,
+        detector="test",
+        timestamp=at,
+        detected_at=at,
+        score=score,
+        confidence=confidence,
+        severity=severity,
+        value=value,
+        expected=expected,
+        reason=reason or f"{service} is failing",
+        features=features or {},
+    )
