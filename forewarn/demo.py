@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ from forewarn.broker import LocalKafka, find_free_port
 from forewarn.kafka_io import ensure_topics
 from forewarn.processes import ManagedProcess, ProcessGroup, sigterm_as_keyboard_interrupt
 from forewarn.prometheus_config import write_scrape_config
-from forewarn.settings import Settings
+from forewarn.settings import ForecastSettings, Settings
 from forewarn.topic_watch import Seen, TopicWatcher
 
 
@@ -475,7 +475,7 @@ class Demo:
         topics = self.settings.topics
         probes = watcher.snapshot(topics.probes)
         self.report.probes_seen = len(probes)
-        self.report.gauges = _gauges(probes, self.settings.forecast.gauges, self.settings.forecast.owners)
+        self.report.gauges = _gauges(probes, self.settings.forecast)
         self.report.probe_failures_seen = sum(1 for p in probes if not p.value.get("ok", True))
         self.report.dead_letters_seen = watcher.count(topics.dead_letter)
         self.report.detections = [s.value for s in watcher.snapshot(topics.detections)]
@@ -605,21 +605,21 @@ class Demo:
         return table
 
 
-def _gauges(
-    probes: list[Seen], names: Mapping[str, float], owners: Mapping[str, str]
-) -> dict[str, list[list[float]]]:
-    """Gauge readings per series; a gauge several endpoints repeat is kept for its owner only."""
+def _gauges(probes: list[Seen], settings: ForecastSettings) -> dict[str, list[list[float]]]:
+    """Gauge readings per series as the dataflow forecasts them (same gauges, same owners), by wall time."""
+    from pydantic import ValidationError
+
+    from forewarn.events import ProbeResult
+    from forewarn.pipeline.forecasting import gauge_observations
+
     series: dict[str, list[list[float]]] = {}
     for seen in probes:
-        details = seen.value.get("details") or {}
-        for name in names:
-            if name in owners and owners[name] != seen.value.get("service"):
-                continue
-            value = details.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                series.setdefault(f"{seen.value.get('service')}/{name}", []).append(
-                    [seen.seen_at, float(value)]
-                )
+        try:
+            probe = ProbeResult.model_validate(seen.value)
+        except ValidationError:
+            continue
+        for reading in gauge_observations(probe, settings):
+            series.setdefault(reading.series, []).append([seen.seen_at, reading.value])
     return series
 
 

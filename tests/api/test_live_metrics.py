@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from forewarn.broker import find_free_port
-from forewarn.events import Detection, Severity
 from forewarn.settings import Settings
+from tests.factories import make_detection
 
 pytestmark = pytest.mark.integration
 
@@ -132,21 +132,7 @@ def test_respond_process_serves_healing_metrics(kafka_settings: Settings, tmp_pa
             # The heartbeat says the loop runs (consumer assigned) before the detection is sent.
             wait_for_metrics(url, ['forewarn_heartbeat_timestamp_seconds{component="responder"}'], output)
             now = datetime.now(UTC)
-            detection = Detection(
-                id=Detection.make_id("email/failure", "test", "failure", now),
-                service="email",
-                series="email/failure",
-                detection_kind="failure",
-                detector="test",
-                timestamp=now,
-                detected_at=now,
-                score=0.9,
-                confidence=0.9,
-                severity=Severity.CRITICAL,
-                value=1.0,
-                expected=0.0,
-                reason="email is failing",
-            )
+            detection = make_detection("email", now, reason="email is failing")
             producer = make_producer(kafka_settings)
             producer.send(kafka_settings.topics.detections, key="email", value=detection.to_json_bytes())
             producer.flush()
