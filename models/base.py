@@ -62,6 +62,18 @@ class Forecaster(Protocol):
     def forecast(self, horizon_seconds: float, threshold: float | None = None) -> Forecast: ...
 
 
+@runtime_checkable
+class UsesPriors(Protocol):
+    """A detector that can take a benchmark's per-series hints before its first event.
+
+    Why: the NAB protocol gives every detector the file's value range and probationary length (the
+    published scores assume them); ``forewarn bench nab --protocol nab`` passes them to detectors that
+    implement this, and ``--protocol online`` withholds them.
+    """
+
+    def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None: ...
+
+
 class Snapshottable:
     """Mixin: a model's whole state is its attributes, so a snapshot is its pickle.
 

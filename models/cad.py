@@ -1,53 +1,54 @@
-"""A contextual anomaly detector in the style of CAD OSE (Smirnov's NAB 2016 competition winner).
+"""Contextual anomaly detection (CAD OSE, the NAB 2016 winner) as a streaming forewarn detector.
 
-Why a second detector: ``LikelihoodDetector`` measures how *far* a value is from normal; it cannot
-see a value that is ordinary in size but arrives in an unusual *sequence* (a flat-lined gauge, a
-rhythm that breaks, a level that is normal for night-time but not after this afternoon's pattern).
-CAD learns which coarse value patterns follow which, and scores how badly the learned contexts
-predicted the present.
+Why this detector: it is the one forewarn model that sees *sequences*. ``LikelihoodDetector`` asks how
+far a value is from normal; CAD learns which coarse value patterns follow which and scores how badly
+its learned contexts predicted the present, so a flat-lined gauge, a broken rhythm or a level that is
+normal at night but not after this afternoon's pattern all stand out. On NAB it is the strongest
+detector we have (``bench/README.md``).
 
-How it works (written from the published description of CAD OSE, not from its code):
+The algorithm is the reference one (``cad_memory.py``), checked to reproduce the published NAB score
+of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this wrapper adds:
 
-* Each value is quantised into ``value_bits`` bits over the range seen so far; each bit position
-  with its value is one *fact*, so neighbouring values share facts (overlapping bins).
-* A *context* pairs a left semi-context (the facts of the previous step: its value facts plus the
-  ids of the contexts that were active then, the detector's "neurons") with a right semi-context
-  (the value facts of the current step). A context is *selected* when all its left facts held on
-  the previous step, and *active* when all its right facts hold now.
-* Two novelties make the raw score ``(1 - active/selected + new/potential) / 2``: the share of
-  selected contexts whose prediction failed, and the share of candidate contexts (the zero-level
-  one for this step, plus partial overlaps of the learned ones) that had never been seen.
-* After a raw score >= ``base_threshold`` the detector reports 0 for ``rest_period`` events: one
-  alert per incident. (``extend_rest=True`` restarts the rest on every strong raw score, as CAD
-  OSE does; on NAB that cost 2.4 points, so it is off.)
+* **Quantisation.** A value is mapped to ``value_bits`` bits over the value range (each bit position
+  with its bit is one fact). A value above or below the range is one fact of its own, so it is never
+  half-predicted by contexts of in-range bins and the number of facts stays bounded (the reference
+  lets the bit count grow with the excursion).
+* **Value range.** CAD depends on it: with the range of the whole series known up front (the NAB
+  protocol gives every detector the file's min and max, and so does the published CAD OSE score),
+  ordinary noise falls into one or two bins and only real moves make new contexts. Give it with
+  ``value_range`` when the gauge has known bounds (percentages, pool sizes) or call
+  ``apply_priors`` (``forewarn bench nab`` does, as NAB does). Without it the range is learned
+  online: min/max of the first ``warmup`` values widened by ``initial_headroom`` spans on each side
+  (a hundred values rarely show a gauge's whole range: a daily trough would otherwise alarm), then
+  widened again (``range_growth`` spans past the new extreme) when a value falls outside, with the
+  memory relearned from the last ``replay`` values in the new bins. Both are measured in
+  ``bench/README.md``; the online range scores lower.
+* **Rest period.** After a raw score >= ``base_threshold`` the detector reports 0 for ``rest_period``
+  events (one alert per incident), as the reference, except for a value beyond the range, which is
+  new evidence (with the NAB priors no value is beyond the range, so this never fires there).
+  ``apply_priors`` sets it from the NAB probationary length as the reference wrapper does (a fifth).
+* **Bounded memory.** Past ``max_contexts`` the least recently active half of the contexts is
+  forgotten, and the pickled state is packed and compressed: at most 20 KB per series on NAB.
 
-Streaming honesty: the NAB reference wrapper gives CAD the file's min and max in advance; here the
-range is learned online and no file length is known. A value outside the range widens it by
-``range_headroom`` times the new span, so re-mappings (which invalidate learned contexts) stay rare:
-on NAB (rest 150), plain min/max widening scored 44.5, headroom 1.0 scored 50.0, and the look-ahead
-min/max of the reference wrapper 54.5. Headroom maps a new extreme to mid-range, where its bit
-facts look ordinary, so a value beyond the widened range scores 1.0 outright (``extreme_alarm``;
-+1.5 on NAB). ``value_range`` fixes the range up front for gauges with known bounds (percentages,
-pool sizes).
-
-Memory is capped (``max_contexts``, ``max_facts``): past a cap the least used contexts are forgotten
-down to half of it, so the pickled state stays under the 20 KB per-series budget (max 13.7 KB on NAB).
-
-``score_one`` is pure (reads only); ``learn_one`` applies the same step and updates the memory.
+``score_one`` only reads; ``learn_one`` commits the same step (the plan is cached between them).
 """
 
 from __future__ import annotations
 
+import array
+import math
+import zlib
 from collections.abc import Mapping
+from typing import Any
 
 from forewarn.models.base import AnomalyScore, Snapshottable, as_finite
+from forewarn.models.cad_memory import NEURON, ContextMemory, Plan
 
-_Plan = tuple[float, list[tuple[int, int]], list[tuple[tuple[int, ...], tuple[int, ...]]]]
-_NEURON = 1 << 16  # neuron facts are _NEURON + context id, value facts are below 2 * value_bits
+_STATE_VERSION = 1
 
 
 class ContextDetector(Snapshottable):
-    """CAD-OSE-style online detector; ``score_one`` is in [0, 1], higher is more anomalous."""
+    """CAD OSE detector; ``score_one`` is in [0, 1], higher is more anomalous."""
 
     def __init__(
         self,
@@ -56,19 +57,22 @@ class ContextDetector(Snapshottable):
         max_left_facts: int = 7,
         max_active_neurons: int = 15,
         base_threshold: float = 0.75,
-        rest_period: int = 100,
-        max_contexts: int = 300,
-        max_facts: int = 3000,
-        warmup: int = 10,
-        extend_rest: bool = False,
+        rest_period: int = 150,
+        max_contexts: int = 2000,
         value_range: tuple[float, float] | None = None,
-        range_headroom: float = 1.0,
-        extreme_alarm: bool = True,
+        warmup: int = 100,
+        replay: int = 300,
+        range_growth: float = 0.25,
+        initial_headroom: float = 1.0,
     ) -> None:
         if not 1 <= value_bits <= 12:
             raise ValueError(f"value_bits must be in [1, 12], got {value_bits}")
-        if max_contexts < 10:
-            raise ValueError(f"max_contexts must be >= 10, got {max_contexts}")
+        if not 10 <= max_contexts <= 50_000:
+            raise ValueError(f"max_contexts must be in [10, 50000], got {max_contexts}")
+        if rest_period < 0 or warmup < 1 or replay < 1 or range_growth < 0 or initial_headroom < 0:
+            raise ValueError("rest_period >= 0, warmup >= 1, replay >= 1 and range_growth >= 0 required")
+        if value_range is not None and not value_range[0] <= value_range[1]:
+            raise ValueError(f"value_range must be (low, high) with low <= high, got {value_range}")
         self.feature = feature
         self.value_bits = value_bits
         self.max_left_facts = max_left_facts
@@ -76,73 +80,56 @@ class ContextDetector(Snapshottable):
         self.base_threshold = base_threshold
         self.rest_period = rest_period
         self.max_contexts = max_contexts
-        self.max_facts = max_facts
-        self.warmup = warmup
-        self.extend_rest = extend_rest
         self.value_range = value_range
-        self.range_headroom = range_headroom
-        self.extreme_alarm = extreme_alarm
-        self.n = 0
-        self.lo = 0.0
-        self.hi = 0.0
-        self.quiet = 0  # events left in the rest period
-        self.prev_left: tuple[int, ...] = ()
-        self.next_id = 0
-        self.n_facts = 0  # facts stored over all contexts: what the pickled state grows with
-        # contexts: id -> [left facts, right facts, uses, zero-level flag]
-        self.contexts: dict[int, list[object]] = {}
-        self.version = 0  # bumped on every learned step: keys the plan cache
-        self._reindex()
+        self.warmup = warmup
+        self.replay = replay
+        self.range_growth = range_growth
+        self.initial_headroom = initial_headroom
+        self.n = 0  # values learned
+        self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
+        self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
+        self.ready = value_range is not None  # False while the online range is still warming up
+        # last ``replay`` values (online range only), as float32: half the bytes, and a replay only
+        # needs the bin of each value
+        self.recent: array.array[float] = array.array("f")
+        self.memory = ContextMemory(max_left_facts, max_active_neurons)
+        self._cache: tuple[float, Plan] | None = None
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(feature={self.feature!r}, value_bits={self.value_bits}, "
-            f"max_left_facts={self.max_left_facts}, max_active_neurons={self.max_active_neurons}, "
             f"base_threshold={self.base_threshold}, rest_period={self.rest_period}, "
-            f"max_contexts={self.max_contexts}, max_facts={self.max_facts}, "
-            f"extend_rest={self.extend_rest}, value_range={self.value_range}, "
-            f"range_headroom={self.range_headroom}, extreme_alarm={self.extreme_alarm})"
+            f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
+            f"replay={self.replay}, range_growth={self.range_growth}, "
+            f"initial_headroom={self.initial_headroom})"
         )
 
-    # -- pickling: only the contexts are state; the indexes are rebuilt ---------------------------
-    def __getstate__(self) -> dict[str, object]:
-        state = dict(self.__dict__)
-        for k in ("_cache", "_by_pair", "_left_of_fact", "_right_of_fact", "_left_sets", "_right_sets"):
-            state.pop(k, None)
-        return state
+    def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None:
+        """The NAB protocol's per-file hints: the value range and the probationary length.
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self._reindex()
+        Why offered: NAB hands every detector these (HTM, CAD OSE and ARTime all use them), so
+        published scores assume them; the product uses ``value_range`` for gauges with known bounds.
+        Must be called before the first value.
+        """
+        if self.n:
+            raise RuntimeError("apply_priors must be called before the first value")
+        self.value_range = (float(min(value_min, value_max)), float(max(value_min, value_max)))
+        self.lo, self.hi = self.value_range
+        self.ready = True
+        self.rest_period = max(0, int(probation_rows / 5.0))
 
-    def _reindex(self) -> None:
-        """Indexes over the contexts: by (left, right) pair and by fact, for fast crossing."""
-        self._cache: tuple[tuple[int, tuple[int, ...]], _Plan] | None = None
-        self._by_pair: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
-        self._left_of_fact: dict[int, set[tuple[int, ...]]] = {}
-        self._right_of_fact: dict[int, set[tuple[int, ...]]] = {}
-        self._left_sets: dict[tuple[int, ...], dict[tuple[int, ...], int]] = {}
-        for cid, ctx in self.contexts.items():
-            self._index(cid, ctx[0], ctx[1])  # type: ignore[arg-type]
-
-    def _index(self, cid: int, left: tuple[int, ...], right: tuple[int, ...]) -> None:
-        self._by_pair[(left, right)] = cid
-        self._left_sets.setdefault(left, {})[right] = cid
-        for f in left:
-            self._left_of_fact.setdefault(f, set()).add(left)
-        for f in right:
-            self._right_of_fact.setdefault(f, set()).add(right)
-
-    # -- public verbs ---------------------------------------------------------------------------
+    # -- public verbs -------------------------------------------------------------------------
     def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         value = self._value(x)
-        if value is None or self.n < self.warmup:
+        if value is None or not self.ready:
             return AnomalyScore(score=0.0, confidence=0.0)
-        raw = 1.0 if self._novel_extreme(value) else self._plan(self._facts(value))[0]
-        score = 0.0 if self.quiet > 0 else raw
+        plan = self._plan(value)
+        beyond = len(plan.sens) == 1  # above or below the range: new evidence, not a repeat
+        score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
+        score = min(1.0, max(0.0, score))
         return AnomalyScore(
             score=score,
-            confidence=min(1.0, self.n / (10.0 * self.warmup)),
+            confidence=min(1.0, self.n / (self.warmup + self.rest_period + 1.0)),
             drivers={self.feature or "value": score},
         )
 
@@ -150,23 +137,25 @@ class ContextDetector(Snapshottable):
         value = self._value(x)
         if value is None:
             return
-        if self.n == 0:
-            self.lo, self.hi = self.value_range or (value, value)
-        extreme = self._novel_extreme(value)
-        self.lo, self.hi = self._range(value)
-        facts = self._facts(value)
-        plan = self._plan(facts)
-        self._commit(facts, plan)
-        raw = 1.0 if extreme else plan[0]
-        if raw >= self.base_threshold and self.n >= self.warmup and (self.extend_rest or not self.quiet):
-            self.quiet = self.rest_period  # CAD OSE: any strong raw score (re)starts the rest
-        elif self.quiet > 0:
-            self.quiet -= 1
         self.n += 1
-        if len(self.contexts) > self.max_contexts or self.n_facts > self.max_facts:
-            self._forget()
+        if self.value_range is None:
+            self.recent.append(value)
+            if len(self.recent) > self.replay:
+                del self.recent[0]
+            if not self.ready:
+                if len(self.recent) >= min(self.warmup, self.replay):
+                    lo, hi = min(self.recent), max(self.recent)
+                    margin = self.initial_headroom * (hi - lo)
+                    self._relearn(lo - margin, hi + margin)
+                return
+        self._step(value)
+        if self.value_range is None and not self.lo <= value <= self.hi:
+            span = self.hi - self.lo
+            lo = min(self.lo, value - self.range_growth * span) if value < self.lo else self.lo
+            hi = max(self.hi, value + self.range_growth * span) if value > self.hi else self.hi
+            self._relearn(lo, hi)
 
-    # -- internals ------------------------------------------------------------------------------
+    # -- internals ----------------------------------------------------------------------------
     def _value(self, x: Mapping[str, float]) -> float | None:
         if self.feature is not None:
             return as_finite(x.get(self.feature))
@@ -174,130 +163,141 @@ class ContextDetector(Snapshottable):
             return as_finite(v)
         return None
 
-    def _range(self, value: float) -> tuple[float, float]:
-        """The value range once ``value`` is seen: widened past it by ``range_headroom`` spans.
-
-        Why headroom: every widening re-maps all bins and so invalidates the learned contexts;
-        widening geometrically keeps the number of re-maps logarithmic in the range growth.
-        """
-        lo, hi = self.lo, self.hi
-        if lo <= value <= hi:
-            return lo, hi
-        span = max(hi, value) - min(lo, value)
-        if value > hi:
-            hi = value + self.range_headroom * span
-        if value < lo:
-            lo = value - self.range_headroom * span
-        return lo, hi
-
     def _facts(self, value: float) -> tuple[int, ...]:
-        """Value facts: bit position and bit of the value quantised over the range seen so far."""
-        lo, hi = self._range(value)
+        """Value facts: bit position and bit of the value's bin; one fact of its own out of range.
+
+        Why a fact of its own: bit facts of an out-of-range bin would share low bits with in-range
+        bins, so contexts learned on partial overlaps would half-predict a spike; a value above (or
+        below) the range is a different kind of event and gets a fact no in-range value has.
+        """
         levels = (1 << self.value_bits) - 1
-        span = hi - lo
-        q = 0 if span <= 0 or not span < float("inf") else int((value - lo) / span * levels)
-        q = min(max(q, 0), levels)
-        facts = tuple(2 * i + ((q >> i) & 1) for i in range(self.value_bits))
-        return facts
+        span = self.hi - self.lo
+        step = (span if span > 0 else float(levels)) / levels
+        position = (value - self.lo) / step
+        if position >= levels + 1 or (not math.isfinite(position) and value > self.hi):
+            return (2 * self.value_bits + 1,)
+        if position < 0 or not math.isfinite(position):
+            return (2 * self.value_bits,)
+        q = min(int(position), levels)  # the top edge itself falls in the top bin
+        return tuple(2 * i + ((q >> i) & 1) for i in range(self.value_bits))
 
-    def _novel_extreme(self, value: float) -> bool:
-        """A value beyond the range *with its headroom*: a larger excursion than anything seen.
-
-        Why a separate signal: headroom re-maps such a value to mid-range, where the bit facts
-        cannot tell it apart from an ordinary one, so CAD would only notice it a step later.
-        """
-        return self.extreme_alarm and self.n >= self.warmup and not self.lo <= value <= self.hi
-
-    def _plan(self, right: tuple[int, ...]) -> _Plan:
-        """The read-only half of a CAD step: raw score, contexts that fired, candidate contexts.
-
-        Cached for the last input, so ``learn_one`` after ``score_one`` on the same value reuses it.
-        """
-        key = (self.version, right)
-        if self._cache is not None and self._cache[0] == key:
+    def _plan(self, value: float) -> Plan:
+        if self._cache is not None and self._cache[0] == value:
             return self._cache[1]
-        prev = self.prev_left
-        prev_set = set(prev)
-        right_set = set(right)
-        zero_pair = (prev, right)
-        touched_left: set[tuple[int, ...]] = set()
-        for f in prev:
-            touched_left |= self._left_of_fact.get(f, set())
-        selected = 0
-        active: list[tuple[int, int]] = []  # (uses, id)
-        potential: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
-        zero_new = bool(prev) and zero_pair not in self._by_pair
-        for left in touched_left:
-            left_hit = tuple(f for f in left if f in prev_set)
-            left_full = len(left_hit) == len(left)
-            for rt, cid in self._left_sets[left].items():
-                ctx = self.contexts[cid]
-                right_hit = tuple(f for f in rt if f in right_set)
-                if left_full:
-                    selected += 1
-                    if right_hit:
-                        if len(right_hit) == len(rt):
-                            active.append((ctx[2], cid))  # type: ignore[arg-type]
-                        elif ctx[3] and len(right_hit) <= self.max_left_facts:
-                            potential.add((left, right_hit))
-                elif ctx[3] and zero_new and right_hit and len(left_hit) <= self.max_left_facts:
-                    potential.add((left_hit, right_hit))
-        candidates = set(potential)
-        if prev:
-            candidates.add(zero_pair)
-        new = sum(1 for p in candidates if p not in self._by_pair)
-        hit_rate = len(active) / selected if selected else 0.0
-        added = new / len(candidates) if candidates else 0.0
-        raw = min(1.0, max(0.0, (1.0 - hit_rate + added) / 2.0))
-        plan: _Plan = (raw, active, sorted(potential))
-        self._cache = (key, plan)
+        plan = self.memory.plan(self._facts(value))
+        self._cache = (value, plan)
         return plan
 
-    def _commit(self, right: tuple[int, ...], plan: _Plan) -> None:
-        """The learning half: count the contexts that fired, add the new ones, pick the neurons."""
-        _, active, potential = plan
-        prev = self.prev_left
-        for _, cid in active:
-            self.contexts[cid][2] = self.contexts[cid][2] + 1  # type: ignore[operator]
-        if prev:
-            zero_id = self._by_pair.get((prev, right))
-            if zero_id is None:
-                self._add(prev, right, zero=True)
-            else:
-                self.contexts[zero_id][3] = True
-        for left, rt in potential:
-            if (left, rt) not in self._by_pair:
-                self._add(left, rt, zero=False)
-        ranked = sorted(((uses + 1, cid) for uses, cid in active), reverse=True)
-        neurons = [_NEURON + cid for _, cid in ranked[: self.max_active_neurons]]
-        self.prev_left = tuple(sorted(set(right) | set(neurons)))
-        self.version += 1
+    def _step(self, value: float) -> None:
+        plan = self._plan(value)
+        self.memory.commit(plan)
+        self._cache = None
+        self.since_strong = 1 if plan.raw >= self.base_threshold else self.since_strong + 1
+        if len(self.memory) > self.max_contexts:
+            self.memory.prune(self.max_contexts // 2)
+
+    def _relearn(self, lo: float, hi: float) -> None:
+        """New bins: start a fresh memory and replay the recent values through it (no alerts)."""
+        self.lo, self.hi = lo, hi
+        self.ready = True
+        self.memory = ContextMemory(self.max_left_facts, self.max_active_neurons)
+        self._cache = None
+        since = self.since_strong
+        for v in self.recent:
+            self._step(v)
+        self.since_strong = since
+
+    # -- pickling: the memory packed into arrays and compressed --------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("memory", "_cache")}
+        state["memory"] = _pack(self.memory)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        memory = _unpack(state.pop("memory"))
+        self.__dict__.update(state)
+        self.memory = memory
         self._cache = None
 
-    def _add(self, left: tuple[int, ...], right: tuple[int, ...], zero: bool) -> None:
-        cid = self.next_id
-        self.next_id += 1
-        self.contexts[cid] = [left, right, 0, zero]
-        self.n_facts += len(left) + len(right)
-        self._index(cid, left, right)
 
-    def _forget(self) -> None:
-        """Keep the most used contexts (newest first among ties) within half of both caps.
+def _pack(memory: ContextMemory) -> bytes:
+    """The memory as compressed column arrays (about 5 bytes per context on NAB).
 
-        Why halve instead of evicting one at a time: each eviction rebuilds the fact indexes, so
-        forgetting in bulk keeps the amortised cost per event O(1) in the cap.
-        """
-        ranked = sorted(self.contexts, key=lambda c: (self.contexts[c][2], c), reverse=True)
-        kept: dict[int, list[object]] = {}
-        facts = 0
-        for cid in ranked:
-            ctx = self.contexts[cid]
-            size = len(ctx[0]) + len(ctx[1])  # type: ignore[arg-type]
-            if len(kept) >= self.max_contexts // 2 or facts + size > self.max_facts // 2:
-                break
-            kept[cid] = ctx
-            facts += size
-        self.contexts = kept
-        self.n_facts = facts
-        self.version += 1
-        self._reindex()
+    Why columns of small ints: each column is regular (ids grow, counts are small, neuron facts are
+    ids), so zlib packs them far better than pickled lists; a neuron fact is stored as ``-1 - id``.
+    """
+    n = len(memory)
+    columns: list[array.array[int]] = [
+        array.array("B", (len(f) for f in memory.left_facts)),
+        array.array("i", (f if f < NEURON else NEURON - 1 - f for fs in memory.left_facts for f in fs)),
+        array.array("B", (len(f) for f in memory.right_facts)),
+        array.array("i", (f for fs in memory.right_facts for f in fs)),
+        array.array("i", memory.ctx_left),
+        array.array("i", memory.ctx_right),
+        array.array("q", memory.ctx_count),
+        array.array("B", (int(z) for z in memory.ctx_zero)),
+        array.array("q", (memory.clock - last for last in memory.ctx_last)),
+        array.array("i", (f if f < NEURON else NEURON - 1 - f for f in memory.prev)),
+    ]
+    header = array.array(
+        "q",
+        (
+            _STATE_VERSION,
+            memory.max_left_facts,
+            memory.max_active,
+            memory.clock,
+            n,
+            *(len(c) for c in columns),
+        ),
+    )
+    return zlib.compress(header.tobytes() + b"".join(c.tobytes() for c in columns), 9)
+
+
+_CODES = ("B", "i", "B", "i", "i", "i", "q", "B", "q", "i")
+
+
+def _unpack(blob: bytes) -> ContextMemory:
+    data = memoryview(zlib.decompress(blob))
+    head = array.array("q")
+    head.frombytes(data[: head.itemsize * (5 + len(_CODES))])
+    pos = head.itemsize * len(head)
+    version, max_left, max_active, clock, n, *lengths = head
+    if version != _STATE_VERSION:
+        raise ValueError(f"unknown ContextDetector state version {version}")
+    columns: list[array.array[int]] = []
+    for code, count in zip(_CODES, lengths, strict=True):
+        column = array.array(code)
+        size = column.itemsize * count
+        column.frombytes(data[pos : pos + size])
+        pos += size
+        columns.append(column)
+    left_len, left, right_len, right, c_left, c_right, c_count, c_zero, c_age, prev = columns
+    memory = ContextMemory(max_left, max_active)
+    memory.left_facts = _split([_fact(f) for f in left], left_len)
+    memory.right_facts = _split(list(right), right_len)
+    memory.ctx_left = list(c_left)
+    memory.ctx_right = list(c_right)
+    memory.ctx_count = list(c_count)
+    memory.ctx_zero = [bool(z) for z in c_zero]
+    memory.ctx_last = [clock - age for age in c_age]
+    memory.clock = clock
+    memory.prev = tuple(_fact(f) for f in prev)
+    if len(memory.ctx_left) != n:
+        raise ValueError("corrupt ContextDetector state")
+    memory._reindex()
+    return memory
+
+
+def _fact(stored: int) -> int:
+    return stored if stored >= 0 else NEURON - 1 - stored
+
+
+def _split(flat: list[int], lengths: array.array[int]) -> list[tuple[int, ...]]:
+    out, pos = [], 0
+    for n in lengths:
+        out.append(tuple(flat[pos : pos + n]))
+        pos += n
+    return out
+
+
+__all__ = ["NEURON", "ContextDetector"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from forewarn.models.base import Detector, as_finite
+from forewarn.models.base import Detector, UsesPriors, as_finite
 
 DetectorFactory = Callable[[], Detector]
 
@@ -49,6 +49,21 @@ class Perturbation:
 
     def active(self) -> bool:
         return self.drop_fraction > 0 or self.jitter_seconds > 0
+
+
+def nab_probation_rows(rows: int) -> int:
+    """NAB's probationary length: 15 % of the file, at most 750 rows (``getProbationaryLength``)."""
+    return min(int(0.15 * rows), 750)
+
+
+def apply_file_priors(detector: Detector, data_path: Path) -> None:
+    """The NAB protocol's hints for one file (value range, probation) to a detector that takes them."""
+    if not isinstance(detector, UsesPriors):
+        return
+    values = [v for _, _, _, v in read_series(data_path) if v is not None]
+    rows = sum(1 for _ in read_series(data_path))
+    if values:
+        detector.apply_priors(min(values), max(values), nab_probation_rows(rows))
 
 
 def corpus_files(data_dir: Path) -> list[Path]:
@@ -87,10 +102,20 @@ def read_series(path: Path) -> Iterator[tuple[str, str, float | None, float | No
 
 
 def run_file(
-    factory: DetectorFactory, data_path: Path, out_path: Path, perturb: Perturbation | None = None
+    factory: DetectorFactory,
+    data_path: Path,
+    out_path: Path,
+    perturb: Perturbation | None = None,
+    priors: bool = False,
 ) -> FileResult:
-    """Stream one file through a fresh detector and write its result CSV."""
+    """Stream one file through a fresh detector and write its result CSV.
+
+    ``priors``: the NAB protocol, the detector is told the file's value range and probationary
+    length first (``apply_file_priors``); without, it sees nothing but the stream.
+    """
     detector = factory()
+    if priors:
+        apply_file_priors(detector, data_path)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
     rows = 0
     spent = 0.0
@@ -125,13 +150,14 @@ def run_corpus(
     out_dir: Path,
     progress: Callable[[int, int, FileResult], None] | None = None,
     perturb: Perturbation | None = None,
+    priors: bool = False,
 ) -> list[FileResult]:
     """Run every file of the corpus; ``progress(i, n, result)`` is called after each file."""
     files = corpus_files(data_dir)
     results: list[FileResult] = []
     for i, path in enumerate(files, start=1):
         rel = path.relative_to(data_dir)
-        result = run_file(factory, path, out_dir / rel, perturb)
+        result = run_file(factory, path, out_dir / rel, perturb, priors)
         result = FileResult(
             key=str(rel), rows=result.rows, seconds=result.seconds, state_bytes=result.state_bytes
         )

@@ -44,9 +44,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: Annotated[Path, typer.Option(help="Where result CSVs and JSON go.")] = Path("bench/results/nab"),
-        detector: Annotated[
-            str, typer.Option(help="Detector name from forewarn.models.registry.")
-        ] = "likelihood",
+        detector: Annotated[str, typer.Option(help="Detector name from forewarn.models.registry.")] = "cad",
+        protocol: Annotated[
+            str,
+            typer.Option(
+                help="nab: each detector that takes them is told the file's value range and probationary "
+                "length first, as the NAB protocol (and every published score) does; online: the stream only."
+            ),
+        ] = "nab",
         scorer: Annotated[
             Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
         ] = None,
@@ -77,8 +82,11 @@ def register(app: typer.Typer) -> None:
         if detector not in factories:
             typer.echo(f"error: unknown detector {detector!r}; known: {sorted(factories)}", err=True)
             raise typer.Exit(2)
+        if protocol not in ("nab", "online"):
+            typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
+            raise typer.Exit(2)
         factory = factories[detector]
-        typer.echo(f"detector: {factory()!r}")
+        typer.echo(f"detector: {factory()!r} (protocol {protocol})")
 
         def progress(i: int, n: int, r: FileResult) -> None:
             rate = r.rows / r.seconds if r.seconds else float("inf")
@@ -86,11 +94,12 @@ def register(app: typer.Typer) -> None:
 
         started = time.perf_counter()
         perturb = Perturbation(drop_fraction=drop_fraction, jitter_seconds=jitter_seconds)
-        results = run_corpus(factory, data_dir, out, progress, perturb)
+        results = run_corpus(factory, data_dir, out, progress, perturb, priors=protocol == "nab")
         rows = sum(r.rows for r in results)
         spent = sum(r.seconds for r in results)
         summary: dict[str, object] = {
             "detector": repr(factory()),
+            "protocol": protocol,
             "drop_fraction": drop_fraction,
             "jitter_seconds": jitter_seconds,
             "files": len(results),

@@ -1,17 +1,21 @@
-"""Behaviour of the contextual (CAD-style) detector beyond the generic contract suite.
+"""Behaviour of the contextual (CAD OSE) detector beyond the generic contract suite.
 
-Why these cases: CAD's point is *sequence* novelty, so the tests check that a learned rhythm goes
-quiet, that a break in the rhythm with ordinary-sized values is flagged (which a distance-based
-detector cannot see), that scoring does not learn, and that the memory cap holds.
+Why these cases: the memory must agree with the reference step (the NAB score rests on it), CAD's
+point is *sequence* novelty (a learned rhythm goes quiet, a broken one with ordinary-sized values is
+flagged), scoring must not learn, the memory cap and the compact snapshot must hold, and the value
+range, known or learned online, must behave as documented.
 """
 
 from __future__ import annotations
 
 import pickle
+import random
 
 import pytest
 
 from forewarn.models.cad import ContextDetector
+from forewarn.models.cad_memory import ContextMemory
+from tests.models.cad_reference import ContextOperator, reference_step
 
 pytestmark = pytest.mark.unit
 
@@ -28,8 +32,31 @@ def _feed(model: ContextDetector, values: list[float]) -> list[float]:
     return scores
 
 
+def _facts(rng: random.Random) -> set[int]:
+    """Value facts of a random 3-bit bin (sometimes 4 bits: out of range), mostly a slow walk."""
+    bits = 4 if rng.random() < 0.03 else 3
+    q = rng.randrange(1 << bits)
+    return {2 * i + ((q >> i) & 1) for i in range(bits)}
+
+
+def test_memory_agrees_with_the_reference_step_by_step() -> None:
+    """plan() + commit() give the reference raw score and next facts on every step."""
+    rng = random.Random(5)
+    reference, left = ContextOperator(7), ()
+    memory = ContextMemory(max_left_facts=7, max_active=15)
+    walk = [_facts(rng) for _ in range(60)]
+    stream = [walk[(i * 7 + (i // 50)) % 60] if rng.random() < 0.8 else _facts(rng) for i in range(1500)]
+    for facts in stream:
+        expected, left = reference_step(reference, left, facts)
+        plan = memory.plan(tuple(facts))
+        assert plan.raw == pytest.approx(expected, abs=1e-12)
+        memory.commit(plan)
+        assert memory.prev == left
+    assert len(memory) == len(reference.contexts)
+
+
 def test_a_learned_rhythm_goes_quiet_and_a_broken_one_is_flagged() -> None:
-    model = ContextDetector(rest_period=5)
+    model = ContextDetector(rest_period=5, value_range=(0.0, 7.0))
     learned = _feed(model, PATTERN * 60)
     assert max(learned[-60:]) < 0.3  # the rhythm is known: contexts predict every step
     # same values, wrong order: nothing is out of range, only the sequence is new
@@ -38,7 +65,7 @@ def test_a_learned_rhythm_goes_quiet_and_a_broken_one_is_flagged() -> None:
 
 
 def test_score_one_does_not_learn() -> None:
-    model = ContextDetector()
+    model = ContextDetector(value_range=(0.0, 7.0))
     _feed(model, PATTERN * 20)
     before = pickle.dumps(model)
     for v in (0.0, 7.0, 100.0, -50.0):
@@ -56,18 +83,47 @@ def test_scoring_then_learning_equals_learning_alone() -> None:
     assert pickle.dumps(scored) == pickle.dumps(plain)
 
 
-def test_memory_is_capped() -> None:
-    model = ContextDetector(max_contexts=50)
-    _feed(model, [float((i * 37) % 101) for i in range(1500)])
-    assert len(model.contexts) <= 50
+def test_memory_is_capped_and_the_snapshot_stays_small() -> None:
+    model = ContextDetector(max_contexts=200, value_range=(0.0, 100.0))
+    rng = random.Random(3)
+    _feed(model, [rng.uniform(0.0, 100.0) for _ in range(3000)])
+    assert len(model.memory) <= 200
+    restored = pickle.loads(pickle.dumps(model))
+    assert _feed(restored, [10.0, 90.0, 50.0] * 20) == _feed(model, [10.0, 90.0, 50.0] * 20)
+
+
+def test_pruning_keeps_it_working() -> None:
+    """After forgetting, a known rhythm is still recognised (the recent contexts are the ones kept)."""
+    model = ContextDetector(max_contexts=60, rest_period=0, value_range=(0.0, 7.0))
+    _feed(model, PATTERN * 200)
+    assert max(_feed(model, PATTERN * 5)) < 0.3
 
 
 def test_rest_period_reports_one_alert_per_incident() -> None:
-    model = ContextDetector(rest_period=20, base_threshold=0.75)
+    model = ContextDetector(rest_period=30, base_threshold=0.75, value_range=(0.0, 7.0))
     _feed(model, PATTERN * 60)
-    scores = _feed(model, [30.0, -30.0, 30.0, -30.0, 30.0, -30.0, 30.0, -30.0])
-    assert scores[0] >= 0.75
-    assert all(s == 0.0 for s in scores[1:])
+    scores = _feed(model, [7.0, 0.0, 7.0, 0.0, 2.0, 7.0, 0.0, 5.0, 0.0, 7.0, 2.0, 0.0] * 2)
+    first = next(i for i, s in enumerate(scores) if s >= 0.75)
+    assert all(s == 0.0 for s in scores[first + 1 :])
+
+
+def test_a_value_beyond_the_range_is_reported_even_while_resting() -> None:
+    """The rest period silences repeats of one incident, not a larger excursion than any seen."""
+    model = ContextDetector(rest_period=30, base_threshold=0.75, value_range=(0.0, 7.0))
+    _feed(model, PATTERN * 60)
+    scores = _feed(model, [7.0, 0.0, 7.0, 0.0, 2.0, 7.0, 0.0, 5.0, 0.0, 7.0])
+    assert max(scores) >= 0.75 and model.since_strong <= 30
+    assert _feed(model, [50.0])[0] >= 0.75
+
+
+def test_out_of_range_values_get_their_own_facts() -> None:
+    model = ContextDetector(value_range=(0.0, 7.0))
+    inside = {model._facts(v) for v in (0.0, 3.5, 7.0)}
+    assert all(len(f) == 3 for f in inside)
+    above, below = model._facts(100.0), model._facts(-5.0)
+    assert len(above) == 1 and len(below) == 1 and above != below
+    assert not set(above) & set().union(*inside) and not set(below) & set().union(*inside)
+    assert model._facts(1e308) and model._facts(-1e308)  # no overflow
 
 
 def test_bad_parameters_are_rejected() -> None:
@@ -75,26 +131,30 @@ def test_bad_parameters_are_rejected() -> None:
         ContextDetector(value_bits=0)
     with pytest.raises(ValueError):
         ContextDetector(max_contexts=3)
+    with pytest.raises(ValueError):
+        ContextDetector(value_range=(5.0, 1.0))
 
 
-def test_headroom_makes_range_widening_rare() -> None:
-    """A slowly rising series re-maps its bins a few times with headroom, on every new high without."""
-    rising = [float(i) for i in range(200)]
-    for headroom, most in ((1.0, 12), (0.0, 200)):
-        model = ContextDetector(range_headroom=headroom)
-        widenings = 0
-        for i, v in enumerate(rising):
-            before = (model.lo, model.hi)
-            model.learn_one({"value": v}, T0 + i)
-            widenings += (model.lo, model.hi) != before
-        assert widenings <= most
-    assert ContextDetector(range_headroom=0.0).range_headroom == 0.0
+def test_online_range_warms_up_then_relearns_on_a_new_extreme() -> None:
+    model = ContextDetector(warmup=50, replay=100, range_growth=0.5, initial_headroom=0.0)
+    scores = _feed(model, [float(i % 10) for i in range(49)])
+    assert not model.ready and all(s == 0.0 for s in scores)
+    _feed(model, [float(i % 10) for i in range(49, 120)])
+    assert model.ready and (model.lo, model.hi) == (0.0, 9.0)
+    _feed(model, [40.0])
+    assert model.hi == pytest.approx(40.0 + 0.5 * 9.0)  # widened past the new extreme by half a span
+    assert len(model.recent) == 100
 
 
-def test_known_range_is_used_from_the_start() -> None:
+def test_known_range_and_priors_are_used_from_the_start() -> None:
     model = ContextDetector(value_range=(0.0, 100.0))
     model.learn_one({"value": 50.0}, T0)
-    assert (model.lo, model.hi) == (0.0, 100.0)
+    assert (model.lo, model.hi) == (0.0, 100.0) and model.ready
+    nab = ContextDetector()
+    nab.apply_priors(10.0, 20.0, probation_rows=600)
+    assert (nab.lo, nab.hi, nab.rest_period) == (10.0, 20.0, 120)
+    with pytest.raises(RuntimeError):
+        model.apply_priors(0.0, 1.0, 100)
 
 
 def test_ensemble_flags_what_either_part_flags() -> None:
@@ -107,9 +167,10 @@ def test_ensemble_flags_what_either_part_flags() -> None:
         model.learn_one({"value": v}, T0 + 60.0 * i)
     # ordinary values in an unseen order: only the contextual part can see it
     t = T0 + 60.0 * len(values)
-    broken = [model.score_one({"value": 7.0}, t)]
-    model.learn_one({"value": 7.0}, t)
-    broken.append(model.score_one({"value": 0.0}, t + 60))
+    broken = []
+    for i, v in enumerate((7.0, 0.0, 7.0, 0.0)):
+        broken.append(model.score_one({"value": v}, t + 60 * i))
+        model.learn_one({"value": v}, t + 60 * i)
     assert max(s.score for s in broken) >= 0.5
     with pytest.raises(ValueError):
         LikelihoodContextDetector(context_weight=1.5)
