@@ -187,3 +187,33 @@ def test_bench_nab_robustness_options_keep_rows_and_timestamps(tmp_path: Path) -
     rows = (out / "synthetic" / "b.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == [d.split(",")[0] for d in data]  # scorer-ready
     assert json.loads((out / "bench_nab.json").read_text())["drop_fraction"] == 0.2
+
+
+def test_nab_protocol_gives_priors_and_online_withholds_them(tmp_path: Path) -> None:
+    """`--protocol nab` tells a detector the file's range and probation first; `online` does not."""
+    from forewarn.models.cad import ContextDetector
+    from forewarn.models.nab import apply_file_priors, nab_probation_rows, run_file
+
+    data = tmp_path / "series.csv"
+    rows = ["timestamp,value"] + [
+        f"2024-01-01 00:{i // 60:02d}:{i % 60:02d},{(i % 7) + 10}" for i in range(1000)
+    ]
+    rows[500] = "2024-01-01 00:08:20,"  # an empty value: skipped, still a row
+    data.write_text("\n".join(rows) + "\n")
+    assert nab_probation_rows(1000) == 150 and nab_probation_rows(22_695) == 750
+
+    told = ContextDetector()
+    apply_file_priors(told, data)
+    assert (told.lo, told.hi, told.rest_period, told.ready) == (10.0, 16.0, 30, True)
+
+    seen: list[ContextDetector] = []
+
+    def factory() -> ContextDetector:
+        seen.append(ContextDetector())
+        return seen[-1]
+
+    run_file(factory, data, tmp_path / "out-nab.csv", priors=True)
+    run_file(factory, data, tmp_path / "out-online.csv", priors=False)
+    assert seen[0].value_range == (10.0, 16.0)
+    assert seen[1].value_range is None and seen[1].lo < 10.0  # learned online, with headroom
+    assert len((tmp_path / "out-online.csv").read_text().splitlines()) == 1001
