@@ -124,7 +124,7 @@ class ContextDetector(Snapshottable):
         if value is None or not self.ready:
             return AnomalyScore(score=0.0, confidence=0.0)
         plan = self._plan(value)
-        beyond = len(plan.sens) == 1  # above or below the range: new evidence, not a repeat
+        beyond = plan.sens[0] >= 2 * self.value_bits  # above or below the range: new evidence, not a repeat
         score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
         score = min(1.0, max(0.0, score))
         return AnomalyScore(

@@ -155,10 +155,9 @@ class ContextMemory:
                             plan.candidates.append((shared, tuple(hit)))
                 elif new_zero and hit and self.ctx_zero[cid] and short:
                     plan.candidates.append((shared, tuple(hit)))
-        unique = set(plan.candidates)
-        if zero is not None:
-            unique.add(zero)
-        new = sum(1 for c in set(plan.candidates) if c != zero and self.find(c) is None)
+        candidates = set(plan.candidates)
+        new = sum(1 for c in candidates if c != zero and self.find(c) is None)
+        unique = candidates | {zero} if zero is not None else candidates
         new += 1 if new_zero else 0
         hit_share = len(plan.active) / plan.selected if plan.selected else 0.0
         new_share = new / len(unique) if unique and new_zero else 0.0
@@ -196,29 +195,25 @@ class ContextMemory:
         order = sorted(range(len(self)), key=lambda c: (self.ctx_last[c], self.ctx_count[c]), reverse=True)
         kept = sorted(order[:keep])
         remap: dict[int, int] = {}
-        old = (self.left_facts, self.right_facts, self.ctx_left, self.ctx_right)
+        old_lefts, old_rights, old_prev = self.left_facts, self.right_facts, self.prev
+        old_left, old_right = self.ctx_left, self.ctx_right
         old_count, old_zero, old_last = self.ctx_count, self.ctx_zero, self.ctx_last
         self.left_facts, self.right_facts = [], []
         self.ctx_left, self.ctx_right = [], []
         self.ctx_count, self.ctx_zero, self.ctx_last = [], [], []
-        self._reindex_empty()
+        self.prev = ()
+        self._reindex()
         for cid in kept:
-            left = _renumber(old[0][old[2][cid]], remap)
+            left = _renumber(old_lefts[old_left[cid]], remap)
             if left is None:
                 continue
-            new_id = self._add((left, old[1][old[3][cid]]), zero=old_zero[cid])
+            new_id = self._add((left, old_rights[old_right[cid]]), zero=old_zero[cid])
             self.ctx_count[new_id] = old_count[cid]
             self.ctx_last[new_id] = old_last[cid]
             remap[cid] = new_id
-        prev = [f for f in self.prev if f < NEURON or f - NEURON in remap]
+        prev = [f for f in old_prev if f < NEURON or f - NEURON in remap]
         self.prev = tuple(sorted(f if f < NEURON else NEURON + remap[f - NEURON] for f in prev))
         self._crossed = self._cross(self.prev)
-
-    def _reindex_empty(self) -> None:
-        saved = self.prev
-        self.prev = ()
-        self._reindex()
-        self.prev = saved
 
 
 def _renumber(facts: tuple[int, ...], remap: dict[int, int]) -> tuple[int, ...] | None:

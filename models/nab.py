@@ -60,10 +60,10 @@ def apply_file_priors(detector: Detector, data_path: Path) -> None:
     """The NAB protocol's hints for one file (value range, probation) to a detector that takes them."""
     if not isinstance(detector, UsesPriors):
         return
-    values = [v for _, _, _, v in read_series(data_path) if v is not None]
-    rows = sum(1 for _ in read_series(data_path))
+    column = [v for _, _, _, v in read_series(data_path)]
+    values = [v for v in column if v is not None]
     if values:
-        detector.apply_priors(min(values), max(values), nab_probation_rows(rows))
+        detector.apply_priors(min(values), max(values), nab_probation_rows(len(column)))
 
 
 def corpus_files(data_dir: Path) -> list[Path]:

@@ -114,6 +114,9 @@ def test_a_value_beyond_the_range_is_reported_even_while_resting() -> None:
     scores = _feed(model, [7.0, 0.0, 7.0, 0.0, 2.0, 7.0, 0.0, 5.0, 0.0, 7.0])
     assert max(scores) >= 0.75 and model.since_strong <= 30
     assert _feed(model, [50.0])[0] >= 0.75
+    # with one value bit an in-range value is a single fact too: it still rests
+    one_bit = ContextDetector(value_bits=1, rest_period=1000, value_range=(0.0, 7.0))
+    assert max(_feed(one_bit, [0.0, 7.0] * 50 + [0.0, 0.0, 7.0, 7.0, 0.0, 7.0])) == 0.0
 
 
 def test_out_of_range_values_get_their_own_facts() -> None:
