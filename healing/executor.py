@@ -259,8 +259,9 @@ class HealingExecutor:
         issue_class = classify(trigger, self.config.signatures)
         policies = self._matching(trigger, issue_class)
         if not policies:
-            record = self._record(trigger, issue_class, "no_policy", detail="no policy matches this trigger")
-            self._audit_safe("decision", trigger, record, why=record.detail)
+            record = self._decide(
+                "decision", trigger, issue_class, "no_policy", detail="no policy matches this trigger"
+            )
             return [record]
         policy = policies[0]
         mode = strictest(self.global_mode, policy.mode)
@@ -268,7 +269,8 @@ class HealingExecutor:
         max_age = self.config.guards.merged(policy.guards).max_trigger_age_seconds
         age = now - trigger.timestamp.timestamp()
         if max_age is not None and age > max_age:
-            record = self._record(
+            record = self._decide(
+                "skipped",
                 trigger,
                 issue_class,
                 "skipped",
@@ -276,11 +278,11 @@ class HealingExecutor:
                 mode=mode,
                 detail=f"stale trigger: {age:.0f}s old (max {max_age:.0f}s); not acting on old news",
             )
-            self._audit_safe("skipped", trigger, record, why=record.detail)
             return [record]
         roots = sorted(a for a in self.deps.ancestors(trigger.service) if self._healing_until.get(a, 0) > now)
         if roots:
-            record = self._record(
+            record = self._decide(
+                "skipped",
                 trigger,
                 issue_class,
                 "suppressed",
@@ -288,13 +290,13 @@ class HealingExecutor:
                 mode=mode,
                 detail=f"root cause {', '.join(roots)} is being healed; {trigger.service} depends on it",
             )
-            self._audit_safe("skipped", trigger, record, why=record.detail)
             return [record]
         plan = [self._choose(step, issue_class) for step in policy.actions]
         if trigger.predictive:
             early_unsafe = [n for n in plan if not self.registry.get(n).reversible]
             if early_unsafe:
-                record = self._record(
+                record = self._decide(
+                    "decision",
                     trigger,
                     issue_class,
                     "escalated",
@@ -305,7 +307,6 @@ class HealingExecutor:
                         "cannot be undone: not acting on a forecast alone, escalating"
                     ),
                 )
-                self._audit_safe("decision", trigger, record, why=record.detail)
                 self._escalate(trigger, policy, issue_class, record.detail, [record])
                 return [record]
         decision = self._record(
@@ -370,7 +371,8 @@ class HealingExecutor:
                 verdict = "guards would allow it"
             except GuardRejected as exc:
                 verdict = f"guards would refuse it ({exc})"
-            record = self._record(
+            record = self._decide(
+                "decision",
                 trigger,
                 issue_class,
                 status,
@@ -381,7 +383,6 @@ class HealingExecutor:
                 params=spec.params,
                 detail=f"would run {name}; {verdict}",
             )
-            self._audit_safe("decision", trigger, record, why=record.detail)
             out.append(record)
         if mode == "shadow":
             self._shadow[trigger.group_id] = plan
@@ -405,7 +406,8 @@ class HealingExecutor:
                 "plan": plan,
             },
         )
-        record = self._record(
+        record = self._decide(
+            "approval",
             trigger,
             issue_class,
             "pending_approval" if created else "duplicate",
@@ -418,7 +420,6 @@ class HealingExecutor:
             ),
             result={"approval_id": approval_id},
         )
-        self._audit_safe("approval", trigger, record, why=record.detail)
         if created:
             self._escalate(trigger, policy, issue_class, f"approval needed: {approval_id}", [record])
         return record
@@ -427,7 +428,8 @@ class HealingExecutor:
         for row in self.store.approvals("pending"):
             if row["expires_at"] <= now and self.store.decide_approval(row["id"], "expired", "timeout"):
                 trigger = Trigger.model_validate(row["payload"]["trigger"])
-                record = self._record(
+                record = self._decide(
+                    "approval",
                     trigger,
                     str(row["payload"]["issue_class"]),
                     "escalated",
@@ -435,7 +437,6 @@ class HealingExecutor:
                     mode="approve",
                     detail=f"approval {row['id']} timed out; nothing was run",
                 )
-                self._audit_safe("approval", trigger, record, why=record.detail)
                 try:
                     policy = self._policy(row["payload"]["policy"])
                 except HealingError:
@@ -464,14 +465,14 @@ class HealingExecutor:
             )
             if not self.store.claim(key, self.clock.now()):
                 previous = self.store.claimed(key)
-                record = self._record(
+                record = self._decide(
+                    "skipped",
                     trigger,
                     issue_class,
                     "duplicate",
                     **base,
                     detail=f"step already handled (status {previous[0] if previous else '?'}); not run again",
                 )
-                self._audit_safe("skipped", trigger, record, why=record.detail)
                 records.append(record)
                 return records
             try:
@@ -678,6 +679,14 @@ class HealingExecutor:
             at=self.clock.now(),
             **fields,
         )
+
+    def _decide(
+        self, event: str, trigger: Trigger, issue_class: str, status: Status, **fields: Any
+    ) -> ActionRecord:
+        """A record of a decision, audited with its detail as the reason: most decisions are one of these."""
+        record = self._record(trigger, issue_class, status, **fields)
+        self._audit_safe(event, trigger, record, why=record.detail)
+        return record
 
     def _audit_safe(
         self, event: str, trigger: Trigger, record: ActionRecord, *, why: str, outcome: str | None = None
