@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from forewarn.events import Detection, Severity
 
@@ -20,17 +20,22 @@ def make_detection(
     expected: float | None = 0.0,
     reason: str | None = None,
     features: dict[str, float] | None = None,
+    detector: str = "test",
+    delay_seconds: float = 0.0,
 ) -> Detection:
-    """A detection as the dataflow would emit it (id derived the same way), with test defaults."""
+    """A detection as the dataflow would emit it (id derived the same way), with test defaults.
+
+    ``delay_seconds``: how long after the observation the detection was made (``detected_at``).
+    """
     series = series or f"{service}/{kind}"
     return Detection(
-        id=Detection.make_id(series, "test", kind, at),
+        id=Detection.make_id(series, detector, kind, at),
         service=service,
         series=series,
         detection_kind=kind,
-        detector="test",
+        detector=detector,
         timestamp=at,
-        detected_at=at,
+        detected_at=at + timedelta(seconds=delay_seconds),
         score=score,
         confidence=confidence,
         severity=severity,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from forewarn.events import Detection, ProbeResult, Severity
+from forewarn.events import ProbeResult
+from tests.factories import make_detection
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -23,20 +24,15 @@ def probe(service: str, at: datetime, *, ok: bool = True, latency_ms: float = 40
 
 
 def detection(service: str, at: datetime, *, kind: str = "failure", score: float = 0.9) -> dict[str, Any]:
-    series = f"{service}/probe"
-    return Detection(
-        id=Detection.make_id(series, "zscore", kind, at),
-        service=service,
-        series=series,
-        detection_kind=kind,
+    return make_detection(
+        service,
+        at,
+        kind=kind,
+        series=f"{service}/probe",
         detector="zscore",
-        timestamp=at,
-        detected_at=at + timedelta(seconds=1),
+        delay_seconds=1.0,
         score=score,
         confidence=0.8,
-        severity=Severity.CRITICAL,
-        value=1.0,
-        expected=0.0,
         reason=f"{service} probes failing",
     ).model_dump(mode="json")
 

@@ -12,6 +12,7 @@ import pytest
 from forewarn.events import Detection, Severity
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.models import Incident, LogTemplateSummary
+from tests.factories import make_detection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -26,18 +27,14 @@ def detection(
     expected: float | None = 0.0,
     reason: str = "",
 ) -> Detection:
-    ts = T0 + timedelta(seconds=seconds)
-    return Detection(
-        id=Detection.make_id(series, "test", kind, ts),
-        service=service,
+    return make_detection(
+        service,
+        T0 + timedelta(seconds=seconds),
+        kind=kind,
         series=series,
-        detection_kind=kind,
-        detector="test",
-        timestamp=ts,
-        detected_at=ts,
+        severity=severity,
         score=0.95,
         confidence=0.9,
-        severity=severity,
         value=value,
         expected=expected,
         reason=reason or f"{series} is failing",
