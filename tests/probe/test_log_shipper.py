@@ -10,32 +10,20 @@ import pytest
 from forewarn.events import LogLevel, LogRecord
 from forewarn.follow import FileFollower
 from forewarn.log_shipper import LogShipper
+from tests.probe.fakes import ListPublisher
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 25, 17, 30, tzinfo=UTC)
 
 
-class ListPublisher:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str, bytes]] = []
-        self.flushes = 0
-
-    def publish(self, topic: str, key: str, value: bytes) -> None:
-        self.messages.append((topic, key, value))
-
-    def flush(self, timeout: float | None = None) -> None:
-        self.flushes += 1
-
-    def close(self, timeout: float | None = None) -> None:
-        pass
-
+class LogPublisher(ListPublisher):
     def records(self) -> list[LogRecord]:
         return [LogRecord.model_validate_json(value) for _, _, value in self.messages]
 
 
 def test_lines_become_records_on_the_logs_topic_keyed_by_service() -> None:
-    publisher = ListPublisher()
+    publisher = LogPublisher()
     shipper = LogShipper(publisher, "musobuddy", "t.logs", now=lambda: NOW)
     shipped = shipper.ship_lines(["ERROR: db down\n", "\n", "Traceback (most recent call last):\n", "  x\n"])
     assert shipped == 2
@@ -48,7 +36,7 @@ def test_lines_become_records_on_the_logs_topic_keyed_by_service() -> None:
 
 
 def test_multiline_grouping_can_be_turned_off() -> None:
-    publisher = ListPublisher()
+    publisher = LogPublisher()
     shipper = LogShipper(publisher, "musobuddy", group_multiline=False, now=lambda: NOW)
     assert shipper.ship_lines(["Traceback (most recent call last):", "  x", "ValueError: y"]) == 3
 
@@ -56,7 +44,7 @@ def test_multiline_grouping_can_be_turned_off() -> None:
 def test_following_ships_a_held_traceback_when_the_file_goes_idle(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("")
-    publisher = ListPublisher()
+    publisher = LogPublisher()
     shipper = LogShipper(publisher, "musobuddy", now=lambda: NOW)
     follower = FileFollower(log)
     polls = 0
@@ -75,4 +63,4 @@ def test_following_ships_a_held_traceback_when_the_file_goes_idle(tmp_path: Path
 
 def test_bad_service_name_is_refused_up_front() -> None:
     with pytest.raises(ValueError, match="bad service name"):
-        LogShipper(ListPublisher(), "two words")
+        LogShipper(LogPublisher(), "two words")

@@ -19,6 +19,7 @@ from forewarn.events import ProbeResult
 from forewarn.ingest import RawMessage, parse_message
 from forewarn.probe import ProbeRunner, jittered_interval, read_health
 from forewarn.settings import IngestSettings, ProbeSettings, ProbeTarget
+from tests.probe.fakes import ListPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -42,21 +43,6 @@ class FakeTime:
         self.sleeps.append(seconds)
         self.t += seconds
         await asyncio.sleep(0)
-
-
-class ListPublisher:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str, bytes]] = []
-        self.flushes = 0
-
-    def publish(self, topic: str, key: str, value: bytes) -> None:
-        self.messages.append((topic, key, value))
-
-    def flush(self, timeout: float | None = None) -> None:
-        self.flushes += 1
-
-    def close(self, timeout: float | None = None) -> None:
-        pass
 
 
 def runner_for(
