@@ -267,20 +267,16 @@ def test_incident_trigger_uses_the_root_detection(tmp_path: Path, clock: ManualC
 
     from forewarn.events import Detection
     from forewarn.healing.triggers import from_incident
+    from tests.factories import make_detection
 
     stamp = at(clock)
-    root = Detection(
-        id="d1",
-        service="email",
+    root = make_detection(
+        "email",
+        stamp,
         series="email/latency_ms",
-        detection_kind="failure",
         detector="zscore",
-        timestamp=stamp,
-        detected_at=stamp,
-        score=0.9,
         confidence=0.8,
-        severity=Severity.CRITICAL,
-        value=1.0,
+        expected=None,
         reason="email down",
     )
 

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from kafka import KafkaConsumer
 
-from forewarn.events import Detection, Severity
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.runner import HealingRunner
 from forewarn.kafka_io import make_producer, read_topic
 from forewarn.musobuddy.server import RunningApp
 from forewarn.settings import Settings
+from tests.factories import make_detection
 
 from .conftest import ExecutorFactory, inject, state
 
@@ -32,18 +32,16 @@ def test_detection_on_kafka_heals_once_and_publishes_actions(
     inject(http, demo.base_url, "db_pool_leak", rate=5.0)
     clock.advance(60)
     stamp = datetime.fromtimestamp(clock.now(), tz=UTC)
-    detection = Detection(
-        id=Detection.make_id("database/db_pool_usage", "zscore", "metric_anomaly", stamp),
-        service="database",
+    detection = make_detection(
+        "database",
+        stamp,
+        kind="metric_anomaly",
         series="database/db_pool_usage",
-        detection_kind="metric_anomaly",
         detector="zscore",
-        timestamp=stamp,
-        detected_at=stamp,
         score=0.95,
         confidence=0.9,
-        severity=Severity.CRITICAL,
         value=0.9,
+        expected=None,
         reason="pool usage 0.9",
     )
     topics = kafka_settings.topics
