@@ -123,9 +123,11 @@ class DetectorSettings(BaseModel):
     """The online detector run per series by the dataflow."""
 
     # Latency and metric series: "likelihood" (models/likelihood.py, NAB standard 55.3, reports each
-    # excursion once) or "zscore" (models/zscore.py, a plain EW z-score: simple, but NAB 0.0).
-    # Failure and log-error series always use the EW failure rate.
-    model: Literal["likelihood", "zscore"] = "likelihood"
+    # excursion once, ~35k events/s and <1 KB per series), "cad" (models/cad.py, the contextual
+    # detector: also flags ordinary values in an unseen order, NAB 59 with its range learned online,
+    # ~3.5k events/s and up to ~16 KB per series) or "zscore" (models/zscore.py, a plain EW z-score:
+    # simple, but NAB 0.0). Failure and log-error series always use the EW failure rate.
+    model: Literal["likelihood", "cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
     warmup: int = Field(10, ge=2)
@@ -135,8 +137,8 @@ class DetectorSettings(BaseModel):
     # escalation to a higher severity: a 10-minute outage is a handful of detections, not 600.
     realert_seconds: float = Field(300.0, ge=0)
     # With model "zscore", latency and metric series alert only after this many anomalous observations
-    # in a row, so one slow probe (a GC pause, a busy host) is not an incident. The likelihood model
-    # weighs evidence over time itself and alerts on its first crossing, as failure series do.
+    # in a row, so one slow probe (a GC pause, a busy host) is not an incident. The likelihood and cad
+    # models weigh evidence over time themselves and alert on their first crossing, as failure series do.
     persistence: int = Field(3, ge=1, le=100)
 
 

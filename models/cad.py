@@ -27,6 +27,16 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   events (one alert per incident), as the reference, except for a value beyond the range, which is
   new evidence (with the NAB priors no value is beyond the range, so this never fires there).
   ``apply_priors`` sets it from the NAB probationary length as the reference wrapper does (a fifth).
+* **Spatial anomaly.** A value beyond every value learned so far by more than ``spatial_tolerance``
+  of the span seen scores 1.0 at once, as in Numenta's HTM detector for NAB (same rule, same 5 %
+  tolerance, ``nab/detectors/numenta/numenta_detector.py``). Why: CAD's bins come from the value
+  range, so a new record inside a wide given range is just another bin, and a first excursion only
+  scores when contexts have learned against it; a gauge breaking its record is what an SRE wants to
+  hear about first. It ignores the rest period (new evidence, like a value beyond the range).
+  It applies only with a given range (``value_range`` or priors): the learned online range has the
+  same rule built in, with a wider tolerance (a value beyond it is a fact of its own, and the
+  headroom keeps a young gauge's first daily cycle from breaking a record every hour). ``None``
+  turns it off (the reference CAD OSE).
 * **Bounded memory.** Past ``max_contexts`` the least recently active half of the contexts is
   forgotten, and the pickled state is packed and compressed: at most 20 KB per series on NAB.
 
@@ -64,6 +74,7 @@ class ContextDetector(Snapshottable):
         replay: int = 300,
         range_growth: float = 0.25,
         initial_headroom: float = 1.0,
+        spatial_tolerance: float | None = 0.05,
     ) -> None:
         if not 1 <= value_bits <= 12:
             raise ValueError(f"value_bits must be in [1, 12], got {value_bits}")
@@ -71,6 +82,8 @@ class ContextDetector(Snapshottable):
             raise ValueError(f"max_contexts must be in [10, 50000], got {max_contexts}")
         if rest_period < 0 or warmup < 1 or replay < 1 or range_growth < 0 or initial_headroom < 0:
             raise ValueError("rest_period >= 0, warmup >= 1, replay >= 1 and range_growth >= 0 required")
+        if spatial_tolerance is not None and not spatial_tolerance >= 0:
+            raise ValueError(f"spatial_tolerance must be >= 0 or None, got {spatial_tolerance}")
         if value_range is not None and not value_range[0] <= value_range[1]:
             raise ValueError(f"value_range must be (low, high) with low <= high, got {value_range}")
         self.feature = feature
@@ -85,6 +98,8 @@ class ContextDetector(Snapshottable):
         self.replay = replay
         self.range_growth = range_growth
         self.initial_headroom = initial_headroom
+        self.spatial_tolerance = spatial_tolerance
+        self.seen_lo, self.seen_hi = math.inf, -math.inf  # extremes of the values learned (spatial rule)
         self.n = 0  # values learned
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
@@ -101,7 +116,7 @@ class ContextDetector(Snapshottable):
             f"base_threshold={self.base_threshold}, rest_period={self.rest_period}, "
             f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
             f"replay={self.replay}, range_growth={self.range_growth}, "
-            f"initial_headroom={self.initial_headroom})"
+            f"initial_headroom={self.initial_headroom}, spatial_tolerance={self.spatial_tolerance})"
         )
 
     def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None:
@@ -126,7 +141,7 @@ class ContextDetector(Snapshottable):
         plan = self._plan(value)
         beyond = plan.sens[0] >= 2 * self.value_bits  # above or below the range: new evidence, not a repeat
         score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
-        score = min(1.0, max(0.0, score))
+        score = 1.0 if self._new_record(value) else min(1.0, max(0.0, score))
         return AnomalyScore(
             score=score,
             confidence=min(1.0, self.n / (self.warmup + self.rest_period + 1.0)),
@@ -138,6 +153,7 @@ class ContextDetector(Snapshottable):
         if value is None:
             return
         self.n += 1
+        self.seen_lo, self.seen_hi = min(self.seen_lo, value), max(self.seen_hi, value)
         if self.value_range is None:
             self.recent.append(value)
             if len(self.recent) > self.replay:
@@ -162,6 +178,13 @@ class ContextDetector(Snapshottable):
         for v in x.values():
             return as_finite(v)
         return None
+
+    def _new_record(self, value: float) -> bool:
+        """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
+        if self.spatial_tolerance is None or self.value_range is None or not self.seen_hi > self.seen_lo:
+            return False
+        margin = self.spatial_tolerance * (self.seen_hi - self.seen_lo)
+        return value > self.seen_hi + margin or value < self.seen_lo - margin
 
     def _facts(self, value: float) -> tuple[int, ...]:
         """Value facts: bit position and bit of the value's bin; one fact of its own out of range.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from forewarn.models.alert_scale import rescale_to_alert
 from forewarn.models.base import AnomalyScore, Snapshottable
 from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
@@ -53,20 +54,13 @@ class LikelihoodContextDetector(Snapshottable):
     def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         a = self.likelihood.score_one(x, t)
         b = self.context.score_one(x, t)
-        score = self._rescale(max(a.score, self.context_weight * b.score))
+        score = rescale_to_alert(max(a.score, self.context_weight * b.score), self.alert_score)
         return AnomalyScore(
             score=score,
             confidence=min(a.confidence, b.confidence),
             drivers={self.feature or "value": score},
             expected=a.expected,
         )
-
-    def _rescale(self, score: float) -> float:
-        """Monotone map putting ``alert_score`` (NAB-optimal threshold) at 0.5, the dataflow's threshold."""
-        a = self.alert_score
-        if score <= a:
-            return 0.5 * score / a
-        return min(1.0, 0.5 + 0.5 * (score - a) / (1.0 - a))
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         self.likelihood.learn_one(x, t)

@@ -8,9 +8,10 @@ Alerting rule (documented in the README):
   ``models/zscore.py``); a series *enters* an episode when its score reaches 0.5 and *leaves* it
   when the score falls below :data:`CLEAR_SCORE` (0.4). The gap (hysteresis) keeps a series that
   hovers at the threshold from re-alerting on every other event.
-- Latency and metric series enter only after ``detector.persistence`` (3) anomalous observations
-  in a row: one slow probe on a busy host is not an incident. Failure series enter on the first
-  crossing (their EW rate already needs 2 failures in a row).
+- With the z-score model, latency and metric series enter only after ``detector.persistence`` (3)
+  anomalous observations in a row: one slow probe on a busy host is not an incident. The likelihood
+  and context models weigh evidence over time themselves and, like failure series (their EW rate
+  already needs 2 failures in a row), enter on the first crossing.
 - Inside an episode a detection is emitted on entry, on escalation to a higher severity, and then at
   most every ``detector.realert_seconds`` of event time (0 = every anomalous event). A 10-minute
   outage probed every second is therefore ~3 detections (entry, critical, one reminder), not 600.
@@ -29,7 +30,9 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from forewarn.events import Detection, Severity
+from forewarn.models.alert_scale import AlertScaled
 from forewarn.models.base import AnomalyScore, Detector
+from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
 from forewarn.pipeline.observations import Observation, Signal
@@ -75,6 +78,10 @@ def default_detector_factory(settings: DetectorSettings) -> DetectorFactory:
     def build(observation: Observation) -> Detector:
         if observation.signal in ("failure", "log_errors"):
             return EWFailureRate(alpha=settings.failure_alpha, rate_threshold=settings.failure_rate_threshold)
+        if settings.model == "cad":
+            # the context detector's own alert threshold (0.75) read as the dataflow's 0.5
+            cad = ContextDetector(feature=observation.feature)
+            return AlertScaled(cad, threshold=cad.base_threshold)
         if settings.model == "likelihood":
             # Latency only matters when it rises; a gauge (pool in use, memory) can fail both ways.
             direction = "up" if observation.signal == "latency" else "both"
@@ -194,7 +201,7 @@ class DetectionEngine:
         return state, detections
 
     def _persistence(self, signal: Signal) -> int:
-        if signal in ("failure", "log_errors") or self.settings.model == "likelihood":
+        if signal in ("failure", "log_errors") or self.settings.model in ("likelihood", "cad"):
             return 1
         return self.settings.persistence
 

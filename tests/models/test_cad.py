@@ -177,3 +177,29 @@ def test_ensemble_flags_what_either_part_flags() -> None:
     assert max(s.score for s in broken) >= 0.5
     with pytest.raises(ValueError):
         LikelihoodContextDetector(context_weight=1.5)
+
+
+def test_a_new_record_beyond_the_tolerance_scores_one_at_once() -> None:
+    """The spatial rule (Numenta's HTM detector for NAB): a value 5 % of the span past every value seen."""
+    model = ContextDetector(rest_period=1000, value_range=(0.0, 100.0))
+    _feed(model, PATTERN * 40)  # seen 0..7 of a 0..100 range: all in the lowest bins
+    assert model.score_one({"value": 7.3}).score < 1.0  # within 5 % of the span seen (0.35)
+    assert model.score_one({"value": 7.5}).score == 1.0  # a record by more than that, despite the rest
+    assert model.score_one({"value": -0.5}).score == 1.0
+    _feed(model, [7.5])
+    assert model.score_one({"value": 7.5}).score < 1.0  # learned: no longer a record
+    off = ContextDetector(rest_period=1000, value_range=(0.0, 100.0), spatial_tolerance=None)
+    _feed(off, PATTERN * 40)
+    assert off.score_one({"value": 7.5}).score == 0.0  # the reference CAD OSE: resting
+    with pytest.raises(ValueError):
+        ContextDetector(spatial_tolerance=-0.1)
+
+
+def test_the_record_rule_is_left_to_the_range_when_the_range_is_learned_online() -> None:
+    """Online, a young series breaks records all the time; the learned range's own rule decides."""
+    rng = random.Random(11)
+    values = [50.0 + 0.05 * i + rng.gauss(0.0, 2.0) for i in range(600)]  # a rising gauge: many records
+    with_rule, without = ContextDetector(), ContextDetector(spatial_tolerance=None)
+    assert _feed(with_rule, values) == _feed(without, values)
+    told = ContextDetector(value_range=(0.0, 200.0), rest_period=10_000)
+    assert max(_feed(told, values)) == 1.0  # with a given range the same records are reported

@@ -232,3 +232,32 @@ def test_a_swapped_in_detector_factory_drives_the_flow() -> None:
     detections, _ = run_flow(one_worker, probes, detector_factory=lambda obs: AlwaysOdd())
     got = sorted(Detection.model_validate_json(m.value or b"").series for m in detections)
     assert got == ["auth/failure", "auth/latency_ms"]
+
+
+def test_the_context_detector_runs_in_the_flow_and_survives_a_restart(tmp_path: Path) -> None:
+    """``detector.model = "cad"`` through Bytewax: its (packed) state is recovered, the jump found once."""
+    import random
+
+    rng = random.Random(3)
+    messages: list[Any] = [
+        raw(probe_bytes("sms", i, latency_ms=100.0 + rng.gauss(0.0, 5.0)), i, key=b"sms") for i in range(300)
+    ]
+    messages += [raw(probe_bytes("sms", 300 + i, latency_ms=900.0), 300 + i, key=b"sms") for i in range(5)]
+    settings = Settings(detector=DetectorSettings(model="cad"))
+
+    def flow(source: list[Any], detections: list[KafkaSinkMessage[bytes | None, bytes | None]]) -> Dataflow:
+        sinks = FlowSinks(TestingSink(detections), TestingSink([]))
+        return build_flow(settings, TestingSource(source), sinks, clock=lambda: WALL)
+
+    baseline: list[KafkaSinkMessage[bytes | None, bytes | None]] = []
+    run_one_worker(flow(messages, baseline))
+    found = [Detection.model_validate_json(m.value or b"") for m in baseline]
+    latency = [d for d in found if d.series == "sms/latency_ms"]
+    assert [d.detector for d in latency] == ["ContextDetector"] and latency[0].timestamp == at(300)
+
+    aborted = [*messages[:250], TestingSource.ABORT(), *messages[250:]]
+    resumed: list[KafkaSinkMessage[bytes | None, bytes | None]] = []
+    recovery = recovery_config(tmp_path)
+    run_one_worker(flow(aborted, resumed), epoch_interval=timedelta(0), recovery_config=recovery)
+    run_one_worker(flow(aborted, resumed), epoch_interval=timedelta(0), recovery_config=recovery)
+    assert {m.value for m in resumed} == {m.value for m in baseline}
