@@ -270,6 +270,9 @@ class ForecastSettings(BaseModel):
     # The trend must be real before it is extrapolated: slope / its standard error (a t-statistic).
     min_trend_z: float = Field(3.0, ge=0)
     halflife_seconds: float = Field(1800.0, gt=0)  # the trend's memory (event time)
+    # A faster second line for the time to exhaustion only, used while it predicts better (a leak that
+    # just started on a flat gauge); warnings stay on the main line. None = one line.
+    fast_halflife_seconds: float | None = Field(300.0, gt=0)
     # Hourly time-of-day profile bins (24 = a daily cycle). Off by default: learned within one bin it
     # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
     seasonal_bins: int = Field(0, ge=0, le=168)

@@ -11,6 +11,11 @@ alerting rules watch the *same* traces minute by minute:
 Reported per rule: minutes of warning before the breach (median, p10, p90), the share of faults warned
 >= 10 minutes ahead, missed faults, and false warnings per series-day (alert episodes that start before
 the fault began, or anywhere on a no-fault control).
+
+Also the *number people read*: the estimated time to exhaustion when 60, 30 and 10 minutes were really
+left, for ``TrendForecaster`` and for the time a Prometheus-style line over the last hour implies
+(``(capacity - fitted now) / slope``). Reported as the median estimate / truth ratio and the share of
+estimates within a factor of 1.5 of the truth (no estimate counts as a miss).
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ def make_trace(kind: str, rng: random.Random) -> Trace:
 
 
 Rule = Callable[[list[float], int, TrendForecaster], bool]
+CHECKPOINTS_MINUTES = (60, 30, 10)
 
 
 def _predict_linear(values: list[float], i: int, window: int, horizon_steps: float) -> float:
@@ -112,6 +118,31 @@ def _predict_linear(values: list[float], i: int, window: int, horizon_steps: flo
     sxy = sum((k - mx) * (y - my) for k, y in enumerate(ys))
     slope = sxy / sxx
     return my + slope * ((n - 1 - mx) + horizon_steps)
+
+
+def _linear_tte_minutes(values: list[float], i: int, window: int) -> float | None:
+    """Minutes until the OLS line over the last ``window`` steps reaches capacity (None: not rising)."""
+    now = _predict_linear(values, i, window, 0.0)
+    slope = _predict_linear(values, i, window, 1.0) - now  # per step (one minute)
+    if now >= CAPACITY:
+        return 0.0
+    return (CAPACITY - now) / slope * STEP_SECONDS / 60.0 if slope > 0 else None
+
+
+Estimates = dict[int, list[tuple[float | None, float]]]  # minutes left -> (estimate, truth) pairs
+
+
+def _tte_summary(estimates: Estimates) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for minutes, pairs in estimates.items():
+        ratios = [est / truth if est is not None else math.inf for est, truth in pairs]
+        out[str(minutes)] = {
+            "cases": float(len(pairs)),
+            "median_ratio": statistics.median(ratios) if ratios else None,
+            "within_1_5x": (sum(1 for r in ratios if 1 / 1.5 <= r <= 1.5) / len(ratios)) if ratios else None,
+            "no_estimate": float(sum(1 for est, _ in pairs if est is None)),
+        }
+    return out
 
 
 def run_benchmark(
@@ -138,14 +169,23 @@ def run_benchmark(
         name: {"lead": [], "false": [], "missed": [], "days": []} for name in rules
     }
     per_kind_lead: dict[str, dict[str, list[float]]] = {name: {k: [] for k in KINDS} for name in rules}
+    tte: dict[str, Estimates] = {
+        name: {m: [] for m in CHECKPOINTS_MINUTES} for name in ("forewarn", "predict_linear")
+    }
     started = time.perf_counter()
     for trace in traces:
         model = forecaster()
         alerts: dict[str, list[bool]] = {name: [] for name in rules}
+        checkpoints = _checkpoints(trace)
         for i, v in enumerate(trace.values):
             model.learn_one(v, T0 + i * STEP_SECONDS)
             for name, rule in rules.items():
                 alerts[name].append(i >= 60 and rule(trace.values, i, model))
+            if i in checkpoints:
+                seconds = model.forecast(0.0, threshold=CAPACITY).time_to_exhaustion_seconds
+                left = checkpoints[i]
+                tte["forewarn"][left].append((None if seconds is None else seconds / 60.0, float(left)))
+                tte["predict_linear"][left].append((_linear_tte_minutes(trace.values, i, 60), float(left)))
         days = len(trace.values) * STEP_SECONDS / 86_400.0
         for name, fired in alerts.items():
             stats = per_rule[name]
@@ -179,6 +219,8 @@ def run_benchmark(
             "false_warnings_per_series_day": sum(stats["false"]) / sum(stats["days"]),
             "median_lead_by_kind": {k: statistics.median(v) for k, v in per_kind_lead[name].items() if v},
         }
+        if name in tte:
+            summary[name]["time_to_exhaustion_at"] = _tte_summary(tte[name])  # type: ignore[index]
     return {
         "seed": seed,
         "series": len(traces),
@@ -191,6 +233,18 @@ def run_benchmark(
         "seconds": time.perf_counter() - started,
         "rules": summary,
     }
+
+
+def _checkpoints(trace: Trace) -> dict[int, int]:
+    """Step index -> minutes really left, for the checkpoints that fall after the fault began."""
+    if trace.breach_index is None or trace.onset_index is None:
+        return {}
+    out = {}
+    for minutes in CHECKPOINTS_MINUTES:
+        i = trace.breach_index - int(minutes * 60 / STEP_SECONDS)
+        if i >= max(trace.onset_index, 60):
+            out[i] = minutes
+    return out
 
 
 def _quantile(xs: list[float], q: float) -> float | None:
@@ -219,4 +273,17 @@ def format_table(report: dict[str, object]) -> str:
             f"{fmt(r['lead_minutes_p90']):>7}{r['share_warned_10min_ahead']:>10.0%}{r['missed']:>8}"
             f"{r['false_warnings_per_series_day']:>18.3f}"
         )
+    lines.append("time to exhaustion shown when T min were left: median estimate/truth, share within 1.5x")
+    for name, r in rules.items():
+        at = r.get("time_to_exhaustion_at")
+        if not at:
+            continue
+        cells = "".join(
+            f"   T={m}: {_ratio(v['median_ratio'])} {v['within_1_5x'] or 0.0:.0%}" for m, v in at.items()
+        )
+        lines.append(f"{name:<16}{cells}")
     return "\n".join(lines)
+
+
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else ("none" if math.isinf(x) else f"{x:.2f}x")

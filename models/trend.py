@@ -16,6 +16,7 @@ Why this design:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from forewarn.models.base import Forecast, Snapshottable, as_finite, normal_quantile
 
@@ -31,38 +32,15 @@ def _z_for(level: float) -> float:
     return normal_quantile(0.5 + level / 2.0)
 
 
-class TrendForecaster(Snapshottable):
-    """Online trend + seasonality forecaster with intervals, breach odds and time to exhaustion.
+class DiscountedLine:
+    """Least-squares line with exponentially decaying weights in time: seven running sums.
 
-    ``halflife_seconds`` is how fast old points lose weight (the trend's memory); ``direction`` is
-    ``"up"`` for gauges that exhaust by rising (memory, disk used) and ``"down"`` for ones that exhaust
-    by falling (free bytes). ``max_tte_seconds`` caps the reported time to exhaustion (beyond it the
-    trend says nothing useful).
+    Time is measured relative to the newest point (tau = t - last_t <= 0), so the fitted level is the
+    level *now* and ageing every point is an O(1) update of the sums.
     """
 
-    def __init__(
-        self,
-        halflife_seconds: float = 1200.0,
-        interval_level: float = 0.9,
-        seasonal_bins: int = 24,
-        seasonal_period_seconds: float = 86_400.0,
-        seasonal_alpha: float = 0.05,
-        warmup: int = 10,
-        direction: str = "up",
-        max_tte_seconds: float = 30 * 86_400.0,
-    ) -> None:
-        if direction not in {"up", "down"}:
-            raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+    def __init__(self, halflife_seconds: float) -> None:
         self.halflife_seconds = halflife_seconds
-        self.interval_level = interval_level
-        self.seasonal_bins = seasonal_bins
-        self.seasonal_period_seconds = seasonal_period_seconds
-        self.seasonal_alpha = seasonal_alpha
-        self.warmup = warmup
-        self.direction = direction
-        self.max_tte_seconds = max_tte_seconds
-        self._z = _z_for(interval_level)
-        # Discounted sums, with time measured relative to the newest observation (tau = t - last_t).
         self.s0 = 0.0
         self.s0sq = 0.0
         self.s1 = 0.0
@@ -70,48 +48,8 @@ class TrendForecaster(Snapshottable):
         self.sy = 0.0
         self.sty = 0.0
         self.syy = 0.0
-        self.n = 0
-        self.last_t: float | None = None
-        self.last_y: float | None = None
-        self.season: list[float] = [0.0] * seasonal_bins
-        self.season_seen: list[int] = [0] * seasonal_bins
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(halflife_seconds={self.halflife_seconds}, "
-            f"interval_level={self.interval_level}, seasonal_bins={self.seasonal_bins}, "
-            f"direction={self.direction!r})"
-        )
-
-    # -- learning -------------------------------------------------------------------------------
-    def learn_one(self, y: float, t: float) -> None:
-        value = as_finite(y)
-        when = as_finite(t)
-        if value is None or when is None or abs(value) > 1e150:
-            return  # a gap or garbage: nothing to learn (and nothing to poison the sums with)
-        if self.last_t is not None and when < self.last_t:
-            when = self.last_t  # late event: count it as "now" instead of rewinding time
-        if self.last_t is not None:
-            dt = when - self.last_t
-            if dt > 0:
-                self._shift(dt)
-        self.last_t = when
-        self.last_y = value
-        deseasonalised = value - self._seasonal(when)
-        self.s0 += 1.0
-        self.s0sq += 1.0
-        self.sy += deseasonalised
-        self.syy += deseasonalised * deseasonalised
-        # tau = 0 for the newest point: s1, s2, sty gain nothing
-        self.n += 1
-        if self.seasonal_bins and self.n > self.warmup:
-            level, _ = self._line()
-            k = self._bin(when)
-            a = max(self.seasonal_alpha, 1.0 / (self.season_seen[k] + 1))
-            self.season[k] += a * ((value - level) - self.season[k]) * 0.5
-            self.season_seen[k] += 1
-
-    def _shift(self, dt: float) -> None:
+    def shift(self, dt: float) -> None:
         """Age every point by dt: decay the weights, move the time origin to the new point."""
         w = math.pow(0.5, dt / self.halflife_seconds)
         # old tau' = tau - dt, then scale by w
@@ -126,11 +64,20 @@ class TrendForecaster(Snapshottable):
         self.sty = sty * w
         self.syy *= w
 
-    # -- the fitted line ------------------------------------------------------------------------
-    def _line(self) -> tuple[float, float]:
-        """(level now, slope per second) of the deseasonalised series."""
+    def add(self, y: float) -> None:
+        """A point at tau = 0 (s1, s2 and sty gain nothing)."""
+        self.s0 += 1.0
+        self.s0sq += 1.0
+        self.sy += y
+        self.syy += y * y
+
+    def n_eff(self) -> float:
+        return self.s0 * self.s0 / self.s0sq if self.s0sq > 0 else 0.0
+
+    def line(self, fallback: float) -> tuple[float, float]:
+        """(level now, slope per second); ``fallback`` is the level before any point."""
         if self.s0 <= 0:
-            return (self.last_y or 0.0), 0.0
+            return fallback, 0.0
         det = self.s0 * self.s2 - self.s1 * self.s1
         if det <= 1e-12 * max(1.0, self.s0 * self.s2):
             return self.sy / self.s0, 0.0
@@ -138,7 +85,7 @@ class TrendForecaster(Snapshottable):
         level = (self.sy - slope * self.s1) / self.s0
         return level, slope
 
-    def _uncertainty(self, level: float, slope: float) -> tuple[float, float, float, float]:
+    def uncertainty(self, level: float, slope: float) -> tuple[float, float, float, float]:
         """(residual variance, var(level), var(slope), cov(level, slope))."""
         if self.s0 <= 0:
             return 0.0, 0.0, 0.0, 0.0
@@ -150,7 +97,7 @@ class TrendForecaster(Snapshottable):
             + 2 * level * slope * self.s1
             + slope * slope * self.s2
         )
-        n_eff = self.s0 * self.s0 / self.s0sq if self.s0sq > 0 else 0.0
+        n_eff = self.n_eff()
         dof = max(n_eff - 2.0, 1.0)
         sigma2 = max(sse, 0.0) / self.s0 * (n_eff / dof)
         det = self.s0 * self.s2 - self.s1 * self.s1
@@ -162,6 +109,125 @@ class TrendForecaster(Snapshottable):
         var_slope = sigma2 * self.s0 / det * scale
         cov = -sigma2 * self.s1 / det * scale
         return sigma2, var_level, var_slope, cov
+
+
+class TrendForecaster(Snapshottable):
+    """Online trend + seasonality forecaster with intervals, breach odds and time to exhaustion.
+
+    ``halflife_seconds`` is how fast old points lose weight (the trend's memory); ``direction`` is
+    ``"up"`` for gauges that exhaust by rising (memory, disk used) and ``"down"`` for ones that exhaust
+    by falling (free bytes). ``max_tte_seconds`` caps the reported time to exhaustion (beyond it the
+    trend says nothing useful).
+
+    Two memories for two questions. The forecast, its interval and P(breach within h), which decide
+    warnings, come from the main line (``halflife_seconds``): a batch job's 30-minute climb must not
+    page anyone. The time to exhaustion is the number people read when a warning is up, and answers
+    "at the rate it is going now": a second line with ``fast_halflife_seconds`` runs beside the main
+    one, and the time to exhaustion (point and interval) comes from whichever line predicted the recent
+    points better (exponentially weighted squared one-step errors over the fast half-life). Why: when a
+    flat gauge starts to leak, the main line still averages the flat past in, so its slope is too low
+    and the time it shows runs long exactly when it matters (``forewarn bench exhaustion`` measures the
+    estimate against the truth). ``fast_halflife_seconds=None`` keeps the single line.
+    """
+
+    def __init__(
+        self,
+        halflife_seconds: float = 1200.0,
+        interval_level: float = 0.9,
+        seasonal_bins: int = 24,
+        seasonal_period_seconds: float = 86_400.0,
+        seasonal_alpha: float = 0.05,
+        warmup: int = 10,
+        direction: str = "up",
+        max_tte_seconds: float = 30 * 86_400.0,
+        fast_halflife_seconds: float | None = 300.0,
+    ) -> None:
+        if direction not in {"up", "down"}:
+            raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
+        if fast_halflife_seconds is not None and not fast_halflife_seconds > 0:
+            raise ValueError(f"fast_halflife_seconds must be > 0 or None, got {fast_halflife_seconds}")
+        self.halflife_seconds = halflife_seconds
+        self.interval_level = interval_level
+        self.seasonal_bins = seasonal_bins
+        self.seasonal_period_seconds = seasonal_period_seconds
+        self.seasonal_alpha = seasonal_alpha
+        self.warmup = warmup
+        self.direction = direction
+        self.max_tte_seconds = max_tte_seconds
+        self.fast_halflife_seconds = fast_halflife_seconds
+        self._z = _z_for(interval_level)
+        self.lines = [DiscountedLine(halflife_seconds)]
+        if fast_halflife_seconds is not None:
+            self.lines.append(DiscountedLine(fast_halflife_seconds))
+        self.errors = [0.0] * len(self.lines)  # EW squared one-step error of each line
+        self.rate_line = 0  # index of the line the time to exhaustion uses
+        self.n = 0
+        self.last_t: float | None = None
+        self.last_y: float | None = None
+        self.season: list[float] = [0.0] * seasonal_bins
+        self.season_seen: list[int] = [0] * seasonal_bins
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(halflife_seconds={self.halflife_seconds}, "
+            f"interval_level={self.interval_level}, seasonal_bins={self.seasonal_bins}, "
+            f"direction={self.direction!r}, fast_halflife_seconds={self.fast_halflife_seconds})"
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Snapshots from before the two lines (seven sums on the object) load as one line."""
+        if "lines" not in state:
+            line = DiscountedLine(float(state["halflife_seconds"]))
+            for name in ("s0", "s0sq", "s1", "s2", "sy", "sty", "syy"):
+                setattr(line, name, state.pop(name))
+            state.update(lines=[line], errors=[0.0], rate_line=0, fast_halflife_seconds=None)
+        self.__dict__.update(state)
+
+    # -- learning -------------------------------------------------------------------------------
+    def learn_one(self, y: float, t: float) -> None:
+        value = as_finite(y)
+        when = as_finite(t)
+        if value is None or when is None or abs(value) > 1e150:
+            return  # a gap or garbage: nothing to learn (and nothing to poison the sums with)
+        if self.last_t is not None and when < self.last_t:
+            when = self.last_t  # late event: count it as "now" instead of rewinding time
+        deseasonalised = value - self._seasonal(when)
+        dt = when - self.last_t if self.last_t is not None else 0.0
+        if self.n >= self.warmup and len(self.lines) > 1:
+            self._score_lines(deseasonalised, dt)
+        for line in self.lines:
+            if dt > 0:
+                line.shift(dt)
+            line.add(deseasonalised)
+        self.last_t = when
+        self.last_y = value
+        self.n += 1
+        if self.seasonal_bins and self.n > self.warmup:
+            level, _ = self._line()
+            k = self._bin(when)
+            a = max(self.seasonal_alpha, 1.0 / (self.season_seen[k] + 1))
+            self.season[k] += a * ((value - level) - self.season[k]) * 0.5
+            self.season_seen[k] += 1
+
+    def _score_lines(self, y: float, dt: float) -> None:
+        """Each line's one-step prediction error for ``y``, decayed over the fast half-life."""
+        assert self.fast_halflife_seconds is not None
+        keep = math.pow(0.5, max(dt, 0.0) / self.fast_halflife_seconds)
+        fallback = self.last_y or 0.0
+        for k, line in enumerate(self.lines):
+            level, slope = line.line(fallback)
+            miss = y - (level + slope * dt)
+            self.errors[k] = keep * self.errors[k] + (1.0 - keep) * miss * miss
+        self.rate_line = min(range(len(self.lines)), key=lambda k: (self.errors[k], k))
+
+    # -- the fitted line ------------------------------------------------------------------------
+    def _line(self, k: int = 0) -> tuple[float, float]:
+        """(level now, slope per second) of the deseasonalised series, from line ``k`` (0: main)."""
+        return self.lines[k].line(self.last_y or 0.0)
+
+    def _uncertainty(self, level: float, slope: float, k: int = 0) -> tuple[float, float, float, float]:
+        """(residual variance, var(level), var(slope), cov(level, slope)) of line ``k``."""
+        return self.lines[k].uncertainty(level, slope)
 
     # -- forecasting ----------------------------------------------------------------------------
     def forecast(self, horizon_seconds: float, threshold: float | None = None) -> Forecast:
@@ -184,7 +250,15 @@ class TrendForecaster(Snapshottable):
         breach = tte = tte_lo = tte_hi = None
         if threshold is not None and math.isfinite(threshold):
             breach = self._breach_probability(level, slope, var_level, var_slope, cov, sigma2, h, threshold)
-            tte, tte_lo, tte_hi = self._time_to_exhaustion(level, slope, var_level, var_slope, threshold)
+            k = self.rate_line  # the time to exhaustion follows the line that predicts better
+            if k:
+                level_k, slope_k = self._line(k)
+                _, var_level_k, var_slope_k, _ = self._uncertainty(level_k, slope_k, k)
+            else:
+                level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
+            tte, tte_lo, tte_hi = self._time_to_exhaustion(
+                level_k, slope_k, var_level_k, var_slope_k, threshold
+            )
         return Forecast(
             horizon_seconds=h,
             point=point,
@@ -200,9 +274,9 @@ class TrendForecaster(Snapshottable):
 
     def confidence(self) -> float:
         """Grows with the effective number of points behind the trend (0 while warming up)."""
-        if self.n < self.warmup or self.s0sq <= 0:
+        n_eff = self.lines[0].n_eff()
+        if self.n < self.warmup or n_eff <= 0:
             return 0.0
-        n_eff = self.s0 * self.s0 / self.s0sq
         return min(1.0, n_eff / (3.0 * self.warmup))
 
     def growth_rate_per_day(self) -> float:

@@ -167,6 +167,7 @@ class ForecastEngine:
     def new_state(self, observation: GaugeObservation) -> ForecastState:
         forecaster = TrendForecaster(
             halflife_seconds=self.settings.halflife_seconds,
+            fast_halflife_seconds=self.settings.fast_halflife_seconds,
             seasonal_bins=self.settings.seasonal_bins,
             direction="up",
         )

@@ -57,6 +57,11 @@ def test_exhaustion_benchmark_reports_every_rule() -> None:
     for r in rules.values():
         assert r["warned"] + r["missed"] == 4
         assert r["false_warnings_per_series_day"] >= 0.0
+    for name in ("forewarn", "predict_linear"):  # the time to exhaustion shown, against the truth
+        at = rules[name]["time_to_exhaustion_at"]
+        assert set(at) == {"60", "30", "10"}
+        assert all(0 < v["cases"] <= 4 and 0.0 <= v["within_1_5x"] <= 1.0 for v in at.values())
+    assert "static" not in format_table(report).split("time to exhaustion")[1]
     assert "predict_linear" in format_table(report)
 
 

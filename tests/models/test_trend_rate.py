@@ -1,0 +1,77 @@
+"""TrendForecaster's two memories: warnings from the main line, time to exhaustion from the better one."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+
+from forewarn.models.trend import TrendForecaster
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_700_000_000.0
+
+
+def _flat_then_leak(model: TrendForecaster, seed: int = 4) -> float:
+    """Two flat hours at 40, then +1 per minute: returns the true minutes left when feeding stops."""
+    rng = random.Random(seed)
+    for i in range(120):
+        model.learn_one(40.0 + rng.gauss(0.0, 0.5), T0 + 60.0 * i)
+    for k in range(1, 21):  # 20 minutes into the leak: at 60, 40 minutes before 100
+        model.learn_one(40.0 + k + rng.gauss(0.0, 0.5), T0 + 60.0 * (119 + k))
+    return 100.0 - 60.0
+
+
+def test_after_a_flat_stretch_the_time_to_exhaustion_follows_the_new_rate() -> None:
+    two, one = TrendForecaster(seasonal_bins=0), TrendForecaster(seasonal_bins=0, fast_halflife_seconds=None)
+    truth = _flat_then_leak(two)
+    _flat_then_leak(one)
+    tte_two = two.forecast(0.0, threshold=100.0).time_to_exhaustion_seconds
+    tte_one = one.forecast(0.0, threshold=100.0).time_to_exhaustion_seconds
+    assert tte_two is not None and tte_one is not None
+    assert two.rate_line == 1  # the fast line predicted the leak better
+    assert abs(tte_two / 60.0 - truth) < 0.5 * abs(tte_one / 60.0 - truth)
+    assert tte_two / 60.0 == pytest.approx(truth, rel=0.4)  # 53 min for 40 (the main line alone: 255)
+
+
+def test_warnings_do_not_depend_on_the_fast_line() -> None:
+    """Point, interval, P(breach), confidence: all from the main line (a 30-min batch climb must not page)."""
+    two, one = TrendForecaster(seasonal_bins=0), TrendForecaster(seasonal_bins=0, fast_halflife_seconds=None)
+    _flat_then_leak(two)
+    _flat_then_leak(one)
+    a, b = two.forecast(3600.0, threshold=100.0), one.forecast(3600.0, threshold=100.0)
+    assert (a.point, a.lower, a.upper, a.breach_probability, a.confidence) == (
+        b.point,
+        b.lower,
+        b.upper,
+        b.breach_probability,
+        b.confidence,
+    )
+    assert two.growth_rate_per_day() == one.growth_rate_per_day()
+
+
+def test_on_a_steady_trend_the_main_line_keeps_the_answer() -> None:
+    model = TrendForecaster(seasonal_bins=0)
+    rng = random.Random(2)
+    for i in range(600):
+        model.learn_one(10.0 + i / 60.0 + rng.gauss(0.0, 0.5), T0 + 60.0 * i)
+    assert model.rate_line == 0
+
+
+def test_a_snapshot_from_before_the_two_lines_still_loads() -> None:
+    """Bytewax recovery may hold the old layout (seven sums on the object): it loads as one line."""
+    one = TrendForecaster(seasonal_bins=0, fast_halflife_seconds=None)
+    _flat_then_leak(one)
+    state = dict(one.__dict__)
+    line = state.pop("lines")[0]
+    for name in ("errors", "rate_line", "fast_halflife_seconds"):
+        state.pop(name)
+    state.update({k: getattr(line, k) for k in ("s0", "s0sq", "s1", "s2", "sy", "sty", "syy")})
+    old = TrendForecaster.__new__(TrendForecaster)
+    old.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.forecast(600.0, threshold=100.0) == one.forecast(600.0, threshold=100.0)
+    with pytest.raises(ValueError):
+        TrendForecaster(fast_halflife_seconds=0.0)
