@@ -22,6 +22,9 @@ _DETECTORS: dict[str, tuple[str, str]] = {
 _FORECASTERS: dict[str, tuple[str, str]] = {
     "trend": ("forewarn.models.trend", "TrendForecaster"),
 }
+_PROBABILITIES: dict[str, tuple[str, str]] = {
+    "failure": ("forewarn.models.failure", "FailureProbability"),
+}
 
 
 def _load(table: dict[str, tuple[str, str]]) -> dict[str, ModelFactory]:
@@ -42,3 +45,8 @@ def detectors() -> dict[str, ModelFactory]:
 def forecasters() -> dict[str, ModelFactory]:
     """Forecaster factories that exist in this build, by name."""
     return _load(_FORECASTERS)
+
+
+def probabilities() -> dict[str, ModelFactory]:
+    """Failure-probability model factories (P(fails within h) from delayed labels), by name."""
+    return _load(_PROBABILITIES)

@@ -24,6 +24,7 @@ STATE_BUDGET_BYTES = 20 * 1024
 
 DETECTORS = registry.detectors()
 FORECASTERS = registry.forecasters()
+PROBABILITIES = registry.probabilities()
 
 # A day of a latency-like series at one-minute steps: daily cycle, noise, a spike and a level shift.
 T0 = 1_700_000_000.0
@@ -249,3 +250,60 @@ def test_forecaster_sees_a_leak_coming(forecaster_factory: Callable[[], Any]) ->
     assert 18_000.0 < f.time_to_exhaustion_seconds < 30_000.0
     assert f.time_to_exhaustion_lower is not None and f.time_to_exhaustion_upper is not None
     assert f.time_to_exhaustion_lower <= 24_000.0 <= f.time_to_exhaustion_upper
+
+
+# -- failure probability (delayed labels) -----------------------------------------------------------
+
+
+@pytest.fixture(params=sorted(PROBABILITIES) or ["none"], ids=str)
+def probability_factory(request: pytest.FixtureRequest) -> Callable[[], Any]:
+    if request.param == "none":
+        pytest.skip("no failure-probability model registered")
+    return PROBABILITIES[request.param]
+
+
+def _probes(n: int = 2000, seed: int = 5) -> list[tuple[float, dict[str, Any], bool]]:
+    """Probes every 30 s: slow ones (latency_z ~ 3) fail often, normal ones rarely (shape, not skill)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        slow = rng.random() < 0.1
+        out.append(
+            (
+                T0 + 30.0 * i,
+                {"latency_z": (3.0 if slow else 0.0) + rng.gauss(0, 1)},
+                rng.random() > (0.4 if slow else 0.02),
+            )
+        )
+    return out
+
+
+def _learn(model: Any, data: list[tuple[float, dict[str, Any], bool]]) -> list[float]:
+    return [model.learn_one(x, ok, t) for t, x, ok in data]
+
+
+def test_probability_round_trip_determinism_and_range(probability_factory: Callable[[], Any]) -> None:
+    data = _probes()
+    model = probability_factory()
+    first = _learn(model, data[:1000])
+    restored = type(model).restore(model.snapshot())
+    assert _learn(restored, data[1000:]) == _learn(model, data[1000:])
+    assert first == _learn(probability_factory(), data[:1000])
+    for p in [*first, model.predict_proba({"latency_z": 3.0}), model.predict_proba({})]:
+        assert math.isfinite(p) and 0.0 <= p <= 1.0
+    # what it learns is checked in test_models_behaviour.py (degraded episodes, Brier, reliability)
+
+
+def test_probability_survives_hostile_input_and_stays_small(probability_factory: Callable[[], Any]) -> None:
+    model = probability_factory()
+    hostile: list[tuple[float, dict[str, Any], bool]] = [
+        (T0, {"latency_z": float("nan")}, True),
+        (T0 + 1, {"latency_z": 1e308}, False),
+        (T0 - 500, {"latency_z": -1e308}, True),  # out of order
+        (T0 + 2, {}, False),
+        (T0 + 3, {"other": "n/a", "x": None}, True),
+        *[(T0 + 10 + i, {f"f{i}": 1.0}, i % 2 == 0) for i in range(100)],  # many feature names
+    ]
+    for p in _learn(model, hostile + _probes(5000)):
+        assert math.isfinite(p) and 0.0 <= p <= 1.0
+    assert len(model.snapshot()) <= STATE_BUDGET_BYTES
