@@ -1,9 +1,9 @@
 """Run the ``Responder`` against Kafka: the ``forewarn respond`` process.
 
 Why apart from ``responder.py``: the class is plain and tested without a broker; this module only
-owns the consumer loop, offsets and shutdown. Offsets are committed after a message is handled
-(at-least-once); the healing executor's idempotency keys and the grouper's seen-ids make a
-re-delivered message harmless.
+wires it to Kafka, metrics and shutdown. The loop itself (handle, flush, then commit: at-least-once;
+ticks) is ``forewarn.consume_loop``, shared with ``forewarn heal run``; the healing executor's
+idempotency keys and the grouper's seen-ids make a re-delivered message harmless.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
+from forewarn.consume_loop import consume_until
 from forewarn.kafka_io import ensure_topics, make_producer
 from forewarn.responder import Responder
 from forewarn.settings import Settings
@@ -86,28 +87,25 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     # responder with no partitions, and committed offsets still say where to resume.
     consumer.assign(_partitions(consumer, [topics.detections]))
     log.info("responder reading %s from %s", topics.detections, bootstrap)
-    next_tick = time.monotonic()
     metrics_server = None
     if registry is not None and port is not None:
         metrics_server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
         log.info("responder metrics on http://127.0.0.1:%d/metrics", metrics_server.server_port)
+
+    def handle(topic: str, value: bytes | None) -> None:
+        for action in responder.on_message(topic, value or b""):
+            log.info("%s %s on %s: %s", action.status, action.action, action.service, action.detail)
+
     try:
-        while not stop.is_set():
-            batch = consumer.poll(timeout_ms=250)
-            for records in batch.values():
-                for record in records:
-                    actions = responder.on_message(record.topic, record.value or b"")
-                    for action in actions:
-                        log.info(
-                            "%s %s on %s: %s", action.status, action.action, action.service, action.detail
-                        )
-            if batch:
-                producer.flush(timeout=10)
-                consumer.commit()
-            if time.monotonic() >= next_tick:
-                responder.tick()
-                producer.flush(timeout=10)
-                next_tick = time.monotonic() + settings.responder.tick_seconds
+        consume_until(
+            stop,
+            consumer,
+            handle,
+            flush=lambda: producer.flush(timeout=10),
+            tick=responder.tick,
+            tick_seconds=settings.responder.tick_seconds,
+            poll_ms=250,
+        )
     finally:
         if metrics_server is not None:
             metrics_server.shutdown()

@@ -14,22 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from forewarn.consume_loop import Consumer, consume_until
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.records import ActionRecord
 
 log = logging.getLogger(__name__)
-
-
-class _Message(Protocol):
-    topic: str
-    value: bytes | None
-
-
-class _Consumer(Protocol):
-    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> dict[Any, list[Any]]: ...
-
-    def commit(self) -> Any: ...
 
 
 class _Producer(Protocol):
@@ -68,7 +58,7 @@ class HealingRunner:
     def __init__(
         self,
         executor: HealingExecutor,
-        consumer: _Consumer,
+        consumer: Consumer,
         producer: _Producer | None,
         sources: dict[str, str],
         actions_topic: str,
@@ -106,20 +96,19 @@ class HealingRunner:
         return records
 
     def run(self, stop: threading.Event, poll_ms: int = 500, tick_seconds: float = 5.0) -> RunnerStats:
-        last_tick = 0.0
-        while not stop.is_set():
-            batch = self.consumer.poll(timeout_ms=poll_ms, max_records=100)
-            for messages in batch.values():
-                for message in messages:
-                    self.process(message.topic, message.value)
-            if batch:
-                if self.producer is not None:
-                    self.producer.flush(timeout=10)
-                self.consumer.commit()
-            now = self.executor.clock.now()
-            if now - last_tick >= tick_seconds:
-                self.executor.tick()
-                last_tick = now
+        """The shared at-least-once loop (``forewarn.consume_loop``), ticking on the executor's clock."""
+        producer = self.producer
+        consume_until(
+            stop,
+            self.consumer,
+            self.process,
+            flush=(lambda: producer.flush(timeout=10)) if producer is not None else None,
+            tick=self.executor.tick,
+            tick_seconds=tick_seconds,
+            poll_ms=poll_ms,
+            max_records=100,
+            now=self.executor.clock.now,
+        )
         return self.stats
 
 

@@ -1,0 +1,95 @@
+"""The shared consumer loop: every message handled in order, flush before commit, ticks on the clock."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from forewarn.consume_loop import consume_until
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class Msg:
+    topic: str
+    value: bytes | None
+
+
+class ScriptedConsumer:
+    """Hands out the scripted batches, then sets ``stop``; logs every call into a shared journal."""
+
+    def __init__(
+        self, batches: list[dict[Any, list[Msg]]], stop: threading.Event, journal: list[str]
+    ) -> None:
+        self.batches = batches
+        self.stop = stop
+        self.journal = journal
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Msg]]:
+        if not self.batches:
+            self.stop.set()
+            return {}
+        return self.batches.pop(0)
+
+    def commit(self) -> None:
+        self.journal.append("commit")
+
+
+def test_messages_are_handled_in_order_and_committed_after_the_flush() -> None:
+    stop, journal = threading.Event(), list[str]()
+    batches: list[dict[Any, list[Msg]]] = [
+        {"p0": [Msg("a", b"1"), Msg("a", b"2")], "p1": [Msg("b", None)]},
+        {},  # an empty poll: nothing to flush or commit
+        {"p0": [Msg("a", b"3")]},
+    ]
+    consumer = ScriptedConsumer(batches, stop, journal)
+    stats = consume_until(
+        stop,
+        consumer,
+        lambda topic, value: journal.append(f"{topic}:{value!r}"),
+        flush=lambda: journal.append("flush"),
+    )
+    assert journal == ["a:b'1'", "a:b'2'", "b:None", "flush", "commit", "a:b'3'", "flush", "commit"]
+    assert (stats.messages, stats.batches, stats.ticks) == (4, 2, 0)
+
+
+def test_a_failing_handler_leaves_the_batch_uncommitted() -> None:
+    """At-least-once: the exception escapes before the commit, so the broker re-delivers the batch."""
+    stop, journal = threading.Event(), list[str]()
+
+    def handle(topic: str, value: bytes | None) -> None:
+        if value == b"bad":
+            raise RuntimeError("handler failed")
+        journal.append(topic)
+
+    consumer = ScriptedConsumer([{"p": [Msg("a", b"ok"), Msg("a", b"bad")]}], stop, journal)
+    with pytest.raises(RuntimeError):
+        consume_until(stop, consumer, handle, flush=lambda: journal.append("flush"))
+    assert journal == ["a"]
+
+
+def test_ticks_follow_the_injected_clock_and_flush_what_they_published() -> None:
+    stop, journal = threading.Event(), list[str]()
+    clock = [0.0]
+
+    def now() -> float:
+        clock[0] += 2.0  # every call moves the simulated clock 2 s
+        return clock[0]
+
+    consumer = ScriptedConsumer([{}] * 10, stop, journal)
+    stats = consume_until(
+        stop,
+        consumer,
+        lambda topic, value: None,
+        flush=lambda: journal.append("flush"),
+        tick=lambda: journal.append("tick"),
+        tick_seconds=5.0,
+        now=now,
+    )
+    # 11 polls, 2 s per clock read: ticks at t=4 (at once), 12, 20, 28 (5 s after each, read at 6, 14, 22)
+    assert stats.ticks == journal.count("tick") == journal.count("flush") == 4
+    assert "commit" not in journal  # empty polls commit nothing
