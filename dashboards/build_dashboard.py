@@ -224,7 +224,10 @@ ROWS: list[tuple[str, list[Panel]]] = [
                 ],
                 kind="stat",
                 unit="percentunit",
-                description="Share of evaluated heals that turned out unnecessary (monitoring the monitor).",
+                description=(
+                    "Share of validated heals that did not heal: the action ran and the service's "
+                    "health check still failed (monitoring the monitor)."
+                ),
             ),
             Panel(
                 "Warning lead time p50 (1 h)",

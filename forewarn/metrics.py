@@ -226,12 +226,12 @@ def engine_metrics(registry: CollectorRegistry, clock: Callable[[], float] = tim
         ),
         heals_evaluated=Counter(
             "forewarn_heals_evaluated_total",
-            "Healing actions judged after the fact (needed or not).",
+            "Healing actions judged after the fact by their policy's health validation.",
             registry=registry,
         ),
         false_heals=Counter(
             "forewarn_false_heals_total",
-            "Healing actions judged unnecessary after the fact (the false-heal rate's numerator).",
+            "Healing actions that ran and failed their validation (the false-heal rate's numerator).",
             registry=registry,
         ),
         heartbeat=Gauge(

@@ -12,6 +12,11 @@ Mapping (statuses from ``forewarn.healing.records``):
   status ``rolled_back``.
 - ``forewarn_heal_guard_rejections_total{guard}``: status ``rejected``; the guard's name is the
   detail's prefix (``GuardRejected`` formats ``"<guard>: <message>"``).
+- ``forewarn_heals_evaluated_total``: actions that ran under a policy with a validation check and got
+  its verdict (the record carries ``validation``); ``forewarn_false_heals_total``: those whose verdict
+  was "not healed" (``rolled_back`` or ``not_validated``): forewarn acted and the service's health
+  check still failed, so the action was the wrong one or not needed for what was wrong. Their ratio is
+  the dashboard's false-heal rate.
 - ``forewarn_warning_lead_time_seconds{service}``: an ``exhaustion_forecast`` detection's
   ``features["tte_seconds"]``, i.e. the lead time forewarn *predicted* when it warned.
 - ``forewarn_heartbeat_timestamp_seconds{component="responder"}``: every tick, so a stalled
@@ -56,6 +61,10 @@ class ResponderMetrics:
                 self.healing.rollbacks.labels(service=record.service, action=action).inc()
             elif record.status == "rejected":
                 self.healing.guard_rejections.labels(guard=guard_name(record.detail)).inc()
+            if record.acted and record.validation is not None:
+                self.engine.heals_evaluated.inc()
+                if record.status in ("rolled_back", "not_validated"):
+                    self.engine.false_heals.inc()
 
     def observe_detection(self, detection: Detection) -> None:
         if detection.detection_kind != "exhaustion_forecast":

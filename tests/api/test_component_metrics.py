@@ -64,12 +64,18 @@ def _detection(service: str, kind: str = "failure", features: dict[str, float] |
 
 
 class ScriptedExecutor:
-    """Returns one record per scripted (status, detail) for every trigger."""
+    """Returns one record per scripted (status, detail) for every trigger.
 
-    def __init__(self, outcomes: list[tuple[Status, str]]) -> None:
+    ``validated``: records of actions that ran past their step (all acted statuses but ``failed``)
+    carry a validation verdict, as the real executor's do under a policy with a health check.
+    """
+
+    def __init__(self, outcomes: list[tuple[Status, str]], validated: bool = False) -> None:
         self.outcomes = outcomes
+        self.validated = validated
 
     def handle(self, trigger: Trigger) -> list[ActionRecord]:
+        judged = ("succeeded", "rolled_back", "not_validated") if self.validated else ()
         return [
             ActionRecord(
                 trigger_id=trigger.id,
@@ -82,6 +88,7 @@ class ScriptedExecutor:
                 step=index,
                 idempotency_key=f"{trigger.group_id}:provider-failover:{index}",
                 detail=detail,
+                validation={"ok": status == "succeeded"} if status in judged else None,
             )
             for index, (status, detail) in enumerate(self.outcomes)
         ]
@@ -90,11 +97,13 @@ class ScriptedExecutor:
         return None
 
 
-def _responder(outcomes: list[tuple[Status, str]], registry: CollectorRegistry) -> Responder:
+def _responder(
+    outcomes: list[tuple[Status, str]], registry: CollectorRegistry, validated: bool = False
+) -> Responder:
     published: list[tuple[str, str, bytes]] = []
     return Responder(
         TopicSettings(),
-        executor=ScriptedExecutor(outcomes),
+        executor=ScriptedExecutor(outcomes, validated),
         # The real reporter, offline (no LLM URL), on the same registry as in ``forewarn respond``.
         tracker=IncidentTracker(reporter=IncidentReporter.from_settings(LLMSettings(), registry=registry)),
         publish=lambda topic, key, value: published.append((topic, key, value)),
@@ -128,6 +137,20 @@ def test_action_records_move_the_right_healing_counters() -> None:
     # A re-delivered detection is not handled again, so nothing is counted twice.
     responder.on_detection(_detection("email"))
     assert value("forewarn_heal_attempts_total", labels) == 2.0
+
+
+def test_validated_heals_are_evaluated_and_the_ones_that_did_not_heal_are_false() -> None:
+    registry = CollectorRegistry()
+    outcomes: list[tuple[Status, str]] = [
+        ("succeeded", "validated"),
+        ("rolled_back", "validation failed; undone"),
+        ("not_validated", "validation failed; nothing to undo"),
+        ("failed", "admin API said 500"),  # never reached validation: not judged
+        ("dry_run", "would have run"),
+    ]
+    _responder(outcomes, registry, validated=True).on_detection(_detection("email"))
+    assert registry.get_sample_value("forewarn_heals_evaluated_total") == 3.0
+    assert registry.get_sample_value("forewarn_false_heals_total") == 2.0
 
 
 def test_no_success_counted_for_a_failed_action() -> None:
