@@ -273,6 +273,9 @@ class ForecastSettings(BaseModel):
     # A faster second line for the time to exhaustion only, used while it predicts better (a leak that
     # just started on a flat gauge); warnings stay on the main line. None = one line.
     fast_halflife_seconds: float | None = Field(300.0, gt=0)
+    # Page-Hinkley change test (residual standard deviations of evidence) that refits the fast line
+    # from where a new regime began, so a sudden leak is timed from its start. None = off.
+    change_threshold: float | None = Field(5.0, gt=0)
     # Hourly time-of-day profile bins (24 = a daily cycle). Off by default: learned within one bin it
     # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
     seasonal_bins: int = Field(0, ge=0, le=168)

@@ -168,6 +168,7 @@ class ForecastEngine:
         forecaster = TrendForecaster(
             halflife_seconds=self.settings.halflife_seconds,
             fast_halflife_seconds=self.settings.fast_halflife_seconds,
+            change_threshold=self.settings.change_threshold,
             seasonal_bins=self.settings.seasonal_bins,
             direction="up",
         )

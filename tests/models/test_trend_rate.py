@@ -66,7 +66,9 @@ def test_a_snapshot_from_before_the_two_lines_still_loads() -> None:
     _flat_then_leak(one)
     state = dict(one.__dict__)
     line = state.pop("lines")[0]
-    for name in ("errors", "rate_line", "fast_halflife_seconds"):
+    for name in ("errors", "rate_line", "fast_halflife_seconds", "change_threshold", "change_memory"):
+        state.pop(name)
+    for name in ("change", "changes", "recent_t", "recent_y"):
         state.pop(name)
     state.update({k: getattr(line, k) for k in ("s0", "s0sq", "s1", "s2", "sy", "sty", "syy")})
     old = TrendForecaster.__new__(TrendForecaster)
@@ -75,3 +77,33 @@ def test_a_snapshot_from_before_the_two_lines_still_loads() -> None:
     assert restored.forecast(600.0, threshold=100.0) == one.forecast(600.0, threshold=100.0)
     with pytest.raises(ValueError):
         TrendForecaster(fast_halflife_seconds=0.0)
+
+
+def _sudden_leak(model: TrendForecaster, seed: int, seconds_in: int) -> float:
+    """The demo's pool: 50 connections, 6 +-2 in use for 30 s at 1 s probes, then 0.5 leaked per second.
+
+    Returns the true seconds left after ``seconds_in`` seconds of leak.
+    """
+    rng = random.Random(seed)
+    for i in range(30 + seconds_in + 1):
+        leaked = 0.5 * max(0, i - 30)
+        model.learn_one((6 + rng.randint(-1, 2) + int(leaked)) / 50, T0 + i)
+    return (44 - 0.5 * seconds_in) / 0.5
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_sudden_leak_is_timed_from_where_it_began(seed: int) -> None:
+    """Ten seconds into a 90-second leak: the change test refits the fast line from the knee."""
+    watched = TrendForecaster(halflife_seconds=1800.0, seasonal_bins=0)
+    blind = TrendForecaster(halflife_seconds=1800.0, seasonal_bins=0, change_threshold=None)
+    truth = _sudden_leak(watched, seed, 10)
+    _sudden_leak(blind, seed, 10)
+    tte = watched.forecast(0.0, threshold=1.0).time_to_exhaustion_seconds
+    before = blind.forecast(0.0, threshold=1.0).time_to_exhaustion_seconds
+    assert watched.changes >= 1 and tte is not None and before is not None
+    assert 0.5 * truth <= tte <= 1.6 * truth  # 58-118 s for 78 s left (seeds 1-4)
+    assert before > 4.0 * truth  # 397-584 s without the change test
+    # the warning side does not move: same P(breach) with and without the test
+    assert watched.forecast(900.0, threshold=1.0).breach_probability == pytest.approx(
+        blind.forecast(900.0, threshold=1.0).breach_probability
+    )
