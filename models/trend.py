@@ -221,8 +221,8 @@ class TrendForecaster(Snapshottable):
         deseasonalised = value - self._seasonal(when)
         dt = when - self.last_t if self.last_t is not None else 0.0
         if self.n >= self.warmup and len(self.lines) > 1:
+            self._watch_for_change(deseasonalised, dt)  # first: a refitted line is scored on this point
             self._score_lines(deseasonalised, dt)
-            self._watch_for_change(deseasonalised, dt)
         for line in self.lines:
             if dt > 0:
                 line.shift(dt)
