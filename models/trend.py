@@ -23,6 +23,7 @@ from forewarn.models.base import Forecast, Snapshottable, as_finite, normal_quan
 from forewarn.models.change import PageHinkley
 
 _SQRT2 = math.sqrt(2.0)
+RATE_Z = 2.0  # a refitted line's slope must differ from the main line's by this many standard errors
 
 
 def _normal_cdf(z: float) -> float:
@@ -176,6 +177,7 @@ class TrendForecaster(Snapshottable):
         watch = change_threshold is not None and fast_halflife_seconds is not None
         self.change = PageHinkley(threshold=change_threshold) if watch and change_threshold else None
         self.changes = 0  # regime changes seen (the fast line was refitted from each)
+        self.refit_index: int | None = None  # index of the point that triggered the last refit
         # the last ``change_memory`` deseasonalised points, to refit the fast line from a change point
         self.recent_t: array.array[float] = array.array("d")
         self.recent_y: array.array[float] = array.array("d")
@@ -205,6 +207,7 @@ class TrendForecaster(Snapshottable):
                 change_memory=64,
                 change=None,
                 changes=0,
+                refit_index=None,
                 recent_t=array.array("d"),
                 recent_y=array.array("d"),
             )
@@ -263,6 +266,11 @@ class TrendForecaster(Snapshottable):
         if start is not None:
             self.changes += 1
             self.lines[1] = self._refit(start)
+            self.refit_index = self.n
+
+    def _on_probation(self) -> bool:
+        """A refitted fast line is on probation until it has seen ``change_memory`` points."""
+        return self.refit_index is not None and self.n - self.refit_index < self.change_memory
 
     def _refit(self, start: int) -> DiscountedLine:
         """A fast line over the remembered points from index ``start`` on, ending at the last one."""
@@ -317,12 +325,23 @@ class TrendForecaster(Snapshottable):
         breach = tte = tte_lo = tte_hi = None
         if threshold is not None and math.isfinite(threshold):
             breach = self._breach_probability(level, slope, var_level, var_slope, cov, sigma2, h, threshold)
-            k = self.rate_line  # the time to exhaustion follows the line that predicts better
-            if k:
-                level_k, slope_k = self._line(k)
-                _, var_level_k, var_slope_k, _ = self._uncertainty(level_k, slope_k, k)
-            else:
-                level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
+            level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
+            if self.rate_line:  # the time to exhaustion follows the line that predicts better ...
+                fast_level, fast_slope = self._line(self.rate_line)
+                _, fast_var_level, fast_var_slope, _ = self._uncertainty(
+                    fast_level, fast_slope, self.rate_line
+                )
+                # ... but a line refitted after a change alarm (a few points) only when its rate is
+                # really another one, not the main line's seen through noise (a false alarm)
+                if not self._on_probation() or (fast_slope - slope) ** 2 > RATE_Z**2 * (
+                    fast_var_slope + var_slope
+                ):
+                    level_k, slope_k, var_level_k, var_slope_k = (
+                        fast_level,
+                        fast_slope,
+                        fast_var_level,
+                        fast_var_slope,
+                    )
             tte, tte_lo, tte_hi = self._time_to_exhaustion(
                 level_k, slope_k, var_level_k, var_slope_k, threshold
             )

@@ -68,7 +68,7 @@ def test_a_snapshot_from_before_the_two_lines_still_loads() -> None:
     line = state.pop("lines")[0]
     for name in ("errors", "rate_line", "fast_halflife_seconds", "change_threshold", "change_memory"):
         state.pop(name)
-    for name in ("change", "changes", "recent_t", "recent_y"):
+    for name in ("change", "changes", "refit_index", "recent_t", "recent_y"):
         state.pop(name)
     state.update({k: getattr(line, k) for k in ("s0", "s0sq", "s1", "s2", "sy", "sty", "syy")})
     old = TrendForecaster.__new__(TrendForecaster)
