@@ -42,6 +42,8 @@ class Forecast:
     time_to_exhaustion_lower: float | None = None
     time_to_exhaustion_upper: float | None = None
     confidence: float = 0.0
+    # the rate (units per second) the time to exhaustion assumes; with a threshold only
+    rate_per_second: float | None = None
 
 
 @runtime_checkable

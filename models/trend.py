@@ -322,7 +322,7 @@ class TrendForecaster(Snapshottable):
         point = level + slope * h + self._seasonal(target_t)
         sd = math.sqrt(max(var_level + h * h * var_slope + 2 * h * cov + sigma2, 0.0))
         lower, upper = point - self._z * sd, point + self._z * sd
-        breach = tte = tte_lo = tte_hi = None
+        breach = tte = tte_lo = tte_hi = rate_used = None
         if threshold is not None and math.isfinite(threshold):
             breach = self._breach_probability(level, slope, var_level, var_slope, cov, sigma2, h, threshold)
             level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
@@ -345,6 +345,7 @@ class TrendForecaster(Snapshottable):
             tte, tte_lo, tte_hi = self._time_to_exhaustion(
                 level_k, slope_k, var_level_k, var_slope_k, threshold
             )
+            rate_used = slope_k
         return Forecast(
             horizon_seconds=h,
             point=point,
@@ -356,6 +357,7 @@ class TrendForecaster(Snapshottable):
             time_to_exhaustion_lower=tte_lo,
             time_to_exhaustion_upper=tte_hi,
             confidence=self.confidence(),
+            rate_per_second=rate_used,
         )
 
     def confidence(self) -> float:

@@ -269,7 +269,12 @@ class ForecastEngine:
         severity: Severity,
         forecaster: TrendForecaster,
     ) -> Detection:
-        slope = forecaster.growth_rate_per_day() / 86_400.0
+        # the rate the time to exhaustion assumes (a fresh leak's, after a change), else the trend's
+        slope = (
+            fc.rate_per_second
+            if fc.rate_per_second is not None
+            else forecaster.growth_rate_per_day() / 86_400.0
+        )
         features = {
             "value": observation.value,
             "capacity": observation.capacity,

@@ -103,6 +103,9 @@ def test_a_sudden_leak_is_timed_from_where_it_began(seed: int) -> None:
     assert watched.changes >= 1 and tte is not None and before is not None
     assert 0.5 * truth <= tte <= 1.6 * truth  # 58-118 s for 78 s left (seeds 1-4)
     assert before > 4.0 * truth  # 397-584 s without the change test
+    rate = watched.forecast(0.0, threshold=1.0).rate_per_second  # what the reason text shows
+    assert rate is not None and 0.005 <= rate <= 0.02  # the leak's 0.01/s, not the main trend's
+    assert watched.growth_rate_per_day() / 86_400.0 < 0.5 * rate
     # the warning side does not move: same P(breach) with and without the test
     assert watched.forecast(900.0, threshold=1.0).breach_probability == pytest.approx(
         blind.forecast(900.0, threshold=1.0).breach_probability
