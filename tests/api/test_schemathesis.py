@@ -74,6 +74,10 @@ def _cleanup() -> Iterator[None]:
 @settings(
     max_examples=25,
     deadline=None,
+    # The same examples every run: a random one can be schemathesis' own false positive (a "negative"
+    # query value that cannot be serialised is dropped, so the request sent is valid and gets a 200),
+    # and CI must not flake on it; new examples come with schema changes, not with the clock.
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_api_never_errors(case: Any) -> None:  # a schemathesis Case
