@@ -47,5 +47,10 @@ class AlertScaled(Snapshottable):
         drivers = {k: v * ratio for k, v in raw.drivers.items()}
         return AnomalyScore(score=score, confidence=raw.confidence, drivers=drivers, expected=raw.expected)
 
+    def explain_one(self, x: Mapping[str, float]) -> dict[str, float]:
+        """The wrapped detector's explanation, when it offers one (the dataflow asks before learning)."""
+        explain = getattr(self.detector, "explain_one", None)
+        return dict(explain(x)) if callable(explain) else {}
+
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         self.detector.learn_one(x, t)

@@ -148,6 +148,21 @@ class ContextDetector(Snapshottable):
             drivers={self.feature or "value": score},
         )
 
+    def explain_one(self, x: Mapping[str, float]) -> dict[str, float]:
+        """What drove the score (read-only, before learning): novelty, memory size, range, which rule."""
+        value = self._value(x)
+        if value is None or not self.ready:
+            return {}
+        plan = self._plan(value)
+        return {
+            "novelty": plan.raw,
+            "contexts": float(len(self.memory)),
+            "range_low": self.lo,
+            "range_high": self.hi,
+            "beyond_range": float(plan.sens[0] >= 2 * self.value_bits),
+            "new_record": float(self._new_record(value)),
+        }
+
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
         if value is None:

@@ -258,6 +258,19 @@ def explain(observation: Observation, result: AnomalyScore, facts: Mapping[str, 
             f"{svc} logs are mostly errors: {facts['failure_rate']:.0%} of recent lines "
             f"({run} in a row){context}"
         )
+    if "novelty" in facts:  # the context detector: which of its rules fired
+        lo, hi = facts.get("range_low", 0.0), facts.get("range_high", 0.0)
+        if facts.get("new_record"):
+            what = "a new record, past every value seen by more than 5% of their span"
+        elif facts.get("beyond_range"):
+            what = f"outside the range it has learned ({lo:.4g} to {hi:.4g})"
+        else:
+            learned = int(facts.get("contexts", 0))
+            what = f"a sequence of values its {learned} learned contexts did not predict"
+        return (
+            f"{svc} {observation.feature} = {value:.4g}: {what} "
+            f"(novelty {facts['novelty']:.2f}, by {detector}){context}"
+        )
     streak = int(facts.get("anomalous_in_a_row", 1))
     if "z" in facts and "ew_mean" in facts:
         z, mean, std = facts["z"], facts["ew_mean"], facts.get("ew_std", 0.0)

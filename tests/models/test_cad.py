@@ -203,3 +203,19 @@ def test_the_record_rule_is_left_to_the_range_when_the_range_is_learned_online()
     assert _feed(with_rule, values) == _feed(without, values)
     told = ContextDetector(value_range=(0.0, 200.0), rest_period=10_000)
     assert max(_feed(told, values)) == 1.0  # with a given range the same records are reported
+
+
+def test_explain_one_says_which_rule_fired_without_learning() -> None:
+    model = ContextDetector(rest_period=0, value_range=(0.0, 7.0))
+    _feed(model, PATTERN * 60)
+    before = pickle.dumps(model)
+    broken = model.explain_one({"value": 7.0})  # after the pattern's last 2.0 comes 0.0, never 7.0
+    assert broken["novelty"] > 0.0 and broken["contexts"] == len(model.memory)
+    assert broken["beyond_range"] == 0.0 and broken["new_record"] == 0.0
+    assert model.explain_one({"value": 150.0})["beyond_range"] == 1.0
+    assert pickle.dumps(model) == before
+    wide = ContextDetector(rest_period=0, value_range=(0.0, 100.0))
+    _feed(wide, PATTERN * 20)
+    record = wide.explain_one({"value": 40.0})  # 0..7 seen: 40 is a record inside the given range
+    assert record["new_record"] == 1.0 and record["beyond_range"] == 0.0
+    assert ContextDetector().explain_one({"value": 1.0}) == {}  # online range not ready yet

@@ -287,4 +287,23 @@ def test_cad_model_flags_a_latency_jump_and_names_the_context_detector() -> None
     assert len(jumped) == 1
     (det,) = jumped
     assert det.detector == "ContextDetector" and det.score >= 0.5
+    assert det.reason.startswith("auth latency_ms = 9")
+    assert "outside the range it has learned" in det.reason and "by ContextDetector" in det.reason
+    assert det.features["beyond_range"] == 1.0 and det.features["novelty"] >= 0.75
     assert (det.timestamp - T0).total_seconds() <= 402
+
+
+def test_context_detector_reasons_name_the_rule() -> None:
+    from forewarn.models.base import AnomalyScore
+    from forewarn.pipeline.detection import explain
+
+    obs = latency(0, 140.0)
+    score = AnomalyScore(score=0.8, confidence=1.0)
+    base = {"novelty": 0.9, "contexts": 812.0, "range_low": 40.0, "range_high": 180.0}
+    sequence = explain(obs, score, {**base, "beyond_range": 0.0, "new_record": 0.0}, "ContextDetector")
+    assert sequence == (
+        "auth latency_ms = 140: a sequence of values its 812 learned contexts did not predict "
+        "(novelty 0.90, by ContextDetector) (last: HTTP 200)"
+    )
+    record = explain(obs, score, {**base, "beyond_range": 0.0, "new_record": 1.0}, "ContextDetector")
+    assert "a new record, past every value seen" in record
