@@ -125,7 +125,8 @@ class DetectorSettings(BaseModel):
     # Latency and metric series: "likelihood" (models/likelihood.py, NAB standard 55.3, reports each
     # excursion once, ~35k events/s and <1 KB per series), "cad" (models/cad.py, the contextual
     # detector: also flags ordinary values in an unseen order, NAB 59 with its range learned online,
-    # ~3.5k events/s and up to ~16 KB per series) or "zscore" (models/zscore.py, a plain EW z-score:
+    # ~3.5k events/s and up to ~16 KB per series; it has no direction, so a latency that suddenly
+    # drops can be reported too) or "zscore" (models/zscore.py, a plain EW z-score:
     # simple, but NAB 0.0). Failure and log-error series always use the EW failure rate.
     model: Literal["likelihood", "cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
