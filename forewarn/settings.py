@@ -277,6 +277,9 @@ class ForecastSettings(BaseModel):
     # Page-Hinkley change test (residual standard deviations of evidence) that refits the fast line
     # from where a new regime began, so a sudden leak is timed from its start. None = off.
     change_threshold: float | None = Field(5.0, gt=0)
+    # A line refitted after a change that clearly crosses the capacity within this long raises P(breach):
+    # a sudden race to the limit after hours of calm is warned of. None = warnings from the main line only.
+    imminent_seconds: float | None = Field(300.0, gt=0)
     # Hourly time-of-day profile bins (24 = a daily cycle). Off by default: learned within one bin it
     # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
     seasonal_bins: int = Field(0, ge=0, le=168)

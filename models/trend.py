@@ -25,6 +25,8 @@ from forewarn.models.discounted_line import DiscountedLine
 
 _SQRT2 = math.sqrt(2.0)
 RATE_Z = 2.0  # a refitted line's slope must differ from the main line's by this many standard errors
+IMMINENT_POINTS = 8  # an imminent-crossing warning needs a refitted line of this many (effective) points
+IMMINENT_Z = 4.0  # ... and a slope this many standard errors towards the threshold
 
 
 def _normal_cdf(z: float) -> float:
@@ -60,6 +62,10 @@ class TrendForecaster(Snapshottable):
     on (the last ``change_memory`` points are kept for it). Without it, a pool that fills in 90 s after
     a quiet start was shown 10 s in as 7-10 minutes from exhaustion; with it, 1-2 minutes (simulated,
     ``tests/models/test_trend_rate.py``). Before the test has seen enough, the estimate stays long.
+
+    One exception to "warnings come from the main line": a refitted line whose rate is clearly new and
+    that crosses the threshold within ``imminent_seconds`` (300) raises P(breach) (``_imminent``), so a
+    sudden race to the limit after hours of calm is warned of; the bench's false-warning rate stays 0.
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class TrendForecaster(Snapshottable):
         fast_halflife_seconds: float | None = 300.0,
         change_threshold: float | None = 5.0,
         change_memory: int = 64,
+        imminent_seconds: float | None = 300.0,
     ) -> None:
         if direction not in {"up", "down"}:
             raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
@@ -96,6 +103,7 @@ class TrendForecaster(Snapshottable):
         self.errors = [0.0] * len(self.lines)  # EW squared one-step error of each line
         self.rate_line = 0  # index of the line the time to exhaustion uses
         self.change_threshold = change_threshold
+        self.imminent_seconds = imminent_seconds
         self.change_memory = max(2, change_memory)
         watch = change_threshold is not None and fast_halflife_seconds is not None
         self.change = PageHinkley(threshold=change_threshold) if watch and change_threshold else None
@@ -128,6 +136,7 @@ class TrendForecaster(Snapshottable):
             state.update(
                 change_threshold=None,
                 change_memory=64,
+                imminent_seconds=None,
                 change=None,
                 changes=0,
                 refit_index=None,
@@ -191,6 +200,42 @@ class TrendForecaster(Snapshottable):
             self.lines[1] = self._refit(start)
             self.refit_index = self.n
 
+    def _imminent(self, h: float, threshold: float) -> tuple[float, float] | None:
+        """(P(crossing within ``imminent_seconds``), slope z) from a line refitted after a change.
+
+        Why: after a long quiet stretch the main line hardly moves when a gauge suddenly races to its
+        limit; a pool that fills in 90 s would never be warned of. Only a refitted line with at least
+        ``IMMINENT_POINTS`` points, a rate different from the main line's (``RATE_Z`` standard errors)
+        and a slope ``IMMINENT_Z`` standard errors towards the threshold counts (a line through a few
+        noisy points is steep by chance far more often than a normal tail says), and only for crossings within
+        ``imminent_seconds``: a 30-minute batch climb ending at 85 % is not imminent, a burst of one
+        sample has no slope.
+        """
+        if self.imminent_seconds is None or self.rate_line != 1 or not self._on_probation():
+            return None
+        fast = self.lines[1]
+        if fast.n_eff() < IMMINENT_POINTS:
+            return None
+        level, slope = self._line(0)
+        var_slope = self._uncertainty(level, slope)[2]
+        fast_level, fast_slope = self._line(1)
+        sigma2, var_level, fast_var_slope, cov = self._uncertainty(fast_level, fast_slope, 1)
+        if fast_var_slope <= 0 or (fast_slope - slope) ** 2 <= RATE_Z**2 * (fast_var_slope + var_slope):
+            return None
+        z = self._sign() * fast_slope / math.sqrt(fast_var_slope)
+        if z < IMMINENT_Z:
+            return None
+        lead = min(h, self.imminent_seconds)
+        p = self._breach_probability(
+            fast_level, fast_slope, var_level, fast_var_slope, cov, sigma2, lead, threshold
+        )
+        return p, z
+
+    def imminent_trend_z(self, threshold: float) -> float | None:
+        """The slope z behind an imminent-crossing warning (``_imminent``), None when there is none."""
+        found = self._imminent(self.imminent_seconds or 0.0, threshold) if self.last_t is not None else None
+        return None if found is None else found[1]
+
     def _on_probation(self) -> bool:
         """A refitted fast line is on probation until it has seen ``change_memory`` points."""
         return self.refit_index is not None and self.n - self.refit_index < self.change_memory
@@ -248,6 +293,9 @@ class TrendForecaster(Snapshottable):
         breach = tte = tte_lo = tte_hi = rate_used = None
         if threshold is not None and math.isfinite(threshold):
             breach = self._breach_probability(level, slope, var_level, var_slope, cov, sigma2, h, threshold)
+            imminent = self._imminent(h, threshold)
+            if imminent is not None:
+                breach = max(breach, imminent[0])
             level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
             if self.rate_line:  # the time to exhaustion follows the line that predicts better ...
                 fast_level, fast_slope = self._line(self.rate_line)

@@ -169,6 +169,7 @@ class ForecastEngine:
             halflife_seconds=self.settings.halflife_seconds,
             fast_halflife_seconds=self.settings.fast_halflife_seconds,
             change_threshold=self.settings.change_threshold,
+            imminent_seconds=self.settings.imminent_seconds,
             seasonal_bins=self.settings.seasonal_bins,
             direction="up",
         )
@@ -201,6 +202,8 @@ class ForecastEngine:
         if above and fc.confidence >= settings.min_confidence:
             at_capacity = fc.time_to_exhaustion_seconds == 0.0
             z = trend_z(state.forecaster, settings.horizon_seconds)
+            if z < settings.min_trend_z:  # a sudden race to the limit: the refitted line's own z
+                z = max(z, state.forecaster.imminent_trend_z(observation.capacity) or z)
             if at_capacity or z >= settings.min_trend_z:
                 severity = self._severity(fc, probability)
                 if self._should_emit(alert, severity, ts):

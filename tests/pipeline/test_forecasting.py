@@ -313,3 +313,29 @@ def test_an_idle_series_is_dropped_after_a_day_of_silence() -> None:
     assert logic.on_notify() == ([], StatefulLogic.RETAIN)
     now[0] = WALL + timedelta(hours=47)
     assert logic.on_notify() == ([], StatefulLogic.DISCARD)
+
+
+def _pool_after_calm(rng: random.Random, calm: int, leak_seconds: int) -> list[GaugeObservation]:
+    """The demo's pool (50 connections, 6 +-2 in use) calm for ``calm`` s, then 0.5 leaked per second."""
+    out = []
+    for i in range(calm + leak_seconds):
+        leaked = 0.5 * max(0, i - calm)
+        out.append(obs(i, min(50, 6 + rng.randint(-1, 2) + int(leaked)) / 50))
+    return out
+
+
+def test_a_sudden_leak_after_a_long_calm_is_warned_before_the_pool_is_full() -> None:
+    """After 15 calm minutes the main line hardly moves in 90 s; the imminent-crossing rule warns."""
+
+    def in_leak(items: list[ForecastEvent | Detection]) -> list[Detection]:
+        # (a young series can warn in its first seconds, from the main line alone: not this test's case)
+        return [d for d in detections(items) if (d.timestamp - at(0)).total_seconds() >= 900.0]
+
+    for seed in range(4):
+        found = in_leak(run(engine(), _pool_after_calm(random.Random(seed), 900, 88)))
+        assert found, f"seed {seed}: no warning before exhaustion"
+        lead = 988.0 - (found[0].timestamp - at(0)).total_seconds()
+        assert lead >= 60.0, (seed, lead)  # 71-76 s before the pool is full (seeds 0-3)
+        assert found[0].features["tte_seconds"] < 180.0  # it says 1-2 minutes (65-127 s), not hours
+        blind = engine(change_threshold=None)  # without the change test it is never warned of
+        assert in_leak(run(blind, _pool_after_calm(random.Random(seed), 900, 88))) == []
