@@ -280,6 +280,9 @@ class ForecastSettings(BaseModel):
     # A line refitted after a change that clearly crosses the capacity within this long raises P(breach):
     # a sudden race to the limit after hours of calm is warned of. None = warnings from the main line only.
     imminent_seconds: float | None = Field(300.0, gt=0)
+    # P(breach) looks at most this many times the span of data seen ahead (a young gauge's line is
+    # steep by chance; node-exporter's mixin extrapolates 6 h of data 24 h ahead). None = no cap.
+    max_extrapolation: float | None = Field(4.0, gt=0)
     # Hourly time-of-day profile bins (24 = a daily cycle). Off by default: learned within one bin it
     # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
     seasonal_bins: int = Field(0, ge=0, le=168)

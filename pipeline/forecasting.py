@@ -170,6 +170,7 @@ class ForecastEngine:
             fast_halflife_seconds=self.settings.fast_halflife_seconds,
             change_threshold=self.settings.change_threshold,
             imminent_seconds=self.settings.imminent_seconds,
+            max_extrapolation=self.settings.max_extrapolation,
             seasonal_bins=self.settings.seasonal_bins,
             direction="up",
         )

@@ -66,9 +66,16 @@ def test_a_snapshot_from_before_the_two_lines_still_loads() -> None:
     _flat_then_leak(one)
     state = dict(one.__dict__)
     line = state.pop("lines")[0]
-    for name in ("errors", "rate_line", "fast_halflife_seconds", "change_threshold", "change_memory"):
+    for name in (
+        "errors",
+        "rate_line",
+        "fast_halflife_seconds",
+        "change_threshold",
+        "change_memory",
+        "imminent_seconds",
+    ):
         state.pop(name)
-    for name in ("change", "changes", "refit_index", "recent_t", "recent_y"):
+    for name in ("change", "changes", "refit_index", "recent_t", "recent_y", "max_extrapolation", "first_t"):
         state.pop(name)
     state.update({k: getattr(line, k) for k in ("s0", "s0sq", "s1", "s2", "sy", "sty", "syy")})
     old = TrendForecaster.__new__(TrendForecaster)

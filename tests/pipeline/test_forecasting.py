@@ -184,8 +184,8 @@ def test_flat_noisy_gauges_never_raise_an_exhaustion_detection() -> None:
 
 
 def test_without_the_trend_test_noise_would_alert() -> None:
-    """The control is discriminating: with min_trend_z=0 the same noise does breach."""
-    eng = engine(min_trend_z=0.0)
+    """The control is discriminating: with min_trend_z=0 and no extrapolation cap the noise breaches."""
+    eng = engine(min_trend_z=0.0, max_extrapolation=None)
     alerts = 0
     for seed in range(20):
         rng = random.Random(seed)
@@ -339,3 +339,14 @@ def test_a_sudden_leak_after_a_long_calm_is_warned_before_the_pool_is_full() -> 
         assert found[0].features["tte_seconds"] < 180.0  # it says 1-2 minutes (65-127 s), not hours
         blind = engine(change_threshold=None)  # without the change test it is never warned of
         assert in_leak(run(blind, _pool_after_calm(random.Random(seed), 900, 88))) == []
+
+
+def test_young_calm_gauges_do_not_warn_and_the_cap_is_what_stops_them() -> None:
+    """A line through a young gauge's first seconds is steep by chance: P(breach) may not look 30x ahead."""
+    capped = uncapped = 0
+    for seed in range(50):
+        calm = _pool_after_calm(random.Random(seed), 300, 0)
+        capped += bool(detections(run(engine(), calm)))
+        uncapped += bool(detections(run(engine(max_extrapolation=None), calm)))
+    assert capped == 0
+    assert uncapped >= 2  # 4 of 50 warned in their first 10-17 s without the cap
