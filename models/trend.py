@@ -38,6 +38,11 @@ def _z_for(level: float) -> float:
     return normal_quantile(0.5 + level / 2.0)
 
 
+def _new_rate(fast_slope: float, fast_var_slope: float, slope: float, var_slope: float) -> bool:
+    """A refitted line's rate is really another one: ``RATE_Z`` standard errors from the main line's."""
+    return (fast_slope - slope) ** 2 > RATE_Z**2 * (fast_var_slope + var_slope)
+
+
 class TrendForecaster(Snapshottable):
     """Online trend + seasonality forecaster with intervals, breach odds and time to exhaustion.
 
@@ -108,8 +113,11 @@ class TrendForecaster(Snapshottable):
         self.max_extrapolation = max_extrapolation
         self.first_t: float | None = None  # time of the first point learned (the data's span)
         self.change_memory = max(2, change_memory)
-        watch = change_threshold is not None and fast_halflife_seconds is not None
-        self.change = PageHinkley(threshold=change_threshold) if watch and change_threshold else None
+        self.change = (  # the change test needs the fast line it refits
+            PageHinkley(threshold=change_threshold)
+            if change_threshold is not None and fast_halflife_seconds is not None
+            else None
+        )
         self.changes = 0  # regime changes seen (the fast line was refitted from each)
         self.refit_index: int | None = None  # index of the point that triggered the last refit
         # the last ``change_memory`` deseasonalised points, to refit the fast line from a change point
@@ -207,7 +215,9 @@ class TrendForecaster(Snapshottable):
             self.lines[1] = self._refit(start)
             self.refit_index = self.n
 
-    def _imminent(self, h: float, threshold: float) -> tuple[float, float] | None:
+    def _imminent(
+        self, h: float, threshold: float, slope: float, var_slope: float
+    ) -> tuple[float, float] | None:
         """(P(crossing within ``imminent_seconds``), slope z) from a line refitted after a change.
 
         Why: after a long quiet stretch the main line hardly moves when a gauge suddenly races to its
@@ -220,14 +230,11 @@ class TrendForecaster(Snapshottable):
         """
         if self.imminent_seconds is None or self.rate_line != 1 or not self._on_probation():
             return None
-        fast = self.lines[1]
-        if fast.n_eff() < IMMINENT_POINTS:
+        if self.lines[1].n_eff() < IMMINENT_POINTS:
             return None
-        level, slope = self._line(0)
-        var_slope = self._uncertainty(level, slope)[2]
         fast_level, fast_slope = self._line(1)
         sigma2, var_level, fast_var_slope, cov = self._uncertainty(fast_level, fast_slope, 1)
-        if fast_var_slope <= 0 or (fast_slope - slope) ** 2 <= RATE_Z**2 * (fast_var_slope + var_slope):
+        if fast_var_slope <= 0 or not _new_rate(fast_slope, fast_var_slope, slope, var_slope):
             return None
         z = self._sign() * fast_slope / math.sqrt(fast_var_slope)
         if z < IMMINENT_Z:
@@ -253,7 +260,11 @@ class TrendForecaster(Snapshottable):
 
     def imminent_trend_z(self, threshold: float) -> float | None:
         """The slope z behind an imminent-crossing warning (``_imminent``), None when there is none."""
-        found = self._imminent(self.imminent_seconds or 0.0, threshold) if self.last_t is not None else None
+        if self.last_t is None:
+            return None
+        level, slope = self._line()
+        var_slope = self._uncertainty(level, slope)[2]
+        found = self._imminent(self.imminent_seconds or 0.0, threshold, slope, var_slope)
         return None if found is None else found[1]
 
     def _on_probation(self) -> bool:
@@ -316,7 +327,7 @@ class TrendForecaster(Snapshottable):
             breach = self._breach_probability(
                 level, slope, var_level, var_slope, cov, sigma2, reach, threshold
             )
-            imminent = self._imminent(h, threshold)
+            imminent = self._imminent(h, threshold, slope, var_slope)
             if imminent is not None:
                 breach = max(breach, imminent[0])
             level_k, slope_k, var_level_k, var_slope_k = level, slope, var_level, var_slope
@@ -327,9 +338,7 @@ class TrendForecaster(Snapshottable):
                 )
                 # ... but a line refitted after a change alarm (a few points) only when its rate is
                 # really another one, not the main line's seen through noise (a false alarm)
-                if not self._on_probation() or (fast_slope - slope) ** 2 > RATE_Z**2 * (
-                    fast_var_slope + var_slope
-                ):
+                if not self._on_probation() or _new_rate(fast_slope, fast_var_slope, slope, var_slope):
                     level_k, slope_k, var_level_k, var_slope_k = (
                         fast_level,
                         fast_slope,
