@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from forewarn.events import Detection, Severity
@@ -44,3 +45,16 @@ def make_detection(
         reason=reason or f"{service} is failing",
         features=features or {},
     )
+
+
+def demo_pool_usage(rng: random.Random, calm_seconds: int, seconds: int) -> list[float]:
+    """The demo app's DB pool as a usage ratio at 1 s probes: 50 connections, 6 +-2 in use, then a leak.
+
+    Calm for ``calm_seconds``, then 0.5 connections leaked per second (full ~88 s later); ``seconds``
+    values in all. Shared by the forecaster's and the dataflow's sudden-leak tests.
+    """
+    values = []
+    for i in range(seconds):
+        leaked = 0.5 * max(0, i - calm_seconds)
+        values.append(min(50, 6 + rng.randint(-1, 2) + int(leaked)) / 50)
+    return values

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from forewarn.models.trend import TrendForecaster
+from tests.factories import demo_pool_usage
 
 pytestmark = pytest.mark.unit
 
@@ -91,10 +92,8 @@ def _sudden_leak(model: TrendForecaster, seed: int, seconds_in: int) -> float:
 
     Returns the true seconds left after ``seconds_in`` seconds of leak.
     """
-    rng = random.Random(seed)
-    for i in range(30 + seconds_in + 1):
-        leaked = 0.5 * max(0, i - 30)
-        model.learn_one((6 + rng.randint(-1, 2) + int(leaked)) / 50, T0 + i)
+    for i, value in enumerate(demo_pool_usage(random.Random(seed), 30, 30 + seconds_in + 1)):
+        model.learn_one(value, T0 + i)
     return (44 - 0.5 * seconds_in) / 0.5
 
 

@@ -31,6 +31,7 @@ from forewarn.pipeline.forecasting import (
 )
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.settings import DetectorSettings, ForecastSettings
+from tests.factories import demo_pool_usage
 
 from .conftest import WALL, at
 
@@ -317,11 +318,7 @@ def test_an_idle_series_is_dropped_after_a_day_of_silence() -> None:
 
 def _pool_after_calm(rng: random.Random, calm: int, leak_seconds: int) -> list[GaugeObservation]:
     """The demo's pool (50 connections, 6 +-2 in use) calm for ``calm`` s, then 0.5 leaked per second."""
-    out = []
-    for i in range(calm + leak_seconds):
-        leaked = 0.5 * max(0, i - calm)
-        out.append(obs(i, min(50, 6 + rng.randint(-1, 2) + int(leaked)) / 50))
-    return out
+    return [obs(i, v) for i, v in enumerate(demo_pool_usage(rng, calm, calm + leak_seconds))]
 
 
 def test_a_sudden_leak_after_a_long_calm_is_warned_before_the_pool_is_full() -> None:
