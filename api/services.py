@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from forewarn.api._util import when
 from forewarn.api.deps import AppState, State, reader
 from forewarn.api.schemas import Cost, ServiceOut, SloOut, errors
-from forewarn.slo import downtime, outage_cost
 from forewarn.store.records import Kind
+from forewarn.store.slo import downtime, outage_cost
 from forewarn.store.views import service_outages, service_slo
 
 router = APIRouter(

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forewarn.broker import LocalKafka
-from forewarn.kafka_jars import ensure_kafka_jars, kafka_home
+from forewarn.dev.broker import LocalKafka
+from forewarn.dev.kafka_jars import ensure_kafka_jars, kafka_home
 from forewarn.settings import load_settings
 
 CONFIGS = {

@@ -1,7 +1,7 @@
 """How often an incident report names the right service and cause, offline and with the LLM.
 
 Why: "the LLM explains the incident" is a claim; this measures it. The labelled history comes from
-``forewarn.incidents.history``: the demo service runs each fault scenario (db_outage, db_pool_leak,
+``forewarn.dev.incident_history``: the demo service runs each fault scenario (db_outage, db_pool_leak,
 memory_leak, auth_overload, email_outage, sms_outage, payment_errors, disk_fill, cascade) on a
 simulated clock with several seeds, and the resulting incident is labelled with the fault's root
 service and cause category. Each incident is reported by
@@ -34,12 +34,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from forewarn.incidents.config import LLMSettings
-from forewarn.incidents.history import generate
+from forewarn.dev.incident_history import generate
+from forewarn.dev.redaction_corpus import generate as corpus
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.redact import Redactor
-from forewarn.incidents.redaction_corpus import generate as corpus
 from forewarn.incidents.reporter import IncidentReporter
+from forewarn.settings import LLMSettings
 
 
 def redaction_figures() -> dict[str, Any]:
@@ -135,7 +135,7 @@ def main() -> int:
 def run_llm(history: list[Any], base_url: str | None, model: str) -> dict[str, Any]:
     from contextlib import ExitStack
 
-    from forewarn.incidents import llama_server as ls
+    from forewarn.dev import llama_server as ls
 
     out: dict[str, Any] = {"model": model}
     with ExitStack() as stack:

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forewarn.broker import LocalKafka
-from forewarn.kafka_io import ensure_topics, make_producer, read_topic
+from forewarn.dev.broker import LocalKafka
+from forewarn.kafka.io import ensure_topics, make_producer, read_topic
 from forewarn.settings import KafkaSettings, Settings, load_settings
 
 SERVICES = ["auth", "database", "email", "sms", "payments", "overall"]

@@ -150,7 +150,7 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from forewarn.broker import LocalKafka
+    from forewarn.dev.broker import LocalKafka
 
     with tempfile.TemporaryDirectory(prefix="forewarn-bench-kafka-") as tmp:
         broker = LocalKafka(Path(tmp), port=0, controller_port=0, die_with_parent=True)
@@ -162,7 +162,7 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
 
 
 def bench_kafka(messages: list[tuple[str, bytes, bytes | None]], bootstrap: str) -> dict[str, Any]:
-    from forewarn.kafka_io import ensure_topics, make_producer, read_topic
+    from forewarn.kafka.io import ensure_topics, make_producer, read_topic
 
     prefix = f"bench.{uuid.uuid4().hex[:8]}."
     defaults = TopicSettings()

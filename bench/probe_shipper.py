@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from forewarn.broker import LocalKafka
-from forewarn.kafka_io import ensure_topics, read_topic
-from forewarn.log_lines import parse_log_line
-from forewarn.log_shipper import LogShipper
+from forewarn.collect.log_lines import parse_log_line
+from forewarn.collect.probe import ProbeRunner, make_client
+from forewarn.collect.shipper import LogShipper
+from forewarn.dev.broker import LocalKafka
+from forewarn.kafka.io import ensure_topics, read_topic
+from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.musobuddy.server import running_app
-from forewarn.probe import ProbeRunner, make_client
-from forewarn.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.settings import ProbeSettings, load_settings
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from forewarn.consume_loop import Consumer, consume_until
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.records import ActionRecord
+from forewarn.kafka.consume import Consumer, consume_until
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class HealingRunner:
         return records
 
     def run(self, stop: threading.Event, poll_ms: int = 500, tick_seconds: float = 5.0) -> RunnerStats:
-        """The shared at-least-once loop (``forewarn.consume_loop``), ticking on the executor's clock."""
+        """The shared at-least-once loop (``forewarn.kafka.consume``), ticking on the executor's clock."""
         producer = self.producer
         consume_until(
             stop,

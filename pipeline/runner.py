@@ -94,7 +94,7 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     from bytewax.run import cli_main
     from prometheus_client import CollectorRegistry
 
-    from forewarn.kafka_io import ensure_topics, wait_until_ready
+    from forewarn.kafka.io import ensure_topics, wait_until_ready
     from forewarn.pipeline.dataflow import build_flow, kafka_source
     from forewarn.pipeline.metrics import serve_metrics
 

@@ -40,13 +40,13 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     """A real Kafka 4.x broker for the whole session (started on first request, stopped at the end)."""
     external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
     if external:
-        from forewarn.kafka_io import wait_until_ready
+        from forewarn.kafka.io import wait_until_ready
 
         wait_until_ready(external, timeout=30.0)
         yield KafkaBroker(bootstrap=external)
         return
 
-    from forewarn.broker import LocalKafka
+    from forewarn.dev.broker import LocalKafka
     from forewarn.settings import load_settings
 
     data_dir = tmp_path_factory.mktemp("kafka-broker")
@@ -80,7 +80,7 @@ def kafka_settings(kafka_broker: KafkaBroker, kafka_topic_prefix: str) -> Settin
     demo do: a topic auto-created by a first produce briefly has no leader on KRaft, and tests
     should not depend on that race.
     """
-    from forewarn.kafka_io import ensure_topics
+    from forewarn.kafka.io import ensure_topics
 
     defaults = TopicSettings()
     topics = TopicSettings(

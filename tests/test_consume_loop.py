@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from forewarn.consume_loop import consume_until
+from forewarn.kafka.consume import consume_until
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.demo import DemoReport, FaultOutcome
-from forewarn.demo_plot import plot_report
+from forewarn.dev.demo.plot import plot_report
+from forewarn.dev.demo.run import DemoReport, FaultOutcome
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.processes import ManagedProcess, ProcessGroup
+from forewarn.dev.processes import ManagedProcess, ProcessGroup
 
 pytestmark = pytest.mark.unit
 

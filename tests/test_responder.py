@@ -20,8 +20,8 @@ from forewarn.healing.records import ActionRecord
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.offline import OfflineReporter
+from forewarn.incidents.responder import Responder
 from forewarn.incidents.tracker import IncidentTracker
-from forewarn.responder import Responder
 from forewarn.settings import HealingSettings, Settings, TopicSettings
 from tests.factories import make_detection
 
@@ -169,10 +169,10 @@ def test_raw_forecast_messages_never_trigger_healing() -> None:
 @pytest.mark.integration
 def test_respond_service_heals_the_real_demo_app(kafka_settings: Settings, tmp_path: Path) -> None:
     """Email failure detection on Kafka -> provider failover on the real app -> incident and action topics."""
-    from forewarn.kafka_io import make_producer, read_topic
+    from forewarn.incidents.service import serve
+    from forewarn.kafka.io import make_producer, read_topic
     from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
     from forewarn.musobuddy.server import running_app
-    from forewarn.respond_service import serve
 
     with running_app() as base_url:
         httpx.post(f"{base_url}/api/faults/email_outage", json={}, timeout=5).raise_for_status()

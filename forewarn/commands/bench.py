@@ -70,8 +70,8 @@ def register(app: typer.Typer) -> None:
         ] = 0.0,
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
+        from forewarn.dev.bench.nab import FileResult, Perturbation, run_corpus
         from forewarn.models import registry
-        from forewarn.models.nab import FileResult, Perturbation, run_corpus
 
         root = data or _default_nab_dir()
         data_dir = root / "data" if (root / "data").is_dir() else root
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
         series_per_kind: Annotated[int, typer.Option(help="Traces per scenario kind.")] = 8,
     ) -> None:
         """Lead time of exhaustion warnings vs predict_linear and a static threshold, same traces."""
-        from forewarn.models.exhaustion_bench import format_table, run_benchmark
+        from forewarn.dev.bench.exhaustion import format_table, run_benchmark
 
         report = run_benchmark(seed=seed, series_per_kind=series_per_kind)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""``forewarn demo``: the end-to-end demo (see ``forewarn.demo``)."""
+"""``forewarn demo``: the end-to-end demo (see ``forewarn.dev.demo.run``)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from forewarn.demo import Demo, print_summary, write_report
+        from forewarn.dev.demo.run import Demo, print_summary, write_report
         from forewarn.settings import load_settings
 
         settings = load_settings()
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
             write_report(report, report_json)
             console.print(f"summary written to {report_json}")
         if plot is not None:
-            from forewarn.demo_plot import plot_report
+            from forewarn.dev.demo.plot import plot_report
 
             console.print(f"plot written to {plot_report(report, plot)}")
         raise typer.Exit(0 if report.ok() else 1)

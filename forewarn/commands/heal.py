@@ -208,7 +208,7 @@ def register(app: typer.Typer) -> None:
 
         from forewarn.healing.executor import HealingExecutor
         from forewarn.healing.runner import HealingRunner
-        from forewarn.kafka_io import make_producer
+        from forewarn.kafka.io import make_producer
         from forewarn.settings import load_settings
 
         settings = load_settings()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from forewarn.broker import LocalKafka
+    from forewarn.dev.broker import LocalKafka
 
 kafka_app = typer.Typer(
     name="kafka",
@@ -57,7 +57,7 @@ DataDirOption = Annotated[
 
 
 def _broker(data_dir: Path | None, port: int | None, controller_port: int | None) -> LocalKafka:
-    from forewarn.broker import BrokerError, LocalKafka
+    from forewarn.dev.broker import BrokerError, LocalKafka
     from forewarn.settings import load_settings
 
     overrides: dict[str, object] = {}
@@ -95,9 +95,9 @@ def up(
     """Start the broker in the background (download its jars the first time) and wait until it answers."""
     from rich.console import Console
 
-    from forewarn.broker import BrokerError
-    from forewarn.kafka_io import ensure_topics
-    from forewarn.kafka_jars import JarDownloadError
+    from forewarn.dev.broker import BrokerError
+    from forewarn.dev.kafka_jars import JarDownloadError
+    from forewarn.kafka.io import ensure_topics
     from forewarn.settings import load_settings
 
     console = Console(stderr=True)

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from forewarn.events import ProbeResult
+    from forewarn.kafka.publisher import KafkaPublisher
     from forewarn.metrics import ProbeMetrics
-    from forewarn.publisher import KafkaPublisher
     from forewarn.settings import Settings
 
 EXIT_PROBE_FAILED = 1
@@ -126,8 +126,8 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
 
     from rich.console import Console
 
-    from forewarn.probe import ProbeRunner, make_client
-    from forewarn.publisher import KafkaPublisher, kafka_producer_factory, quiet_kafka_client
+    from forewarn.collect.probe import ProbeRunner, make_client
+    from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory, quiet_kafka_client
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per request from httpx would drown the round summaries; failures are in the results.

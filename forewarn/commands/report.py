@@ -58,9 +58,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the report and print where."""
         from forewarn.healing.paths import HealingPaths
-        from forewarn.reporting.export import write_report
         from forewarn.settings import load_settings
         from forewarn.store.db import open_store
+        from forewarn.store.report.export import write_report
 
         settings = load_settings()
         if store_url:

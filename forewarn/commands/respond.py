@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         """
         import logging
 
-        from forewarn.respond_service import serve
+        from forewarn.incidents.service import serve
         from forewarn.settings import load_settings
 
         settings = load_settings()

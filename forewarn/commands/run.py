@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         def announce(line: str) -> None:
             typer.echo(f"[forewarn run] {line}", err=True)
 
-        from forewarn.kafka_io import KafkaNotReady
+        from forewarn.kafka.io import KafkaNotReady
 
         try:
             code = run_dataflow(settings, options, announce)

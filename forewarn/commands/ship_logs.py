@@ -68,9 +68,9 @@ def register(app: typer.Typer) -> None:
         import threading
         import time
 
-        from forewarn.follow import FileFollower
-        from forewarn.log_shipper import LogShipper
-        from forewarn.publisher import (
+        from forewarn.collect.follow import FileFollower
+        from forewarn.collect.shipper import LogShipper
+        from forewarn.kafka.publisher import (
             KafkaPublisher,
             PrintPublisher,
             Publisher,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from forewarn.api.server import ApiServer
 from forewarn.cli import app
-from forewarn.kafka_io import ensure_topics, make_producer
+from forewarn.kafka.io import ensure_topics, make_producer
 from forewarn.settings import ApiSettings, Settings, StoreSettings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.sink import topic_kinds

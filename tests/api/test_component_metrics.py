@@ -16,18 +16,17 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from forewarn.collect.probe import ProbeRunner
+from forewarn.dev.prometheus_config import scrape_config, write_scrape_config
 from forewarn.events import Detection
 from forewarn.healing.records import ActionRecord, Status
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.config import LLMSettings
 from forewarn.incidents.reporter import IncidentReporter
+from forewarn.incidents.responder import Responder
+from forewarn.incidents.responder_metrics import ResponderMetrics, guard_name
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.metrics import probe_metrics
-from forewarn.probe import ProbeRunner
-from forewarn.prometheus_config import scrape_config, write_scrape_config
-from forewarn.responder import Responder
-from forewarn.responder_metrics import ResponderMetrics, guard_name
-from forewarn.settings import ProbeSettings, TopicSettings
+from forewarn.settings import LLMSettings, ProbeSettings, TopicSettings
 from tests.factories import make_detection
 
 pytestmark = pytest.mark.unit

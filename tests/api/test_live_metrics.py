@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forewarn.broker import find_free_port
+from forewarn.dev.broker import find_free_port
 from forewarn.settings import Settings
 from tests.factories import make_detection
 
@@ -112,7 +112,7 @@ def test_probe_process_serves_probe_metrics(kafka_settings: Settings) -> None:
 
 
 def test_respond_process_serves_healing_metrics(kafka_settings: Settings, tmp_path: Path) -> None:
-    from forewarn.kafka_io import make_producer
+    from forewarn.kafka.io import make_producer
     from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
     from forewarn.musobuddy.server import running_app
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.reporting.data import gather
-from forewarn.reporting.export import browser, write_report
 from forewarn.settings import Settings
 from forewarn.store.db import Store
+from forewarn.store.report.data import gather
+from forewarn.store.report.export import browser, write_report
 from tests.api.report_seed import END, EXPECTED_COST, START, seed
 
 pytestmark = pytest.mark.unit

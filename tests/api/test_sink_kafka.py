@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from forewarn.kafka_io import ensure_topics, make_producer
+from forewarn.kafka.io import ensure_topics, make_producer
 from forewarn.settings import Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from forewarn.settings import ServiceBusiness, SloSettings
-from forewarn.slo import Sample, SloStatus, downtime, evaluate, outage_cost, outages
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
+from forewarn.store.slo import Sample, SloStatus, downtime, evaluate, outage_cost, outages
 from forewarn.store.views import period_impact
 from tests.api.factories import T0, incident, probe
 

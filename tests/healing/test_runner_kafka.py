@@ -12,7 +12,7 @@ from kafka import KafkaConsumer
 
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.runner import HealingRunner
-from forewarn.kafka_io import make_producer, read_topic
+from forewarn.kafka.io import make_producer, read_topic
 from forewarn.musobuddy.server import RunningApp
 from forewarn.settings import Settings
 from tests.factories import make_detection

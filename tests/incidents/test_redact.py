@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.dev.redaction_corpus import generate, iban, luhn_card
 from forewarn.events import LogRecord
 from forewarn.incidents.redact import Redactor
-from forewarn.incidents.redaction_corpus import generate, iban, luhn_card
 
 pytestmark = pytest.mark.unit
 

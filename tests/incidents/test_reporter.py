@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from forewarn.events import Severity
 from forewarn.incidents.budget import CostTracker
-from forewarn.incidents.config import LLMSettings
 from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
+from forewarn.settings import LLMSettings
 
 from .conftest import database_incident
 

@@ -17,9 +17,9 @@ import pytest
 from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
-from forewarn.broker import BrokerStartError, LocalKafka, _port_open
 from forewarn.cli import app
-from forewarn.kafka_io import ensure_topics, make_producer, read_topic
+from forewarn.dev.broker import BrokerStartError, LocalKafka, _port_open
+from forewarn.kafka.io import ensure_topics, make_producer, read_topic
 from forewarn.settings import KafkaSettings, Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,7 +89,7 @@ def test_broker_dies_with_the_process_that_owns_it(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from forewarn.broker import LocalKafka\n"
+        "from forewarn.dev.broker import LocalKafka\n"
         f"b = LocalKafka(Path({str(data_dir)!r}), port=0, controller_port=0, version={VERSION!r},"
         " die_with_parent=True)\n"
         "b.start()\n"
@@ -182,7 +182,7 @@ def test_a_fixed_port_taken_at_bind_time_fails_with_the_reason(tmp_path: Path) -
 def test_a_free_port_stolen_before_start_is_picked_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import forewarn.broker as broker_module
+    import forewarn.dev.broker as broker_module
 
     real = broker_module.find_free_port
     with _bound_not_listening() as taken:

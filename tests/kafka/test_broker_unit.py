@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.broker import (
+from forewarn.dev.broker import (
     BrokerError,
     BrokerStartError,
     LocalKafka,
@@ -19,8 +19,8 @@ from forewarn.broker import (
     find_free_port,
     log4j2_properties,
 )
-from forewarn.kafka_io import to_bytes
-from forewarn.kafka_jars import JarDownloadError, ensure_kafka_jars, kafka_home, maven_pom
+from forewarn.dev.kafka_jars import JarDownloadError, ensure_kafka_jars, kafka_home, maven_pom
+from forewarn.kafka.io import to_bytes
 from forewarn.settings import KafkaSettings, Settings
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from forewarn.kafka_io import KafkaNotReady, ensure_topics, make_producer, read_topic, wait_until_ready
+from forewarn.kafka.io import KafkaNotReady, ensure_topics, make_producer, read_topic, wait_until_ready
 from forewarn.settings import KafkaSettings, Settings
 from tests.conftest import KafkaBroker
 
@@ -83,7 +83,7 @@ def test_missing_topic_reads_as_empty(kafka_broker: KafkaBroker, kafka_topic_pre
 
 
 def test_wait_until_ready_fails_clearly_without_a_broker() -> None:
-    from forewarn.broker import find_free_port
+    from forewarn.dev.broker import find_free_port
 
     port = find_free_port()
     started = time.monotonic()

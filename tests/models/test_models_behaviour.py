@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forewarn.cli import app
-from forewarn.models.exhaustion_bench import format_table, run_benchmark
+from forewarn.dev.bench.exhaustion import format_table, run_benchmark
 from forewarn.models.multivariate import ServiceDetector
 from forewarn.models.trend import TrendForecaster
 
@@ -196,8 +196,8 @@ def test_bench_nab_robustness_options_keep_rows_and_timestamps(tmp_path: Path) -
 
 def test_nab_protocol_gives_priors_and_online_withholds_them(tmp_path: Path) -> None:
     """`--protocol nab` tells a detector the file's range and probation first; `online` does not."""
+    from forewarn.dev.bench.nab import apply_file_priors, nab_probation_rows, run_file
     from forewarn.models.cad import ContextDetector
-    from forewarn.models.nab import apply_file_priors, nab_probation_rows, run_file
 
     data = tmp_path / "series.csv"
     rows = ["timestamp,value"] + [

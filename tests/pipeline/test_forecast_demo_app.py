@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from forewarn.events import Detection
-from forewarn.kafka_io import read_topic
+from forewarn.kafka.io import read_topic
 from forewarn.musobuddy.server import running_app
 from forewarn.settings import ProbeSettings, Settings
 

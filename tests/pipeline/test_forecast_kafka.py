@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from forewarn.events import Detection, ForecastEvent, ProbeResult
-from forewarn.kafka_io import read_topic
+from forewarn.kafka.io import read_topic
 from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 from forewarn.settings import Settings
 

@@ -30,7 +30,7 @@ import yaml
 from kafka import KafkaProducer
 
 from forewarn.events import DeadLetter, Detection
-from forewarn.kafka_io import read_topic
+from forewarn.kafka.io import read_topic
 from forewarn.settings import DetectorSettings, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

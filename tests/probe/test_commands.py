@@ -16,7 +16,7 @@ import pytest
 
 from forewarn.events import LogLevel, LogRecord, ProbeResult
 from forewarn.ingest import RawMessage, parse_message
-from forewarn.kafka_io import read_topic
+from forewarn.kafka.io import read_topic
 from forewarn.musobuddy.server import running_app
 from forewarn.settings import IngestSettings, Settings
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from forewarn.collect.follow import FileFollower
+from forewarn.collect.probe import ProbeRunner, make_client
+from forewarn.collect.shipper import LogShipper
 from forewarn.events import LogLevel, LogRecord, ProbeResult
-from forewarn.follow import FileFollower
 from forewarn.ingest import RawMessage, parse_message
-from forewarn.kafka_io import read_topic
-from forewarn.log_shipper import LogShipper
+from forewarn.kafka.io import read_topic
+from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.musobuddy.server import running_app
-from forewarn.probe import ProbeRunner, make_client
-from forewarn.publisher import KafkaPublisher, kafka_producer_factory
 from forewarn.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.follow import FileFollower
+from forewarn.collect.follow import FileFollower
 
 pytestmark = pytest.mark.unit
 

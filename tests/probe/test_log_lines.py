@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from forewarn import details, log_lines, probe
+from forewarn.collect import details, log_lines, probe
+from forewarn.collect.log_lines import EntryGrouper, parse_log_line, parse_timestamp
 from forewarn.events import LogLevel, LogRecord
 from forewarn.ingest import RawMessage, parse_message
-from forewarn.log_lines import EntryGrouper, parse_log_line, parse_timestamp
 from forewarn.settings import IngestSettings
 
 pytestmark = pytest.mark.unit

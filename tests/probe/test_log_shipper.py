@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from forewarn.collect.follow import FileFollower
+from forewarn.collect.shipper import LogShipper
 from forewarn.events import LogLevel, LogRecord
-from forewarn.follow import FileFollower
-from forewarn.log_shipper import LogShipper
 from tests.probe.fakes import ListPublisher
 
 pytestmark = pytest.mark.unit

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from forewarn.collect.probe import ProbeRunner, make_client
 from forewarn.events import ProbeResult
-from forewarn.probe import ProbeRunner, make_client
 from forewarn.settings import ProbeSettings, ProbeTarget
 from tests.probe.conftest import HealthServer
 

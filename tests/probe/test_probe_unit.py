@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from forewarn.collect.probe import ProbeRunner, jittered_interval, read_health
 from forewarn.events import ProbeResult
 from forewarn.ingest import RawMessage, parse_message
-from forewarn.probe import ProbeRunner, jittered_interval, read_health
 from forewarn.settings import IngestSettings, ProbeSettings, ProbeTarget
 from tests.probe.fakes import ListPublisher
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from forewarn.kafka_io import read_topic
-from forewarn.publisher import KafkaPublisher, kafka_producer_factory
+from forewarn.kafka.io import read_topic
+from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory
 from tests.conftest import KafkaBroker
 from tests.probe.conftest import TcpProxy
 
@@ -41,7 +41,7 @@ def test_buffers_while_kafka_is_down_then_drains_in_order(
         reconnect_interval=0.5,
         name="test kafka",
     )
-    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    caplog.set_level(logging.WARNING, logger="forewarn.kafka.publisher")
     try:
         for i in range(8):
             publisher.publish(topic, "auth", f"m{i}".encode())

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from forewarn.publisher import KafkaPublisher
+from forewarn.kafka.publisher import KafkaPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -93,7 +93,7 @@ def values(producer: FakeProducer) -> list[bytes]:
 def test_buffers_while_down_drops_oldest_and_drains_in_order(caplog: pytest.LogCaptureFixture) -> None:
     clock, factory = Clock(), Factory()
     publisher = KafkaPublisher(factory, buffer_size=3, reconnect_interval=5.0, monotonic=clock)
-    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    caplog.set_level(logging.WARNING, logger="forewarn.kafka.publisher")
 
     for i in range(5):
         publisher.publish("probes", "auth", f"m{i}".encode())
@@ -166,7 +166,7 @@ def test_keys_and_topics_are_passed_through() -> None:
 def test_close_reports_what_is_lost(caplog: pytest.LogCaptureFixture) -> None:
     factory = Factory()
     publisher = KafkaPublisher(factory, buffer_size=2, monotonic=Clock())
-    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    caplog.set_level(logging.WARNING, logger="forewarn.kafka.publisher")
     for i in range(4):
         publisher.publish("probes", "auth", f"m{i}".encode())
     publisher.close()
@@ -181,7 +181,7 @@ def test_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
     publisher = KafkaPublisher(
         factory, buffer_size=1000, warn_interval=30.0, reconnect_interval=1e9, monotonic=clock
     )
-    caplog.set_level(logging.WARNING, logger="forewarn.publisher")
+    caplog.set_level(logging.WARNING, logger="forewarn.kafka.publisher")
     for i in range(200):
         publisher.publish("probes", "auth", f"m{i}".encode())
     assert len(caplog.records) == 1
@@ -226,7 +226,7 @@ def test_a_poison_message_is_dropped_after_repeated_refusals_and_does_not_block_
     clock, factory = Clock(), Factory()
     factory.up = True
     publisher = KafkaPublisher(factory, reconnect_interval=1.0, monotonic=clock)
-    caplog.set_level(logging.ERROR, logger="forewarn.publisher")
+    caplog.set_level(logging.ERROR, logger="forewarn.kafka.publisher")
 
     def picky_send(topic: str, value: bytes | None = None, key: bytes | None = None) -> FakeFuture:
         if value == b"huge":

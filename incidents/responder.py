@@ -29,7 +29,7 @@ from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import TopicSettings
 
 if TYPE_CHECKING:
-    from forewarn.responder_metrics import ResponderMetrics
+    from forewarn.incidents.responder_metrics import ResponderMetrics
 
 log = logging.getLogger(__name__)
 

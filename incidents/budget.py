@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from forewarn.events import Severity
-from forewarn.incidents.config import LLMSettings
 from forewarn.incidents.models import SEVERITY_RANK
+from forewarn.settings import LLMSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from forewarn.settings import Settings
-from forewarn.slo import downtime, outage_cost
 from forewarn.store.db import Store
 from forewarn.store.records import Kind
+from forewarn.store.slo import downtime, outage_cost
 from forewarn.store.views import service_outages, service_slo
 
 __all__ = ["StoreCollector"]

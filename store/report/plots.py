@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from forewarn.reporting.data import ReportData
+from forewarn.store.report.data import ReportData
 
 __all__ = ["all_charts"]
 

@@ -226,7 +226,7 @@ class LlamaServer:
 
 
 def main() -> int:
-    """``python -m forewarn.incidents.llama_server``: install both (idempotent), print where they are.
+    """``python -m forewarn.dev.llama_server``: install both (idempotent), print where they are.
 
     CI can run this early in the background so the one-time llama.cpp build overlaps other tests.
     """

@@ -2,7 +2,7 @@
 
 Why apart from ``responder.py``: the class is plain and tested without a broker; this module only
 wires it to Kafka, metrics and shutdown. The loop itself (handle, flush, then commit: at-least-once;
-ticks) is ``forewarn.consume_loop``, shared with ``forewarn heal run``; the healing executor's
+ticks) is ``forewarn.kafka.consume``, shared with ``forewarn heal run``; the healing executor's
 idempotency keys and the grouper's seen-ids make a re-delivered message harmless.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
-from forewarn.consume_loop import consume_until
-from forewarn.kafka_io import ensure_topics, make_producer
-from forewarn.responder import Responder
+from forewarn.incidents.responder import Responder
+from forewarn.kafka.consume import consume_until
+from forewarn.kafka.io import ensure_topics, make_producer
 from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,13 @@ def build_responder(
     """The responder with the healing executor and the reporter configured from settings.
 
     With a ``registry`` the reporter's LLM families and the responder's healing/engine families
-    (``forewarn.responder_metrics``) are registered on it, for ``/metrics``.
+    (``forewarn.incidents.responder_metrics``) are registered on it, for ``/metrics``.
     """
     from forewarn.healing.executor import HealingExecutor
     from forewarn.incidents.grouping import IncidentGrouper
     from forewarn.incidents.reporter import IncidentReporter
+    from forewarn.incidents.responder_metrics import ResponderMetrics
     from forewarn.incidents.tracker import IncidentTracker
-    from forewarn.responder_metrics import ResponderMetrics
 
     executor = HealingExecutor.from_settings(settings)
     reporter = IncidentReporter.from_settings(settings.llm, registry=registry)

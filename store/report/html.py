@@ -11,7 +11,7 @@ import base64
 from html import escape
 from typing import Any
 
-from forewarn.reporting.data import ReportData
+from forewarn.store.report.data import ReportData
 
 __all__ = ["render_html"]
 

@@ -1,7 +1,7 @@
 """Derived views over the store shared by the API and the report: SLO status, outages and their cost.
 
 Why here and not in each consumer: the API's ``/v1/services``, the incident impact and the executive
-report must agree to the cent, so they share these few functions over ``forewarn.slo``.
+report must agree to the cent, so they share these few functions over ``forewarn.store.slo``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forewarn.settings import SloSettings
-from forewarn.slo import Cost, Outage, Sample, SloStatus, downtime, evaluate, outage_cost, outages
 from forewarn.store.db import Store
 from forewarn.store.records import Kind
+from forewarn.store.slo import Cost, Outage, Sample, SloStatus, downtime, evaluate, outage_cost, outages
 
 __all__ = [
     "PeriodImpact",

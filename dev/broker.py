@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from forewarn.kafka_jars import ProgressCallback, ensure_kafka_jars
+from forewarn.dev.kafka_jars import ProgressCallback, ensure_kafka_jars
 from forewarn.settings import Settings, cache_dir
 
 __all__ = [
@@ -618,6 +618,6 @@ def _random_cluster_id() -> str:
 
 def _metadata_check(bootstrap: str, timeout: float) -> None:
     """Raise unless the broker lists itself in a metadata response (i.e. it is unfenced)."""
-    from forewarn.kafka_io import wait_until_ready
+    from forewarn.kafka.io import wait_until_ready
 
     wait_until_ready(bootstrap, timeout)

@@ -19,11 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from forewarn.reporting.data import ReportData, gather
-from forewarn.reporting.html import render_html
-from forewarn.reporting.plots import all_charts
 from forewarn.settings import Settings
 from forewarn.store.db import Store
+from forewarn.store.report.data import ReportData, gather
+from forewarn.store.report.html import render_html
+from forewarn.store.report.plots import all_charts
 
 __all__ = ["ReportFiles", "browser", "compliance_export", "write_report"]
 

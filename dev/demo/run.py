@@ -29,12 +29,12 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forewarn.broker import LocalKafka, find_free_port
-from forewarn.kafka_io import ensure_topics
-from forewarn.processes import ManagedProcess, ProcessGroup, sigterm_as_keyboard_interrupt
-from forewarn.prometheus_config import write_scrape_config
+from forewarn.dev.broker import LocalKafka, find_free_port
+from forewarn.dev.demo.topic_watch import Seen, TopicWatcher
+from forewarn.dev.processes import ManagedProcess, ProcessGroup, sigterm_as_keyboard_interrupt
+from forewarn.dev.prometheus_config import write_scrape_config
+from forewarn.kafka.io import ensure_topics
 from forewarn.settings import ForecastSettings, Settings
-from forewarn.topic_watch import Seen, TopicWatcher
 
 
 @dataclass(frozen=True)

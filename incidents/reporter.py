@@ -26,10 +26,10 @@ from pydantic import ValidationError
 
 from forewarn.incidents import prompt
 from forewarn.incidents.budget import CostTracker
-from forewarn.incidents.config import LLMSettings
 from forewarn.incidents.models import Incident, IncidentReport, ReportBody
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.redact import Redactor
+from forewarn.settings import LLMSettings
 
 if TYPE_CHECKING:
     import openai

@@ -1,8 +1,8 @@
 """Ship application log lines to the logs topic as ``LogRecord`` events, keyed by service.
 
 Why a shipper of our own rather than Filebeat/Vector: forewarn must run from one ``pip install`` on
-a bare machine, and the dataflow wants one exact schema. Parsing lives in ``forewarn.log_lines``,
-following a file in ``forewarn.follow``; this module only wires a line source to a ``Publisher``.
+a bare machine, and the dataflow wants one exact schema. Parsing lives in ``forewarn.collect.log_lines``,
+following a file in ``forewarn.collect.follow``; this module only wires a line source to a ``Publisher``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
+from forewarn.collect.follow import FileFollower
+from forewarn.collect.log_lines import EntryGrouper, parse_log_line
 from forewarn.events import LogRecord, Name
-from forewarn.follow import FileFollower
-from forewarn.log_lines import EntryGrouper, parse_log_line
-from forewarn.publisher import Publisher
+from forewarn.kafka.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from pydantic import ValidationError
 
-from forewarn.details import coerce_details
+from forewarn.collect.details import coerce_details
 from forewarn.events import Details, ProbeResult
-from forewarn.publisher import Publisher
+from forewarn.kafka.publisher import Publisher
 from forewarn.settings import ProbeSettings, ProbeTarget
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from forewarn.details import clean_text, coerce_details
+from forewarn.collect.details import clean_text, coerce_details
 from forewarn.events import Details, LogLevel, LogRecord
 
 MAX_MESSAGE = 16_384

@@ -1,0 +1,1 @@
+"""Benchmark harnesses behind ``forewarn bench`` (NAB, exhaustion lead time)."""
