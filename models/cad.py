@@ -51,13 +51,14 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from forewarn.models.base import AnomalyScore, Snapshottable, as_finite
+from forewarn.models.base import AnomalyScore, Snapshottable
 from forewarn.models.cad_memory import NEURON, ContextMemory, Plan
+from forewarn.models.river_compat import RiverDetector
 
 _STATE_VERSION = 1
 
 
-class ContextDetector(Snapshottable):
+class ContextDetector(Snapshottable, RiverDetector):
     """CAD OSE detector; ``score_one`` is in [0, 1], higher is more anomalous."""
 
     def __init__(
@@ -187,13 +188,6 @@ class ContextDetector(Snapshottable):
             self._relearn(lo, hi)
 
     # -- internals ----------------------------------------------------------------------------
-    def _value(self, x: Mapping[str, float]) -> float | None:
-        if self.feature is not None:
-            return as_finite(x.get(self.feature))
-        for v in x.values():
-            return as_finite(v)
-        return None
-
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
         if self.spatial_tolerance is None or self.value_range is None or not self.seen_hi > self.seen_lo:
