@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from forewarn.models.base import AnomalyScore, Detector, Snapshottable
+from forewarn.models.river_compat import RiverDetector
 
 ALERT_SCORE = 0.5
 
@@ -23,7 +24,7 @@ def rescale_to_alert(score: float, threshold: float) -> float:
     return ALERT_SCORE + (1.0 - ALERT_SCORE) * (score - threshold) / (1.0 - threshold)
 
 
-class AlertScaled(Snapshottable):
+class AlertScaled(Snapshottable, RiverDetector):
     """Wraps a detector; scores are rescaled so its ``threshold`` reads 0.5. Learning is unchanged."""
 
     def __init__(self, detector: Detector, threshold: float) -> None:

@@ -10,22 +10,47 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, Self, runtime_checkable
 
+# bound once: the score is built on every event, and a global lookup of ``object`` costs ~15 % of it
+_set_frozen = object.__setattr__
 
-@dataclass(frozen=True, slots=True)
-class AnomalyScore:
+
+@dataclass(frozen=True, slots=True, init=False)
+class AnomalyScore(float):
     """How unusual one observation is, in [0, 1], and which inputs drove it.
 
     ``drivers`` maps input name to its share of the score (non-negative); ``confidence`` in [0, 1]
     is low during warm-up and on sparse data, so policies can threshold it.
+
+    Why a float: River's anomaly detectors return the score as a float from ``score_one``, ours
+    return this record; being a float whose value is ``score``, one ``score_one`` serves both
+    contracts (River pipelines, filters and metrics read the number, the dataflow the fields).
+    Equality stays field by field, as before.
     """
 
     score: float
     confidence: float
-    drivers: Mapping[str, float] = field(default_factory=dict)
-    expected: float | None = None
+    drivers: Mapping[str, float]
+    expected: float | None
+
+    def __new__(
+        cls,
+        score: float,
+        confidence: float,
+        drivers: Mapping[str, float] | None = None,
+        expected: float | None = None,
+    ) -> Self:
+        self = float.__new__(cls, score)
+        _set_frozen(self, "score", score)
+        _set_frozen(self, "confidence", confidence)
+        _set_frozen(self, "drivers", {} if drivers is None else drivers)
+        _set_frozen(self, "expected", expected)
+        return self
+
+    def __reduce__(self) -> tuple[type[Self], tuple[float, float, Mapping[str, float], float | None]]:
+        return type(self), (self.score, self.confidence, self.drivers, self.expected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,13 +51,16 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from forewarn.models.base import AnomalyScore, Snapshottable, as_finite
+from river import stats
+
+from forewarn.models.base import AnomalyScore, Snapshottable
 from forewarn.models.cad_memory import NEURON, ContextMemory, Plan
+from forewarn.models.river_compat import RiverDetector
 
 _STATE_VERSION = 1
 
 
-class ContextDetector(Snapshottable):
+class ContextDetector(Snapshottable, RiverDetector):
     """CAD OSE detector; ``score_one`` is in [0, 1], higher is more anomalous."""
 
     def __init__(
@@ -99,7 +102,8 @@ class ContextDetector(Snapshottable):
         self.range_growth = range_growth
         self.initial_headroom = initial_headroom
         self.spatial_tolerance = spatial_tolerance
-        self.seen_lo, self.seen_hi = math.inf, -math.inf  # extremes of the values learned (spatial rule)
+        # extremes of the values learned (spatial rule); river.stats updates them faster than min()/max()
+        self.seen_min, self.seen_max = stats.Min(), stats.Max()
         self.n = 0  # values learned
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
@@ -168,7 +172,8 @@ class ContextDetector(Snapshottable):
         if value is None:
             return
         self.n += 1
-        self.seen_lo, self.seen_hi = min(self.seen_lo, value), max(self.seen_hi, value)
+        self.seen_min.update(value)
+        self.seen_max.update(value)
         if self.value_range is None:
             self.recent.append(value)
             if len(self.recent) > self.replay:
@@ -187,19 +192,15 @@ class ContextDetector(Snapshottable):
             self._relearn(lo, hi)
 
     # -- internals ----------------------------------------------------------------------------
-    def _value(self, x: Mapping[str, float]) -> float | None:
-        if self.feature is not None:
-            return as_finite(x.get(self.feature))
-        for v in x.values():
-            return as_finite(v)
-        return None
-
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
-        if self.spatial_tolerance is None or self.value_range is None or not self.seen_hi > self.seen_lo:
+        if self.spatial_tolerance is None or self.value_range is None:
             return False
-        margin = self.spatial_tolerance * (self.seen_hi - self.seen_lo)
-        return value > self.seen_hi + margin or value < self.seen_lo - margin
+        lo, hi = self.seen_min.get(), self.seen_max.get()
+        if not hi > lo:
+            return False
+        margin = self.spatial_tolerance * (hi - lo)
+        return value > hi + margin or value < lo - margin
 
     def _facts(self, value: float) -> tuple[int, ...]:
         """Value facts: bit position and bit of the value's bin; one fact of its own out of range.
@@ -253,6 +254,10 @@ class ContextDetector(Snapshottable):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         memory = _unpack(state.pop("memory"))
+        if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
+            state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
+            state["seen_min"].update(state.pop("seen_lo"))
+            state["seen_max"].update(state.pop("seen_hi"))
         self.__dict__.update(state)
         self.memory = memory
         self._cache = None

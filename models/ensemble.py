@@ -22,9 +22,10 @@ from forewarn.models.alert_scale import rescale_to_alert
 from forewarn.models.base import AnomalyScore, Snapshottable
 from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
+from forewarn.models.river_compat import RiverDetector
 
 
-class LikelihoodContextDetector(Snapshottable):
+class LikelihoodContextDetector(Snapshottable, RiverDetector):
     """``max(likelihood, context_weight * context)`` per event; score in [0, 1]."""
 
     def __init__(

@@ -34,9 +34,10 @@ import math
 from collections.abc import Mapping
 
 from forewarn.models.base import AnomalyScore, Snapshottable, as_finite, normal_quantile
+from forewarn.models.river_compat import RiverDetector
 
 
-class LikelihoodDetector(Snapshottable):
+class LikelihoodDetector(Snapshottable, RiverDetector):
     """Online univariate detector; ``score_one`` is in [0, 1], higher is more anomalous.
 
     ``feature`` names the input to read from ``x``; None takes the first value. ``direction="up"``
@@ -185,13 +186,6 @@ class LikelihoodDetector(Snapshottable):
         return min(1.0, self.n_hist / max(1.0, 4.0 * self.warmup))
 
     # -- internals ----------------------------------------------------------------------------
-    def _value(self, x: Mapping[str, float]) -> float | None:
-        if self.feature is not None:
-            return as_finite(x.get(self.feature))
-        for v in x.values():
-            return as_finite(v)
-        return None
-
     def _clock(self, t: float | None) -> float | None:
         """Event time for the seasonal profile; a late (out-of-order) event keeps the newest time."""
         t = as_finite(t)

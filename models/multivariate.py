@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 
 from forewarn.models.base import AnomalyScore, Snapshottable, as_finite
 from forewarn.models.likelihood import LikelihoodDetector
+from forewarn.models.river_compat import RiverDetector
 
 
-class ServiceDetector(Snapshottable):
+class ServiceDetector(Snapshottable, RiverDetector):
     """Scores a mapping of named signals; signals may be missing from any given event.
 
     ``max_signals`` bounds the state: signals beyond it are ignored (and counted in ``dropped``), so a

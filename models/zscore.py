@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from forewarn.models.base import AnomalyScore, Snapshottable
+from forewarn.models.river_compat import RiverDetector
 
 Direction = Literal["up", "down", "both"]
 
@@ -84,7 +85,7 @@ def _first_value(x: Mapping[str, float]) -> tuple[str, float] | None:
     return None
 
 
-class EWZScore(Snapshottable):
+class EWZScore(Snapshottable, RiverDetector):
     """Exponentially weighted z-score of one univariate series (latency, a gauge, ...).
 
     - Warm-up: the first ``warmup`` samples only learn (score 0); until then the weight is
@@ -193,7 +194,7 @@ class EWZScore(Snapshottable):
         )
 
 
-class EWFailureRate(Snapshottable):
+class EWFailureRate(Snapshottable, RiverDetector):
     """Exponentially weighted failure rate of a 0/1 series (probe failed, log line is an error).
 
     The rate starts at 0 (a service is presumed healthy) and moves by ``alpha`` per observation:

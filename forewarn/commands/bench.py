@@ -16,9 +16,27 @@ from typing import Annotated
 
 import typer
 
+from forewarn.settings import DetectorSettings, load_settings
+
 NAB_DIR_ENV = "FOREWARN_NAB_DIR"
 NAB_SCORER_ENV = "FOREWARN_NAB_SCORER"
 _REPO = Path(__file__).resolve().parents[2]
+# --protocol nab without --detector: the contextual detector, the strongest with the NAB priors
+NAB_PROTOCOL_DETECTOR = "cad"
+
+
+def nab_detector(requested: str | None, protocol: str, settings: DetectorSettings) -> tuple[str, str]:
+    """The detector ``bench nab`` runs, and why (printed, so a figure is never misattributed).
+
+    Why the dataflow's model for ``--protocol online``: that protocol is the stream as the dataflow sees
+    it, so its default figure should be the detector the dataflow runs (``detector.model``), and it
+    follows when the setting changes. ``--protocol nab`` keeps its own default (CAD with the priors).
+    """
+    if requested is not None:
+        return requested, "--detector"
+    if protocol == "online":
+        return settings.model, "the dataflow's detector.model"
+    return NAB_PROTOCOL_DETECTOR, "the --protocol nab default"
 
 
 def _default_nab_dir() -> Path:
@@ -44,7 +62,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: Annotated[Path, typer.Option(help="Where result CSVs and JSON go.")] = Path("bench/results/nab"),
-        detector: Annotated[str, typer.Option(help="Detector name from forewarn.models.registry.")] = "cad",
+        detector: Annotated[
+            str | None,
+            typer.Option(
+                help="Detector name from forewarn.models.registry; default with --protocol online: the "
+                f"dataflow's (setting detector.model), with --protocol nab: {NAB_PROTOCOL_DETECTOR}."
+            ),
+        ] = None,
         protocol: Annotated[
             str,
             typer.Option(
@@ -78,15 +102,16 @@ def register(app: typer.Typer) -> None:
         if not data_dir.is_dir():
             typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
             raise typer.Exit(2)
-        factories = registry.detectors()
-        if detector not in factories:
-            typer.echo(f"error: unknown detector {detector!r}; known: {sorted(factories)}", err=True)
-            raise typer.Exit(2)
         if protocol not in ("nab", "online"):
             typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
             raise typer.Exit(2)
-        factory = factories[detector]
-        typer.echo(f"detector: {factory()!r} (protocol {protocol})")
+        name, why = nab_detector(detector, protocol, load_settings().detector)
+        factories = registry.detectors()
+        if name not in factories:
+            typer.echo(f"error: unknown detector {name!r}; known: {sorted(factories)}", err=True)
+            raise typer.Exit(2)
+        factory = factories[name]
+        typer.echo(f"detector: {name} ({why}) {factory()!r} (protocol {protocol})")
 
         def progress(i: int, n: int, r: FileResult) -> None:
             rate = r.rows / r.seconds if r.seconds else float("inf")

@@ -6,6 +6,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
@@ -13,8 +14,10 @@ from typer.testing import CliRunner
 
 from forewarn.api.server import ApiServer
 from forewarn.cli import app
+from forewarn.commands.bench import NAB_PROTOCOL_DETECTOR, nab_detector
 from forewarn.kafka.io import ensure_topics, make_producer
-from forewarn.settings import ApiSettings, Settings, StoreSettings
+from forewarn.models import registry
+from forewarn.settings import ApiSettings, DetectorSettings, Settings, StoreSettings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.sink import topic_kinds
 from tests.api.factories import T0, detection, forecast
@@ -48,6 +51,43 @@ def test_report_command_writes_the_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 incidents, downtime 105.0 min, cost USD 1,920.00, 5 actions" in result.output
     assert (tmp_path / "out" / "report.html").is_file()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("model", get_args(DetectorSettings.model_fields["model"].annotation))
+def test_bench_nab_online_runs_the_dataflows_detector_by_default(model: str) -> None:
+    """Every model the dataflow can be set to is a benchmark detector, and ``online`` follows it."""
+    assert model in registry.detectors()
+    name, why = nab_detector(None, "online", DetectorSettings(model=model))
+    assert name == model
+    assert "detector.model" in why
+
+
+@pytest.mark.unit
+def test_bench_nab_keeps_its_protocol_default_and_an_explicit_choice() -> None:
+    settings = DetectorSettings(model="zscore")
+    assert nab_detector(None, "nab", settings)[0] == NAB_PROTOCOL_DETECTOR == "cad"
+    assert nab_detector("likelihood_cad", "online", settings) == ("likelihood_cad", "--detector")
+    assert nab_detector("likelihood", "nab", settings) == ("likelihood", "--detector")
+
+
+@pytest.mark.unit
+def test_bench_nab_online_takes_the_model_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on a tiny made-up corpus: the configured model runs and is named in the output."""
+    data = tmp_path / "corpus" / "data" / "made_up"
+    data.mkdir(parents=True)
+    rows = [f"2026-01-01 00:{i // 60:02d}:{i % 60:02d},{10.0 + (i % 7)}" for i in range(120)]
+    (data / "series.csv").write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    monkeypatch.setenv("FOREWARN_DETECTOR__MODEL", "zscore")
+    out = tmp_path / "out"
+    args = ["bench", "nab", "--data", str(tmp_path / "corpus"), "--out", str(out), "--protocol", "online"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "detector: zscore (the dataflow's detector.model) EWZScore(" in result.output
+    assert json.loads((out / "bench_nab.json").read_text())["detector"].startswith("EWZScore(")
+    assert len((out / "made_up" / "series.csv").read_text().splitlines()) == 121
 
 
 @pytest.mark.unit

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import pickle
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
+from river.base import AnomalyDetector
 
 from forewarn.models import registry
 from forewarn.models.base import AnomalyScore, Detector, Forecast, Forecaster
@@ -70,6 +71,24 @@ def detector_factory(request: pytest.FixtureRequest) -> Callable[[], Any]:
 
 def test_follows_the_protocol(detector_factory: Callable[[], Any]) -> None:
     assert isinstance(detector_factory(), Detector)
+
+
+def test_follows_rivers_anomaly_detector_conventions(detector_factory: Callable[[], Any]) -> None:
+    """River's verbs alone (no time): ``score_one`` returns a float and learns nothing, then ``learn_one``."""
+    model = detector_factory()
+    assert isinstance(model, AnomalyDetector)
+    scores = []
+    for i, (_, v) in enumerate(_series(1000)):
+        x: dict[Hashable, Any] = {"value": v}  # River's feature-dict type
+        before = pickle.dumps(model) if i % 50 == 0 or i == 900 else None  # a sample: CAD pickles slowly
+        score = model.score_one(x)
+        assert before is None or pickle.dumps(model) == before, "score_one changed the state"
+        assert isinstance(score, float) and math.isfinite(score) and 0.0 <= score <= 1.0
+        assert model.score_one(x) == score  # scoring twice gives the same score
+        model.learn_one(x)
+        scores.append(float(score))
+    normal = sorted(scores[300:880])
+    assert scores[900] > normal[int(0.99 * len(normal))]  # River's number is the score we rank by
 
 
 def test_scores_are_in_range_on_a_realistic_series(detector_factory: Callable[[], Any]) -> None:
