@@ -205,6 +205,10 @@ class HealingExecutor:
     def pending_approvals(self) -> list[dict[str, Any]]:
         return self.store.approvals("pending")
 
+    def approval(self, approval_id: str) -> dict[str, Any] | None:
+        """One approval request (any status), or None."""
+        return next((a for a in self.store.approvals() if a["id"] == approval_id), None)
+
     def approve(self, approval_id: str, by: str = "operator") -> list[ActionRecord]:
         """Approve a pending plan and run it now (every guard still applies)."""
         if not self.store.decide_approval(approval_id, "approved", by):
