@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from forewarn.healing.errors import HealingError
-from forewarn.healing.records import ActionRecord, action_event
+from forewarn.healing.records import ActionRecord, action_event, topic_events
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["ControlApplier", "RequestQueue", "pending_row_id"]
@@ -113,7 +113,7 @@ class ControlApplier:
         records = self.executor.approve(approval_id, by=str(request["actor"]))
         if not records:
             raise Refused(f"approval {approval_id!r} produced no action")
-        events = _events(records)
+        events = topic_events(records)
         # The decision also updates the row the operator acted on (newer, so it wins in the store).
         events.append({**action_event(records[-1]), "id": pending_row_id(approval)})
         return events, _outcome(records, events)
@@ -166,13 +166,8 @@ class ControlApplier:
         records = self.executor.handle(trigger)
         if not records:
             raise Refused("the healing engine made no decision for this trigger")
-        events = _events(records)
+        events = topic_events(records)
         return events, _outcome(records, events)
-
-
-def _events(records: list[ActionRecord]) -> list[dict[str, Any]]:
-    # A "duplicate" says only that the step was handled before; publishing it would hide the outcome.
-    return [action_event(r) for r in records if r.status != "duplicate"]
 
 
 def _outcome(records: list[ActionRecord], events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -66,4 +66,13 @@ def action_event(record: ActionRecord) -> dict[str, Any]:
     return payload
 
 
-__all__ = ["ActionRecord", "Status", "action_event"]
+def topic_events(records: list[ActionRecord]) -> list[dict[str, Any]]:
+    """The records worth publishing, as action events.
+
+    A "duplicate" says only that the step was handled before; publishing it would let the store's
+    last-writer-wins row for that step hide the real outcome.
+    """
+    return [action_event(r) for r in records if r.status != "duplicate"]
+
+
+__all__ = ["ActionRecord", "Status", "action_event", "topic_events"]

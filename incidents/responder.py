@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord, action_event
+from forewarn.healing.records import ActionRecord, topic_events
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
@@ -99,8 +99,7 @@ class Responder:
         through the API or the CLI (queued in the state store) are applied here, between messages.
         """
         if self.requests is not None:
-            for event in self.requests.apply_pending():
-                self.publish(self.topics.actions, str(event["service"]), _json(event))
+            self._publish_actions(self.requests.apply_pending())
         self.executor.tick()
         if self.metrics is not None:
             self.metrics.beat(self.executor)
@@ -114,12 +113,12 @@ class Responder:
         records = self.executor.handle(trigger)
         if self.metrics is not None:
             self.metrics.observe_records(records)
-        for record in records:
-            # A "duplicate" says only that the step was handled before; publishing it would let the
-            # store's last-writer-wins row for that step hide the real outcome.
-            if record.status != "duplicate":
-                self.publish(self.topics.actions, record.service, _json(action_event(record)))
+        self._publish_actions(topic_events(records))
         return records
+
+    def _publish_actions(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.publish(self.topics.actions, str(event["service"]), _json(event))
 
 
 def trigger_for(detection: Detection, incident_id: str) -> Trigger:
