@@ -1,8 +1,10 @@
 """``/v1/actions``: healing history, approve/deny pending actions, manual trigger, kill switch.
 
-Reads come from the store (the actions topic); the operator verbs go to the injected
-:class:`~forewarn.api.control.HealingControl`, and whatever record it returns is written to the store
-at once, so the next GET shows it without waiting for the topic round trip.
+Reads come from the store (the actions topic). The operator verbs go to the injected
+:class:`~forewarn.api.control.HealingControl`, which queues a control request for the one process
+that owns the healing executor (``forewarn respond``): they answer 202 with the request, pending, and
+``GET /v1/actions/requests/{id}`` shows its outcome once the responder applied it (the resulting
+action records arrive through the actions topic as any other). The kill switch is set at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 
 from forewarn.api._util import text, to_page, when
 from forewarn.api.auth import Caller
@@ -20,6 +22,7 @@ from forewarn.api.deps import AppState, Paging, State, TimeRange, admin, paging,
 from forewarn.api.schemas import (
     ActionOut,
     ApproveIn,
+    ControlRequestOut,
     DenyIn,
     KillSwitchIn,
     KillSwitchOut,
@@ -27,7 +30,7 @@ from forewarn.api.schemas import (
     TriggerIn,
     errors,
 )
-from forewarn.store.records import Kind, RecordError, parse_record
+from forewarn.store.records import Kind
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,18 +64,14 @@ def _engine(app: AppState) -> HealingControl:
     if app.healing is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="no healing engine is attached to this API process; run it with the healing executor",
+            detail="no healing engine is attached to this API process; start it with --healing "
+            "(`forewarn respond` applies the requests)",
         )
     return app.healing
 
 
-def _remember(app: AppState, record: Mapping[str, Any]) -> ActionOut:
-    try:
-        view, payload = parse_record(Kind.ACTION, dict(record))
-    except RecordError:
-        return _out({"status": "unknown", "action": "", **record, "id": str(record.get("id", "?"))})
-    app.store.upsert(Kind.ACTION, [(view, payload)])
-    return _out(payload)
+def _request(item: Mapping[str, Any]) -> ControlRequestOut:
+    return ControlRequestOut.model_validate(dict(item))
 
 
 def _call(app: AppState, verb: str, *args: Any, **kwargs: Any) -> Mapping[str, Any]:
@@ -143,11 +142,39 @@ def put_kill_switch(app: State, who: Admin, body: KillSwitchIn) -> KillSwitchOut
 
 
 @router.post(
-    "", response_model=ActionOut, status_code=status.HTTP_202_ACCEPTED, summary="Trigger an action by hand"
+    "",
+    response_model=ControlRequestOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Trigger an action by hand (queued for the responder)",
 )
-def trigger_action(app: State, who: Admin, body: TriggerIn) -> ActionOut:
-    record = _call(app, "trigger", body.service, body.action, body.params, actor=who.name, reason=body.reason)
-    return _remember(app, record)
+def trigger_action(
+    app: State,
+    who: Admin,
+    body: TriggerIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$", description="Retry-safe id."),
+    ] = None,
+) -> ControlRequestOut:
+    request = _call(
+        app,
+        "trigger",
+        body.service,
+        body.action,
+        body.params,
+        actor=who.name,
+        reason=body.reason,
+        request_id=idempotency_key,
+    )
+    return _request(request)
+
+
+@router.get("/requests/{request_id}", response_model=ControlRequestOut, summary="One operator request")
+def get_request(app: State, _: Reader, request_id: str) -> ControlRequestOut:
+    item = app.store.control.get(request_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no request with id {request_id!r}")
+    return _request(item)
 
 
 @router.get("/{action_id}", response_model=ActionOut, summary="One action")
@@ -158,11 +185,23 @@ def get_action(app: State, _: Reader, action_id: str) -> ActionOut:
     return _out(item)
 
 
-@router.post("/{action_id}/approve", response_model=ActionOut, summary="Approve a pending action")
-def approve_action(app: State, who: Admin, action_id: str, body: ApproveIn | None = None) -> ActionOut:
-    return _remember(app, _call(app, "approve", action_id, actor=who.name))
+@router.post(
+    "/{action_id}/approve",
+    response_model=ControlRequestOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve a pending action (queued for the responder)",
+)
+def approve_action(
+    app: State, who: Admin, action_id: str, body: ApproveIn | None = None
+) -> ControlRequestOut:
+    return _request(_call(app, "approve", action_id, actor=who.name))
 
 
-@router.post("/{action_id}/deny", response_model=ActionOut, summary="Deny a pending action")
-def deny_action(app: State, who: Admin, action_id: str, body: DenyIn) -> ActionOut:
-    return _remember(app, _call(app, "deny", action_id, actor=who.name, reason=body.reason))
+@router.post(
+    "/{action_id}/deny",
+    response_model=ControlRequestOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Deny a pending action (queued for the responder)",
+)
+def deny_action(app: State, who: Admin, action_id: str, body: DenyIn) -> ControlRequestOut:
+    return _request(_call(app, "deny", action_id, actor=who.name, reason=body.reason))

@@ -1,9 +1,11 @@
 """What the API needs from the healing engine and the LLM layer: small Protocols the lead wires.
 
 Why Protocols here rather than imports of ``forewarn.healing``: the API must work (read-only) when
-no healing engine runs in its process, and tests drive the endpoints with a test double. The healing
-engineer's executor implements :class:`HealingControl`; the incidents layer implements
-:class:`LlmBudget`. Both are optional in :func:`forewarn.api.app.create_app`.
+no healing control is attached, and tests may drive the endpoints with a test double. The API process
+never runs the executor: :class:`HealingControl`'s verbs only *queue* a request (approve, deny, manual
+trigger) for the process that owns the executor, ``forewarn respond``, and return it pending
+(``forewarn.api.healing_adapter.QueuedControl`` writes them to the state store). The kill switch is a
+file every process reads, so it is set directly. The incidents layer implements :class:`LlmBudget`.
 """
 
 from __future__ import annotations
@@ -23,19 +25,26 @@ class ActionNotFound(ControlError, LookupError):
 
 
 class ActionRejected(ControlError):
-    """The engine refused: a guard, the kill switch, an unknown action, or the action is not pending (409)."""
+    """Refused at once: the kill switch, an unknown action, or the action is not pending (409)."""
 
 
 @runtime_checkable
 class HealingControl(Protocol):
-    """Operator verbs on the healing engine. Each returns the action record (actions-topic JSON)."""
+    """Operator verbs. Each of approve, deny and trigger returns the queued control request."""
 
     def approve(self, action_id: str, *, actor: str) -> Mapping[str, Any]: ...
 
     def deny(self, action_id: str, *, actor: str, reason: str) -> Mapping[str, Any]: ...
 
     def trigger(
-        self, service: str, action: str, params: Mapping[str, Any], *, actor: str, reason: str
+        self,
+        service: str,
+        action: str,
+        params: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str,
+        request_id: str | None = None,
     ) -> Mapping[str, Any]: ...
 
     def set_kill_switch(self, engaged: bool, *, actor: str, reason: str) -> bool: ...

@@ -119,6 +119,20 @@ class TriggerIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class ControlRequestOut(BaseModel):
+    """An operator request queued for the healing executor's process (``forewarn respond``)."""
+
+    id: str
+    verb: str = Field(description="approve, deny or trigger.")
+    target: str = Field(description="The action id (approve, deny) or the service (trigger).")
+    actor: str
+    status: str = Field(description="pending until the responder applies it; then applied or refused.")
+    result: dict[str, Any] | None = Field(None, description="The outcome: records, or why it was refused.")
+    created_at: datetime
+    updated_at: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
 class KillSwitchIn(BaseModel):
     model_config = ConfigDict(strict=True)  # 0 is not False, 1 is not a string
 

@@ -1,7 +1,8 @@
-"""What ``HealingExecutor.handle`` returns: one record per decision or action step."""
+"""What ``HealingExecutor.handle`` returns: one record per decision or action step, and its topic shape."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -48,4 +49,30 @@ class ActionRecord(BaseModel):
         return self.status in ("succeeded", "failed", "rolled_back", "not_validated")
 
 
-__all__ = ["ActionRecord", "Status"]
+def action_event(record: ActionRecord) -> dict[str, Any]:
+    """One action record as the actions topic carries it (``id``, ``timestamp`` for the store)."""
+    payload = record.model_dump(mode="json")
+    ident = record.idempotency_key or f"{record.trigger_id}:{record.status}"
+    payload.update(
+        {
+            "schema_version": 1,
+            "kind": "action",
+            "id": ident[:128],
+            "timestamp": datetime.fromtimestamp(record.at, tz=UTC).isoformat(),
+            "incident_id": record.group_id,
+            "action": record.action or "decision",
+        }
+    )
+    return payload
+
+
+def topic_events(records: list[ActionRecord]) -> list[dict[str, Any]]:
+    """The records worth publishing, as action events.
+
+    A "duplicate" says only that the step was handled before; publishing it would let the store's
+    last-writer-wins row for that step hide the real outcome.
+    """
+    return [action_event(r) for r in records if r.status != "duplicate"]
+
+
+__all__ = ["ActionRecord", "Status", "action_event", "topic_events"]

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from forewarn.healing.clock import Clock
-from forewarn.healing.config import ValidationCheck
+from forewarn.healing.config import HealingConfig, ValidationCheck
 
 
 @dataclass
@@ -73,3 +73,13 @@ def validate_health(client: httpx.Client, url: str, check: ValidationCheck, cloc
 
 
 __all__ = ["ValidationResult", "probe_once", "validate_health"]
+
+
+def health_url(config: HealingConfig, service: str, endpoint: str | None, default_base_url: str) -> str:
+    """Where to validate ``service``: the policy's endpoint, the service's health path, or the default."""
+    conf = config.services.get(service)
+    path = endpoint or (conf.health_path if conf and conf.health_path else f"/api/health/{service}")
+    if path.startswith(("http://", "https://")):
+        return path
+    base = (conf.admin_url if conf and conf.admin_url else default_base_url).rstrip("/")
+    return base + (path if path.startswith("/") else "/" + path)

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord
-from forewarn.healing.runner import action_event
+from forewarn.healing.records import ActionRecord, topic_events
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
@@ -42,6 +41,12 @@ class Executor(Protocol):
     def tick(self) -> Any: ...
 
 
+class Requests(Protocol):
+    """Operator requests queued for this process (``forewarn.healing.control.ControlApplier``)."""
+
+    def apply_pending(self) -> list[dict[str, Any]]: ...
+
+
 class Responder:
     """Plain class: feed it messages, it publishes what follows. No Kafka, no threads inside."""
 
@@ -54,8 +59,10 @@ class Responder:
         publish: Publish,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: ResponderMetrics | None = None,
+        requests: Requests | None = None,
     ) -> None:
         self.topics = topics
+        self.requests = requests
         self.metrics = metrics
         self.executor = executor
         self.publish = publish
@@ -86,7 +93,13 @@ class Responder:
         return records
 
     def tick(self) -> list[Incident]:
-        """Time-driven work: escalation ladders, and resolving incidents that went quiet."""
+        """Time-driven work: operator requests, escalation ladders, resolving incidents that went quiet.
+
+        The responder owns the one healing executor, so approvals, rejections and manual triggers made
+        through the API or the CLI (queued in the state store) are applied here, between messages.
+        """
+        if self.requests is not None:
+            self._publish_actions(self.requests.apply_pending())
         self.executor.tick()
         if self.metrics is not None:
             self.metrics.beat(self.executor)
@@ -100,12 +113,12 @@ class Responder:
         records = self.executor.handle(trigger)
         if self.metrics is not None:
             self.metrics.observe_records(records)
-        for record in records:
-            # A "duplicate" says only that the step was handled before; publishing it would let the
-            # store's last-writer-wins row for that step hide the real outcome.
-            if record.status != "duplicate":
-                self.publish(self.topics.actions, record.service, _json(action_event(record)))
+        self._publish_actions(topic_events(records))
         return records
+
+    def _publish_actions(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.publish(self.topics.actions, str(event["service"]), _json(event))
 
 
 def trigger_for(detection: Detection, incident_id: str) -> Trigger:

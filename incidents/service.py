@@ -1,9 +1,12 @@
 """Run the ``Responder`` against Kafka: the ``forewarn respond`` process.
 
 Why apart from ``responder.py``: the class is plain and tested without a broker; this module only
-wires it to Kafka, metrics and shutdown. The loop itself (handle, flush, then commit: at-least-once;
-ticks) is ``forewarn.kafka.consume``, shared with ``forewarn heal run``; the healing executor's
-idempotency keys and the grouper's seen-ids make a re-delivered message harmless.
+wires it to Kafka, the state store, metrics and shutdown. The consumer and the loop (handle, flush,
+then commit: at-least-once; ticks) are ``forewarn.kafka.consume``'s, shared with the store sink; the
+healing executor's idempotency keys and the grouper's seen-ids make a re-delivered message harmless.
+
+This process is the one owner of the healing executor (``forewarn heal run`` is an alias of it): the
+API and ``forewarn heal approve/reject`` queue requests in the state store, and each tick applies them.
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
 
 from forewarn.incidents.responder import Responder
-from forewarn.kafka.consume import consume_until
+from forewarn.kafka.consume import consume_until, make_consumer
 from forewarn.kafka.io import ensure_topics, make_producer
 from forewarn.settings import Settings
 
@@ -30,12 +31,15 @@ def build_responder(
     settings: Settings,
     publish: Callable[[str, str, bytes], None],
     registry: CollectorRegistry | None = None,
+    requests: Any = None,
 ) -> tuple[Responder, Any]:
     """The responder with the healing executor and the reporter configured from settings.
 
     With a ``registry`` the reporter's LLM families and the responder's healing/engine families
-    (``forewarn.incidents.responder_metrics``) are registered on it, for ``/metrics``.
+    (``forewarn.incidents.responder_metrics``) are registered on it, for ``/metrics``. With
+    ``requests`` (the state store's ``ControlRequests``) each tick applies the operator requests.
     """
+    from forewarn.healing.control import ControlApplier
     from forewarn.healing.executor import HealingExecutor
     from forewarn.incidents.grouping import IncidentGrouper
     from forewarn.incidents.reporter import IncidentReporter
@@ -54,6 +58,7 @@ def build_responder(
         tracker=IncidentTracker(grouper=grouper, reporter=reporter),
         publish=publish,
         metrics=ResponderMetrics(registry) if registry is not None else None,
+        requests=ControlApplier(executor, requests, executor.clock.now) if requests is not None else None,
     )
     return responder, executor
 
@@ -74,18 +79,19 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
 
     port = settings.responder.metrics_port
     registry = CollectorRegistry() if port is not None else None
-    responder, executor = build_responder(settings, publish, registry)
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id="forewarn-responder",
+    from forewarn.store.db import open_store
+
+    store = open_store(settings.store)  # operator requests (approve, deny, trigger) are queued there
+    responder, executor = build_responder(settings, publish, registry, requests=store.control)
+    consumer = make_consumer(
+        settings,
+        [topics.detections],
         group_id=settings.responder.consumer_group,  # committed offsets only: one responder per group
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False,
+        client="responder",
+        from_beginning=from_beginning,
+        assign=True,
         fetch_max_wait_ms=200,
     )
-    # Explicit assignment instead of a group subscription: no rebalance can leave the only
-    # responder with no partitions, and committed offsets still say where to resume.
-    consumer.assign(_partitions(consumer, [topics.detections]))
     log.info("responder reading %s from %s", topics.detections, bootstrap)
     metrics_server = None
     if registry is not None and port is not None:
@@ -116,15 +122,4 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
         close = getattr(executor, "close", None)
         if callable(close):
             close()
-
-
-def _partitions(consumer: KafkaConsumer, names: list[str], timeout: float = 30.0) -> list[TopicPartition]:
-    deadline = time.monotonic() + timeout
-    found: list[TopicPartition] = []
-    for name in names:
-        while not (ids := consumer.partitions_for_topic(name)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {name} has no partitions after {timeout:.0f} s")
-            time.sleep(0.2)
-        found.extend(TopicPartition(name, i) for i in sorted(ids))
-    return found
+        store.close()

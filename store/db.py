@@ -24,6 +24,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
 from forewarn.settings import StoreSettings, cache_dir
+from forewarn.store.control import ControlRequests
 from forewarn.store.records import Kind, RecordView
 from forewarn.store.tables import TABLES, metadata, topic_state
 
@@ -95,6 +96,8 @@ class Store:
         self.engine = engine
         self._clock = clock
         metadata.create_all(engine)
+        # Operator requests for the healing executor's process (approve, deny, manual trigger).
+        self.control = ControlRequests(engine, clock)
 
     @property
     def dialect(self) -> str:

@@ -3,7 +3,8 @@
 Why it commits offsets only after the rows are written: Kafka then redelivers anything the sink
 did not finish (at-least-once), and the store's upserts by id turn every redelivery into a no-op, so
 the end result is exactly-once rows. A message that cannot be a record is counted and skipped; the
-sink never stops for bad input. The consumer is injected, so tests drive it with a real broker.
+sink never stops for bad input. The consumer is injected, so tests drive it with a real broker; how it
+is built and the poll/write/commit order are ``forewarn.kafka.consume``'s, shared with the responder.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from forewarn.kafka.consume import ConsumeLoop, Consumer
+from forewarn.kafka.consume import make_consumer as make_kafka_consumer
 from forewarn.settings import Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, RecordError, RecordView, parse_record
@@ -36,16 +39,6 @@ class Message(Protocol):
 
     @property
     def value(self) -> bytes | None: ...
-
-
-class Consumer(Protocol):
-    """The slice of kafka-python's ``KafkaConsumer`` the sink uses."""
-
-    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> Mapping[Any, list[Any]]: ...
-
-    def commit(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -69,24 +62,14 @@ def topic_kinds(settings: Settings) -> dict[str, Kind]:
     }
 
 
-def make_consumer(settings: Settings, topics: Iterable[str], **overrides: Any) -> Any:
-    """A kafka-python consumer in the store's own group, manual commits, from the earliest offset.
+def make_consumer(settings: Settings, topics: Sequence[str], **overrides: Any) -> Any:
+    """The shared consumer (``forewarn.kafka.consume``) in the store's own group, from the earliest offset.
 
     Earliest, because the store is a materialised view: a new store should catch up on what the topics
     still hold, and re-reading is harmless (idempotent upserts).
     """
-    from kafka import KafkaConsumer
-
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka.bootstrap_servers,
-        "client_id": f"{settings.kafka.client_id}-store",
-        "group_id": settings.store.consumer_group,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "consumer_timeout_ms": 1000,
-    }
-    options.update(overrides)
-    return KafkaConsumer(*topics, **options)
+    overrides.setdefault("group_id", settings.store.consumer_group)
+    return make_kafka_consumer(settings, topics, client="store", from_beginning=True, **overrides)
 
 
 class StoreSink:
@@ -113,26 +96,28 @@ class StoreSink:
         self._last_purge = clock()
         self._stop = threading.Event()
         self._on_batch = on_batch
+        # Write the batch, commit, then (every step) the retention check: the shared loop's order.
+        self._loop = ConsumeLoop(
+            consumer,
+            handle_batch=self.handle,
+            tick=self._maybe_purge,
+            tick_seconds=0.0,
+            poll_ms=500,
+            max_records=500,
+            now=clock,
+        )
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self, *, max_seconds: float | None = None) -> SinkStats:
         """Consume until stopped (or ``max_seconds`` pass); closes nothing it did not open."""
-        deadline = None if max_seconds is None else self._clock() + max_seconds
-        while not self._stop.is_set() and (deadline is None or self._clock() < deadline):
-            self.poll_once()
+        self._loop.run(self._stop, max_seconds=max_seconds)
         return self.stats
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """One batch; returns how many messages it handled."""
-        batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=500)
-        messages: list[Message] = [m for records in batches.values() for m in records]
-        if messages:
-            self.handle(messages)
-            self.consumer.commit()
-        self._maybe_purge()
-        return len(messages)
+        return self._loop.step(timeout_ms)
 
     def handle(self, messages: Iterable[Message]) -> None:
         """Parse and upsert a batch (grouped by kind), then record per-topic meta-monitoring."""

@@ -68,6 +68,23 @@ topic_state = Table(
     Column("last_received_ts", Float),
 )
 
+# Operator requests (approve, deny, manual trigger) waiting for the one process that owns the healing
+# executor (``forewarn respond``); not a kind of record: no producer topic, no retention purge.
+control_requests = Table(
+    "control_requests",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("verb", String(16), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | applied | refused
+    Column("result", Text),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_control_requests_status_created", "status", "created"),
+)
+
 TABLES: dict[Kind, Table] = {
     Kind.PROBE: probes,
     Kind.DETECTION: detections,

@@ -342,6 +342,8 @@ class Demo:
             "FOREWARN_HEALING__ADMIN_KEY_ID": DEMO_ADMIN_KEY_ID,
             "FOREWARN_HEALING__ADMIN_SECRET": DEMO_ADMIN_SECRET,
             "FOREWARN_HEALING__STATE_DIR": str(self.workdir / "healing"),
+            # The responder reads operator requests (approve, deny, trigger) from the API's store.
+            "FOREWARN_STORE__URL": self._store_url(),
         }
         self.report.components["audit_log"] = str(self.workdir / "healing" / "audit.jsonl")
         return {**env, **healing}

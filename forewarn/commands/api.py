@@ -37,8 +37,10 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--healing/--no-healing",
-                help="Attach the healing executor (settings.healing) for approve/deny, manual triggers "
-                "and the kill switch; it shares its state dir with `forewarn heal run`.",
+                help="Accept healing control: approve/deny and manual triggers are queued in the state "
+                "store for `forewarn respond` (the one process that runs the healing executor), "
+                "which applies them on its next tick; the kill switch (a file in settings.healing's "
+                "state dir) is set at once.",
             ),
         ] = False,
     ) -> None:
@@ -61,14 +63,15 @@ def register(app: typer.Typer) -> None:
 
         store = open_store(settings.store)
         control = None
-        executor = None
         if healing:
-            from forewarn.api.healing_adapter import ExecutorControl
-            from forewarn.healing import HealingExecutor
-            from forewarn.store.records import Kind
+            from forewarn.api.healing_adapter import QueuedControl
+            from forewarn.healing.config import load_config, strictest
+            from forewarn.healing.kill_switch import KillSwitch
+            from forewarn.healing.paths import HealingPaths
 
-            executor = HealingExecutor.from_settings(settings)
-            control = ExecutorControl(executor, lookup=lambda ident: store.get(Kind.ACTION, ident))
+            paths = HealingPaths.from_settings(settings.healing)
+            mode = strictest(settings.healing.mode, load_config(settings.healing.config).mode)
+            control = QueuedControl(store, KillSwitch(paths.kill_switch_file), mode=mode)
         server = ApiServer(settings, store=store, healing=control, sink=sink, host=host, port=port)
         server.start()
 
@@ -85,6 +88,4 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             server.stop()
-            if executor is not None:
-                executor.close()
             store.close()

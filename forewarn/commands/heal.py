@@ -1,4 +1,9 @@
-"""``forewarn heal ...``: the healing executor's controls (kill switch, overrides, approvals, config)."""
+"""``forewarn heal ...``: the healing executor's controls (kill switch, overrides, approvals, config).
+
+The executor itself runs in one process, ``forewarn respond`` (``heal run`` is an alias of it):
+``approve`` and ``reject`` queue a request in the state store, which the responder applies on its
+next tick; the kill switch and overrides are shared files/state every process reads.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +38,59 @@ def _audit_control(why: str, actor: str, state_dir: Path | None) -> None:
 StateOpt = Annotated[
     Path | None, typer.Option("--state-dir", help="Healing state folder (default: from settings).")
 ]
+WaitOpt = Annotated[
+    float, typer.Option("--wait", min=0, help="Seconds to wait for `forewarn respond` to apply it.")
+]
+
+
+def _queue(
+    verb: str, approval_id: str, by: str, extra: dict[str, str], wait: float, state_dir: Path | None
+) -> None:
+    """Queue an approval decision for the responder; the same decision again shows the first request.
+
+    Exits 1 if no such approval is pending (and none was queued), or if the responder refused it.
+    """
+    import time
+
+    from forewarn.healing.state import StateStore
+    from forewarn.settings import load_settings
+    from forewarn.store.control import Verb
+    from forewarn.store.db import open_store
+
+    kind: Verb = "approve" if verb == "approve" else "deny"
+    request_id = f"{kind}:{approval_id}"
+    store = open_store(load_settings().store)
+    try:
+        if store.control.get(request_id) is None:
+            pending = {row["id"] for row in StateStore(_paths(state_dir).state_db).approvals("pending")}
+            if approval_id not in pending:
+                typer.echo(f"no pending approval {approval_id!r}", err=True)
+                raise typer.Exit(1)
+        request, _ = store.control.submit(
+            request_id, kind, approval_id, by, {"approval_id": approval_id, **extra}
+        )
+        deadline = time.monotonic() + wait
+        while request["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            request = store.control.get(request_id) or request
+    finally:
+        store.close()
+    typer.echo(
+        f"{request['id']}: {request['status']}"
+        + (f" {json.dumps(request['result'])}" if request["result"] else "")
+    )
+    if request["status"] == "pending":
+        typer.echo(
+            "`forewarn respond` applies it on its next tick; `forewarn heal request ID` shows the outcome"
+        )
+    elif request["status"] == "refused":
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     heal = typer.Typer(
-        help="The healing executor: kill switch, manual override, approvals, policy checks.",
+        help="The healing executor's controls: kill switch, manual override, approvals (queued for "
+        "`forewarn respond`, which runs the executor), policy checks; `heal run` is an alias of respond.",
         no_args_is_help=True,
     )
 
@@ -134,36 +187,40 @@ def register(app: typer.Typer) -> None:
     def approve(
         approval_id: Annotated[str, typer.Argument(help="Id from `forewarn heal approvals`.")],
         by: Annotated[str, typer.Option(help="Who approves.")] = "cli",
+        wait: WaitOpt = 0.0,
+        state_dir: StateOpt = None,
     ) -> None:
-        """Approve a pending plan and run it now (every guard still applies)."""
-        from forewarn.healing.errors import HealingError
-        from forewarn.healing.executor import HealingExecutor
-
-        executor = HealingExecutor.from_settings()
-        try:
-            records = executor.approve(approval_id, by)
-        except HealingError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
-        finally:
-            executor.close()
-        for record in records:
-            typer.echo(f"{record.action}: {record.status} {record.detail}")
+        """Approve a pending plan: `forewarn respond` runs it on its next tick (every guard applies)."""
+        _queue("approve", approval_id, by, {}, wait, state_dir)
 
     @heal.command("reject")
     def reject(
         approval_id: Annotated[str, typer.Argument(help="Id from `forewarn heal approvals`.")],
         by: Annotated[str, typer.Option(help="Who rejects.")] = "cli",
+        reason: Annotated[str, typer.Option(help="Why.")] = "",
+        wait: WaitOpt = 0.0,
         state_dir: StateOpt = None,
     ) -> None:
-        """Reject a pending plan: nothing runs."""
-        from forewarn.healing.state import StateStore
+        """Reject a pending plan: nothing runs (applied by `forewarn respond` on its next tick)."""
+        _queue("deny", approval_id, by, {"reason": reason}, wait, state_dir)
 
-        if not StateStore(_paths(state_dir).state_db).decide_approval(approval_id, "rejected", by):
-            typer.echo(f"no pending approval {approval_id!r}", err=True)
+    @heal.command("request")
+    def request(
+        request_id: Annotated[str, typer.Argument(help="Id printed by approve, reject or the API.")],
+    ) -> None:
+        """Show an operator request and its outcome (pending until `forewarn respond` applies it)."""
+        from forewarn.settings import load_settings
+        from forewarn.store.db import open_store
+
+        store = open_store(load_settings().store)
+        try:
+            found = store.control.get(request_id)
+        finally:
+            store.close()
+        if found is None:
+            typer.echo(f"no request {request_id!r}", err=True)
             raise typer.Exit(1)
-        _audit_control(f"rejected {approval_id}", by, state_dir)
-        typer.echo(f"rejected {approval_id}")
+        typer.echo(json.dumps(found, indent=2, default=str))
 
     @heal.command("handle")
     def handle(
@@ -190,68 +247,25 @@ def register(app: typer.Typer) -> None:
 
     @heal.command("run")
     def run(
-        sources: Annotated[
-            str,
-            typer.Option(
-                "--from",
-                help="Comma-separated inputs: detections, forecasts, incidents. Use incidents instead "
-                "of detections when the incident service runs, so one incident is one heal.",
-            ),
-        ] = "detections,forecasts",
-        duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+        from_beginning: Annotated[
+            bool, typer.Option("--from-beginning", help="Read detections from the topic's start.")
+        ] = False,
     ) -> None:
-        """Consume triggers from Kafka, heal, and publish every decision to the actions topic."""
-        import signal
-        import threading
+        """Alias of `forewarn respond`: the one process that runs the healing executor.
 
-        from kafka import KafkaConsumer
+        It reads the detections topic (exhaustion forecasts arrive there as detections), groups them
+        into incidents, heals, applies queued approvals/rejections/manual triggers, and publishes
+        incidents and action records. Ctrl-C stops it.
+        """
+        import logging
 
-        from forewarn.healing.executor import HealingExecutor
-        from forewarn.healing.runner import HealingRunner
-        from forewarn.kafka.io import make_producer
+        from forewarn.incidents.service import serve
         from forewarn.settings import load_settings
 
         settings = load_settings()
-        topics = settings.topics
-        names = {"detections": (topics.detections, "detection"), "forecasts": (topics.forecasts, "forecast")}
-        names["incidents"] = (topics.incidents, "incident")
-        wanted = [part.strip() for part in sources.split(",") if part.strip()]
-        unknown = [w for w in wanted if w not in names]
-        if unknown or not wanted:
-            raise typer.BadParameter(f"--from takes detections, forecasts, incidents (got {sources!r})")
-        mapping = dict(names[w] for w in wanted)
-        executor = HealingExecutor.from_settings(settings)
-        consumer = KafkaConsumer(
-            *mapping,
-            bootstrap_servers=settings.kafka.bootstrap_servers,
-            group_id=f"{settings.kafka.consumer_group}-healing",
-            client_id=f"{settings.kafka.client_id}-healing",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        producer = make_producer(settings)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        if duration is not None:
-            threading.Timer(duration, stop.set).start()
-
-        def show(record: object) -> None:
-            from forewarn.healing.records import ActionRecord
-
-            assert isinstance(record, ActionRecord)
-            typer.echo(
-                f"{record.service:10} {record.action or '-':24} {record.status:16} {record.detail[:80]}"
-            )
-
-        runner = HealingRunner(executor, consumer, producer, mapping, topics.actions, on_record=show)
-        typer.echo(f"healing: mode {executor.global_mode}; consuming {', '.join(mapping)}", err=True)
-        try:
-            stats = runner.run(stop)
-        finally:
-            consumer.close()
-            producer.close()
-            executor.close()
-        typer.echo(f"healing: {stats}", err=True)
+        serve(settings, from_beginning=from_beginning)
 
     app.add_typer(heal, name="heal")

@@ -1,14 +1,17 @@
-"""The one at-least-once consumer loop behind ``forewarn respond`` and ``forewarn heal run``.
+"""The one Kafka consumer of forewarn's processes: how it is built, and the at-least-once loop.
 
-Why one loop: both processes read Kafka, act, publish what follows and must not lose a message to a
-crash. The order that makes that true is easy to get subtly wrong, so it lives here once:
+Why one module: the responder (``forewarn respond``) and the store sink (``forewarn api``) both read
+Kafka, act, and must not lose a message to a crash. Where the consumer's options come from (group id,
+offsets, client id, later security) and the order that makes delivery safe are easy to get subtly
+wrong, so both live here once:
 
-1. poll a batch and hand every message to ``handle`` in order;
-2. after a non-empty batch, flush the producer (what the batch caused is on the broker), *then*
+1. poll a batch and hand every message to ``handle`` in order (or the whole batch to
+   ``handle_batch``, for a sink that writes rows in bulk);
+2. after a non-empty batch, flush (what the batch caused is on the broker or in the store), *then*
    commit the offsets: a crash before the commit re-delivers the batch, and the callers' idempotency
-   keys (healing steps, incident seen-ids) make the second delivery harmless;
+   keys (healing steps, incident seen-ids, store upserts by id) make the second delivery harmless;
 3. every ``tick_seconds`` of ``now()`` run the time-driven work (escalation, approval expiry,
-   resolving quiet incidents) and flush what it published.
+   operator requests, resolving quiet incidents, retention) and flush what it published.
 
 ``now`` is injected so a simulated clock (the healing executor's) can drive the ticks in tests.
 """
@@ -17,19 +20,69 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["LoopStats", "consume_until"]
+from forewarn.settings import Settings
+
+__all__ = ["ConsumeLoop", "Consumer", "LoopStats", "consume_until", "make_consumer"]
 
 
 class Consumer(Protocol):
     """The two kafka-python ``KafkaConsumer`` calls the loop needs."""
 
-    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> dict[Any, list[Any]]: ...
+    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> Any: ...
 
     def commit(self) -> Any: ...
+
+
+def make_consumer(
+    settings: Settings,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    client: str,
+    from_beginning: bool = True,
+    assign: bool = False,
+    **overrides: Any,
+) -> Any:
+    """A kafka-python consumer from settings: manual commits, in ``group_id``, as ``<client_id>-<client>``.
+
+    ``from_beginning`` chooses where a group without committed offsets starts. ``assign`` takes every
+    partition of ``topics`` explicitly instead of subscribing: no rebalance can leave a process that
+    must be the only one of its group (the responder) with no partitions, and the committed offsets
+    still say where to resume.
+    """
+    from kafka import KafkaConsumer
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "client_id": f"{settings.kafka.client_id}-{client}",
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest" if from_beginning else "latest",
+    }
+    options.update(overrides)
+    if not assign:
+        return KafkaConsumer(*topics, **options)
+    consumer = KafkaConsumer(**options)
+    consumer.assign(_partitions(consumer, list(topics)))
+    return consumer
+
+
+def _partitions(consumer: Any, names: list[str], timeout: float = 30.0) -> list[Any]:
+    from kafka import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    found: list[TopicPartition] = []
+    for name in names:
+        while not (ids := consumer.partitions_for_topic(name)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} has no partitions after {timeout:.0f} s")
+            time.sleep(0.2)
+        found.extend(TopicPartition(name, i) for i in sorted(ids))
+    return found
 
 
 @dataclass
@@ -41,36 +94,76 @@ class LoopStats:
     ticks: int = 0
 
 
+class ConsumeLoop:
+    """Poll, handle, flush, commit, tick: one :meth:`step` at a time, or :meth:`run` until stopped."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        handle: Callable[[str, bytes | None], object] | None = None,
+        *,
+        handle_batch: Callable[[list[Any]], object] | None = None,
+        flush: Callable[[], object] | None = None,
+        tick: Callable[[], object] | None = None,
+        tick_seconds: float = 5.0,
+        poll_ms: int = 250,
+        max_records: int | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer = consumer
+        self.stats = LoopStats()
+        self._handle = handle
+        self._handle_batch = handle_batch
+        self._flush = flush
+        self._tick = tick
+        self._tick_seconds = tick_seconds
+        self._poll_ms = poll_ms
+        self._max_records = max_records
+        self._now = now
+        self._next_tick: float | None = None
+
+    def step(self, poll_ms: int | None = None) -> int:
+        """One poll and what follows it; returns how many messages it handled."""
+        if self._next_tick is None:
+            self._next_tick = self._now()
+        batch = self.consumer.poll(
+            timeout_ms=self._poll_ms if poll_ms is None else poll_ms, max_records=self._max_records
+        )
+        messages = [message for messages in batch.values() for message in messages]
+        if self._handle is not None:
+            for message in messages:
+                self._handle(message.topic, message.value)
+                self.stats.messages += 1
+        else:
+            self.stats.messages += len(messages)
+        if messages:
+            if self._handle_batch is not None:
+                self._handle_batch(messages)
+            self.stats.batches += 1
+            if self._flush is not None:
+                self._flush()
+            self.consumer.commit()
+        if self._tick is not None and self._now() >= self._next_tick:
+            self._tick()
+            self.stats.ticks += 1
+            if self._flush is not None:
+                self._flush()
+            self._next_tick = self._now() + self._tick_seconds
+        return len(messages)
+
+    def run(self, stop: threading.Event, *, max_seconds: float | None = None) -> LoopStats:
+        """Step until ``stop`` is set (or ``max_seconds`` of ``now()`` pass); returns what it did."""
+        deadline = None if max_seconds is None else self._now() + max_seconds
+        while not stop.is_set() and (deadline is None or self._now() < deadline):
+            self.step()
+        return self.stats
+
+
 def consume_until(
     stop: threading.Event,
     consumer: Consumer,
     handle: Callable[[str, bytes | None], object],
-    *,
-    flush: Callable[[], object] | None = None,
-    tick: Callable[[], object] | None = None,
-    tick_seconds: float = 5.0,
-    poll_ms: int = 250,
-    max_records: int | None = None,
-    now: Callable[[], float] = time.monotonic,
+    **options: Any,
 ) -> LoopStats:
-    """Poll, handle, flush, commit, tick, until ``stop`` is set; returns what it did."""
-    stats = LoopStats()
-    next_tick = now()
-    while not stop.is_set():
-        batch = consumer.poll(timeout_ms=poll_ms, max_records=max_records)
-        for messages in batch.values():
-            for message in messages:
-                handle(message.topic, message.value)
-                stats.messages += 1
-        if batch:
-            stats.batches += 1
-            if flush is not None:
-                flush()
-            consumer.commit()
-        if tick is not None and now() >= next_tick:
-            tick()
-            stats.ticks += 1
-            if flush is not None:
-                flush()
-            next_tick = now() + tick_seconds
-    return stats
+    """Poll, handle, flush, commit, tick, until ``stop`` is set (see :class:`ConsumeLoop`)."""
+    return ConsumeLoop(consumer, handle, **options).run(stop)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from forewarn.api.app import create_app
+from forewarn.api.healing_adapter import QueuedControl
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
 from tests.api.conftest import ADMIN_KEY, READ_KEY
-from tests.api.doubles import FakeBudget, FakeHealing
+from tests.api.doubles import FakeBudget, pending_action, queued_control
 from tests.api.factories import T0, action, detection, forecast, incident, probe
 
 pytestmark = pytest.mark.unit
@@ -29,12 +31,12 @@ def _put(store: Store, kind: Kind, *payloads: dict[str, object]) -> None:
 
 
 @pytest.fixture
-def healing() -> FakeHealing:
-    return FakeHealing()
+def healing(store: Store, tmp_path: Path) -> QueuedControl:
+    return queued_control(store, tmp_path)
 
 
 @pytest.fixture
-def client(store: Store, healing: FakeHealing) -> Iterator[TestClient]:
+def client(store: Store, healing: QueuedControl) -> Iterator[TestClient]:
     settings = Settings(api=ApiSettings(read_keys=[READ_KEY], admin_keys=[ADMIN_KEY]))
     app = create_app(
         store,
@@ -144,12 +146,12 @@ def test_incident_has_report_and_priced_impact(client: TestClient, store: Store)
     assert client.get("/v1/incidents/missing", headers=READ).status_code == 404
 
 
-def test_actions_history_and_admin_verbs(client: TestClient, store: Store, healing: FakeHealing) -> None:
+def test_actions_history_and_admin_verbs(client: TestClient, store: Store, healing: QueuedControl) -> None:
     _put(
         store,
         Kind.ACTION,
         action("a-old", "database", T0),
-        healing.add_pending("a-1", "database", "restart_pool"),
+        pending_action("a-1", "database", "restart_pool"),
     )
     history = client.get("/v1/actions", headers=READ).json()
     assert history["total"] == 2
@@ -159,16 +161,27 @@ def test_actions_history_and_admin_verbs(client: TestClient, store: Store, heali
     forbidden = client.post("/v1/actions/a-1/approve", headers=READ, json={})
     assert forbidden.status_code == 403 and "admin" in forbidden.json()["detail"]
     approved = client.post("/v1/actions/a-1/approve", headers=ADMIN, json={})
-    assert approved.status_code == 200 and approved.json()["status"] == "succeeded"
-    assert client.get("/v1/actions/a-1", headers=READ).json()["status"] == "succeeded"
+    assert approved.status_code == 202, approved.json()
+    request = approved.json()
+    assert request["status"] == "pending" and request["verb"] == "approve" and request["target"] == "a-1"
+    assert request["actor"].startswith("admin-key-")
+    shown = client.get(f"/v1/actions/requests/{request['id']}", headers=READ)
+    assert shown.status_code == 200 and shown.json()["status"] == "pending"
+    # Idempotent by id: approving again while the first request waits returns that same request.
     again = client.post("/v1/actions/a-1/approve", headers=ADMIN, json={})
-    assert again.status_code == 409 and "not pending" in again.json()["detail"]
+    assert again.status_code == 202 and again.json()["id"] == request["id"]
+    assert store.control.pending() == [store.control.get(request["id"])]
+    # Once the action is no longer pending (the responder applied it), approving it is a conflict.
+    _put(store, Kind.ACTION, {**action("a-1", "database", T0), "status": "succeeded"})
+    late = client.post("/v1/actions/a-1/approve", headers=ADMIN, json={})
+    assert late.status_code == 409 and "not waiting for approval" in late.json()["detail"]
     assert client.post("/v1/actions/ghost/deny", headers=ADMIN, json={"reason": "no"}).status_code == 404
     assert client.post("/v1/actions/a-1/deny", headers=ADMIN, json={}).status_code == 422
+    assert client.get("/v1/actions/requests/ghost", headers=READ).status_code == 404
 
     triggered = client.post(
         "/v1/actions",
-        headers=ADMIN,
+        headers={**ADMIN, "Idempotency-Key": "op-1"},
         json={
             "service": "email",
             "action": "failover_email",
@@ -177,7 +190,8 @@ def test_actions_history_and_admin_verbs(client: TestClient, store: Store, heali
         },
     )
     assert triggered.status_code == 202 and triggered.json()["status"] == "pending"
-    assert healing.calls[-1][1].startswith("admin-key-")
+    assert triggered.json()["id"] == "trigger:op-1" and triggered.json()["target"] == "email"
+    assert triggered.json()["payload"]["params"] == {"to": "b"}
     unknown = client.post(
         "/v1/actions", headers=ADMIN, json={"service": "email", "action": "rm_rf", "reason": "x"}
     )
@@ -194,7 +208,7 @@ def test_actions_history_and_admin_verbs(client: TestClient, store: Store, heali
     engaged = client.put(
         "/v1/actions/kill-switch", headers=ADMIN, json={"engaged": True, "reason": "incident review"}
     )
-    assert engaged.json()["engaged"] is True
+    assert engaged.json()["engaged"] is True and healing.kill_switch.engaged()
     blocked = client.post(
         "/v1/actions", headers=ADMIN, json={"service": "email", "action": "failover_email", "reason": "x"}
     )

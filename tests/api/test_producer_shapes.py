@@ -15,8 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from forewarn.api.app import create_app
 from forewarn.events import ForecastEvent
-from forewarn.healing.records import ActionRecord
-from forewarn.healing.runner import action_event
+from forewarn.healing.records import ActionRecord, action_event
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record

@@ -26,7 +26,7 @@ from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.records import Kind, parse_record
 from tests.api.conftest import ADMIN_KEY, READ_KEY
-from tests.api.doubles import FakeBudget, FakeHealing
+from tests.api.doubles import FakeBudget, pending_action, queued_control
 from tests.api.factories import T0, action, detection, forecast, incident, probe
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
@@ -44,12 +44,11 @@ def _app() -> Any:
         Kind.DETECTION: [detection("auth", T0 + timedelta(minutes=i)) for i in range(5)],
         Kind.FORECAST: [forecast("database", "db_pool_in_use", T0 + timedelta(minutes=i)) for i in range(3)],
         Kind.INCIDENT: [incident("inc-1", "auth", T0)],
-        Kind.ACTION: [action("act-1", "database", T0)],
+        Kind.ACTION: [action("act-1", "database", T0), pending_action("act-2", "database", "restart_pool")],
     }
     for kind, payloads in batches.items():
         store.upsert(kind, [parse_record(kind, p) for p in payloads])
-    healing = FakeHealing()
-    healing.add_pending("act-2", "database", "restart_pool")
+    healing = queued_control(store, _TMP)
     app = create_app(
         store,
         Settings(api=ApiSettings(read_keys=[READ_KEY], admin_keys=[ADMIN_KEY])),

@@ -1,0 +1,125 @@
+"""Escalation to humans: one ladder per incident (or service and issue), climbed on the clock.
+
+Why ladders kept apart from acting: a failed, refused or unsafe heal opens (or updates) the ladder of
+its group and the executor moves on; the ladder's levels (Slack, then email, then the pager, ...) are
+sent later by :meth:`Escalator.tick` as their ``after_seconds`` pass, until the group is resolved.
+News on an open ladder goes to the level already reached (the router groups it into a digest).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+from forewarn.healing.audit import AuditLog, AuditRecord
+from forewarn.healing.clock import Clock
+from forewarn.healing.config import Policy
+from forewarn.healing.notify.message import Notification
+from forewarn.healing.notify.router import Delivery, NotificationRouter
+from forewarn.healing.records import ActionRecord
+from forewarn.healing.triggers import Trigger
+
+__all__ = ["Escalator"]
+
+
+@dataclass
+class _Ladder:
+    started: float
+    policy: Policy
+    note: Notification
+    sent_levels: set[int]
+    resolved: bool = False
+
+
+class Escalator:
+    """Open, update, climb and resolve escalation ladders; every notification is audited."""
+
+    def __init__(self, notifier: NotificationRouter, audit: AuditLog, clock: Clock, actor: str) -> None:
+        self.notifier = notifier
+        self.audit = audit
+        self.clock = clock
+        self.actor = actor
+        self._lock = threading.RLock()
+        self._ladders: dict[str, _Ladder] = {}
+
+    def escalate(
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionRecord]
+    ) -> bool:
+        """Open or update the group's ladder; True when the policy has levels to climb (tick now)."""
+        # Without an incident id, group by service and issue, so a flapping fault is one conversation.
+        group = trigger.incident_id or f"{trigger.service}/{issue_class}"
+        note = Notification(
+            title=f"{issue_class} on {trigger.service}: needs a human",
+            summary=why,
+            service=trigger.service,
+            severity=trigger.severity.value,
+            group_key=group,
+            issue_class=issue_class,
+            actions=[
+                {"action": r.action, "status": r.status, "detail": r.detail[:200]}
+                for r in records
+                if r.action
+            ],
+            details={"trigger": trigger.id, "policy": policy.name, "reason": trigger.reason},
+            created_at=self.clock.now(),
+        )
+        update: tuple[Notification, list[str]] | None = None
+        with self._lock:
+            ladder = self._ladders.get(group)
+            if ladder is None or ladder.resolved:
+                self._ladders[group] = _Ladder(self.clock.now(), policy, note, set())
+            else:  # still open: keep climbing the same ladder, with the latest news
+                if ladder.sent_levels and note.summary != ladder.note.summary:
+                    level = max(ladder.sent_levels)
+                    update = (_at_level(note, level, note.created_at), policy.escalation[level].notify)
+                ladder.note = note
+        if not policy.escalation:
+            self._audit(group, note, [])
+            return False
+        if update is not None:  # news on an open escalation: the router groups it into a digest
+            self._audit(group, update[0], self.notifier.notify(*update))
+        return True
+
+    def tick(self) -> list[Delivery]:
+        """Send every level whose time has come, then the router's due digests."""
+        deliveries: list[Delivery] = []
+        now = self.clock.now()
+        with self._lock:
+            ladders = list(self._ladders.items())
+        for group, ladder in ladders:
+            if ladder.resolved:
+                continue
+            for level, step in enumerate(ladder.policy.escalation):
+                if level in ladder.sent_levels or now - ladder.started < step.after_seconds:
+                    continue
+                ladder.sent_levels.add(level)
+                note = _at_level(ladder.note, level, now)
+                sent = self.notifier.notify(note, step.notify)
+                deliveries.extend(sent)
+                self._audit(group, note, sent)
+        deliveries.extend(self.notifier.flush())
+        return deliveries
+
+    def resolve(self, group_id: str) -> None:
+        with self._lock:
+            ladder = self._ladders.get(group_id)
+            if ladder is not None:
+                ladder.resolved = True
+
+    def _audit(self, group: str, note: Notification, sent: list[Delivery]) -> None:
+        self.audit.append(
+            AuditRecord(
+                event="escalation",
+                actor=self.actor,
+                service=note.service,
+                incident_id=group,
+                issue_class=note.issue_class,
+                why=note.summary,
+                outcome=",".join(sorted({d.status for d in sent})) or "no-channels",
+                result={"level": note.level, "deliveries": [d.__dict__ for d in sent]},
+            )
+        )
+
+
+def _at_level(note: Notification, level: int, now: float) -> Notification:
+    return replace(note, level=level, created_at=now)
