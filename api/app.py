@@ -54,8 +54,8 @@ def create_app(
         store=store,
         settings=settings,
         keys=ApiKeys(
-            read=tuple(settings.api.read_keys),
-            admin=tuple(settings.api.admin_keys),
+            read=tuple(k.get_secret_value() for k in settings.api.read_keys),
+            admin=tuple(k.get_secret_value() for k in settings.api.admin_keys),
             allow_anonymous_read=settings.api.allow_anonymous_read,
         ),
         healing=healing,

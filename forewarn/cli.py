@@ -40,6 +40,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -54,9 +55,14 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """Top-level options shared by every command."""
+    """Top-level options shared by every command; a bad config file stops here, one line per problem."""
     if config is not None:
         os.environ[CONFIG_ENV_VAR] = str(config)
+    if ctx.invoked_subcommand != "config" and os.environ.get(CONFIG_ENV_VAR):
+        # Validated once up front, so no command fails later with a traceback; ``config`` reports itself.
+        from forewarn.commands.config import load_or_exit
+
+        load_or_exit(None)
 
 
 def _register_all() -> None:

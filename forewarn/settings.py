@@ -6,26 +6,62 @@ precedence rule for all of them: explicit arguments > ``FOREWARN_*`` environment
 config file (YAML or TOML, named by ``FOREWARN_CONFIG``) > defaults.
 
 Nested fields use ``__`` in environment variables, e.g. ``FOREWARN_KAFKA__BOOTSTRAP_SERVERS``.
+
+Why strict: a misspelt key (``interval_secs``) or mode (``autoo``) that is silently ignored runs
+production on a default nobody chose, so unknown keys and values outside an enum are errors that
+name the file, the line, the key and (for an enum) the allowed values. Secrets are ``SecretStr``:
+they print as ``**********`` wherever settings are shown or logged.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-    YamlConfigSettingsSource,
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    SerializationInfo,
+    ValidationError,
+    create_model,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from forewarn.config_file import ConfigFileError, describe, load_mapping
 from forewarn.events import Severity
 
 CONFIG_ENV_VAR = "FOREWARN_CONFIG"
+
+# The healing executor's modes, strictest first: the effective mode is the strictest of the global
+# one and a policy's own (forewarn.healing.config orders them by this).
+HealingMode = Literal["off", "dry-run", "shadow", "approve", "auto"]
+# Which IP addresses incident reports redact before a prompt leaves the machine.
+IpRedaction = Literal["all", "public", "off"]
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+REVEAL_SECRETS = "reveal_secrets"
+
+
+def _secret_json(value: SecretStr, info: SerializationInfo) -> str:
+    return value.get_secret_value() if (info.context or {}).get(REVEAL_SECRETS) else str(value)
+
+
+# A secret prints as ********** (repr, str, JSON dumps such as ``forewarn config show``). A dump for a
+# config file that another process reads back passes ``context={"reveal_secrets": True}``.
+Secret = Annotated[SecretStr, PlainSerializer(_secret_json, return_type=str, when_used="json")]
+
+# logging's level names; "debug" is accepted and stored as "DEBUG", as the commands always upper-cased it.
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
 
 
 def cache_dir() -> Path:
@@ -37,7 +73,13 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "forewarn"
 
 
-class TopicSettings(BaseModel):
+class _Section(BaseModel):
+    """A section of the settings: a key it does not know is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TopicSettings(_Section):
     """Kafka topic names. Every producer keys by service (or service/series) so order holds per key."""
 
     probes: str = "forewarn.probes"
@@ -66,7 +108,7 @@ class TopicSettings(BaseModel):
         ]
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(_Section):
     """Where the broker is, and how the local one is started by ``forewarn kafka up``."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -79,14 +121,14 @@ class KafkaSettings(BaseModel):
     start_timeout_seconds: float = Field(90.0, gt=0)
 
 
-class ProbeTarget(BaseModel):
+class ProbeTarget(_Section):
     """One health endpoint to probe."""
 
     service: str
     url: str
 
 
-class ProbeSettings(BaseModel):
+class ProbeSettings(_Section):
     """The probe runner: how often, how patient, and how much to buffer while Kafka is away."""
 
     base_url: str = "http://127.0.0.1:8080"
@@ -111,7 +153,7 @@ class ProbeSettings(BaseModel):
         return [ProbeTarget(service=s, url=f"{base}/api/health/{s}") for s in self.services]
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     """Validation limits: anything outside them goes to the dead-letter topic with the reason."""
 
     max_payload_bytes: int = Field(64 * 1024, ge=256)
@@ -119,7 +161,7 @@ class IngestSettings(BaseModel):
     max_event_age_seconds: float = Field(30 * 86400.0, gt=0)
 
 
-class DetectorSettings(BaseModel):
+class DetectorSettings(_Section):
     """The online detector run per series by the dataflow."""
 
     # Latency and metric series: "likelihood" (models/likelihood.py, NAB standard 55.3, reports each
@@ -143,7 +185,7 @@ class DetectorSettings(BaseModel):
     persistence: int = Field(3, ge=1, le=100)
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(_Section):
     """The Bytewax dataflow run by ``forewarn run``."""
 
     # Without a recovery dir, where to start reading the input topics: "latest" watches from now
@@ -155,14 +197,14 @@ class PipelineSettings(BaseModel):
     batch_size: int = Field(1000, ge=1)
 
 
-class MetricsSettings(BaseModel):
+class MetricsSettings(_Section):
     """Prometheus ``/metrics`` endpoint of the dataflow process."""
 
     host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
 
 
-class DemoSettings(BaseModel):
+class DemoSettings(_Section):
     """The demo target app (examples/musobuddy) and the ``forewarn demo`` run."""
 
     host: str = "127.0.0.1"
@@ -171,21 +213,21 @@ class DemoSettings(BaseModel):
     probe_interval_seconds: float = Field(1.0, ge=1.0)
 
 
-class HealingSettings(BaseModel):
+class HealingSettings(_Section):
     """The healing executor: where its state lives, which config it loads, how it reaches the target."""
 
     # off | dry-run | shadow | approve | auto; the stricter of this and a policy's own mode wins.
-    mode: str = "dry-run"
+    mode: HealingMode = "dry-run"
     state_dir: Path | None = None  # default: <cache>/healing (audit log, idempotency/guard state)
     audit_log: Path | None = None  # default: <state_dir>/audit.jsonl
     kill_switch_file: Path | None = None  # default: <state_dir>/KILL_SWITCH (exists = no actions)
     config: Path | None = None  # policies/guards/dependencies YAML; default: the shipped one
     admin_base_url: str = "http://127.0.0.1:8080"
     admin_key_id: str = "forewarn"
-    admin_secret: str = ""
+    admin_secret: Secret = SecretStr("")  # signs admin API calls; empty = unsigned
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(_Section):
     """The state store the API reads (filled by ``forewarn.store.sink``)."""
 
     url: str | None = None  # SQLAlchemy URL; default: SQLite (WAL) at <cache>/state.db
@@ -193,18 +235,18 @@ class StoreSettings(BaseModel):
     consumer_group: str = "forewarn-store"
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     """``forewarn api``: where it listens and who may call it (keys via env/config, never in code)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    read_keys: list[str] = Field(default_factory=list)
-    admin_keys: list[str] = Field(default_factory=list)
+    read_keys: list[Secret] = Field(default_factory=list)
+    admin_keys: list[Secret] = Field(default_factory=list)
     allow_anonymous_read: bool = False
     max_page_size: int = Field(1000, ge=1)
 
 
-class ServiceBusiness(BaseModel):
+class ServiceBusiness(_Section):
     """What one service's downtime costs, who depends on it, and its SLO targets (None: the default)."""
 
     depends_on: list[str] = Field(default_factory=list)
@@ -229,7 +271,7 @@ def _musobuddy_services() -> dict[str, ServiceBusiness]:
     }
 
 
-class SloSettings(BaseModel):
+class SloSettings(_Section):
     """Availability and latency SLOs per service from probe results, and downtime cost (issue 7)."""
 
     availability_target: float = Field(0.999, gt=0, lt=1)
@@ -240,7 +282,7 @@ class SloSettings(BaseModel):
     services: dict[str, ServiceBusiness] = Field(default_factory=_musobuddy_services)
 
 
-class ResponderSettings(BaseModel):
+class ResponderSettings(_Section):
     """``forewarn respond``: detections in (exhaustion forecasts included), incidents and actions out."""
 
     consumer_group: str = "forewarn-responder"
@@ -251,7 +293,7 @@ class ResponderSettings(BaseModel):
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
 
-class ForecastSettings(BaseModel):
+class ForecastSettings(_Section):
     """Exhaustion forecasts of resource gauges (ratios such as db_pool_usage) inside the dataflow.
 
     ``gauges`` maps a gauge name (a numeric key of a probe's ``details`` or a metric sample's name) to
@@ -289,14 +331,15 @@ class ForecastSettings(BaseModel):
     critical_within_seconds: float = Field(300.0, ge=0)  # P >= 0.9 and exhaustion sooner: critical
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(_Section):
     """The OpenAI-compatible endpoint and the cost rules of incident reports.
 
     No base_url means no LLM: every report is written by the offline reporter.
     """
 
     base_url: str | None = None  # e.g. http://127.0.0.1:8081/v1 (llama-server) or an OpenAI URL
-    api_key: str = "not-needed"  # local servers ignore it; never logged, never sent anywhere else
+    # Local servers ignore it; never logged, never sent anywhere but base_url.
+    api_key: Secret = SecretStr("not-needed")
     model: str = "SmolLM2-135M-Instruct"
     timeout_seconds: float = Field(60.0, gt=0, le=600)
     max_retries: int = Field(1, ge=0, le=5)
@@ -311,7 +354,7 @@ class LLMSettings(BaseModel):
     min_severity: Severity = Severity.WARNING
     economy_fraction: float = Field(0.5, gt=0, le=1)
     cache_size: int = Field(512, ge=0)
-    ip_addresses: str = "all"  # redaction of IPs in prompts: all | public | off
+    ip_addresses: IpRedaction = "all"  # redaction of IPs in prompts: all | public | off
 
 
 class Settings(BaseSettings):
@@ -320,7 +363,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FOREWARN_",
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -338,7 +381,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
 
     @classmethod
     def settings_customise_sources(
@@ -349,21 +392,64 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = os.environ.get(CONFIG_ENV_VAR)
-        if path:
-            sources.append(_file_source(settings_cls, Path(path)))
-        return tuple(sources)
+        return layered_sources(settings_cls, init_settings, env_settings, Path(path) if path else None)
 
 
-def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+def layered_sources(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    path: Path | None,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Arguments > environment > config file (when ``path`` is given) > defaults.
+
+    The one ``settings_customise_sources`` body of forewarn's settings and the demo app's config.
+    """
+    if path is None:
+        return (init_settings, env_settings)
     if not path.is_file():
-        raise FileNotFoundError(f"{CONFIG_ENV_VAR}={path}: no such config file")
-    if path.suffix.lower() == ".toml":
-        return TomlConfigSettingsSource(settings_cls, toml_file=path)
-    if path.suffix.lower() in {".yaml", ".yml"}:
-        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
-    raise ValueError(f"{CONFIG_ENV_VAR}={path}: config file must end in .yaml, .yml or .toml")
+        raise FileNotFoundError(f"{path}: no such config file")
+    return (init_settings, env_settings, ConfigFileSource(settings_cls, path))
+
+
+@functools.cache
+def _file_model(settings_cls: type[BaseSettings]) -> type[BaseModel]:
+    """The settings' fields as a plain model: validates a file on its own, without env or defaults merged."""
+    fields: dict[str, Any] = {name: (f.annotation, f) for name, f in settings_cls.model_fields.items()}
+    extra = settings_cls.model_config.get("extra") or "ignore"
+    return create_model(f"{settings_cls.__name__}File", __config__=ConfigDict(extra=extra), **fields)
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """A YAML or TOML file as a settings source, checked on its own when read.
+
+    Why check it alone: the merged settings' errors cannot tell a bad value in the file from one in
+    the environment, and only the file has lines to point at. Every problem becomes one line
+    (``file:line: key: problem``) of a ``ConfigFileError``, never a traceback of YAML internals.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+        self.data, lines = load_mapping(path)
+        try:
+            _file_model(settings_cls).model_validate(self.data)
+        except ValidationError as exc:
+            raise ConfigFileError(describe(exc.errors(include_url=False), str(path), lines)) from None
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def settings_problems(exc: ValidationError | ConfigFileError) -> list[str]:
+    """One line per problem: a file's name its file and line, the rest come from the environment."""
+    if isinstance(exc, ConfigFileError):
+        return exc.problems
+    return describe(exc.errors(include_url=False), "environment")
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

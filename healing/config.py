@@ -11,7 +11,7 @@ import re
 from datetime import datetime, time
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -23,13 +23,15 @@ from pydantic import (
     model_validator,
 )
 
+from forewarn.config_file import ConfigFileError, describe, load_with_lines
 from forewarn.events import Severity
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
-from forewarn.healing.yaml_lines import validate_file
+from forewarn.healing.errors import ConfigError
+from forewarn.settings import HealingMode as Mode
+from forewarn.settings import Secret
 
-Mode = Literal["off", "dry-run", "shadow", "approve", "auto"]
 # Strictest first: the effective mode is the strictest of the global and the policy mode.
-MODE_ORDER: list[str] = ["off", "dry-run", "shadow", "approve", "auto"]
+MODE_ORDER: list[str] = list(get_args(Mode))
 SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
@@ -225,8 +227,9 @@ class Policy(_Strict):
 
 class ChannelConfig(_Strict):
     type: Literal["slack", "email", "webhook"]
-    url: str | None = None  # slack / webhook
-    routing_key: str | None = None  # webhook (PagerDuty Events v2)
+    # Secrets (a Slack webhook URL carries its token; a PagerDuty routing key is one): shown masked.
+    url: Secret | None = None  # slack / webhook
+    routing_key: Secret | None = None  # webhook (PagerDuty Events v2)
     host: str | None = None  # email
     port: int = Field(25, ge=1, le=65535)
     sender: str | None = None
@@ -308,6 +311,22 @@ DEFAULT_CONFIG_NAME = "default_healing.yaml"
 
 def default_config_path() -> Path:
     return Path(str(resources.files("forewarn.healing") / DEFAULT_CONFIG_NAME))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_file(model: type[M], path: Path, context: dict[str, Any] | None = None) -> M:
+    """Validate a YAML file against ``model``; every error names ``file:line`` and the field path."""
+    try:
+        data, lines = load_with_lines(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return model.model_validate(data, context={**(context or {}), "lines": lines, "path": path})
+    except ValidationError as exc:
+        messages = describe(exc.errors(include_url=False), str(path), lines)
+        raise ConfigError("invalid healing config:\n  " + "\n  ".join(messages)) from None
 
 
 def load_config(path: Path | None = None, registry: ActionRegistry | None = None) -> HealingConfig:

@@ -30,7 +30,8 @@ def parts_from_settings(
     config = overrides.pop("config", None) or load_config(healing.config)
     paths = overrides.pop("paths", None) or HealingPaths.from_settings(healing)
     clients: dict[str, httpx.Client] = {}
-    auth = AdminAuth(healing.admin_key_id, healing.admin_secret) if healing.admin_secret else None
+    secret = healing.admin_secret.get_secret_value()
+    auth = AdminAuth(healing.admin_key_id, secret) if secret else None
 
     def admin_client_for(service: str) -> httpx.Client | None:
         if auth is None:

@@ -22,11 +22,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from forewarn.events import LogRecord
-
-IpPolicy = Literal["all", "public", "off"]
+from forewarn.settings import IpRedaction as IpPolicy
 
 MASK = "[REDACTED:{kind}]"
 

@@ -99,7 +99,7 @@ class IncidentReporter:
         self.settings = settings or LLMSettings()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.client = client
-        self.redactor = redactor or Redactor(ip_addresses=self.settings.ip_addresses)  # type: ignore[arg-type]
+        self.redactor = redactor or Redactor(ip_addresses=self.settings.ip_addresses)
         self.budget = budget or CostTracker(self.settings, self.clock)
         self.offline = offline or OfflineReporter()
         self.metrics = ReporterMetrics(registry or CollectorRegistry())
@@ -119,7 +119,7 @@ class IncidentReporter:
 
             client = openai.OpenAI(
                 base_url=settings.base_url,
-                api_key=settings.api_key,
+                api_key=settings.api_key.get_secret_value(),
                 timeout=settings.timeout_seconds,
                 max_retries=settings.max_retries,
             )

@@ -1,4 +1,4 @@
-"""The import layout works both from the editable install and from a built wheel.
+"""The import layout works from the editable install and from a built wheel, which installs on its own.
 
 Why: pyproject maps top-level folders (pipeline/, models/, ...) to forewarn.* import names. A folder
 missing from the explicit package list would import fine in development and be absent from the wheel.
@@ -61,14 +61,21 @@ def test_editable_install_imports_from_the_repository() -> None:
         assert Path(module.__file__ or "").parent == ROOT / folder
 
 
-@pytest.mark.slow
-def test_wheel_contains_and_imports_every_module(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel as a user builds it (``python -m build --wheel``), once for this module's tests."""
+    out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
         check=True,
+        capture_output=True,
         timeout=300,
     )
-    wheel = next(tmp_path.glob("forewarn-*.whl"))
+    return next(out.glob("forewarn-*.whl"))
+
+
+@pytest.mark.slow
+def test_wheel_contains_and_imports_every_module(wheel: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(tmp_path / "site")
@@ -103,3 +110,75 @@ def test_wheel_contains_and_imports_every_module(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) == len(modules)
+
+
+def _metadata(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name).decode().splitlines()
+
+
+@pytest.mark.slow
+def test_wheel_metadata_bounds_python_and_keeps_postgresql_optional(wheel: Path) -> None:
+    metadata = _metadata(wheel)
+    # bytewax 0.21.1 (pinned) has wheels for CPython 3.11 and 3.12 only.
+    assert "Requires-Python: <3.13,>=3.11" in metadata
+    assert "Provides-Extra: postgresql" in metadata
+    psycopg = [line for line in metadata if line.startswith("Requires-Dist: psycopg")]
+    assert psycopg and all('extra == "postgresql"' in line or 'extra == "dev"' in line for line in psycopg)
+    assert any('extra == "postgresql"' in line for line in psycopg)
+
+
+@pytest.mark.slow
+def test_wheel_installs_a_forewarn_command_that_needs_no_java(wheel: Path, tmp_path: Path) -> None:
+    """A throwaway venv with only the wheel: ``forewarn --help`` and ``config check`` work, no Java/Maven.
+
+    The dependencies come from this environment's site-packages on PYTHONPATH (a test must not fetch
+    them); .pth files there are not processed, so the editable install cannot stand in for the wheel.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
+    bare = tmp_path / "bin"  # PATH holds the venv's scripts and nothing else: no java, no mvn
+    bare.mkdir()
+    env = {
+        "PATH": os.pathsep.join([str(venv / "bin"), str(bare)]),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+        "FOREWARN_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(args), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    where = run(str(python), "-c", "import forewarn.cli; print(forewarn.cli.__file__)")
+    assert where.returncode == 0, where.stderr
+    assert where.stdout.strip().startswith(str(venv)), where.stdout
+    assert run(
+        str(python), "-c", "import shutil; print(shutil.which('java'), shutil.which('mvn'))"
+    ).stdout == ("None None\n")
+    helped = run("forewarn", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "config" in helped.stdout and "kafka" in helped.stdout
+    checked = run("forewarn", "config", "check", str(ROOT / "forewarn.example.yaml"))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("ok: ")
+    assert not (tmp_path / "cache").exists()  # nothing was built or downloaded

@@ -13,9 +13,10 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from forewarn.settings import layered_sources
 
 CONFIG_ENV_VAR = "MUSOBUDDY_CONFIG"
 MIB = 1024 * 1024
@@ -180,32 +181,7 @@ class MusoBuddyConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _file_for_next_load.get()
-        if path is not None:
-            sources.append(_YamlSource(settings_cls, path))
-        return tuple(sources)
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """A YAML file as a settings source, with errors that name the file."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the top level must be a mapping of settings")
-        self.data: dict[str, Any] = loaded
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.data)
+        return layered_sources(settings_cls, init_settings, env_settings, _file_for_next_load.get())
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> MusoBuddyConfig:

@@ -187,11 +187,15 @@ def build_channels(
     for name, conf in configs.items():
         if conf.type == "slack":
             assert conf.url is not None
-            channels[name] = SlackChannel(name, conf.url, client, conf.timeout_seconds)
+            channels[name] = SlackChannel(name, conf.url.get_secret_value(), client, conf.timeout_seconds)
         elif conf.type == "webhook":
             assert conf.url is not None
             channels[name] = WebhookChannel(
-                name, conf.url, conf.routing_key or "", client, conf.timeout_seconds
+                name,
+                conf.url.get_secret_value(),
+                conf.routing_key.get_secret_value() if conf.routing_key else "",
+                client,
+                conf.timeout_seconds,
             )
         else:
             assert conf.host is not None and conf.sender is not None

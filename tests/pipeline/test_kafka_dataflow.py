@@ -31,7 +31,7 @@ from kafka import KafkaProducer
 
 from forewarn.events import DeadLetter, Detection
 from forewarn.kafka.io import read_topic
-from forewarn.settings import DetectorSettings, Settings
+from forewarn.settings import REVEAL_SECRETS, DetectorSettings, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,7 +70,9 @@ def _write_config(settings: Settings, path: Path) -> Path:
     short_epochs = settings.model_copy(
         update={"pipeline": settings.pipeline.model_copy(update={"epoch_interval_seconds": 1.0})}
     )
-    path.write_text(yaml.safe_dump(short_epochs.model_dump(mode="json", exclude_none=True)))
+    # Secrets dump masked unless revealed: the process reading this file needs the real values.
+    data = short_epochs.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
+    path.write_text(yaml.safe_dump(data))
     return path
 
 
