@@ -289,14 +289,14 @@ ROWS: list[tuple[str, list[Panel]]] = [
             Panel(
                 "LLM spend (1 d) and budget left",
                 [
-                    ("sum by (model) (increase(forewarn_llm_cost_usd_total[1d]))", "spend {{model}}"),
+                    ("sum(increase(forewarn_llm_cost_usd_total[1d]))", "spend"),
                     ("forewarn_llm_budget_remaining_usd", "budget left"),
                 ],
                 unit="currencyUSD",
             ),
             Panel(
                 "LLM tokens per second",
-                [("sum by (direction) (rate(forewarn_llm_tokens_total[$__rate_interval]))", "{{direction}}")],
+                [("sum by (kind) (rate(forewarn_llm_tokens_total[$__rate_interval]))", "{{kind}}")],
             ),
             Panel(
                 "API requests per second",

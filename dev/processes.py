@@ -100,9 +100,10 @@ class ProcessGroup:
     def __iter__(self) -> Iterator[ManagedProcess]:
         return iter(self._processes)
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace_seconds: float = 10.0) -> None:
+        """Stop every child, last started first (each: SIGINT, ``grace_seconds``, SIGTERM, SIGKILL)."""
         for process in reversed(self._processes):
-            process.stop()
+            process.stop(grace_seconds)
 
     def __enter__(self) -> Self:
         return self

@@ -8,7 +8,7 @@ once per registry and update the returned object. The dataflow's own families li
 ``forewarn.pipeline.metrics`` (``forewarn_pipeline_*``, ``forewarn_detections_total``).
 
 Conventions (Prometheus naming): ``forewarn_`` prefix, ``_total`` for counters, base units in the
-name (``_seconds``, ``_usd``, ``_ratio``), few low-cardinality labels (service, metric, action, model).
+name (``_seconds``, ``_usd``, ``_ratio``), few low-cardinality labels (service, metric, action, kind).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ PROBE_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 # How long before the failure a warning came: seconds to hours.
 LEAD_TIME_BUCKETS = (0.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0)
 API_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# One incident report from an LLM: a cached small model answers in a second, a slow one in minutes.
+LLM_LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 
 @dataclass(frozen=True)
@@ -174,29 +176,49 @@ def healing_metrics(registry: CollectorRegistry) -> HealingMetrics:
 
 @dataclass(frozen=True)
 class LlmMetrics:
+    """The incident reporter's LLM path (``forewarn.incidents.reporter``): tokens, spend, outcomes."""
+
     tokens: Counter
     cost: Counter
+    latency: Histogram
+    failures: Counter
+    reports: Counter
+    cache_hits: Counter
     budget_remaining: Gauge
-    requests: Counter
 
 
 def llm_metrics(registry: CollectorRegistry) -> LlmMetrics:
     return LlmMetrics(
         tokens=Counter(
             "forewarn_llm_tokens_total",
-            "LLM tokens used, by model and direction (prompt, completion).",
-            ["model", "direction"],
+            "Tokens used by incident reports, by kind (prompt, completion).",
+            ["kind"],
             registry=registry,
         ),
-        cost=Counter("forewarn_llm_cost_usd_total", "LLM spend in US dollars.", ["model"], registry=registry),
+        cost=Counter("forewarn_llm_cost_usd_total", "Cost of incident reports in USD.", registry=registry),
+        latency=Histogram(
+            "forewarn_llm_request_seconds",
+            "Latency of LLM report requests.",
+            buckets=LLM_LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        failures=Counter(
+            "forewarn_llm_failures_total",
+            "LLM report attempts that failed, by reason.",
+            ["reason"],
+            registry=registry,
+        ),
+        reports=Counter(
+            "forewarn_incident_reports_total",
+            "Incident reports written, by source (llm, offline).",
+            ["source"],
+            registry=registry,
+        ),
+        cache_hits=Counter(
+            "forewarn_llm_cache_hits_total", "Reports served from the fingerprint cache.", registry=registry
+        ),
         budget_remaining=Gauge(
-            "forewarn_llm_budget_remaining_usd", "LLM budget left in the current period.", registry=registry
-        ),
-        requests=Counter(
-            "forewarn_llm_requests_total",
-            "LLM calls by outcome (ok, error, refused_budget, fallback).",
-            ["model", "outcome"],
-            registry=registry,
+            "forewarn_llm_budget_remaining_usd", "LLM budget left this month.", registry=registry
         ),
     )
 

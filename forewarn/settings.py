@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -195,6 +196,14 @@ class PipelineSettings(_Section):
     recovery_dir: Path | None = None
     epoch_interval_seconds: float = Field(10.0, gt=0)
     batch_size: int = Field(1000, ge=1)
+    # Per-series state (a detector, a forecaster, a service's log miner) silent this long (wall clock)
+    # is dropped, so memory stays bounded even if producers keep inventing names; a series that comes
+    # back starts over with a fresh warm-up.
+    series_idle_seconds: float = Field(86400.0, gt=0)
+
+    @property
+    def series_idle(self) -> timedelta:
+        return timedelta(seconds=self.series_idle_seconds)
 
 
 class MetricsSettings(_Section):

@@ -210,6 +210,10 @@ class Redactor:
 
     >>> Redactor().redact("login ok for jane.doe@example.com from 203.0.113.9")
     'login ok for [REDACTED:email] from [REDACTED:ip_address]'
+    >>> Redactor(ip_addresses="public").redact("from 10.0.0.7 and 203.0.113.9")
+    'from 10.0.0.7 and [REDACTED:ip_address]'
+    >>> Redactor().redact("mail [REDACTED:email]")  # idempotent
+    'mail [REDACTED:email]'
     """
 
     def __init__(self, ip_addresses: IpPolicy = "all", entropy: bool = True) -> None:
@@ -313,7 +317,11 @@ class Redactor:
     # ---- structures -------------------------------------------------------------------------------
 
     def redact_value(self, value: Any) -> Any:
-        """Redact a JSON-like value (dicts, lists, strings, numbers) and return a cleaned copy."""
+        """Redact a JSON-like value (dicts, lists, strings, numbers) and return a cleaned copy.
+
+        >>> Redactor().redact_value({"user": "jane@example.com", "retries": 3})
+        {'user': '[REDACTED:email]', 'retries': 3}
+        """
         return self._redact_value(value, Counter())
 
     def _redact_value(self, value: Any, findings: Counter[str], key: str | None = None) -> Any:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from forewarn.incidents import prompt
@@ -29,6 +29,7 @@ from forewarn.incidents.budget import CostTracker
 from forewarn.incidents.models import Incident, IncidentReport, ReportBody
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.redact import Redactor
+from forewarn.metrics import llm_metrics
 from forewarn.settings import LLMSettings
 
 if TYPE_CHECKING:
@@ -43,42 +44,6 @@ class ReportRejected(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
-
-
-class ReporterMetrics:
-    """Prometheus metrics of the report path, on an injected registry."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.tokens = Counter(
-            "forewarn_llm_tokens_total", "Tokens used by incident reports.", ["kind"], registry=registry
-        )
-        self.cost = Counter(
-            "forewarn_llm_cost_usd_total", "Cost of incident reports in USD.", registry=registry
-        )
-        self.latency = Histogram(
-            "forewarn_llm_request_seconds",
-            "Latency of LLM report requests.",
-            buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
-            registry=registry,
-        )
-        self.failures = Counter(
-            "forewarn_llm_failures_total",
-            "LLM report attempts that failed, by reason.",
-            ["reason"],
-            registry=registry,
-        )
-        self.reports = Counter(
-            "forewarn_incident_reports_total",
-            "Incident reports written, by source.",
-            ["source"],
-            registry=registry,
-        )
-        self.cache_hits = Counter(
-            "forewarn_llm_cache_hits_total", "Reports served from the fingerprint cache.", registry=registry
-        )
-        self.budget_remaining = Gauge(
-            "forewarn_llm_budget_remaining_usd", "LLM budget left this month.", registry=registry
-        )
 
 
 class IncidentReporter:
@@ -102,7 +67,7 @@ class IncidentReporter:
         self.redactor = redactor or Redactor(ip_addresses=self.settings.ip_addresses)
         self.budget = budget or CostTracker(self.settings, self.clock)
         self.offline = offline or OfflineReporter()
-        self.metrics = ReporterMetrics(registry or CollectorRegistry())
+        self.metrics = llm_metrics(registry or CollectorRegistry())  # the dashboard's forewarn_llm_*
         self.monotonic = monotonic
         self._cache: OrderedDict[tuple[str, str], ReportBody] = OrderedDict()
         self.metrics.budget_remaining.set(self.budget.remaining_usd())
@@ -275,4 +240,4 @@ def _check_citations(body: ReportBody, refs: dict[str, set[str]], document: dict
         raise ReportRejected("unknown_service", f"{body.cause_service!r} is not an affected service")
 
 
-__all__ = ["IncidentReporter", "ReportRejected", "ReporterMetrics"]
+__all__ = ["IncidentReporter", "ReportRejected"]

@@ -17,7 +17,11 @@ ALERT_SCORE = 0.5
 
 
 def rescale_to_alert(score: float, threshold: float) -> float:
-    """Piecewise-linear and monotone: 0 -> 0, ``threshold`` -> 0.5, 1 -> 1 (clipped to [0, 1])."""
+    """Piecewise-linear and monotone: 0 -> 0, ``threshold`` -> 0.5, 1 -> 1 (clipped to [0, 1]).
+
+    >>> [rescale_to_alert(score, threshold=0.75) for score in (0.0, 0.75, 1.0, 1.7)]
+    [0.0, 0.5, 1.0, 1.0]
+    """
     score = min(1.0, max(0.0, score))
     if score <= threshold:
         return ALERT_SCORE * score / threshold

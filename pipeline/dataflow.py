@@ -114,7 +114,7 @@ def build_flow(
     """
     metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
-    steps = FlowSteps(settings.ingest, engine, metrics, clock)
+    steps = FlowSteps(settings.ingest, engine, metrics, clock, settings.pipeline.series_idle)
     side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)

@@ -27,12 +27,10 @@ from forewarn.pipeline.forecasting import (
 from forewarn.pipeline.log_patterns import MinerFactory, ServicePatterns, default_miner
 from forewarn.pipeline.messages import OutMessage
 from forewarn.pipeline.metrics import PipelineMetrics
+from forewarn.pipeline.steps import DEFAULT_SERIES_IDLE
 from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
-# A series or service silent this long (wall clock) is dropped, as the detection path does, so state
-# stays bounded even if producers keep inventing service names; if it comes back it starts over.
-IDLE = timedelta(hours=24)
 
 __all__ = [
     "ForecastLogic",
@@ -45,7 +43,8 @@ __all__ = [
 
 
 class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, ForecastSnapshot | None]):
-    """One instance per gauge series, built on its first reading, dropped after ``idle`` of silence."""
+    """One instance per gauge series, built on its first reading, dropped after ``idle`` of silence
+    (wall clock; setting ``pipeline.series_idle_seconds``, as on the detection path)."""
 
     def __init__(
         self,
@@ -53,7 +52,7 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
         metrics: PipelineMetrics,
         forecasts: ForecastMetrics,
         resume: ForecastSnapshot | None,
-        idle: timedelta = IDLE,
+        idle: timedelta = DEFAULT_SERIES_IDLE,
     ) -> None:
         self._engine = engine
         self._metrics = metrics
@@ -110,7 +109,7 @@ class LogPatternLogic(StatefulLogic[LogRecord, Detection, bytes]):
         clock: Callable[[], datetime],
         metrics: PipelineMetrics,
         resume: bytes | None,
-        idle: timedelta = IDLE,
+        idle: timedelta = DEFAULT_SERIES_IDLE,
     ) -> None:
         self._metrics = metrics
         self._clock = clock
@@ -157,15 +156,16 @@ class ForecastSteps:
         self.forecasts = forecast_metrics(registry)
         self.clock = clock
         self.miner_factory = miner_factory
+        self.idle = settings.pipeline.series_idle
 
     def gauges(self, event: TelemetryEvent) -> list[GaugeObservation]:
         return gauge_observations(event, self.settings)
 
     def forecast_logic(self, resume: ForecastSnapshot | None) -> ForecastLogic:
-        return ForecastLogic(self.engine, self.metrics, self.forecasts, resume)
+        return ForecastLogic(self.engine, self.metrics, self.forecasts, resume, self.idle)
 
     def log_logic(self, resume: bytes | None) -> LogPatternLogic:
-        return LogPatternLogic(self.miner_factory, self.clock, self.metrics, resume)
+        return LogPatternLogic(self.miner_factory, self.clock, self.metrics, resume, self.idle)
 
 
 def only_log(event: TelemetryEvent) -> LogRecord | None:

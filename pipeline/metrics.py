@@ -78,7 +78,8 @@ class PipelineMetrics:
         )
         self.active_series = Gauge(
             "forewarn_pipeline_active_series",
-            "Series with live detector state in this process (idle ones are dropped after a day).",
+            "Series with live detector state in this process "
+            "(idle ones are dropped after pipeline.series_idle_seconds).",
             registry=registry,
         )
         self._newest_event_time = 0.0

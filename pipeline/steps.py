@@ -20,12 +20,13 @@ from forewarn.pipeline.detection import DetectionEngine, SeriesSnapshot, SeriesS
 from forewarn.pipeline.messages import OutMessage, SourceItem, dead_letter_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import Observation
-from forewarn.settings import IngestSettings
+from forewarn.settings import IngestSettings, PipelineSettings
 
 log = logging.getLogger(__name__)
-DEFAULT_SERIES_IDLE = timedelta(hours=24)
+# The default of the pipeline.series_idle_seconds setting, for logic built without settings (tests).
+DEFAULT_SERIES_IDLE = PipelineSettings().series_idle
 
-__all__ = ["FlowSteps", "SeriesLogic", "is_event"]
+__all__ = ["DEFAULT_SERIES_IDLE", "FlowSteps", "SeriesLogic", "is_event"]
 
 
 def is_event(item: TelemetryEvent | DeadLetter) -> TypeGuard[TelemetryEvent]:
@@ -35,8 +36,9 @@ def is_event(item: TelemetryEvent | DeadLetter) -> TypeGuard[TelemetryEvent]:
 class SeriesLogic(StatefulLogic[Observation, Detection, SeriesSnapshot | None]):
     """Bytewax's per-key logic: one instance per series, state built on its first observation.
 
-    A series silent for ``idle`` (wall clock) is dropped, so memory stays bounded even if producers
-    invent new metric names forever; if it comes back it starts over with a fresh warm-up.
+    A series silent for ``idle`` (wall clock; setting ``pipeline.series_idle_seconds``) is dropped, so
+    memory stays bounded even if producers invent new metric names forever; if it comes back it starts
+    over with a fresh warm-up.
     """
 
     def __init__(

@@ -38,6 +38,7 @@ def main() -> int:
                 target.symlink_to(ROOT / folder)
             links[str(target)] = str(ROOT / folder)
         extra = [str(ROOT / d) for d in ("tests", "bench", "scripts") if any((ROOT / d).rglob("*.py"))]
+        extra += [str(ROOT / "conftest.py")] if (ROOT / "conftest.py").exists() else []
         proc = subprocess.run(
             [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "forewarn", *extra],
             cwd=tree,

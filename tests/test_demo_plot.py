@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from forewarn.dev.demo.plot import plot_report
-from forewarn.dev.demo.run import DemoReport, FaultOutcome
+from forewarn.dev.demo.scoring import DemoReport, FaultOutcome
 
 pytestmark = pytest.mark.unit
 

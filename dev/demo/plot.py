@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from forewarn.dev.demo.run import DemoReport
+from forewarn.dev.demo.scoring import DemoReport
 
 
 def plot_report(report: DemoReport, path: Path) -> Path:

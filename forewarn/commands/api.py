@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from forewarn.commands._options import StoreUrl
+
 HELP = (
     "Serve the REST API: forecasts, detections, incidents (with reports), healing actions, services "
     "(health, dependency graph, SLOs) and forewarn's own health, plus Prometheus /metrics. OpenAPI "
@@ -30,9 +32,7 @@ def register(app: typer.Typer) -> None:
         sink: Annotated[
             bool, typer.Option("--sink/--no-sink", help="Also consume Kafka into the store.")
         ] = True,
-        store_url: Annotated[
-            str | None, typer.Option("--store-url", help="SQLAlchemy URL of the store (default: store.url).")
-        ] = None,
+        store_url: StoreUrl = None,
         healing: Annotated[
             bool,
             typer.Option(

@@ -1,4 +1,5 @@
-"""``forewarn demo``: the end-to-end demo (see ``forewarn.dev.demo.run``)."""
+"""``forewarn demo``: the end-to-end demo (see ``forewarn.dev.demo.run``, which composes the stack,
+the scoring and the screen)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from forewarn.dev.demo.run import Demo, print_summary, write_report
+        from forewarn.dev.demo.run import Demo
+        from forewarn.dev.demo.scoring import write_report
+        from forewarn.dev.demo.screen import print_summary
         from forewarn.settings import load_settings
 
         settings = load_settings()

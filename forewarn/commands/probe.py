@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from forewarn.commands._options import BootstrapServers, NoKafka, ProbeMetricsPort
+
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
@@ -69,23 +71,9 @@ def register(app: typer.Typer) -> None:
                 "--service", "-s", help="Probe only this service (repeatable; default: all configured)."
             ),
         ] = None,
-        no_kafka: Annotated[
-            bool, typer.Option("--no-kafka", help="Only print results; publish nothing.")
-        ] = False,
-        bootstrap_servers: Annotated[
-            str | None,
-            typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
-        ] = None,
-        metrics_port: Annotated[
-            int | None,
-            typer.Option(
-                "--metrics-port",
-                min=0,
-                max=65535,
-                help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: a free port, logged). "
-                "Default: settings probe.metrics_port (none).",
-            ),
-        ] = None,
+        no_kafka: NoKafka = False,
+        bootstrap_servers: BootstrapServers = None,
+        metrics_port: ProbeMetricsPort = None,
     ) -> None:
         """Probe every health endpoint on an interval and publish ProbeResults to the probes topic."""
         import asyncio

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from forewarn.commands._options import StoreUrl
+
 HELP = (
     "Write the executive report for a period: uptime vs SLO, incidents and their cost, healing "
     "actions and success rate, predicted vs prevented breaches, capacity outlook and LLM spend, "
@@ -45,9 +47,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", file_okay=False, help="Output directory.")] = Path(
             "forewarn-report"
         ),
-        store_url: Annotated[
-            str | None, typer.Option("--store-url", help="SQLAlchemy URL of the store (default: store.url).")
-        ] = None,
+        store_url: StoreUrl = None,
         audit_log: Annotated[
             Path | None, typer.Option("--audit-log", help="Healing audit log (default: the configured one).")
         ] = None,

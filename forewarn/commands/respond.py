@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from forewarn.commands._options import BootstrapServers, RespondMetricsPort
+
 
 def register(app: typer.Typer) -> None:
     @app.command("respond")
@@ -14,19 +16,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--from-beginning", help="Read detections from the topic's start."),
         ] = False,
-        bootstrap_servers: Annotated[
-            str | None, typer.Option("--bootstrap-servers", help="Kafka host:port (default: settings).")
-        ] = None,
-        metrics_port: Annotated[
-            int | None,
-            typer.Option(
-                "--metrics-port",
-                min=0,
-                max=65535,
-                help="Serve Prometheus /metrics on 127.0.0.1:PORT (0: a free port, logged). "
-                "Default: settings responder.metrics_port (none).",
-            ),
-        ] = None,
+        bootstrap_servers: BootstrapServers = None,
+        metrics_port: RespondMetricsPort = None,
     ) -> None:
         """Group detections into incidents, heal safely, and write each incident's report.
 

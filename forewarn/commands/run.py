@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from forewarn.commands._options import BootstrapServers, RunMetricsPort
+
 HELP = (
     "Run the dataflow: read probes, logs and metrics from Kafka, validate them (bad messages go to "
     "the dead-letter topic with the reason), learn each series online, and publish detections to "
@@ -36,16 +38,7 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        metrics_port: Annotated[
-            int | None,
-            typer.Option(
-                "--metrics-port",
-                min=0,
-                max=65535,
-                help="Port of /metrics (default: settings metrics.port, 9108; 0 = a free port). "
-                "With -w N, process I uses PORT+I.",
-            ),
-        ] = None,
+        metrics_port: RunMetricsPort = None,
         recovery_dir: Annotated[
             Path | None,
             typer.Option(
@@ -55,10 +48,7 @@ def register(app: typer.Typer) -> None:
                 "--workers across restarts.",
             ),
         ] = None,
-        bootstrap_servers: Annotated[
-            str | None,
-            typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
-        ] = None,
+        bootstrap_servers: BootstrapServers = None,
         process_id: Annotated[int | None, typer.Option("--process-id", hidden=True)] = None,
         addresses: Annotated[str | None, typer.Option("--addresses", hidden=True)] = None,
     ) -> None:

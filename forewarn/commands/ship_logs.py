@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from forewarn.commands._options import BootstrapServers, NoKafka
+
 HELP = (
     "Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service.\n\n"
     "Understands JSON lines (timestamp/level/message/logger; other fields become attributes) and plain "
@@ -53,13 +55,8 @@ def register(app: typer.Typer) -> None:
         poll_interval: Annotated[
             float, typer.Option("--poll-interval", min=0.05, help="Seconds between checks of the file.")
         ] = 0.5,
-        no_kafka: Annotated[
-            bool, typer.Option("--no-kafka", help="Print the LogRecord JSON lines instead of publishing.")
-        ] = False,
-        bootstrap_servers: Annotated[
-            str | None,
-            typer.Option("--bootstrap-servers", help="Kafka host:port[,host:port] (default: settings)."),
-        ] = None,
+        no_kafka: NoKafka = False,
+        bootstrap_servers: BootstrapServers = None,
     ) -> None:
         """Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service."""
         import logging

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -149,3 +149,25 @@ def test_api_server_serves_what_the_sink_reads_from_kafka(kafka_settings: Settin
         server.stop()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{server.url}/v1/health", timeout=1)
+
+
+@pytest.mark.unit
+def test_shared_options_read_the_same_in_every_command() -> None:
+    import typer.main
+
+    # typer may bring its own click: reach the click objects by attribute, not by isinstance.
+    commands: dict[str, Any] = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+    def option(command: str, flag: str) -> Any:
+        found = [p for p in commands[command].params if flag in getattr(p, "opts", [])]
+        assert len(found) == 1, (command, flag)
+        return found[0]
+
+    kafka = {option(c, "--bootstrap-servers").help for c in ("run", "respond", "probe", "ship-logs")}
+    assert kafka == {"Kafka host:port[,host:port] (default: settings)."}
+    assert len({option(c, "--store-url").help for c in ("api", "report")}) == 1
+    assert len({option(c, "--no-kafka").help for c in ("probe", "ship-logs")}) == 1
+    for command, setting in (("run", "metrics.port"), ("respond", "responder."), ("probe", "probe.")):
+        port = option(command, "--metrics-port")
+        assert (port.min, port.max) == (0, 65535)
+        assert f"settings {setting}" in port.help, (command, port.help)

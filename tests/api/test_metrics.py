@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -70,3 +73,87 @@ def test_every_family_registers_once_per_registry_with_conventional_names() -> N
     assert "forewarn_heal_attempts" in counters and "forewarn_llm_cost_usd" in counters  # exposed with _total
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         probe_metrics(registry)
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "forewarn.json"
+# A forewarn series name; not one inside a recording rule's name (level:metric:operations).
+_SERIES = re.compile(r"(?<![\w:])(forewarn_[a-z0-9_]+)(?![\w:])")
+_MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"")
+_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+_LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+# Labels Prometheus itself attaches to every scraped series.
+_TARGET_LABELS = {"job", "instance"}
+
+
+def _series_and_labels(registry: CollectorRegistry) -> dict[str, set[str]]:
+    """Every series name a registry exposes -> its label names, even before any sample exists."""
+    found: dict[str, set[str]] = {}
+    # prometheus_client keeps no public list of a labelled metric's label names until it has children.
+    for collector, names in registry._collector_to_names.items():
+        labelnames = getattr(collector, "_labelnames", None)
+        if labelnames is not None:
+            for name in names:
+                found[name] = set(labelnames) | ({"le"} if name.endswith("_bucket") else set())
+            continue
+        for family in collector.collect():  # computed at scrape time (the store's collector)
+            labels = set(getattr(family, "_labelnames", ())) | {k for s in family.samples for k in s.labels}
+            found[family.name] = labels
+    return found
+
+
+def _what_the_processes_register(tmp_path: Path) -> dict[str, set[str]]:
+    """One registry per process, built by the code each process runs: dataflow, probe, respond, api."""
+    from bytewax.connectors.kafka import KafkaSinkMessage
+    from bytewax.testing import TestingSink, TestingSource
+
+    from forewarn.api.app import create_app
+    from forewarn.incidents.service import build_responder
+    from forewarn.pipeline.dataflow import FlowSinks, build_flow
+    from forewarn.settings import HealingSettings, Settings
+    from forewarn.store.db import Store, make_engine
+
+    settings = Settings(healing=HealingSettings(state_dir=tmp_path / "healing"))
+    dataflow, probe, respond, api = (CollectorRegistry() for _ in range(4))
+    out: list[KafkaSinkMessage[bytes | None, bytes | None]] = []
+    sinks = FlowSinks(TestingSink(out), TestingSink(out), TestingSink(out))
+    build_flow(settings, TestingSource([]), sinks, registry=dataflow)
+    probe_metrics(probe)  # what `forewarn probe --metrics-port` serves
+    _responder, executor = build_responder(settings, lambda topic, key, value: None, respond)
+    executor.close()
+    store = Store(make_engine(f"sqlite:///{tmp_path / 'state.db'}"))
+    create_app(store, settings, registry=api)
+    found: dict[str, set[str]] = {}
+    for registry in (dataflow, probe, respond, api):
+        found |= _series_and_labels(registry)
+    store.close()
+    return found
+
+
+def test_every_series_and_label_the_dashboard_queries_is_registered_by_a_process(tmp_path: Path) -> None:
+    registered = _what_the_processes_register(tmp_path)
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [
+        (panel["title"], target["expr"], target.get("legendFormat", ""))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+    queries += [
+        ("variable " + v["name"], v["definition"], "")
+        for v in dashboard["templating"]["list"]
+        if "definition" in v
+    ]
+    problems = []
+    for title, expr, legend in queries:
+        series = _SERIES.findall(expr)
+        missing = [name for name in series if name not in registered]
+        available = set().union(*(registered.get(name, set()) for name in series)) | _TARGET_LABELS
+        used = set(_MATCHER.findall(expr)) | set(_LEGEND.findall(legend))
+        used |= {
+            label.strip() for group in _GROUPING.findall(expr) for label in group.split(",") if label.strip()
+        }
+        if "label_values(" in expr:
+            used.add(expr.rsplit(",", 1)[1].strip(" )"))
+        if missing or not used <= available:
+            problems.append(f"{title}: {expr} -> unknown series {missing}, labels {sorted(used - available)}")
+    assert len(queries) >= 30
+    assert not problems, "\n".join(problems)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from forewarn.events import Detection, ForecastEvent, LogRecord, MetricSample, ProbeResult, Severity
 from forewarn.metrics import forecast_metrics
 from forewarn.models.trend import TrendForecaster
-from forewarn.pipeline.forecast_steps import ForecastLogic
+from forewarn.pipeline.forecast_steps import ForecastLogic, ForecastSteps
 from forewarn.pipeline.forecasting import (
     DETECTION_KIND,
     MODEL,
@@ -30,7 +30,7 @@ from forewarn.pipeline.forecasting import (
     trend_z,
 )
 from forewarn.pipeline.metrics import PipelineMetrics
-from forewarn.settings import DetectorSettings, ForecastSettings
+from forewarn.settings import DetectorSettings, ForecastSettings, PipelineSettings, Settings
 from tests.factories import demo_pool_usage
 
 from .conftest import WALL, at
@@ -314,6 +314,15 @@ def test_an_idle_series_is_dropped_after_a_day_of_silence() -> None:
     assert logic.on_notify() == ([], StatefulLogic.RETAIN)
     now[0] = WALL + timedelta(hours=47)
     assert logic.on_notify() == ([], StatefulLogic.DISCARD)
+
+
+def test_the_idle_time_of_forecasts_and_log_miners_is_the_pipeline_setting() -> None:
+    settings = Settings(pipeline=PipelineSettings(series_idle_seconds=3600.0))
+    registry = CollectorRegistry()
+    steps = ForecastSteps(settings, PipelineMetrics(registry), registry, lambda: WALL)
+    assert steps.forecast_logic(None).notify_at() == WALL + timedelta(hours=1)
+    assert steps.log_logic(None).notify_at() == WALL + timedelta(hours=1)
+    assert Settings().pipeline.series_idle == timedelta(hours=24)
 
 
 def _pool_after_calm(rng: random.Random, calm: int, leak_seconds: int) -> list[GaugeObservation]:
