@@ -7,18 +7,15 @@ at once, so the next GET shows it without waiting for the topic round trip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from forewarn.api._util import text, to_page, when
+from forewarn.api._util import to_page
 from forewarn.api.auth import Caller
 from forewarn.api.control import ActionNotFound, ActionRejected, ControlError, HealingControl
 from forewarn.api.deps import AppState, Paging, State, TimeRange, admin, paging, reader, time_range
 from forewarn.api.schemas import (
-    ActionOut,
     ApproveIn,
     DenyIn,
     KillSwitchIn,
@@ -27,34 +24,17 @@ from forewarn.api.schemas import (
     TriggerIn,
     errors,
 )
-from forewarn.store.records import Kind, RecordError, parse_record
+from forewarn.events import ActionEvent
+from forewarn.store.records import Kind, parse_record
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The healing executor says "pending_approval"; other producers may say "pending".
-PENDING = ("pending", "pending_approval")
+PENDING = "pending_approval"
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]
 
 
-def _out(item: Mapping[str, Any]) -> ActionOut:
-    requested = when(
-        item.get("requested_at") or item.get("started_at") or item.get("timestamp") or item.get("at")
-    )
-    status_value = item.get("status", item.get("outcome", "unknown"))
-    if isinstance(status_value, Mapping):
-        status_value = status_value.get("status", "unknown")
-    return ActionOut(
-        id=str(item["id"]),
-        service=str(item.get("service", "")),
-        action=str(item.get("action") or item.get("action_name") or item.get("name") or "decision"),
-        status=str(status_value),
-        requested_at=requested or _EPOCH,
-        updated_at=when(item.get("updated_at") or item.get("finished_at")),
-        reason=text(item.get("reason") or item.get("why") or item.get("detail") or None),
-        incident_id=text(item.get("incident_id") or item.get("group_id")),
-        data=dict(item),
-    )
+def _out(item: dict[str, Any]) -> ActionEvent:
+    return ActionEvent.model_validate(item)
 
 
 def _engine(app: AppState) -> HealingControl:
@@ -66,19 +46,15 @@ def _engine(app: AppState) -> HealingControl:
     return app.healing
 
 
-def _remember(app: AppState, record: Mapping[str, Any]) -> ActionOut:
-    try:
-        view, payload = parse_record(Kind.ACTION, dict(record))
-    except RecordError:
-        return _out({"status": "unknown", "action": "", **record, "id": str(record.get("id", "?"))})
-    app.store.upsert(Kind.ACTION, [(view, payload)])
-    return _out(payload)
+def _remember(app: AppState, record: ActionEvent) -> ActionEvent:
+    app.store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, record)])
+    return record
 
 
-def _call(app: AppState, verb: str, *args: Any, **kwargs: Any) -> Mapping[str, Any]:
+def _call(app: AppState, verb: str, *args: Any, **kwargs: Any) -> ActionEvent:
     engine = _engine(app)
     try:
-        result: Mapping[str, Any] = getattr(engine, verb)(*args, **kwargs)
+        result: ActionEvent = getattr(engine, verb)(*args, **kwargs)
     except ActionNotFound as error:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=str(error) or "no such pending action"
@@ -92,7 +68,7 @@ def _call(app: AppState, verb: str, *args: Any, **kwargs: Any) -> Mapping[str, A
     return result
 
 
-@router.get("", response_model=Page[ActionOut], summary="Healing actions (history), newest first")
+@router.get("", response_model=Page[ActionEvent], summary="Healing actions (history), newest first")
 def list_actions(
     app: State,
     _: Reader,
@@ -105,7 +81,7 @@ def list_actions(
     ] = None,
     action: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     incident_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-) -> Page[ActionOut]:
+) -> Page[ActionEvent]:
     found = app.store.page(
         Kind.ACTION,
         service=service,
@@ -118,8 +94,8 @@ def list_actions(
     return to_page(found, _out)
 
 
-@router.get("/pending", response_model=Page[ActionOut], summary="Actions waiting for a human decision")
-def list_pending(app: State, _: Reader, page: Annotated[Paging, Depends(paging)]) -> Page[ActionOut]:
+@router.get("/pending", response_model=Page[ActionEvent], summary="Actions waiting for a human decision")
+def list_pending(app: State, _: Reader, page: Annotated[Paging, Depends(paging)]) -> Page[ActionEvent]:
     found = app.store.page(Kind.ACTION, filters={"status": PENDING}, limit=page.limit, offset=page.offset)
     return to_page(found, _out)
 
@@ -143,26 +119,26 @@ def put_kill_switch(app: State, who: Admin, body: KillSwitchIn) -> KillSwitchOut
 
 
 @router.post(
-    "", response_model=ActionOut, status_code=status.HTTP_202_ACCEPTED, summary="Trigger an action by hand"
+    "", response_model=ActionEvent, status_code=status.HTTP_202_ACCEPTED, summary="Trigger an action by hand"
 )
-def trigger_action(app: State, who: Admin, body: TriggerIn) -> ActionOut:
+def trigger_action(app: State, who: Admin, body: TriggerIn) -> ActionEvent:
     record = _call(app, "trigger", body.service, body.action, body.params, actor=who.name, reason=body.reason)
     return _remember(app, record)
 
 
-@router.get("/{action_id}", response_model=ActionOut, summary="One action")
-def get_action(app: State, _: Reader, action_id: str) -> ActionOut:
+@router.get("/{action_id}", response_model=ActionEvent, summary="One action")
+def get_action(app: State, _: Reader, action_id: str) -> ActionEvent:
     item = app.store.get(Kind.ACTION, action_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no action with id {action_id!r}")
     return _out(item)
 
 
-@router.post("/{action_id}/approve", response_model=ActionOut, summary="Approve a pending action")
-def approve_action(app: State, who: Admin, action_id: str, body: ApproveIn | None = None) -> ActionOut:
+@router.post("/{action_id}/approve", response_model=ActionEvent, summary="Approve a pending action")
+def approve_action(app: State, who: Admin, action_id: str, body: ApproveIn | None = None) -> ActionEvent:
     return _remember(app, _call(app, "approve", action_id, actor=who.name))
 
 
-@router.post("/{action_id}/deny", response_model=ActionOut, summary="Deny a pending action")
-def deny_action(app: State, who: Admin, action_id: str, body: DenyIn) -> ActionOut:
+@router.post("/{action_id}/deny", response_model=ActionEvent, summary="Deny a pending action")
+def deny_action(app: State, who: Admin, action_id: str, body: DenyIn) -> ActionEvent:
     return _remember(app, _call(app, "deny", action_id, actor=who.name, reason=body.reason))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from forewarn.events import ActionEvent
+
 __all__ = ["ActionNotFound", "ActionRejected", "ControlError", "HealingControl", "LlmBudget"]
 
 
@@ -28,15 +30,15 @@ class ActionRejected(ControlError):
 
 @runtime_checkable
 class HealingControl(Protocol):
-    """Operator verbs on the healing engine. Each returns the action record (actions-topic JSON)."""
+    """Operator verbs on the healing engine. Each returns the action record, as the actions topic has it."""
 
-    def approve(self, action_id: str, *, actor: str) -> Mapping[str, Any]: ...
+    def approve(self, action_id: str, *, actor: str) -> ActionEvent: ...
 
-    def deny(self, action_id: str, *, actor: str, reason: str) -> Mapping[str, Any]: ...
+    def deny(self, action_id: str, *, actor: str, reason: str) -> ActionEvent: ...
 
     def trigger(
         self, service: str, action: str, params: Mapping[str, Any], *, actor: str, reason: str
-    ) -> Mapping[str, Any]: ...
+    ) -> ActionEvent: ...
 
     def set_kill_switch(self, engaged: bool, *, actor: str, reason: str) -> bool: ...
 

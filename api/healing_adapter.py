@@ -1,10 +1,10 @@
 """Adapt the healing engine (``forewarn.healing.HealingExecutor``) to the API's :class:`HealingControl`.
 
-Why an adapter in the API package: the executor's verbs speak approval ids and ``ActionRecord``s;
+Why an adapter in the API package: the executor's verbs speak approval ids and ``ActionDecision``s;
 the API speaks action ids (the ids the actions topic carries, which is what an operator sees in
 ``GET /v1/actions/pending``). The adapter resolves one to the other (the pending record's
 ``result.approval_id``), turns executor refusals into the API's 404/409 errors, and returns action
-events in the actions-topic shape so the API can store them at once. Every executor guard still
+events (``forewarn.events.ActionEvent``) so the API can store them at once. Every executor guard still
 applies: the adapter never runs an action itself.
 """
 
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forewarn.api.control import ActionNotFound, ActionRejected
+from forewarn.events import NO_ACTION, ActionEvent
 
 __all__ = ["ExecutorControl"]
 
@@ -33,29 +34,51 @@ class ExecutorControl:
         self.lookup = lookup
         self.clock = clock
 
-    def _approval(self, action_id: str) -> tuple[str, Mapping[str, Any] | None]:
-        pending = {str(a["id"]) for a in self.executor.pending_approvals()}
+    def _stored(self, action_id: str) -> ActionEvent | None:
+        found = self.lookup(action_id) if self.lookup else None
+        return None if found is None else ActionEvent.model_validate(found)
+
+    def _approval(self, action_id: str) -> tuple[str, ActionEvent | None]:
+        pending = {str(a["id"]): a for a in self.executor.pending_approvals()}
+        record = self._stored(action_id)
         if action_id in pending:
-            return action_id, self.lookup(action_id) if self.lookup else None
-        record = self.lookup(action_id) if self.lookup else None
-        result = (record or {}).get("result") or {}
-        approval = result.get("approval_id") if isinstance(result, Mapping) else None
+            return action_id, record
+        approval = record.result.get("approval_id") if record is not None else None
         if approval in pending:
             return str(approval), record
         if record is not None:
-            raise ActionRejected(f"action {action_id!r} is {record.get('status')}, not waiting for approval")
+            raise ActionRejected(f"action {action_id!r} is {record.status}, not waiting for approval")
         raise ActionNotFound(f"no pending action or approval {action_id!r}")
 
-    def _event(self, record: Any, action_id: str | None = None) -> dict[str, Any]:
-        from forewarn.healing.runner import action_event
+    def _unstored(self, approval_id: str, action_id: str) -> ActionEvent:
+        """The pending plan as an action event, for an approval the store has not seen (yet)."""
+        from forewarn.healing.triggers import Trigger
 
-        event = action_event(record)
+        row = next(a for a in self.executor.pending_approvals() if str(a["id"]) == approval_id)
+        trigger = Trigger.model_validate(row["payload"]["trigger"])
+        return ActionEvent(
+            id=action_id,
+            service=trigger.service,
+            timestamp=datetime.fromtimestamp(self.clock(), UTC),
+            incident_id=trigger.group_id,
+            trigger_id=trigger.id,
+            issue_class=str(row["payload"]["issue_class"]),
+            mode="approve",
+            status="pending_approval",
+            action=NO_ACTION,
+            policy=row["payload"].get("policy"),
+            result={"approval_id": approval_id},
+        )
+
+    @staticmethod
+    def _event(record: Any, action_id: str | None = None, actor: str | None = None) -> ActionEvent:
+        event: ActionEvent = record.to_event()
         if action_id is not None:
             # The decision updates the row the operator acted on (and is newer, so it wins).
-            event["id"] = action_id
+            event = event.model_copy(update={"id": action_id, "decided_by": actor})
         return event
 
-    def approve(self, action_id: str, *, actor: str) -> Mapping[str, Any]:
+    def approve(self, action_id: str, *, actor: str) -> ActionEvent:
         from forewarn.healing.errors import HealingError
 
         approval_id, _ = self._approval(action_id)
@@ -65,29 +88,26 @@ class ExecutorControl:
             raise ActionRejected(str(error)) from None
         if not records:
             raise ActionRejected(f"approval {approval_id!r} produced no action")
-        return self._event(records[-1], action_id)
+        return self._event(records[-1], action_id, actor)
 
-    def deny(self, action_id: str, *, actor: str, reason: str) -> Mapping[str, Any]:
+    def deny(self, action_id: str, *, actor: str, reason: str) -> ActionEvent:
         approval_id, record = self._approval(action_id)
+        base = record if record is not None else self._unstored(approval_id, action_id)
         if not self.executor.reject(approval_id, by=actor):
             raise ActionRejected(f"approval {approval_id!r} was decided or expired meanwhile")
-        now = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        base = dict(record or {})
-        return {
-            **base,
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        update = {
             "id": action_id,
-            "service": base.get("service", "unknown"),
-            "action": base.get("action") or "decision",
             "status": "denied",
-            "timestamp": base.get("timestamp", now),
             "updated_at": now,
-            "reason": reason,
-            "denied_by": actor,
+            "detail": reason,
+            "decided_by": actor,
         }
+        return base.model_copy(update=update)
 
     def trigger(
         self, service: str, action: str, params: Mapping[str, Any], *, actor: str, reason: str
-    ) -> Mapping[str, Any]:
+    ) -> ActionEvent:
         """A manual trigger: the executor's policies (``sources: [manual]``) decide what runs."""
         from forewarn.healing.triggers import Trigger
 

@@ -30,7 +30,6 @@ from forewarn.healing.yaml_lines import validate_file
 Mode = Literal["off", "dry-run", "shadow", "approve", "auto"]
 # Strictest first: the effective mode is the strictest of the global and the policy mode.
 MODE_ORDER: list[str] = ["off", "dry-run", "shadow", "approve", "auto"]
-SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 def strictest(*modes: str) -> str:

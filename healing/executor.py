@@ -1,6 +1,6 @@
 """The healing executor: from a trigger to safe, validated, audited actions (or a human, if not safe).
 
-Entry point: ``HealingExecutor.handle(trigger) -> list[ActionRecord]``. It is synchronous, never
+Entry point: ``HealingExecutor.handle(trigger) -> list[ActionDecision]``. It is synchronous, never
 raises (a bug becomes an ``error`` record and an audit line), and is idempotent: every action step
 has the key ``<incident or trigger id>:<action>:<step>``, claimed atomically in SQLite before it
 runs, so an at-least-once pipeline that delivers the same detection twice gets one action.
@@ -28,7 +28,6 @@ from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.classify import classify
 from forewarn.healing.clock import Clock, SystemClock
 from forewarn.healing.config import (
-    SEVERITY_ORDER,
     HealingConfig,
     Policy,
     Step,
@@ -42,7 +41,7 @@ from forewarn.healing.notify.channels import Channel, build_channels
 from forewarn.healing.notify.message import Notification
 from forewarn.healing.notify.router import Delivery, NotificationRouter
 from forewarn.healing.paths import HealingPaths
-from forewarn.healing.records import ActionRecord, Status
+from forewarn.healing.records import ActionDecision, Status
 from forewarn.healing.state import StateStore
 from forewarn.healing.triggers import Trigger
 from forewarn.healing.validation import validate_health
@@ -57,7 +56,7 @@ class _Done:
     params: BaseModel
     outcome: ActionOutcome
     ctx: ActionContext
-    record: ActionRecord
+    record: ActionDecision
 
 
 @dataclass
@@ -148,7 +147,7 @@ class HealingExecutor:
 
     # -- public entry points -----------------------------------------------------------------
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def handle(self, trigger: Trigger) -> list[ActionDecision]:
         """Decide and (if allowed) act on one trigger. Never raises; see the module docstring."""
         try:
             return self._handle(trigger)
@@ -157,12 +156,12 @@ class HealingExecutor:
             self._audit_safe("decision", trigger, record, why="internal error while handling the trigger")
             return [record]
 
-    def handle_many(self, triggers: Iterable[Trigger]) -> list[ActionRecord]:
+    def handle_many(self, triggers: Iterable[Trigger]) -> list[ActionDecision]:
         """Several triggers at once: root causes first, then by business impact (cost per minute)."""
         batch = list(triggers)
         order = {s: i for i, s in enumerate(self.deps.order(t.service for t in batch))}
-        batch.sort(key=lambda t: (order[t.service], -SEVERITY_ORDER[t.severity]))
-        out: list[ActionRecord] = []
+        batch.sort(key=lambda t: (order[t.service], -t.severity.rank))
+        out: list[ActionDecision] = []
         for trigger in batch:
             out.extend(self.handle(trigger))
         return out
@@ -205,7 +204,7 @@ class HealingExecutor:
     def pending_approvals(self) -> list[dict[str, Any]]:
         return self.store.approvals("pending")
 
-    def approve(self, approval_id: str, by: str = "operator") -> list[ActionRecord]:
+    def approve(self, approval_id: str, by: str = "operator") -> list[ActionDecision]:
         """Approve a pending plan and run it now (every guard still applies)."""
         if not self.store.decide_approval(approval_id, "approved", by):
             raise GuardRejected(
@@ -255,7 +254,7 @@ class HealingExecutor:
 
     # -- the decision ------------------------------------------------------------------------
 
-    def _handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def _handle(self, trigger: Trigger) -> list[ActionDecision]:
         issue_class = classify(trigger, self.config.signatures)
         policies = self._matching(trigger, issue_class)
         if not policies:
@@ -360,7 +359,7 @@ class HealingExecutor:
 
     def _simulate(
         self, trigger: Trigger, policy: Policy, issue_class: str, mode: str, plan: list[str]
-    ) -> list[ActionRecord]:
+    ) -> list[ActionDecision]:
         status: Status = "dry_run" if mode == "dry-run" else "shadow"
         guards = self.config.guards.merged(policy.guards)
         out = []
@@ -390,7 +389,7 @@ class HealingExecutor:
 
     def _request_approval(
         self, trigger: Trigger, policy: Policy, issue_class: str, plan: list[str]
-    ) -> ActionRecord:
+    ) -> ActionDecision:
         guards = self.config.guards.merged(policy.guards)
         now = self.clock.now()
         approval_id = f"{trigger.group_id}:{policy.name}"
@@ -445,10 +444,10 @@ class HealingExecutor:
 
     # -- acting ------------------------------------------------------------------------------
 
-    def _execute(self, trigger: Trigger, policy: Policy, issue_class: str, mode: str) -> list[ActionRecord]:
+    def _execute(self, trigger: Trigger, policy: Policy, issue_class: str, mode: str) -> list[ActionDecision]:
         guards = self.config.guards.merged(policy.guards)
         service = trigger.service
-        records: list[ActionRecord] = []
+        records: list[ActionDecision] = []
         done: list[_Done] = []
         for step_index, step in enumerate(policy.actions):
             name = self._choose(step, issue_class)
@@ -616,7 +615,7 @@ class HealingExecutor:
     # -- escalation --------------------------------------------------------------------------
 
     def _escalate(
-        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionRecord]
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
     ) -> None:
         # Without an incident id, group by service and issue, so a flapping fault is one conversation.
         group = trigger.incident_id or f"{trigger.service}/{issue_class}"
@@ -668,8 +667,8 @@ class HealingExecutor:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _record(self, trigger: Trigger, issue_class: str, status: Status, **fields: Any) -> ActionRecord:
-        return ActionRecord(
+    def _record(self, trigger: Trigger, issue_class: str, status: Status, **fields: Any) -> ActionDecision:
+        return ActionDecision(
             trigger_id=trigger.id,
             group_id=trigger.group_id,
             service=trigger.service,
@@ -682,14 +681,14 @@ class HealingExecutor:
 
     def _decide(
         self, event: str, trigger: Trigger, issue_class: str, status: Status, **fields: Any
-    ) -> ActionRecord:
+    ) -> ActionDecision:
         """A record of a decision, audited with its detail as the reason: most decisions are one of these."""
         record = self._record(trigger, issue_class, status, **fields)
         self._audit_safe(event, trigger, record, why=record.detail)
         return record
 
     def _audit_safe(
-        self, event: str, trigger: Trigger, record: ActionRecord, *, why: str, outcome: str | None = None
+        self, event: str, trigger: Trigger, record: ActionDecision, *, why: str, outcome: str | None = None
     ) -> None:
         self.audit.append(
             AuditRecord(
@@ -750,7 +749,7 @@ def _matches(policy: Policy, trigger: Trigger, issue_class: str) -> bool:
         return False
     if match.issue_class is not None and match.issue_class != issue_class:
         return False
-    if SEVERITY_ORDER[trigger.severity] < SEVERITY_ORDER[match.min_severity]:
+    if not trigger.severity.at_least(match.min_severity):
         return False
     if trigger.confidence < match.min_confidence:
         return False

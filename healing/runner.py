@@ -11,12 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.inputs import to_trigger
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.kafka.consume import Consumer, consume_until
 
 log = logging.getLogger(__name__)
@@ -26,23 +25,6 @@ class _Producer(Protocol):
     def send(self, topic: str, value: Any = ..., key: Any = ...) -> Any: ...
 
     def flush(self, timeout: float | None = ...) -> None: ...
-
-
-def action_event(record: ActionRecord) -> dict[str, Any]:
-    """One action record as the actions topic carries it (``id``, ``timestamp`` for the store)."""
-    payload = record.model_dump(mode="json")
-    ident = record.idempotency_key or f"{record.trigger_id}:{record.status}"
-    payload.update(
-        {
-            "schema_version": 1,
-            "kind": "action",
-            "id": ident[:128],
-            "timestamp": datetime.fromtimestamp(record.at, tz=UTC).isoformat(),
-            "incident_id": record.group_id,
-            "action": record.action or "decision",
-        }
-    )
-    return payload
 
 
 @dataclass
@@ -62,7 +44,7 @@ class HealingRunner:
         producer: _Producer | None,
         sources: dict[str, str],
         actions_topic: str,
-        on_record: Callable[[ActionRecord], None] | None = None,
+        on_record: Callable[[ActionDecision], None] | None = None,
     ) -> None:
         """``sources`` maps topic name to source kind (detection, forecast, incident)."""
         self.executor = executor
@@ -73,7 +55,7 @@ class HealingRunner:
         self.on_record = on_record
         self.stats = RunnerStats()
 
-    def process(self, topic: str, value: bytes | None) -> list[ActionRecord]:
+    def process(self, topic: str, value: bytes | None) -> list[ActionDecision]:
         self.stats.messages += 1
         source = self.sources.get(topic)
         if source is None or value is None:
@@ -90,7 +72,9 @@ class HealingRunner:
             self.stats.records += 1
             self.stats.by_status[record.status] = self.stats.by_status.get(record.status, 0) + 1
             if self.producer is not None:
-                self.producer.send(self.actions_topic, value=_dumps(action_event(record)), key=record.service)
+                self.producer.send(
+                    self.actions_topic, value=record.to_event().to_json_bytes(), key=record.service
+                )
             if self.on_record is not None:
                 self.on_record(record)
         return records
@@ -112,10 +96,4 @@ class HealingRunner:
         return self.stats
 
 
-def _dumps(payload: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(payload, default=str).encode()
-
-
-__all__ = ["HealingRunner", "RunnerStats", "action_event"]
+__all__ = ["HealingRunner", "RunnerStats"]

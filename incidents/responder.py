@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord
-from forewarn.healing.runner import action_event
+from forewarn.events import Detection, Incident
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import TopicSettings
 
@@ -37,7 +35,7 @@ Publish = Callable[[str, str, bytes], None]
 
 
 class Executor(Protocol):
-    def handle(self, trigger: Trigger) -> list[ActionRecord]: ...
+    def handle(self, trigger: Trigger) -> list[ActionDecision]: ...
 
     def tick(self) -> Any: ...
 
@@ -64,7 +62,7 @@ class Responder:
         self.rejected = 0
 
     # -- inputs --------------------------------------------------------------------------------
-    def on_message(self, topic: str, value: bytes) -> list[ActionRecord]:
+    def on_message(self, topic: str, value: bytes) -> list[ActionDecision]:
         """Route one raw message; bad ones are counted and skipped (they were validated upstream)."""
         try:
             if topic == self.topics.detections:
@@ -74,7 +72,7 @@ class Responder:
             log.warning("skipping a malformed %s message: %s", topic, exc.errors()[:1])
         return []
 
-    def on_detection(self, detection: Detection) -> list[ActionRecord]:
+    def on_detection(self, detection: Detection) -> list[ActionDecision]:
         incident = self.tracker.group(detection)
         if incident is None:  # a re-delivered detection: already grouped and handled
             return []
@@ -96,7 +94,7 @@ class Responder:
         return resolved
 
     # -- outputs -------------------------------------------------------------------------------
-    def _heal(self, trigger: Trigger) -> list[ActionRecord]:
+    def _heal(self, trigger: Trigger) -> list[ActionDecision]:
         records = self.executor.handle(trigger)
         if self.metrics is not None:
             self.metrics.observe_records(records)
@@ -104,7 +102,7 @@ class Responder:
             # A "duplicate" says only that the step was handled before; publishing it would let the
             # store's last-writer-wins row for that step hide the real outcome.
             if record.status != "duplicate":
-                self.publish(self.topics.actions, record.service, _json(action_event(record)))
+                self.publish(self.topics.actions, record.service, record.to_event().to_json_bytes())
         return records
 
 
@@ -120,20 +118,12 @@ def trigger_for(detection: Detection, incident_id: str) -> Trigger:
     trigger = Trigger.from_detection(detection, incident_id=incident_id)
     if detection.detection_kind != "exhaustion_forecast":
         return trigger
-    features = detection.features
-    probability = features.get("breach_probability")
-    lead = features.get("tte_seconds")
+    figures = detection.forecast
     return Trigger(
         **{
             **trigger.model_dump(),
             "source": "forecast",
-            "breach_probability": min(1.0, max(0.0, probability)) if probability is not None else None,
-            "lead_time_seconds": max(0.0, lead) if lead is not None else None,
+            "breach_probability": figures.breach_probability if figures is not None else None,
+            "lead_time_seconds": figures.time_to_exhaustion_seconds if figures is not None else None,
         }
     )
-
-
-def _json(document: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(document, default=str).encode()

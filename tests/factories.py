@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Literal
 
-from forewarn.events import Detection, Severity
+from forewarn.events import Detection, ForecastFigures, Incident, Severity
 
 
 def make_detection(
@@ -21,6 +22,7 @@ def make_detection(
     expected: float | None = 0.0,
     reason: str | None = None,
     features: dict[str, float] | None = None,
+    forecast: ForecastFigures | None = None,
     detector: str = "test",
     delay_seconds: float = 0.0,
 ) -> Detection:
@@ -44,6 +46,45 @@ def make_detection(
         expected=expected,
         reason=reason or f"{service} is failing",
         features=features or {},
+        forecast=forecast,
+    )
+
+
+def forecast_figures(tte: float | None, probability: float = 0.9, capacity: float = 1.0) -> ForecastFigures:
+    """The figures of an exhaustion forecast detection: breach in ``tte`` seconds with ``probability``."""
+    return ForecastFigures(
+        horizon_seconds=900.0,
+        breach_probability=probability,
+        time_to_exhaustion_seconds=tte,
+        rate_per_second=0.001,
+        trend_z=5.0,
+        capacity=capacity,
+        confidence=0.8,
+    )
+
+
+def make_incident(
+    ident: str,
+    service: str,
+    opened: datetime,
+    *,
+    status: Literal["open", "resolved"] = "open",
+    resolved: datetime | None = None,
+    severity: Severity = Severity.CRITICAL,
+    detections: list[Detection] | None = None,
+) -> Incident:
+    """An incident as the responder publishes it (no report), with test defaults."""
+    return Incident(
+        id=ident,
+        fingerprint=Incident.make_fingerprint(service, "failure"),
+        service=service,
+        services=[service],
+        status=status,
+        opened_at=opened,
+        updated_at=resolved or opened,
+        resolved_at=resolved,
+        severity=severity,
+        detections=detections or [],
     )
 
 

@@ -15,15 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forewarn.events import Detection, ForecastEvent, Severity
-from forewarn.healing.records import ActionRecord
+from forewarn.events import Detection, ForecastEvent, Incident, IncidentReport, Severity
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.responder import Responder
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import HealingSettings, Settings, TopicSettings
-from tests.factories import make_detection
+from tests.factories import forecast_figures, make_detection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -38,10 +37,10 @@ class RecordingExecutor:
     def __init__(self) -> None:
         self.triggers: list[Trigger] = []
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def handle(self, trigger: Trigger) -> list[ActionDecision]:
         self.triggers.append(trigger)
         return [
-            ActionRecord(
+            ActionDecision(
                 trigger_id=trigger.id,
                 group_id=trigger.group_id,
                 service=trigger.service,
@@ -123,8 +122,8 @@ def test_malformed_messages_are_counted_not_raised() -> None:
 
 def _exhaustion_warning(at: datetime, probability: float, tte: float) -> Detection:
     base = _detection("database", at, kind="exhaustion_forecast", severity=Severity.CRITICAL)
-    features = {"breach_probability": probability, "tte_seconds": tte, "value": 0.3, "capacity": 1.0}
-    return base.model_copy(update={"series": "database/db_pool_usage", "features": features})
+    figures = forecast_figures(tte, probability)
+    return base.model_copy(update={"series": "database/db_pool_usage", "forecast": figures})
 
 
 @pytest.mark.unit

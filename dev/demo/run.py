@@ -33,6 +33,7 @@ from forewarn.dev.broker import LocalKafka, find_free_port
 from forewarn.dev.demo.topic_watch import Seen, TopicWatcher
 from forewarn.dev.processes import ManagedProcess, ProcessGroup, sigterm_as_keyboard_interrupt
 from forewarn.dev.prometheus_config import write_scrape_config
+from forewarn.events import Detection
 from forewarn.kafka.io import ensure_topics
 from forewarn.settings import ForecastSettings, Settings
 
@@ -423,8 +424,8 @@ class Demo:
                     (d for d in mine if d.value.get("detection_kind") == "exhaustion_forecast"), None
                 )
                 if warning is not None:
-                    features = warning.value.get("features") or {}
-                    tte = features.get("tte_seconds")
+                    figures = Detection.model_validate(warning.value).forecast
+                    tte = figures.time_to_exhaustion_seconds if figures is not None else None
                     outcome.predicted = True
                     outcome.predicted_after_seconds = round(warning.seen_at - outcome.injected_at_epoch, 2)
                     outcome.predicted_time_to_exhaustion_seconds = round(float(tte), 1) if tte else None

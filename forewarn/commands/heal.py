@@ -237,9 +237,9 @@ def register(app: typer.Typer) -> None:
             threading.Timer(duration, stop.set).start()
 
         def show(record: object) -> None:
-            from forewarn.healing.records import ActionRecord
+            from forewarn.healing.records import ActionDecision
 
-            assert isinstance(record, ActionRecord)
+            assert isinstance(record, ActionDecision)
             typer.echo(
                 f"{record.service:10} {record.action or '-':24} {record.status:16} {record.detail[:80]}"
             )

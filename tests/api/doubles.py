@@ -11,70 +11,73 @@ from datetime import UTC, datetime
 from typing import Any
 
 from forewarn.api.control import ActionNotFound, ActionRejected
+from forewarn.events import ActionEvent
 
 KNOWN_ACTIONS = {"restart_pool", "failover_email", "failover_sms", "scale_workers"}
+
+
+def _event(ident: str, service: str, action: str, at: datetime, reason: str, **fields: Any) -> ActionEvent:
+    return ActionEvent(
+        id=ident,
+        service=service,
+        timestamp=at,
+        incident_id=ident,
+        trigger_id=ident,
+        issue_class="manual",
+        mode="approve",
+        status="pending_approval",
+        action=action,
+        detail=reason,
+        **fields,
+    )
 
 
 class FakeHealing:
     def __init__(self, mode: str = "approve") -> None:
         self.mode = mode
         self.engaged = False
-        self.actions: dict[str, dict[str, Any]] = {}
+        self.actions: dict[str, ActionEvent] = {}
         self.calls: list[tuple[str, str]] = []
 
     def add_pending(self, ident: str, service: str, action: str) -> dict[str, Any]:
-        record = {
-            "id": ident,
-            "service": service,
-            "action": action,
-            "status": "pending",
-            "requested_at": datetime(2026, 11, 20, 12, 0, tzinfo=UTC).isoformat(),
-            "reason": "predicted pool exhaustion",
-        }
+        at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+        record = _event(ident, service, action, at, "predicted pool exhaustion")
         self.actions[ident] = record
-        return record
+        return record.model_dump(mode="json")
 
-    def _pending(self, action_id: str) -> dict[str, Any]:
+    def _pending(self, action_id: str) -> ActionEvent:
         record = self.actions.get(action_id)
         if record is None:
             raise ActionNotFound(f"no pending action {action_id!r}")
-        if record["status"] != "pending":
-            raise ActionRejected(f"action {action_id!r} is {record['status']}, not pending")
+        if record.status != "pending_approval":
+            raise ActionRejected(f"action {action_id!r} is {record.status}, not pending")
         return record
 
-    def approve(self, action_id: str, *, actor: str) -> Mapping[str, Any]:
+    def _decide(self, action_id: str, **update: Any) -> ActionEvent:
+        record = self._pending(action_id).model_copy(update={"updated_at": datetime.now(UTC), **update})
+        self.actions[action_id] = record
+        return record
+
+    def approve(self, action_id: str, *, actor: str) -> ActionEvent:
         self.calls.append(("approve", actor))
-        record = self._pending(action_id)
-        record.update(status="succeeded", approved_by=actor, updated_at=datetime.now(UTC).isoformat())
-        return record
+        return self._decide(action_id, status="succeeded", decided_by=actor)
 
-    def deny(self, action_id: str, *, actor: str, reason: str) -> Mapping[str, Any]:
+    def deny(self, action_id: str, *, actor: str, reason: str) -> ActionEvent:
         self.calls.append(("deny", actor))
-        record = self._pending(action_id)
-        record.update(
-            status="denied", denied_by=actor, deny_reason=reason, updated_at=datetime.now(UTC).isoformat()
-        )
-        return record
+        return self._decide(action_id, status="denied", decided_by=actor, detail=reason)
 
     def trigger(
         self, service: str, action: str, params: Mapping[str, Any], *, actor: str, reason: str
-    ) -> Mapping[str, Any]:
+    ) -> ActionEvent:
         self.calls.append(("trigger", actor))
         if self.engaged:
             raise ActionRejected("kill switch engaged: no healing runs")
         if action not in KNOWN_ACTIONS:
             raise ActionRejected(f"unknown action {action!r}")
         ident = f"manual-{len(self.actions) + 1}"
-        record = {
-            "id": ident,
-            "service": service,
-            "action": action,
-            "status": "pending" if self.mode == "approve" else "succeeded",
-            "requested_at": datetime.now(UTC).isoformat(),
-            "reason": reason,
-            "params": dict(params),
-            "requested_by": actor,
-        }
+        record = _event(ident, service, action, datetime.now(UTC), reason, params=dict(params))
+        if self.mode != "approve":
+            record = record.model_copy(update={"status": "succeeded"})
         self.actions[ident] = record
         return record
 

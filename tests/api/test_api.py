@@ -134,7 +134,7 @@ def test_incident_has_report_and_priced_impact(client: TestClient, store: Store)
         incident("inc-1", "payments", T0, status="resolved", resolved=T0 + timedelta(minutes=5)),
     )
     body = client.get("/v1/incidents/inc-1", headers=READ).json()
-    assert body["report"].startswith("# payments outage")
+    assert body["report_markdown"].startswith("# payments outage")
     assert body["status"] == "resolved"
     assert body["impact"]["downtime_minutes"] == pytest.approx(2.0)
     assert body["impact"]["cost"] == pytest.approx(100.0)
@@ -176,7 +176,7 @@ def test_actions_history_and_admin_verbs(client: TestClient, store: Store, heali
             "params": {"to": "b"},
         },
     )
-    assert triggered.status_code == 202 and triggered.json()["status"] == "pending"
+    assert triggered.status_code == 202 and triggered.json()["status"] == "pending_approval"
     assert healing.calls[-1][1].startswith("admin-key-")
     unknown = client.post(
         "/v1/actions", headers=ADMIN, json={"service": "email", "action": "rm_rf", "reason": "x"}
@@ -262,8 +262,7 @@ def test_metrics_and_openapi(client: TestClient, store: Store) -> None:
 
 
 def test_incidents_from_the_incident_engine_render_their_report(client: TestClient, store: Store) -> None:
-    from forewarn.events import Severity
-    from forewarn.incidents.models import EvidenceItem, Incident, IncidentReport
+    from forewarn.events import EvidenceItem, Incident, IncidentReport, Severity
 
     fingerprint = Incident.make_fingerprint("database", "failure")
     real = Incident(
@@ -291,6 +290,6 @@ def test_incidents_from_the_incident_engine_render_their_report(client: TestClie
     body = client.get(f"/v1/incidents/{real.id}", headers=READ).json()
     assert body["title"] == "Database connection pool exhausted"
     assert body["severity"] == "critical" and body["status"] == "open"
-    assert "**Probable cause:** Connections are leaked by the booking job." in body["report"]
-    assert "2. Find the leaking query" in body["report"]
-    assert body["data"]["services"] == ["auth", "database"]
+    assert "**Probable cause:** Connections are leaked by the booking job." in body["report_markdown"]
+    assert "2. Find the leaking query" in body["report_markdown"]
+    assert body["services"] == ["auth", "database"]

@@ -20,7 +20,6 @@ from forewarn.api.healing_adapter import ExecutorControl
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.paths import HealingPaths
-from forewarn.healing.runner import action_event
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
@@ -60,9 +59,9 @@ def wired(tmp_path: Path, store: Store) -> Iterator[tuple[TestClient, HealingExe
 def _pending(store: Store, executor: HealingExecutor, clock: ManualClock, service: str) -> str:
     [record] = executor.handle(detection(clock, service))
     assert record.status == "pending_approval"
-    event = action_event(record)
+    event = record.to_event()
     store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, event)])
-    return str(event["id"])
+    return event.id
 
 
 def test_approve_through_the_api_runs_the_action(wired: Any, store: Store) -> None:

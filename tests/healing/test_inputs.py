@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.triggers import Trigger
+from tests.factories import make_incident
 
 pytestmark = pytest.mark.unit
+T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 
 FORECAST = {
+    "id": "fc-1",
     "service": "overall",
-    "metric": "overall/memory_usage",
+    "series": "overall/memory_usage",
+    "metric": "memory_usage",
     "timestamp": "2027-01-15T08:00:00Z",
+    "generated_at": "2027-01-15T08:00:01Z",
+    "current_value": 0.8,
     "horizon_seconds": 1800,
     "point": 0.97,
     "lower": 0.9,
     "upper": 1.05,
+    "interval_level": 0.9,
     "breach_probability": 0.9,
     "time_to_exhaustion_seconds": 900,
     "confidence": 0.7,
@@ -51,7 +59,8 @@ def test_forecast_message_becomes_a_predictive_trigger() -> None:
             json.dumps({**FORECAST, "breach_probability": None, "time_to_exhaustion_seconds": None}),
             "nothing to act on",
         ),
-        ("incident", json.dumps({"id": "i", "service": "db", "status": "resolved"}), "is resolved"),
+        ("incident", make_incident("i", "db", T0, status="resolved").model_dump_json(), "is resolved"),
+        ("incident", json.dumps({"id": "i", "service": "db", "status": "open"}), "invalid incident"),
         ("metrics", "{}", "unknown source"),
     ],
 )
@@ -61,10 +70,5 @@ def test_bad_messages_give_a_reason(source: str, raw: str | bytes, why: str) -> 
 
 
 def test_open_incident_becomes_an_incident_trigger() -> None:
-    trigger = to_trigger(
-        "incident",
-        json.dumps(
-            {"id": "inc-1", "service": "database", "severity": "critical", "opened_at": FORECAST["timestamp"]}
-        ),
-    )
+    trigger = to_trigger("incident", make_incident("inc-1", "database", T0).model_dump_json())
     assert isinstance(trigger, Trigger) and trigger.incident_id == "inc-1" and trigger.source == "incident"
