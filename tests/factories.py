@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Literal
 
-from forewarn.events import Detection, ForecastFigures, Incident, Severity
+from forewarn.events import Detection, ForecastEvent, ForecastFigures, Incident, Severity
 
 
 def make_detection(
@@ -60,6 +60,41 @@ def forecast_figures(tte: float | None, probability: float = 0.9, capacity: floa
         trend_z=5.0,
         capacity=capacity,
         confidence=0.8,
+    )
+
+
+def make_forecast(
+    service: str,
+    metric: str,
+    at: datetime,
+    *,
+    horizon: float = 900.0,
+    point: float = 0.8,
+    tte: float | None = 1200.0,
+    probability: float = 0.7,
+) -> ForecastEvent:
+    """A forecasts-topic message as the pipeline emits it (id derived the same way), with test defaults."""
+    series = f"{service}/{metric}"
+    return ForecastEvent(
+        id=ForecastEvent.make_id(series, horizon, at),
+        service=service,
+        series=series,
+        metric=metric,
+        model="holt-linear",
+        timestamp=at,
+        generated_at=at,
+        current_value=point - 0.05,
+        horizon_seconds=horizon,
+        point=point,
+        lower=point - 0.1,
+        upper=point + 0.1,
+        interval_level=0.9,
+        threshold=1.0,
+        breach_probability=probability,
+        time_to_exhaustion_seconds=tte,
+        time_to_exhaustion_lower=None if tte is None else tte * 0.7,
+        time_to_exhaustion_upper=None if tte is None else tte * 1.4,
+        confidence=0.6,
     )
 
 

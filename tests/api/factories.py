@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from forewarn.events import (
     ActionEvent,
     ActionStatus,
     EvidenceItem,
-    ForecastEvent,
     IncidentReport,
     ProbeResult,
 )
-from tests.factories import make_detection, make_incident
+from tests.factories import make_detection, make_forecast, make_incident
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -44,37 +43,9 @@ def detection(service: str, at: datetime, *, kind: str = "failure", score: float
     ).model_dump(mode="json")
 
 
-def forecast(
-    service: str,
-    metric: str,
-    at: datetime,
-    *,
-    horizon: float = 900.0,
-    point: float = 0.8,
-    tte: float | None = 1200.0,
-) -> dict[str, Any]:
-    series = f"{service}/{metric}"
-    return ForecastEvent(
-        id=ForecastEvent.make_id(series, horizon, at),
-        service=service,
-        series=series,
-        metric=metric,
-        model="holt-linear",
-        timestamp=at,
-        generated_at=at,
-        current_value=point - 0.05,
-        horizon_seconds=horizon,
-        point=point,
-        lower=point - 0.1,
-        upper=point + 0.1,
-        interval_level=0.9,
-        threshold=1.0,
-        breach_probability=0.7,
-        time_to_exhaustion_seconds=tte,
-        time_to_exhaustion_lower=None if tte is None else tte * 0.7,
-        time_to_exhaustion_upper=None if tte is None else tte * 1.4,
-        confidence=0.6,
-    ).model_dump(mode="json")
+def forecast(service: str, metric: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """``tests.factories.make_forecast`` as the JSON the topic carries."""
+    return make_forecast(service, metric, at, **fields).model_dump(mode="json")
 
 
 def report(service: str, at: datetime) -> IncidentReport:
@@ -93,15 +64,9 @@ def report(service: str, at: datetime) -> IncidentReport:
     )
 
 
-def incident(
-    ident: str,
-    service: str,
-    opened: datetime,
-    *,
-    status: Literal["open", "resolved"] = "open",
-    resolved: datetime | None = None,
-) -> dict[str, Any]:
-    made = make_incident(ident, service, opened, status=status, resolved=resolved)
+def incident(ident: str, service: str, opened: datetime, **fields: Any) -> dict[str, Any]:
+    """``tests.factories.make_incident`` with an offline report, as the JSON the topic carries."""
+    made = make_incident(ident, service, opened, **fields)
     return made.model_copy(update={"report": report(service, opened)}).model_dump(mode="json")
 
 

@@ -9,29 +9,14 @@ import pytest
 
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.triggers import Trigger
-from tests.factories import make_incident
+from tests.factories import make_forecast, make_incident
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 
-FORECAST = {
-    "id": "fc-1",
-    "service": "overall",
-    "series": "overall/memory_usage",
-    "metric": "memory_usage",
-    "timestamp": "2027-01-15T08:00:00Z",
-    "generated_at": "2027-01-15T08:00:01Z",
-    "current_value": 0.8,
-    "horizon_seconds": 1800,
-    "point": 0.97,
-    "lower": 0.9,
-    "upper": 1.05,
-    "interval_level": 0.9,
-    "breach_probability": 0.9,
-    "time_to_exhaustion_seconds": 900,
-    "confidence": 0.7,
-    "model": "trend",
-}
+FORECAST = make_forecast(
+    "overall", "memory_usage", T0, horizon=1800, point=0.97, tte=900, probability=0.9
+).model_dump(mode="json")
 
 
 def test_forecast_message_becomes_a_predictive_trigger() -> None:
