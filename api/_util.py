@@ -45,7 +45,3 @@ def to_page(page: StorePage, convert: Callable[[dict[str, Any]], T]) -> Page[T]:
 def when(value: Any) -> datetime | None:
     """A payload's timestamp (ISO string or epoch) as an aware datetime, None if absent or bad."""
     return payload_time(value)
-
-
-def text(value: Any) -> str | None:
-    return None if value is None else str(value)

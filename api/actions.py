@@ -10,17 +10,15 @@ action records arrive through the actions topic as any other). The kill switch i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 
-from forewarn.api._util import text, to_page, when
+from forewarn.api._util import to_page
 from forewarn.api.auth import Caller
 from forewarn.api.control import ActionNotFound, ActionRejected, ControlError, HealingControl
 from forewarn.api.deps import AppState, Paging, State, TimeRange, admin, paging, reader, time_range
 from forewarn.api.schemas import (
-    ActionOut,
     ApproveIn,
     ControlRequestOut,
     DenyIn,
@@ -30,34 +28,17 @@ from forewarn.api.schemas import (
     TriggerIn,
     errors,
 )
+from forewarn.events import ActionEvent
 from forewarn.store.records import Kind
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The healing executor says "pending_approval"; other producers may say "pending".
-PENDING = ("pending", "pending_approval")
+PENDING = "pending_approval"
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]
 
 
-def _out(item: Mapping[str, Any]) -> ActionOut:
-    requested = when(
-        item.get("requested_at") or item.get("started_at") or item.get("timestamp") or item.get("at")
-    )
-    status_value = item.get("status", item.get("outcome", "unknown"))
-    if isinstance(status_value, Mapping):
-        status_value = status_value.get("status", "unknown")
-    return ActionOut(
-        id=str(item["id"]),
-        service=str(item.get("service", "")),
-        action=str(item.get("action") or item.get("action_name") or item.get("name") or "decision"),
-        status=str(status_value),
-        requested_at=requested or _EPOCH,
-        updated_at=when(item.get("updated_at") or item.get("finished_at")),
-        reason=text(item.get("reason") or item.get("why") or item.get("detail") or None),
-        incident_id=text(item.get("incident_id") or item.get("group_id")),
-        data=dict(item),
-    )
+def _out(item: dict[str, Any]) -> ActionEvent:
+    return ActionEvent.model_validate(item)
 
 
 def _engine(app: AppState) -> HealingControl:
@@ -91,7 +72,7 @@ def _call(app: AppState, verb: str, *args: Any, **kwargs: Any) -> Mapping[str, A
     return result
 
 
-@router.get("", response_model=Page[ActionOut], summary="Healing actions (history), newest first")
+@router.get("", response_model=Page[ActionEvent], summary="Healing actions (history), newest first")
 def list_actions(
     app: State,
     _: Reader,
@@ -104,7 +85,7 @@ def list_actions(
     ] = None,
     action: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     incident_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-) -> Page[ActionOut]:
+) -> Page[ActionEvent]:
     found = app.store.page(
         Kind.ACTION,
         service=service,
@@ -117,8 +98,8 @@ def list_actions(
     return to_page(found, _out)
 
 
-@router.get("/pending", response_model=Page[ActionOut], summary="Actions waiting for a human decision")
-def list_pending(app: State, _: Reader, page: Annotated[Paging, Depends(paging)]) -> Page[ActionOut]:
+@router.get("/pending", response_model=Page[ActionEvent], summary="Actions waiting for a human decision")
+def list_pending(app: State, _: Reader, page: Annotated[Paging, Depends(paging)]) -> Page[ActionEvent]:
     found = app.store.page(Kind.ACTION, filters={"status": PENDING}, limit=page.limit, offset=page.offset)
     return to_page(found, _out)
 
@@ -177,8 +158,8 @@ def get_request(app: State, _: Reader, request_id: str) -> ControlRequestOut:
     return _request(item)
 
 
-@router.get("/{action_id}", response_model=ActionOut, summary="One action")
-def get_action(app: State, _: Reader, action_id: str) -> ActionOut:
+@router.get("/{action_id}", response_model=ActionEvent, summary="One action")
+def get_action(app: State, _: Reader, action_id: str) -> ActionEvent:
     item = app.store.get(Kind.ACTION, action_id)
     if item is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no action with id {action_id!r}")

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from forewarn.api._util import DURATION_PATTERN, parse_duration, to_page, when
+from forewarn.api._util import DURATION_PATTERN, parse_duration, to_page
 from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
 from forewarn.api.schemas import ForecastOut, Page, errors
+from forewarn.events import ForecastEvent
 from forewarn.store.records import Kind
 
 router = APIRouter(
@@ -48,12 +49,8 @@ def list_forecasts(
     now = app.clock()
 
     def convert(item: dict[str, Any]) -> ForecastOut:
-        stamp = when(item.get("timestamp"))
-        age = max(0.0, now - stamp.timestamp()) if stamp else 0.0
-        metric_name = item.get("metric", item.get("series", item.get("name")))
-        horizon_value = item.get("horizon_seconds", item.get("horizon"))
-        return ForecastOut.model_validate(
-            {**item, "metric": metric_name, "horizon_seconds": horizon_value, "age_seconds": age}
-        )
+        event = ForecastEvent.model_validate(item)
+        age = max(0.0, now - event.timestamp.timestamp())
+        return ForecastOut(**dict(event), age_seconds=age)
 
     return to_page(found, convert)

@@ -52,7 +52,7 @@ class QueuedControl:
         record = self.store.get(Kind.ACTION, action_id)
         if record is None:
             raise ActionNotFound(f"no pending action {action_id!r}")
-        if record.get("status") not in PENDING:
+        if record.get("status") != PENDING:
             raise ActionRejected(f"action {action_id!r} is {record.get('status')}, not waiting for approval")
         return record
 

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from forewarn.api._util import text, to_page, when
+from forewarn.api._util import to_page
 from forewarn.api.deps import AppState, Paging, State, TimeRange, paging, reader, time_range
 from forewarn.api.schemas import Cost, IncidentOut, Page, errors
+from forewarn.events import Incident
 from forewarn.store.records import Kind
 from forewarn.store.views import incident_impact, incident_report
 
@@ -20,28 +21,13 @@ router = APIRouter(
 )
 
 
-def _title(item: dict[str, Any]) -> str | None:
-    report = item.get("report")
-    if item.get("title"):
-        return str(item["title"])
-    if isinstance(report, dict) and report.get("title"):
-        return str(report["title"])
-    return None
-
-
 def _out(app: AppState, item: dict[str, Any], with_impact: bool) -> IncidentOut:
-    impact = incident_impact(app.store, item, app.clock(), app.settings.slo) if with_impact else None
-    opened = when(item.get("opened_at") or item.get("started_at") or item.get("timestamp"))
+    incident = Incident.model_validate(item)
+    impact = incident_impact(app.store, incident, app.clock(), app.settings.slo) if with_impact else None
     return IncidentOut(
-        id=str(item["id"]),
-        service=str(item["service"]),
-        status=str(item.get("status", "open")),
-        severity=str(item.get("severity", "warning")),
-        title=_title(item),
-        summary=text(item.get("summary")),
-        opened_at=opened or app.now(),
-        resolved_at=when(item.get("resolved_at")),
-        report=incident_report(item),
+        **dict(incident),
+        title=incident.report.title if incident.report is not None else None,
+        report_markdown=incident_report(incident),
         impact=None
         if impact is None
         else Cost(
@@ -50,7 +36,6 @@ def _out(app: AppState, item: dict[str, Any], with_impact: bool) -> IncidentOut:
             users_affected=impact.users_affected,
             currency=impact.currency,
         ),
-        data=item,
     )
 
 

@@ -7,12 +7,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.events import Detection
+from forewarn.events import Detection, ForecastEvent, Incident
 
 T = TypeVar("T")
 
 __all__ = [
-    "ActionOut",
     "ApproveIn",
     "Cost",
     "DenyIn",
@@ -40,28 +39,9 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None
 
 
-class ForecastOut(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ForecastOut(ForecastEvent):
+    """A forecast as the forecasts topic carries it, with its freshness."""
 
-    id: str
-    service: str
-    metric: str
-    series: str | None = None
-    timestamp: datetime = Field(description="Time of the last observation the forecast is based on.")
-    generated_at: datetime | None = None
-    current_value: float | None = None
-    horizon_seconds: float
-    point: float
-    lower: float | None = None
-    upper: float | None = None
-    interval_level: float | None = None
-    threshold: float | None = None
-    breach_probability: float | None = Field(None, description="P(crossing the threshold within the horizon)")
-    time_to_exhaustion_seconds: float | None = None
-    time_to_exhaustion_lower: float | None = None
-    time_to_exhaustion_upper: float | None = None
-    model: str = "unknown"
-    confidence: float | None = None
     age_seconds: float = Field(description="Freshness: seconds since the observation behind it.")
 
 
@@ -72,30 +52,12 @@ class Cost(BaseModel):
     currency: str
 
 
-class IncidentOut(BaseModel):
-    id: str
-    service: str
-    status: str
-    severity: str
-    title: str | None = None
-    summary: str | None = None
-    opened_at: datetime
-    resolved_at: datetime | None = None
-    report: str | None = Field(None, description="The incident report (Markdown; LLM-written, advisory).")
+class IncidentOut(Incident):
+    """An incident as the incidents topic carries it, with its report as Markdown and its priced impact."""
+
+    title: str | None = Field(None, description="The report's title, when it has one.")
+    report_markdown: str | None = Field(None, description="The report (LLM-written or offline; advisory).")
     impact: Cost | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="The incident record as produced.")
-
-
-class ActionOut(BaseModel):
-    id: str
-    service: str
-    action: str
-    status: str
-    requested_at: datetime
-    updated_at: datetime | None = None
-    reason: str | None = None
-    incident_id: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="The action record as produced.")
 
 
 class ApproveIn(BaseModel):

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from forewarn.events import Detection, LogRecord, Severity
+from forewarn.events import CauseCategory, Detection, Incident, LogRecord, Severity
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.log_patterns import LogPatternMiner
-from forewarn.incidents.models import CauseCategory, Incident
 
 ENDPOINTS = ("auth", "database", "email", "sms", "payments", "overall")
 WALL0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z: simulated wall time of step 0

@@ -21,12 +21,12 @@ from forewarn.healing.errors import (
 )
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.kill_switch import KillSwitch
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.triggers import Trigger, from_incident
 
 __all__ = [
+    "ActionDecision",
     "ActionFailed",
-    "ActionRecord",
     "AuditIntegrityError",
     "ConfigError",
     "GuardRejected",

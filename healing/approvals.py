@@ -15,7 +15,7 @@ from forewarn.healing.audit import AuditRecord
 from forewarn.healing.config import HealingConfig, Policy
 from forewarn.healing.decisions import Recorder
 from forewarn.healing.errors import GuardRejected
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.state import StateStore
 from forewarn.healing.triggers import Trigger
 
@@ -42,7 +42,7 @@ class Approvals:
 
     def request(
         self, trigger: Trigger, policy: Policy, issue_class: str, plan: list[str]
-    ) -> tuple[ActionRecord, bool]:
+    ) -> tuple[ActionDecision, bool]:
         """Ask for approval of ``plan``; (the record, whether the request is new)."""
         guards = self.config.guards.merged(policy.guards)
         now = self.recorder.clock.now()
@@ -104,7 +104,7 @@ class Approvals:
             )
         return ok
 
-    def expire(self, now: float, then: Callable[[Approval, ActionRecord], None]) -> None:
+    def expire(self, now: float, then: Callable[[Approval, ActionDecision], None]) -> None:
         """Expire the requests whose time ran out (nothing runs); ``then`` escalates each at once."""
         for row in self.store.approvals("pending"):
             if row["expires_at"] <= now and self.store.decide_approval(row["id"], "expired", "timeout"):

@@ -32,7 +32,6 @@ from forewarn.settings import Secret
 
 # Strictest first: the effective mode is the strictest of the global and the policy mode.
 MODE_ORDER: list[str] = list(get_args(Mode))
-SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 def strictest(*modes: str) -> str:

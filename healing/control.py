@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from forewarn.events import ActionEvent
 from forewarn.healing.errors import HealingError
-from forewarn.healing.records import ActionRecord, action_event, topic_events
+from forewarn.healing.records import ActionDecision, topic_events
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["ControlApplier", "RequestQueue", "pending_row_id"]
@@ -43,11 +44,11 @@ class Executor(Protocol):
 
     def approval(self, approval_id: str) -> dict[str, Any] | None: ...
 
-    def approve(self, approval_id: str, by: str = ...) -> list[ActionRecord]: ...
+    def approve(self, approval_id: str, by: str = ...) -> list[ActionDecision]: ...
 
     def reject(self, approval_id: str, by: str = ...) -> bool: ...
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]: ...
+    def handle(self, trigger: Trigger) -> list[ActionDecision]: ...
 
 
 class Refused(HealingError):
@@ -70,14 +71,14 @@ class ControlApplier:
         self.queue = queue
         self.clock = clock  # the executor's clock: a manual trigger is "now" for its stale-trigger guard
 
-    def apply_pending(self, limit: int = 50) -> list[dict[str, Any]]:
+    def apply_pending(self, limit: int = 50) -> list[ActionEvent]:
         """Apply every pending request (oldest first); returns the action events to publish."""
-        events: list[dict[str, Any]] = []
+        events: list[ActionEvent] = []
         for request in self.queue.pending(limit):
             events.extend(self.apply(request))
         return events
 
-    def apply(self, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def apply(self, request: Mapping[str, Any]) -> list[ActionEvent]:
         verb = str(request["verb"])
         try:
             if verb == "approve":
@@ -108,40 +109,39 @@ class ControlApplier:
             raise Refused(f"approval {approval_id!r} is {approval['status']}, not waiting for approval")
         return approval_id, approval
 
-    def _approve(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _approve(self, request: Mapping[str, Any]) -> tuple[list[ActionEvent], dict[str, Any]]:
         approval_id, approval = self._approval(request)
         records = self.executor.approve(approval_id, by=str(request["actor"]))
         if not records:
             raise Refused(f"approval {approval_id!r} produced no action")
         events = topic_events(records)
         # The decision also updates the row the operator acted on (newer, so it wins in the store).
-        events.append({**action_event(records[-1]), "id": pending_row_id(approval)})
+        events.append(records[-1].to_event().model_copy(update={"id": pending_row_id(approval)}))
         return events, _outcome(records, events)
 
-    def _deny(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _deny(self, request: Mapping[str, Any]) -> tuple[list[ActionEvent], dict[str, Any]]:
         approval_id, approval = self._approval(request)
         actor = str(request["actor"])
         if not self.executor.reject(approval_id, by=actor):
             raise Refused(f"approval {approval_id!r} was decided or expired meanwhile")
         trigger = approval["payload"]["trigger"]
-        now = datetime.fromtimestamp(self.clock(), UTC).isoformat()
-        event = {
-            "schema_version": 1,
-            "kind": "action",
-            "id": pending_row_id(approval),
-            "service": trigger["service"],
-            "action": "decision",
-            "status": "denied",
-            "incident_id": trigger.get("incident_id") or trigger["id"],
-            "policy": approval["payload"].get("policy"),
-            "timestamp": datetime.fromtimestamp(float(approval["created_at"]), UTC).isoformat(),
-            "updated_at": now,
-            "reason": str(request["payload"].get("reason", "")),
-            "denied_by": actor,
-        }
-        return [event], {"status": "denied", "detail": f"rejected {approval_id}", "events": [event]}
+        event = ActionEvent(
+            id=pending_row_id(approval),
+            service=trigger["service"],
+            timestamp=datetime.fromtimestamp(float(approval["created_at"]), UTC),
+            updated_at=datetime.fromtimestamp(self.clock(), UTC),
+            incident_id=trigger.get("incident_id") or trigger["id"],
+            trigger_id=trigger["id"],
+            issue_class=str(approval["payload"].get("issue_class", "unknown")),
+            mode="approve",
+            status="denied",
+            policy=approval["payload"].get("policy"),
+            detail=str(request["payload"].get("reason", "")),
+            decided_by=actor,
+        )
+        return [event], {"status": "denied", "detail": f"rejected {approval_id}", "events": _json([event])}
 
-    def _trigger(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _trigger(self, request: Mapping[str, Any]) -> tuple[list[ActionEvent], dict[str, Any]]:
         """A manual trigger: the executor's policies (``sources: [manual]``) decide what runs."""
         payload = request["payload"]
         action = str(payload.get("action", ""))
@@ -170,6 +170,11 @@ class ControlApplier:
         return events, _outcome(records, events)
 
 
-def _outcome(records: list[ActionRecord], events: list[dict[str, Any]]) -> dict[str, Any]:
+def _outcome(records: list[ActionDecision], events: list[ActionEvent]) -> dict[str, Any]:
     last = records[-1]
-    return {"status": last.status, "action": last.action, "detail": last.detail, "events": events}
+    return {"status": last.status, "action": last.action, "detail": last.detail, "events": _json(events)}
+
+
+def _json(events: list[ActionEvent]) -> list[dict[str, Any]]:
+    """Events as the request's stored outcome (plain JSON)."""
+    return [event.model_dump(mode="json") for event in events]

@@ -1,7 +1,7 @@
 """Decision records and their audit lines: how every part of the executor says what it decided.
 
 Why one small class shared by the planner, the approvals and the acting code: each decision is an
-``ActionRecord`` *and* an audit line carrying the trigger, the params, the policy and the outcome;
+``ActionDecision`` *and* an audit line carrying the trigger, the params, the policy and the outcome;
 building both in one place keeps the audit log uniform whichever part of the executor decided.
 """
 
@@ -11,14 +11,14 @@ from typing import Any
 
 from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.clock import Clock
-from forewarn.healing.records import ActionRecord, Status
+from forewarn.healing.records import ActionDecision, Status
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["Recorder"]
 
 
 class Recorder:
-    """Builds ``ActionRecord``s stamped with the executor's clock and mode, and audits them."""
+    """Builds ``ActionDecision``s stamped with the executor's clock and mode, and audits them."""
 
     def __init__(self, audit: AuditLog, clock: Clock, actor: str, global_mode: str) -> None:
         self.audit = audit
@@ -26,8 +26,8 @@ class Recorder:
         self.actor = actor
         self.global_mode = global_mode
 
-    def record(self, trigger: Trigger, issue_class: str, status: Status, **fields: Any) -> ActionRecord:
-        return ActionRecord(
+    def record(self, trigger: Trigger, issue_class: str, status: Status, **fields: Any) -> ActionDecision:
+        return ActionDecision(
             trigger_id=trigger.id,
             group_id=trigger.group_id,
             service=trigger.service,
@@ -40,14 +40,14 @@ class Recorder:
 
     def decide(
         self, event: str, trigger: Trigger, issue_class: str, status: Status, **fields: Any
-    ) -> ActionRecord:
+    ) -> ActionDecision:
         """A record of a decision, audited with its detail as the reason: most decisions are one of these."""
         record = self.record(trigger, issue_class, status, **fields)
         self.log(event, trigger, record, why=record.detail)
         return record
 
     def log(
-        self, event: str, trigger: Trigger, record: ActionRecord, *, why: str, outcome: str | None = None
+        self, event: str, trigger: Trigger, record: ActionDecision, *, why: str, outcome: str | None = None
     ) -> None:
         """The audit line of one record."""
         self.audit.append(

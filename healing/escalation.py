@@ -16,7 +16,7 @@ from forewarn.healing.clock import Clock
 from forewarn.healing.config import Policy
 from forewarn.healing.notify.message import Notification
 from forewarn.healing.notify.router import Delivery, NotificationRouter
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["Escalator"]
@@ -43,7 +43,7 @@ class Escalator:
         self._ladders: dict[str, _Ladder] = {}
 
     def escalate(
-        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionRecord]
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
     ) -> bool:
         """Open or update the group's ladder; True when the policy has levels to climb (tick now)."""
         # Without an incident id, group by service and issue, so a flapping fault is one conversation.

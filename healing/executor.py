@@ -1,6 +1,6 @@
 """The healing executor: from a trigger to safe, validated, audited actions (or a human, if not safe).
 
-Entry point: ``HealingExecutor.handle(trigger) -> list[ActionRecord]``. It is synchronous, never
+Entry point: ``HealingExecutor.handle(trigger) -> list[ActionDecision]``. It is synchronous, never
 raises (a bug becomes an ``error`` record and an audit line), and is idempotent: every action step
 has the key ``<incident or trigger id>:<action>:<step>``, claimed atomically in SQLite before it
 runs, so an at-least-once pipeline that delivers the same detection twice gets one action.
@@ -26,7 +26,7 @@ from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.approvals import Approval, Approvals
 from forewarn.healing.audit import AuditLog
 from forewarn.healing.clock import Clock, SystemClock
-from forewarn.healing.config import SEVERITY_ORDER, HealingConfig, Policy, strictest
+from forewarn.healing.config import HealingConfig, Policy, strictest
 from forewarn.healing.decisions import Recorder
 from forewarn.healing.dependencies import DependencyMap
 from forewarn.healing.errors import ActionFailed, GuardRejected, HealingError
@@ -37,7 +37,7 @@ from forewarn.healing.notify.channels import Channel, build_channels
 from forewarn.healing.notify.router import Delivery, NotificationRouter
 from forewarn.healing.paths import HealingPaths
 from forewarn.healing.planner import Planner
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.rollback import Done, rollback, rollback_note
 from forewarn.healing.state import StateStore
 from forewarn.healing.triggers import Trigger
@@ -106,7 +106,7 @@ class HealingExecutor:
 
     # -- public entry points -----------------------------------------------------------------
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def handle(self, trigger: Trigger) -> list[ActionDecision]:
         """Decide and (if allowed) act on one trigger. Never raises; see the module docstring."""
         try:
             return self._handle(trigger)
@@ -115,12 +115,12 @@ class HealingExecutor:
             self.recorder.log("decision", trigger, record, why="internal error while handling the trigger")
             return [record]
 
-    def handle_many(self, triggers: Iterable[Trigger]) -> list[ActionRecord]:
+    def handle_many(self, triggers: Iterable[Trigger]) -> list[ActionDecision]:
         """Several triggers at once: root causes first, then by business impact (cost per minute)."""
         batch = list(triggers)
         order = {s: i for i, s in enumerate(self.deps.order(t.service for t in batch))}
-        batch.sort(key=lambda t: (order[t.service], -SEVERITY_ORDER[t.severity]))
-        out: list[ActionRecord] = []
+        batch.sort(key=lambda t: (order[t.service], -t.severity.rank))
+        out: list[ActionDecision] = []
         for trigger in batch:
             out.extend(self.handle(trigger))
         return out
@@ -149,7 +149,7 @@ class HealingExecutor:
         """One approval request (any status), or None."""
         return self.approvals.get(approval_id)
 
-    def approve(self, approval_id: str, by: str = "operator") -> list[ActionRecord]:
+    def approve(self, approval_id: str, by: str = "operator") -> list[ActionDecision]:
         """Approve a pending plan and run it now (every guard still applies)."""
         trigger, policy_name, issue_class = self.approvals.approve(approval_id, by)
         return self._execute(trigger, self.planner.policy(policy_name), issue_class, "auto")
@@ -163,7 +163,7 @@ class HealingExecutor:
 
     # -- the decision ------------------------------------------------------------------------
 
-    def _handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def _handle(self, trigger: Trigger) -> list[ActionDecision]:
         plan = self.planner.plan(trigger, self._healing_roots)
         if plan.records:
             if plan.escalate and plan.policy is not None:
@@ -184,10 +184,10 @@ class HealingExecutor:
 
     # -- acting ------------------------------------------------------------------------------
 
-    def _execute(self, trigger: Trigger, policy: Policy, issue_class: str, mode: str) -> list[ActionRecord]:
+    def _execute(self, trigger: Trigger, policy: Policy, issue_class: str, mode: str) -> list[ActionDecision]:
         guards = self.config.guards.merged(policy.guards)
         service = trigger.service
-        records: list[ActionRecord] = []
+        records: list[ActionDecision] = []
         done: list[Done] = []
         for step_index, step in enumerate(policy.actions):
             name = self.planner.choose(step, issue_class)
@@ -295,7 +295,7 @@ class HealingExecutor:
         return records
 
     def _rollback(self, trigger: Trigger, policy: Policy, done: list[Done]) -> None:
-        def audit(record: ActionRecord, why: str, outcome: str) -> None:
+        def audit(record: ActionDecision, why: str, outcome: str) -> None:
             self.recorder.log("rollback", trigger, record, why=why, outcome=outcome)
 
         rollback(policy, done, audit)
@@ -308,12 +308,12 @@ class HealingExecutor:
     # -- escalation --------------------------------------------------------------------------
 
     def _escalate(
-        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionRecord]
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
     ) -> None:
         if self.escalation.escalate(trigger, policy, issue_class, why, records):
             self.tick()  # send the levels (and digests) that are already due
 
-    def _escalate_expired(self, approval: Approval, record: ActionRecord) -> None:
+    def _escalate_expired(self, approval: Approval, record: ActionDecision) -> None:
         trigger, policy_name, issue_class = approval
         try:
             policy = self.planner.policy(policy_name)

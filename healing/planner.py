@@ -18,11 +18,11 @@ from typing import Any
 from forewarn.healing.actions.registry import ActionRegistry
 from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.classify import classify
-from forewarn.healing.config import SEVERITY_ORDER, HealingConfig, Policy, Step, strictest
+from forewarn.healing.config import HealingConfig, Policy, Step, strictest
 from forewarn.healing.decisions import Recorder
 from forewarn.healing.errors import GuardRejected, HealingError
 from forewarn.healing.guards import Guards
-from forewarn.healing.records import ActionRecord, Status
+from forewarn.healing.records import ActionDecision, Status
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["Plan", "Planner"]
@@ -36,7 +36,7 @@ class Plan:
     policy: Policy | None = None
     mode: str = ""
     actions: list[str] = field(default_factory=list)
-    records: list[ActionRecord] = field(default_factory=list)
+    records: list[ActionDecision] = field(default_factory=list)
     escalate: bool = False
 
 
@@ -172,7 +172,7 @@ class Planner:
 
     def _simulate(
         self, trigger: Trigger, policy: Policy, issue_class: str, mode: str, plan: list[str]
-    ) -> list[ActionRecord]:
+    ) -> list[ActionDecision]:
         status: Status = "dry_run" if mode == "dry-run" else "shadow"
         guards = self.config.guards.merged(policy.guards)
         out = []
@@ -228,7 +228,7 @@ def _matches(policy: Policy, trigger: Trigger, issue_class: str) -> bool:
         return False
     if match.issue_class is not None and match.issue_class != issue_class:
         return False
-    if SEVERITY_ORDER[trigger.severity] < SEVERITY_ORDER[match.min_severity]:
+    if not trigger.severity.at_least(match.min_severity):
         return False
     if trigger.confidence < match.min_confidence:
         return False

@@ -1,31 +1,24 @@
-"""What ``HealingExecutor.handle`` returns: one record per decision or action step, and its topic shape."""
+"""What ``HealingExecutor.handle`` returns: one decision record per decision or action step.
+
+Why a class apart from the actions topic's ``forewarn.events.ActionEvent``: the executor keeps time on
+its own clock (``at``, epoch seconds; a fake clock in tests) and knows steps by trigger and group; the
+topic wants an id to de-duplicate on and an event time. :meth:`ActionDecision.to_event` is the one
+conversion, used by the responder and its operator-request applier alike.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-Status = Literal[
-    "succeeded",  # ran and (if the policy asks) validated
-    "failed",  # the action raised / the service refused
-    "rolled_back",  # ran, validation failed, undone
-    "not_validated",  # ran, validation failed, nothing to undo (or rollback off / failed)
-    "rejected",  # a guard said no
-    "dry_run",  # would have run (mode dry-run)
-    "shadow",  # would have run (mode shadow); compared later with what a human did
-    "pending_approval",  # waiting for a human (mode approve)
-    "skipped",  # mode off, or nothing to do
-    "suppressed",  # a root cause of this service is being healed
-    "duplicate",  # this idempotency key was handled before
-    "escalated",  # handed to humans instead of acting (e.g. irreversible action on a forecast)
-    "no_policy",  # no policy matches the trigger
-    "error",  # a bug or a bad input; the executor stayed up
-]
+from forewarn.events import NO_ACTION, ActionEvent, DecisionStatus
+
+Status = DecisionStatus
 
 
-class ActionRecord(BaseModel):
+class ActionDecision(BaseModel):
     trigger_id: str
     group_id: str
     service: str
@@ -48,31 +41,37 @@ class ActionRecord(BaseModel):
         """True when this record changed the target (an action really ran)."""
         return self.status in ("succeeded", "failed", "rolled_back", "not_validated")
 
+    def to_event(self) -> ActionEvent:
+        """This decision as the actions topic carries it: one id per step, the decision time as event time."""
+        ident = self.idempotency_key or f"{self.trigger_id}:{self.status}"
+        return ActionEvent(
+            id=ident[:128],
+            service=self.service,
+            timestamp=datetime.fromtimestamp(self.at, tz=UTC),
+            incident_id=self.group_id,
+            trigger_id=self.trigger_id,
+            issue_class=self.issue_class,
+            mode=self.mode,
+            status=self.status,
+            action=self.action or NO_ACTION,
+            policy=self.policy,
+            step=self.step,
+            idempotency_key=self.idempotency_key,
+            detail=self.detail,
+            params=self.params,
+            result=self.result,
+            validation=self.validation,
+            rollback=self.rollback,
+        )
 
-def action_event(record: ActionRecord) -> dict[str, Any]:
-    """One action record as the actions topic carries it (``id``, ``timestamp`` for the store)."""
-    payload = record.model_dump(mode="json")
-    ident = record.idempotency_key or f"{record.trigger_id}:{record.status}"
-    payload.update(
-        {
-            "schema_version": 1,
-            "kind": "action",
-            "id": ident[:128],
-            "timestamp": datetime.fromtimestamp(record.at, tz=UTC).isoformat(),
-            "incident_id": record.group_id,
-            "action": record.action or "decision",
-        }
-    )
-    return payload
 
-
-def topic_events(records: list[ActionRecord]) -> list[dict[str, Any]]:
-    """The records worth publishing, as action events.
+def topic_events(records: list[ActionDecision]) -> list[ActionEvent]:
+    """The decisions worth publishing, as action events.
 
     A "duplicate" says only that the step was handled before; publishing it would let the store's
     last-writer-wins row for that step hide the real outcome.
     """
-    return [action_event(r) for r in records if r.status != "duplicate"]
+    return [record.to_event() for record in records if record.status != "duplicate"]
 
 
-__all__ = ["ActionRecord", "Status", "action_event", "topic_events"]
+__all__ = ["ActionDecision", "Status", "topic_events"]

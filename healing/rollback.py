@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
 from forewarn.healing.config import Policy
 from forewarn.healing.errors import HealingError
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 
 __all__ = ["Done", "rollback", "rollback_note"]
 
@@ -28,11 +28,11 @@ class Done:
     params: BaseModel
     outcome: ActionOutcome
     ctx: ActionContext
-    record: ActionRecord
+    record: ActionDecision
 
 
 # Audit one rollback: (the record, why, outcome).
-AuditRollback = Callable[[ActionRecord, str, str], None]
+AuditRollback = Callable[[ActionDecision, str, str], None]
 
 
 def rollback(policy: Policy, done: list[Done], audit: AuditRollback) -> None:

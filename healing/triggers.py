@@ -110,7 +110,7 @@ class Trigger(BaseModel):
 
 
 class IncidentLike(Protocol):
-    """The part of an incident the executor needs (``forewarn.incidents.models.Incident`` fits).
+    """The part of an incident the executor needs (``forewarn.events.Incident`` fits).
 
     Optional attributes read when present: ``severity``, ``opened_at``/``updated_at`` and
     ``detections`` (the first detection on the incident's root service gives kind, series, features).

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from forewarn.events import Severity
-from forewarn.incidents.models import SEVERITY_RANK
 from forewarn.settings import LLMSettings
 
 
@@ -68,7 +67,7 @@ class CostTracker:
     def allow(self, severity: Severity) -> str | None:
         """None if an incident of ``severity`` may use the LLM now, else the reason it may not."""
         s = self.settings
-        if SEVERITY_RANK[severity] < SEVERITY_RANK[s.min_severity]:
+        if not severity.at_least(s.min_severity):
             return f"severity {severity.value} is below the LLM threshold {s.min_severity.value}"
         spent = self.this_month().cost_usd
         if s.monthly_budget_usd <= 0 or spent >= s.monthly_budget_usd:

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from forewarn.events import Detection
-from forewarn.incidents.models import SEVERITY_RANK, Incident, LogTemplateSummary, MetricValue
+from forewarn.events import Detection, Incident, LogTemplateSummary, MetricValue, Severity
 
 # The demo service (musobuddy): auth reads the database, payments need auth and the database, the
 # "overall" check depends on everything. Pass your own map for another service.
@@ -175,7 +174,7 @@ class IncidentGrouper:
         root = self._root(detections)
         root_first = next(d for d in detections if d.service == root)
         metrics = [*incident.metric_values, _metric(detection)][-self.max_metric_values :]
-        severity = max(incident.severity, detection.severity, key=lambda s: SEVERITY_RANK[s])
+        severity = Severity.worst([incident.severity, detection.severity])
         updated = incident.model_copy(
             update={
                 "fingerprint": Incident.make_fingerprint(root, root_first.detection_kind),

@@ -27,8 +27,7 @@ from drain3.masking import MaskingInstruction
 from drain3.persistence_handler import PersistenceHandler
 from drain3.template_miner_config import TemplateMinerConfig
 
-from forewarn.events import Detection, LogLevel, LogRecord, Severity
-from forewarn.incidents.models import LogTemplateSummary
+from forewarn.events import Detection, LogLevel, LogRecord, LogTemplateSummary, Severity
 from forewarn.incidents.redact import Redactor
 
 DETECTOR = "drain3"

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 
-from forewarn.events import Detection
-from forewarn.incidents.models import (
-    SEVERITY_RANK,
+from forewarn.events import (
     CauseCategory,
+    Detection,
     EvidenceItem,
     Incident,
     ReportBody,
@@ -117,7 +116,7 @@ def classify(incident: Incident) -> CauseCategory:
 def _top(detections: list[Detection], service: str, n: int) -> list[Detection]:
     ranked = sorted(
         detections,
-        key=lambda d: (d.service != service, -SEVERITY_RANK[d.severity], -d.score, d.timestamp, d.id),
+        key=lambda d: (d.service != service, -d.severity.rank, -d.score, d.timestamp, d.id),
     )
     out: list[Detection] = []
     seen: set[str] = set()
@@ -152,7 +151,7 @@ class OfflineReporter:
             )
         others = [s for s in incident.services if s != service]
         impact = f"{service} is affected" + (f"; also {', '.join(others)}" if others else "") + "."
-        worst = max(incident.detections, key=lambda d: (SEVERITY_RANK[d.severity], d.score), default=None)
+        worst = max(incident.detections, key=lambda d: (d.severity.rank, d.score), default=None)
         confidence = 0.3 if category == "unknown" else min(0.8, 0.4 + 0.1 * len(top))
         return ReportBody(
             title=f"{service}: {_HUMAN[category]}"[:160],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, get_args
 
-from forewarn.incidents.models import CauseCategory, Incident
+from forewarn.events import CauseCategory, Incident
 from forewarn.incidents.redact import Redactor
 
 SYSTEM_PROMPT = (
@@ -29,8 +29,7 @@ CAUSES = list(get_args(CauseCategory))
 
 def evidence_document(incident: Incident, redactor: Redactor, max_detections: int = 12) -> dict[str, Any]:
     """The redacted facts of ``incident``, most severe and most recent detections first."""
-    rank = {"critical": 0, "warning": 1, "info": 2}
-    detections = sorted(incident.detections, key=lambda d: (rank[d.severity.value], -d.score, d.id))
+    detections = sorted(incident.detections, key=lambda d: (-d.severity.rank, -d.score, d.id))
     doc = {
         "incident": {
             "service": incident.service,

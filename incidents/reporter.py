@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from forewarn.events import Incident, IncidentReport, ReportBody
 from forewarn.incidents import prompt
 from forewarn.incidents.budget import CostTracker
-from forewarn.incidents.models import Incident, IncidentReport, ReportBody
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.redact import Redactor
 from forewarn.metrics import llm_metrics

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord, topic_events
+from forewarn.events import ActionEvent, Detection, Incident
+from forewarn.healing.records import ActionDecision, topic_events
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.models import Incident
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import TopicSettings
 
@@ -36,7 +35,7 @@ Publish = Callable[[str, str, bytes], None]
 
 
 class Executor(Protocol):
-    def handle(self, trigger: Trigger) -> list[ActionRecord]: ...
+    def handle(self, trigger: Trigger) -> list[ActionDecision]: ...
 
     def tick(self) -> Any: ...
 
@@ -44,7 +43,7 @@ class Executor(Protocol):
 class Requests(Protocol):
     """Operator requests queued for this process (``forewarn.healing.control.ControlApplier``)."""
 
-    def apply_pending(self) -> list[dict[str, Any]]: ...
+    def apply_pending(self) -> list[ActionEvent]: ...
 
 
 class Responder:
@@ -71,7 +70,7 @@ class Responder:
         self.rejected = 0
 
     # -- inputs --------------------------------------------------------------------------------
-    def on_message(self, topic: str, value: bytes) -> list[ActionRecord]:
+    def on_message(self, topic: str, value: bytes) -> list[ActionDecision]:
         """Route one raw message; bad ones are counted and skipped (they were validated upstream)."""
         try:
             if topic == self.topics.detections:
@@ -81,7 +80,7 @@ class Responder:
             log.warning("skipping a malformed %s message: %s", topic, exc.errors()[:1])
         return []
 
-    def on_detection(self, detection: Detection) -> list[ActionRecord]:
+    def on_detection(self, detection: Detection) -> list[ActionDecision]:
         incident = self.tracker.group(detection)
         if incident is None:  # a re-delivered detection: already grouped and handled
             return []
@@ -109,16 +108,16 @@ class Responder:
         return resolved
 
     # -- outputs -------------------------------------------------------------------------------
-    def _heal(self, trigger: Trigger) -> list[ActionRecord]:
+    def _heal(self, trigger: Trigger) -> list[ActionDecision]:
         records = self.executor.handle(trigger)
         if self.metrics is not None:
             self.metrics.observe_records(records)
         self._publish_actions(topic_events(records))
         return records
 
-    def _publish_actions(self, events: list[dict[str, Any]]) -> None:
+    def _publish_actions(self, events: list[ActionEvent]) -> None:
         for event in events:
-            self.publish(self.topics.actions, str(event["service"]), _json(event))
+            self.publish(self.topics.actions, event.service, event.to_json_bytes())
 
 
 def trigger_for(detection: Detection, incident_id: str) -> Trigger:
@@ -133,20 +132,12 @@ def trigger_for(detection: Detection, incident_id: str) -> Trigger:
     trigger = Trigger.from_detection(detection, incident_id=incident_id)
     if detection.detection_kind != "exhaustion_forecast":
         return trigger
-    features = detection.features
-    probability = features.get("breach_probability")
-    lead = features.get("tte_seconds")
+    figures = detection.forecast
     return Trigger(
         **{
             **trigger.model_dump(),
             "source": "forecast",
-            "breach_probability": min(1.0, max(0.0, probability)) if probability is not None else None,
-            "lead_time_seconds": max(0.0, lead) if lead is not None else None,
+            "breach_probability": figures.breach_probability if figures is not None else None,
+            "lead_time_seconds": figures.time_to_exhaustion_seconds if figures is not None else None,
         }
     )
-
-
-def _json(document: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(document, default=str).encode()

@@ -1,13 +1,13 @@
 """The responder's Prometheus metrics: healing outcomes, predicted warning lead time, a heartbeat.
 
-Why a module of its own: ``forewarn respond`` is the only process that sees every ``ActionRecord``
+Why a module of its own: ``forewarn respond`` is the only process that sees every ``ActionDecision``
 the healing executor returns, so it is where the dashboard's ``forewarn_heal_*`` counters must be
 kept. The families themselves come from ``forewarn.metrics`` (shared names, types and labels); this
 module only maps records and detections onto them, as plain code a unit test can drive.
 
 Mapping (statuses from ``forewarn.healing.records``):
 - ``forewarn_heal_attempts_total{service,action}``: records whose action really ran
-  (``ActionRecord.acted``: succeeded, failed, rolled_back, not_validated).
+  (``ActionDecision.acted``: succeeded, failed, rolled_back, not_validated).
 - ``forewarn_heal_successes_total``: status ``succeeded``; ``forewarn_heal_rollbacks_total``:
   status ``rolled_back``.
 - ``forewarn_heal_guard_rejections_total{guard}``: status ``rejected``; the guard's name is the
@@ -18,7 +18,7 @@ Mapping (statuses from ``forewarn.healing.records``):
   check still failed, so the action was the wrong one or not needed for what was wrong. Their ratio is
   the dashboard's false-heal rate.
 - ``forewarn_warning_lead_time_seconds{service}``: an ``exhaustion_forecast`` detection's
-  ``features["tte_seconds"]``, i.e. the lead time forewarn *predicted* when it warned.
+  ``forecast.time_to_exhaustion_seconds``, i.e. the lead time forewarn *predicted* when it warned.
 - ``forewarn_heartbeat_timestamp_seconds{component="responder"}``: every tick, so a stalled
   responder shows as a stale timestamp; each tick also sets ``forewarn_heal_kill_switch_engaged``
   and ``forewarn_heal_pending_actions`` from the executor.
@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord
+from forewarn.healing.records import ActionDecision
 from forewarn.metrics import EngineMetrics, HealingMetrics, engine_metrics, healing_metrics
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class ResponderMetrics:
         self.healing: HealingMetrics = healing_metrics(registry)
         self.engine: EngineMetrics = engine_metrics(registry, clock)
 
-    def observe_records(self, records: Iterable[ActionRecord]) -> None:
+    def observe_records(self, records: Iterable[ActionDecision]) -> None:
         for record in records:
             action = record.action or "none"
             if record.acted:
@@ -67,10 +67,10 @@ class ResponderMetrics:
                     self.engine.false_heals.inc()
 
     def observe_detection(self, detection: Detection) -> None:
-        if detection.detection_kind != "exhaustion_forecast":
+        if detection.detection_kind != "exhaustion_forecast" or detection.forecast is None:
             return
-        tte = detection.features.get("tte_seconds")
-        if tte is not None and math.isfinite(tte) and tte >= 0:
+        tte = detection.forecast.time_to_exhaustion_seconds
+        if tte is not None and math.isfinite(tte):
             self.engine.lead_time.labels(service=detection.service).observe(tte)
 
     def beat(self, executor: object | None = None) -> None:

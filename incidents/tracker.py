@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from forewarn.events import Detection, LogRecord
+from forewarn.events import Detection, Incident, IncidentReport, LogRecord
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.incidents.log_patterns import LogPatternMiner
-from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
 
 

@@ -42,7 +42,6 @@ ALERT_SCORE = 0.5
 CLEAR_SCORE = 0.4
 CRITICAL_SCORE = 0.9
 
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 _DETECTION_KIND: dict[Signal, str] = {
     "latency": "latency_anomaly",
     "failure": "failure",
@@ -106,7 +105,7 @@ def severity_for(score: float) -> Severity:
 
 
 def _higher(current: Severity | None, new: Severity) -> Severity:
-    if current is None or _SEVERITY_RANK[new] > _SEVERITY_RANK[current]:
+    if current is None or new.rank > current.rank:
         return new
     return current
 
@@ -208,7 +207,7 @@ class DetectionEngine:
     def _should_emit(self, alert: AlertState, severity: Severity, timestamp: datetime) -> bool:
         if not alert.active or alert.severity is None or alert.last_emitted is None:
             return True
-        if _SEVERITY_RANK[severity] > _SEVERITY_RANK[alert.severity]:
+        if severity.rank > alert.severity.rank:
             return True
         elapsed = (timestamp - alert.last_emitted).total_seconds()
         return elapsed >= self.settings.realert_seconds

@@ -10,7 +10,8 @@ every observation; then
 - a :class:`~forewarn.events.ForecastEvent` is emitted at most every ``forecast.emit_every_seconds`` of
   event time, and immediately whenever P(breach within the horizon) crosses
   ``forecast.min_breach_probability`` (either way), so consumers see the turn without waiting;
-- an ``exhaustion_forecast`` :class:`~forewarn.events.Detection` is emitted when P(breach) >=
+- an ``exhaustion_forecast`` :class:`~forewarn.events.Detection` (its figures typed in
+  ``Detection.forecast``) is emitted when P(breach) >=
   ``min_breach_probability``, the forecaster's confidence >= ``min_confidence`` and the trend is real:
   its slope is at least ``min_trend_z`` standard errors above zero. Without that test a flat, noisy
   gauge seen for ten seconds extrapolates its noise 15 minutes ahead and "breaches" about half the
@@ -34,7 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from forewarn.events import Detection, ForecastEvent, MetricSample, ProbeResult, Severity, TelemetryEvent
+from forewarn.events import (
+    Detection,
+    ForecastEvent,
+    ForecastFigures,
+    MetricSample,
+    ProbeResult,
+    Severity,
+    TelemetryEvent,
+)
 from forewarn.models.base import Forecast, normal_quantile
 from forewarn.models.trend import TrendForecaster
 from forewarn.settings import DetectorSettings, ForecastSettings
@@ -212,7 +221,7 @@ class ForecastEngine:
                     top = (
                         severity
                         if not alert.active or alert.severity is None
-                        else max_severity(alert.severity, severity)
+                        else Severity.worst([alert.severity, severity])
                     )
                     alert = replace(alert, active=True, severity=top, last_emitted=ts)
         if alert.active and probability < settings.min_breach_probability - CLEAR_MARGIN:
@@ -279,22 +288,17 @@ class ForecastEngine:
             if fc.rate_per_second is not None
             else forecaster.growth_rate_per_day() / 86_400.0
         )
-        features = {
-            "value": observation.value,
-            "capacity": observation.capacity,
-            "slope_per_second": slope,
-            "trend_z": z if math.isfinite(z) else 1e6,
-            "breach_probability": probability,
-            "horizon_seconds": self.settings.horizon_seconds,
-            "confidence": fc.confidence,
-        }
-        for name, value in (
-            ("tte_seconds", fc.time_to_exhaustion_seconds),
-            ("tte_lower_seconds", fc.time_to_exhaustion_lower),
-            ("tte_upper_seconds", fc.time_to_exhaustion_upper),
-        ):
-            if value is not None:
-                features[name] = value
+        figures = ForecastFigures(
+            horizon_seconds=self.settings.horizon_seconds,
+            breach_probability=_unit(probability) or 0.0,
+            time_to_exhaustion_seconds=fc.time_to_exhaustion_seconds,
+            time_to_exhaustion_lower=fc.time_to_exhaustion_lower,
+            time_to_exhaustion_upper=fc.time_to_exhaustion_upper,
+            rate_per_second=slope,
+            trend_z=z if math.isfinite(z) else 1e6,
+            capacity=observation.capacity,
+            confidence=_unit(fc.confidence) or 0.0,
+        )
         return Detection(
             id=Detection.make_id(observation.series, MODEL, DETECTION_KIND, observation.timestamp),
             service=observation.service,
@@ -309,13 +313,8 @@ class ForecastEngine:
             value=observation.value,
             expected=fc.point,
             reason=explain(observation, fc, probability, slope, self.settings.horizon_seconds),
-            features=features,
+            forecast=figures,
         )
-
-
-def max_severity(a: Severity, b: Severity) -> Severity:
-    rank = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-    return a if rank[a] >= rank[b] else b
 
 
 def _unit(value: float | None) -> float | None:

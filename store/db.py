@@ -25,7 +25,7 @@ from sqlalchemy.sql import Select
 
 from forewarn.settings import StoreSettings, cache_dir
 from forewarn.store.control import ControlRequests
-from forewarn.store.records import Kind, RecordView
+from forewarn.store.records import Kind, Row
 from forewarn.store.tables import TABLES, metadata, topic_state
 
 __all__ = ["Page", "Store", "TopicState", "default_url", "open_store"]
@@ -108,7 +108,7 @@ class Store:
 
     # ---- writes -------------------------------------------------------------------------------
 
-    def upsert(self, kind: Kind, records: Iterable[tuple[RecordView, Mapping[str, Any]]]) -> int:
+    def upsert(self, kind: Kind, records: Iterable[tuple[Row, Mapping[str, Any]]]) -> int:
         """Insert or update rows by id; returns how many rows were given. Idempotent."""
         rows = [
             {
@@ -117,7 +117,7 @@ class Store:
                 "ts": _epoch(view.timestamp),
                 "updated": _epoch(view.updated),
                 "payload": json.dumps(payload, default=str, sort_keys=True),
-                **self._index(kind, view),
+                **view.index,
             }
             for view, payload in records
         ]
@@ -132,15 +132,6 @@ class Store:
         with self.engine.begin() as conn:
             self._upsert_rows(conn, kind, list(newest.values()))
         return len(rows)
-
-    @staticmethod
-    def _index(kind: Kind, view: RecordView) -> dict[str, Any]:
-        if kind is Kind.PROBE:
-            return {
-                "ok": int(bool(getattr(view, "ok", False))),
-                "latency_ms": getattr(view, "latency_ms", 0.0),
-            }
-        return view.index()
 
     def _upsert_rows(self, conn: Connection, kind: Kind, rows: list[dict[str, Any]]) -> None:
         table = TABLES[kind]

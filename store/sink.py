@@ -21,7 +21,7 @@ from forewarn.kafka.consume import ConsumeLoop, Consumer
 from forewarn.kafka.consume import make_consumer as make_kafka_consumer
 from forewarn.settings import Settings
 from forewarn.store.db import Store
-from forewarn.store.records import Kind, RecordError, RecordView, parse_record
+from forewarn.store.records import Kind, RecordError, Row, parse_record
 
 __all__ = ["SinkStats", "StoreSink", "make_consumer", "topic_kinds"]
 
@@ -121,7 +121,7 @@ class StoreSink:
 
     def handle(self, messages: Iterable[Message]) -> None:
         """Parse and upsert a batch (grouped by kind), then record per-topic meta-monitoring."""
-        by_kind: dict[Kind, list[tuple[RecordView, dict[str, Any]]]] = defaultdict(list)
+        by_kind: dict[Kind, list[tuple[Row, dict[str, Any]]]] = defaultdict(list)
         per_topic: dict[str, dict[str, Any]] = {}
         for message in messages:
             kind = self.kinds.get(message.topic)

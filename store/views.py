@@ -6,11 +6,11 @@ report must agree to the cent, so they share these few functions over ``forewarn
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from forewarn.events import Incident
 from forewarn.settings import SloSettings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind
@@ -50,73 +50,34 @@ def service_outages(store: Store, service: str, since: float, until: float) -> l
     return [o for o in found if o.end > since and o.start < until]
 
 
-def incident_impact(
-    store: Store, incident: Mapping[str, Any], now: float, settings: SloSettings
-) -> Cost | None:
+def incident_impact(store: Store, incident: Incident, now: float, settings: SloSettings) -> Cost:
     """Downtime of the incident's service while it was open, priced with the configured rates."""
-    opened = _epoch(incident.get("opened_at") or incident.get("started_at") or incident.get("timestamp"))
-    if opened is None or not incident.get("service"):
-        return None
-    closed = _epoch(incident.get("resolved_at")) or now
-    service = str(incident["service"])
-    seconds = downtime(service_outages(store, service, opened, closed), opened, closed)
-    return outage_cost(service, seconds, settings)
+    opened = _utc(incident.opened_at).timestamp()
+    closed = _utc(incident.resolved_at).timestamp() if incident.resolved_at is not None else now
+    seconds = downtime(service_outages(store, incident.service, opened, closed), opened, closed)
+    return outage_cost(incident.service, seconds, settings)
 
 
-def incident_report(incident: Mapping[str, Any]) -> str | None:
-    """The report text, whether the producer sent a string or an object with Markdown in it."""
-    report = incident.get("report")
+def incident_report(incident: Incident) -> str | None:
+    """The incident's report rendered as Markdown (None before the reporter wrote one)."""
+    report = incident.report
     if report is None:
         return None
-    if isinstance(report, str):
-        return report
-    if isinstance(report, Mapping):
-        for key in ("markdown", "text", "body"):
-            if isinstance(report.get(key), str):
-                return str(report[key])
-        if "probable_cause" in report or "title" in report:
-            return _report_markdown(report)
-    import json
-
-    return json.dumps(report, indent=2, default=str)
-
-
-def _report_markdown(report: Mapping[str, Any]) -> str:
-    """Render a structured incident report (``forewarn.incidents.models.IncidentReport``) as Markdown."""
-    lines = [f"# {report.get('title', 'Incident')}", ""]
-    for label, key in (("Impact", "impact"), ("Probable cause", "probable_cause")):
-        if report.get(key):
-            lines += [f"**{label}:** {report[key]}", ""]
-    if report.get("cause_service"):
-        lines += [f"**Cause:** {report['cause_service']} ({report.get('cause_category', 'unknown')})", ""]
-    evidence = report.get("evidence") or []
-    if evidence:
-        lines += ["## Evidence", ""]
-        lines += [f"- {e.get('kind', '')} `{e.get('ref', '')}`: {e.get('detail', '')}" for e in evidence]
-        lines.append("")
-    runbook = report.get("runbook") or []
-    if runbook:
-        lines += ["## Runbook (advisory)", ""]
-        lines += [f"{i}. {step}" for i, step in enumerate(runbook, 1)]
-        lines.append("")
-    source = report.get("source")
-    if source:
-        model = f", model {report['model']}" if report.get("model") else ""
-        confidence = report.get("confidence")
-        conf = f", confidence {float(confidence):.0%}" if isinstance(confidence, int | float) else ""
-        lines.append(f"_Written by {source}{model}{conf}; advisory only._")
+    lines = [f"# {report.title}", ""]
+    lines += [f"**Impact:** {report.impact}", "", f"**Probable cause:** {report.probable_cause}", ""]
+    lines += [f"**Cause:** {report.cause_service} ({report.cause_category})", ""]
+    lines += ["## Evidence", ""]
+    lines += [f"- {e.kind} `{e.ref}`: {e.detail}" for e in report.evidence]
+    lines += ["", "## Runbook (advisory)", ""]
+    lines += [f"{i}. {step}" for i, step in enumerate(report.runbook, 1)]
+    lines.append("")
+    model = f", model {report.model}" if report.model else ""
+    lines.append(f"_Written by {report.source}{model}, confidence {report.confidence:.0%}; advisory only._")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +101,7 @@ class PeriodImpact:
     until: float
     currency: str
     services: list[ServicePeriod]
-    incidents: list[tuple[dict[str, Any], Cost]]
+    incidents: list[tuple[Incident, Cost]]
 
     @property
     def total_cost(self) -> float:
@@ -191,9 +152,8 @@ def period_impact(
             offset=offset,
         )
         for item in page.items:
-            impact = incident_impact(store, item, until, settings)
-            if impact is not None:
-                incidents.append((item, impact))
+            incident = Incident.model_validate(item)
+            incidents.append((incident, incident_impact(store, incident, until, settings)))
         offset += len(page.items)
         if not page.items or offset >= page.total:
             break

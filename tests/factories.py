@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Literal
 
-from forewarn.events import Detection, Severity
+from forewarn.events import Detection, ForecastEvent, ForecastFigures, Incident, Severity
 
 
 def make_detection(
@@ -21,6 +22,7 @@ def make_detection(
     expected: float | None = 0.0,
     reason: str | None = None,
     features: dict[str, float] | None = None,
+    forecast: ForecastFigures | None = None,
     detector: str = "test",
     delay_seconds: float = 0.0,
 ) -> Detection:
@@ -44,6 +46,80 @@ def make_detection(
         expected=expected,
         reason=reason or f"{service} is failing",
         features=features or {},
+        forecast=forecast,
+    )
+
+
+def forecast_figures(tte: float | None, probability: float = 0.9, capacity: float = 1.0) -> ForecastFigures:
+    """The figures of an exhaustion forecast detection: breach in ``tte`` seconds with ``probability``."""
+    return ForecastFigures(
+        horizon_seconds=900.0,
+        breach_probability=probability,
+        time_to_exhaustion_seconds=tte,
+        rate_per_second=0.001,
+        trend_z=5.0,
+        capacity=capacity,
+        confidence=0.8,
+    )
+
+
+def make_forecast(
+    service: str,
+    metric: str,
+    at: datetime,
+    *,
+    horizon: float = 900.0,
+    point: float = 0.8,
+    tte: float | None = 1200.0,
+    probability: float = 0.7,
+) -> ForecastEvent:
+    """A forecasts-topic message as the pipeline emits it (id derived the same way), with test defaults."""
+    series = f"{service}/{metric}"
+    return ForecastEvent(
+        id=ForecastEvent.make_id(series, horizon, at),
+        service=service,
+        series=series,
+        metric=metric,
+        model="holt-linear",
+        timestamp=at,
+        generated_at=at,
+        current_value=point - 0.05,
+        horizon_seconds=horizon,
+        point=point,
+        lower=point - 0.1,
+        upper=point + 0.1,
+        interval_level=0.9,
+        threshold=1.0,
+        breach_probability=probability,
+        time_to_exhaustion_seconds=tte,
+        time_to_exhaustion_lower=None if tte is None else tte * 0.7,
+        time_to_exhaustion_upper=None if tte is None else tte * 1.4,
+        confidence=0.6,
+    )
+
+
+def make_incident(
+    ident: str,
+    service: str,
+    opened: datetime,
+    *,
+    status: Literal["open", "resolved"] = "open",
+    resolved: datetime | None = None,
+    severity: Severity = Severity.CRITICAL,
+    detections: list[Detection] | None = None,
+) -> Incident:
+    """An incident as the responder publishes it (no report), with test defaults."""
+    return Incident(
+        id=ident,
+        fingerprint=Incident.make_fingerprint(service, "failure"),
+        service=service,
+        services=[service],
+        status=status,
+        opened_at=opened,
+        updated_at=resolved or opened,
+        resolved_at=resolved,
+        severity=severity,
+        detections=detections or [],
     )
 
 

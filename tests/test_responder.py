@@ -15,15 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forewarn.events import Detection, ForecastEvent, Severity
-from forewarn.healing.records import ActionRecord
+from forewarn.events import Detection, Incident, IncidentReport, Severity
+from forewarn.healing.records import ActionDecision
 from forewarn.healing.triggers import Trigger
-from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.responder import Responder
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import HealingSettings, Settings, TopicSettings
-from tests.factories import make_detection
+from tests.factories import forecast_figures, make_detection, make_forecast
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -38,10 +37,10 @@ class RecordingExecutor:
     def __init__(self) -> None:
         self.triggers: list[Trigger] = []
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def handle(self, trigger: Trigger) -> list[ActionDecision]:
         self.triggers.append(trigger)
         return [
-            ActionRecord(
+            ActionDecision(
                 trigger_id=trigger.id,
                 group_id=trigger.group_id,
                 service=trigger.service,
@@ -123,8 +122,8 @@ def test_malformed_messages_are_counted_not_raised() -> None:
 
 def _exhaustion_warning(at: datetime, probability: float, tte: float) -> Detection:
     base = _detection("database", at, kind="exhaustion_forecast", severity=Severity.CRITICAL)
-    features = {"breach_probability": probability, "tte_seconds": tte, "value": 0.3, "capacity": 1.0}
-    return base.model_copy(update={"series": "database/db_pool_usage", "features": features})
+    figures = forecast_figures(tte, probability)
+    return base.model_copy(update={"series": "database/db_pool_usage", "forecast": figures})
 
 
 @pytest.mark.unit
@@ -143,25 +142,7 @@ def test_exhaustion_forecast_detections_heal_as_predictive_forecast_triggers() -
 def test_raw_forecast_messages_never_trigger_healing() -> None:
     """Only the dataflow's checked exhaustion detections may act; a raw forecast is data for the API."""
     responder, executor, _, published = _responder()
-    forecast = ForecastEvent(
-        id="f1",
-        service="database",
-        series="database/db_pool_usage",
-        metric="db_pool_usage",
-        model="trend",
-        timestamp=T0,
-        generated_at=T0,
-        current_value=0.7,
-        horizon_seconds=900,
-        point=3.9,
-        lower=0.9,
-        upper=7.6,
-        interval_level=0.9,
-        threshold=1.0,
-        breach_probability=0.95,
-        time_to_exhaustion_seconds=200.0,
-        confidence=0.33,
-    )
+    forecast = make_forecast("database", "db_pool_usage", T0, point=3.9, tte=200.0, probability=0.95)
     assert responder.on_message(TopicSettings().forecasts, forecast.to_json_bytes()) == []
     assert executor.triggers == [] and published == []
 

@@ -20,6 +20,7 @@ import httpx
 from rich.console import Console
 
 from forewarn.dev.demo.topic_watch import Seen, TopicWatcher
+from forewarn.events import Detection
 from forewarn.settings import ForecastSettings, Settings, TopicSettings
 
 
@@ -154,8 +155,8 @@ def _predicted(outcome: FaultOutcome, mine: list[Seen], note: Callable[[str], No
     warning = next((d for d in mine if d.value.get("detection_kind") == "exhaustion_forecast"), None)
     if warning is None:
         return
-    features = warning.value.get("features") or {}
-    tte = features.get("tte_seconds")
+    figures = Detection.model_validate(warning.value).forecast
+    tte = figures.time_to_exhaustion_seconds if figures is not None else None
     outcome.predicted = True
     outcome.predicted_after_seconds = round(warning.seen_at - outcome.injected_at_epoch, 2)
     outcome.predicted_time_to_exhaustion_seconds = round(float(tte), 1) if tte else None

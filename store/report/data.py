@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from forewarn.events import ActionEvent, ForecastEvent, Incident
 from forewarn.settings import Settings
 from forewarn.store.db import Store
-from forewarn.store.records import Kind, payload_time
-from forewarn.store.views import PeriodImpact, incident_report, period_impact, service_outages
+from forewarn.store.records import Kind
+from forewarn.store.views import PeriodImpact, period_impact, service_outages
 
 __all__ = ["ActionSummary", "Breach", "Capacity", "ReportData", "SpendDay", "gather"]
 
-SUCCESS = {"succeeded", "success", "ok", "done", "completed", "validated"}
-FAILURE = {"failed", "error", "rolled_back", "rollback", "timeout", "not_validated"}
+SUCCESS = {"succeeded"}
+FAILURE = {"failed", "error", "rolled_back", "not_validated"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class ReportData:
     until: datetime
     generated_at: datetime
     impact: PeriodImpact
-    incidents: list[dict[str, Any]]
+    incidents: list[Incident]
     actions: list[ActionSummary]
     capacity: list[Capacity]
     breaches: list[Breach]
@@ -113,17 +114,10 @@ def _all(store: Store, kind: Kind, since: datetime, until: datetime) -> list[dic
             return items
 
 
-def _status(item: dict[str, Any]) -> str:
-    value = item.get("status", item.get("outcome", "unknown"))
-    if isinstance(value, dict):
-        value = value.get("status", "unknown")
-    return str(value)
-
-
-def _actions(items: list[dict[str, Any]]) -> list[ActionSummary]:
+def _actions(events: list[ActionEvent]) -> list[ActionSummary]:
     by_action: dict[str, Counter[str]] = defaultdict(Counter)
-    for item in items:
-        by_action[str(item.get("action", item.get("name", "?")))][_status(item)] += 1
+    for event in events:
+        by_action[event.action][event.status] += 1
     return [ActionSummary(name, dict(counts)) for name, counts in sorted(by_action.items())]
 
 
@@ -132,20 +126,18 @@ def _capacity(store: Store, until: datetime) -> list[Capacity]:
         Kind.FORECAST, until=until, latest_per=("service", "metric", "horizon_seconds"), limit=1000
     )
     best: dict[tuple[str, str], Capacity] = {}
-    for item in latest.items:
-        tte = item.get("time_to_exhaustion_seconds")
-        stamp = payload_time(item.get("timestamp"))
-        if not isinstance(tte, int | float) or stamp is None:
+    for event in (ForecastEvent.model_validate(item) for item in latest.items):
+        if event.time_to_exhaustion_seconds is None:
             continue
-        key = (str(item["service"]), str(item.get("metric", item.get("series", "?"))))
+        key = (event.service, event.metric)
         candidate = Capacity(
-            service=key[0],
-            metric=key[1],
-            time_to_exhaustion_seconds=float(tte),
-            lower=item.get("time_to_exhaustion_lower"),
-            upper=item.get("time_to_exhaustion_upper"),
-            forecast_at=stamp,
-            model=str(item.get("model", "unknown")),
+            service=event.service,
+            metric=event.metric,
+            time_to_exhaustion_seconds=event.time_to_exhaustion_seconds,
+            lower=event.time_to_exhaustion_lower,
+            upper=event.time_to_exhaustion_upper,
+            forecast_at=_utc(event.timestamp),
+            model=event.model,
         )
         kept = best.get(key)
         if kept is None or candidate.forecast_at > kept.forecast_at:
@@ -153,32 +145,29 @@ def _capacity(store: Store, until: datetime) -> list[Capacity]:
     return sorted(best.values(), key=lambda c: c.time_to_exhaustion_seconds)
 
 
-def _breaches(store: Store, forecasts: list[dict[str, Any]], actions: list[dict[str, Any]]) -> list[Breach]:
-    first: dict[tuple[str, str], dict[str, Any]] = {}
-    for item in sorted(forecasts, key=lambda f: str(f.get("timestamp"))):
-        horizon = float(item.get("horizon_seconds", item.get("horizon", 0.0)) or 0.0)
-        probability = item.get("breach_probability")
-        tte = item.get("time_to_exhaustion_seconds")
-        predicted = (isinstance(probability, int | float) and probability >= 0.5) or (
-            isinstance(tte, int | float) and tte <= horizon
-        )
-        key = (str(item["service"]), str(item.get("metric", item.get("series", "?"))))
-        if predicted and key not in first:
-            first[key] = item
+def _predicted(event: ForecastEvent) -> bool:
+    probability, tte = event.breach_probability, event.time_to_exhaustion_seconds
+    return (probability is not None and probability >= 0.5) or (
+        tte is not None and tte <= event.horizon_seconds
+    )
+
+
+def _breaches(store: Store, forecasts: list[ForecastEvent], actions: list[ActionEvent]) -> list[Breach]:
+    first: dict[tuple[str, str], ForecastEvent] = {}
+    for event in sorted(forecasts, key=lambda f: _utc(f.timestamp)):
+        key = (event.service, event.metric)
+        if _predicted(event) and key not in first:
+            first[key] = event
     breaches = []
-    for (service, metric), item in sorted(first.items()):
-        at = payload_time(item.get("timestamp"))
-        if at is None:
-            continue
-        horizon = float(item.get("horizon_seconds", item.get("horizon", 0.0)) or 0.0)
+    for (service, metric), event in sorted(first.items()):
+        at = _utc(event.timestamp)
+        horizon = event.horizon_seconds
         healed = [
             stamp
             for a in actions
-            if a.get("service") == service
-            and _status(a) in SUCCESS
-            and (stamp := payload_time(a.get("updated_at") or a.get("requested_at") or a.get("timestamp")))
-            is not None
-            and at <= stamp <= datetime.fromtimestamp(at.timestamp() + horizon, UTC)
+            if a.service == service
+            and a.status in SUCCESS
+            and at <= (stamp := _utc(a.last_change)) <= datetime.fromtimestamp(at.timestamp() + horizon, UTC)
         ]
         prevented = False
         if healed:
@@ -189,20 +178,21 @@ def _breaches(store: Store, forecasts: list[dict[str, Any]], actions: list[dict[
     return breaches
 
 
-def _llm_spend(incidents: list[dict[str, Any]]) -> list[SpendDay]:
+def _llm_spend(incidents: list[Incident]) -> list[SpendDay]:
     days: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for item in incidents:
-        report = item.get("report")
-        if not isinstance(report, dict):
+    for incident in incidents:
+        report = incident.report
+        if report is None:
             continue
-        stamp = payload_time(report.get("generated_at") or item.get("opened_at"))
-        if stamp is None:
-            continue
-        day = days[stamp.date().isoformat()]
-        day[0] += float(report.get("cost_usd") or 0.0)
-        day[1] += float(report.get("prompt_tokens") or 0) + float(report.get("completion_tokens") or 0)
+        day = days[_utc(report.generated_at).date().isoformat()]
+        day[0] += report.cost_usd
+        day[1] += report.prompt_tokens + report.completion_tokens
         day[2] += 1
     return [SpendDay(d, v[0], int(v[1]), int(v[2])) for d, v in sorted(days.items())]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def gather(store: Store, settings: Settings, since: datetime, until: datetime) -> ReportData:
@@ -210,11 +200,9 @@ def gather(store: Store, settings: Settings, since: datetime, until: datetime) -
     services = set(store.services()) | set(settings.slo.services) - {"overall"}
     services |= {t.service for t in settings.probe.resolved_targets()}
     impact = period_impact(store, since.timestamp(), until.timestamp(), settings.slo, sorted(services))
-    incidents = _all(store, Kind.INCIDENT, since, until)
-    for item in incidents:
-        item["report_markdown"] = incident_report(item)
-    actions = _all(store, Kind.ACTION, since, until)
-    forecasts = _all(store, Kind.FORECAST, since, until)
+    incidents = [Incident.model_validate(item) for item in _all(store, Kind.INCIDENT, since, until)]
+    actions = [ActionEvent.model_validate(item) for item in _all(store, Kind.ACTION, since, until)]
+    forecasts = [ForecastEvent.model_validate(item) for item in _all(store, Kind.FORECAST, since, until)]
     data = ReportData(
         since=since,
         until=until,

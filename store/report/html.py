@@ -11,7 +11,9 @@ import base64
 from html import escape
 from typing import Any
 
+from forewarn.events import Incident
 from forewarn.store.report.data import ReportData
+from forewarn.store.views import incident_report
 
 __all__ = ["render_html"]
 
@@ -98,8 +100,8 @@ def render_html(data: ReportData, charts: dict[str, bytes], compliance: dict[str
         "</tr>"
         for s in impact.services
     )
-    costs = {str(item.get("id")): cost for item, cost in impact.incidents}
-    incident_rows = "".join(_incident_row(item, costs.get(str(item.get("id")))) for item in data.incidents)
+    costs = {incident.id: cost for incident, cost in impact.incidents}
+    incident_rows = "".join(_incident_row(incident, costs.get(incident.id)) for incident in data.incidents)
     capacity_rows = "".join(
         "<tr>"
         f"<td>{escape(c.service)}</td><td>{escape(c.metric)}</td>"
@@ -111,9 +113,9 @@ def render_html(data: ReportData, charts: dict[str, bytes], compliance: dict[str
         for c in data.capacity
     )
     reports = "".join(
-        f"<h3>{escape(_title(item))}</h3><pre>{escape(str(item.get('report_markdown')))}</pre>"
-        for item in data.incidents[:5]
-        if item.get("report_markdown")
+        f"<h3>{escape(_title(incident))}</h3><pre>{escape(markdown)}</pre>"
+        for incident in data.incidents[:5]
+        if (markdown := incident_report(incident)) is not None
     )
     period = escape(f"{data.since.date().isoformat()} to {data.until.date().isoformat()}")
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in data.notes)
@@ -154,24 +156,19 @@ the incident reports. Incident reports are written by an LLM or the offline repo
 """
 
 
-def _incident_row(item: dict[str, Any], cost: Any) -> str:
+def _incident_row(incident: Incident, cost: Any) -> str:
     downtime = "-" if cost is None else _minutes(cost.downtime_seconds)
     money = "-" if cost is None else f"{cost.cost:,.2f}"
     return (
-        f"<tr><td>{escape(str(item.get('opened_at', ''))[:19])}</td>"
-        f"<td>{escape(str(item.get('service', '')))}</td><td>{escape(_title(item))}</td>"
-        f"<td>{escape(str(item.get('status', '')))}</td>"
+        f"<tr><td>{escape(incident.opened_at.isoformat()[:19])}</td>"
+        f"<td>{escape(incident.service)}</td><td>{escape(_title(incident))}</td>"
+        f"<td>{escape(incident.status)}</td>"
         f'<td class="n">{downtime}</td><td class="n">{money}</td></tr>'
     )
 
 
-def _title(item: dict[str, Any]) -> str:
-    report = item.get("report")
-    if item.get("title"):
-        return str(item["title"])
-    if isinstance(report, dict) and report.get("title"):
-        return str(report["title"])
-    return f"{item.get('service', '?')} incident"
+def _title(incident: Incident) -> str:
+    return incident.report.title if incident.report is not None else f"{incident.service} incident"
 
 
 def _compliance(summary: dict[str, Any] | None) -> str:

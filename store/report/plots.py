@@ -73,8 +73,8 @@ def incidents_and_cost(data: ReportData) -> bytes:
     if not data.impact.incidents:
         _empty(ax, "no incidents in this period")
         return _png(fig)
-    ordered = sorted(data.impact.incidents, key=lambda pair: str(pair[0].get("opened_at")))
-    labels = [f"{item.get('service')}\n{str(item.get('opened_at', ''))[5:16]}" for item, _ in ordered]
+    ordered = sorted(data.impact.incidents, key=lambda pair: pair[0].opened_at)
+    labels = [f"{item.service}\n{item.opened_at.isoformat()[5:16]}" for item, _ in ordered]
     costs = [cost.cost for _, cost in ordered]
     ax.bar(range(len(costs)), costs, color=WARN)
     ax.set_xticks(range(len(costs)), labels, fontsize=7)

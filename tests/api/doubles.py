@@ -7,9 +7,11 @@ actions is the test's own, so the "unknown action" answer does not depend on the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from forewarn.api.healing_adapter import QueuedControl
+from forewarn.events import ActionEvent
 from forewarn.healing.kill_switch import KillSwitch
 from forewarn.store.db import Store
 
@@ -24,14 +26,18 @@ def queued_control(store: Store, folder: Path, mode: str = "approve") -> QueuedC
 
 def pending_action(ident: str, service: str, action: str) -> dict[str, object]:
     """An action record waiting for approval, as the actions topic would carry it."""
-    return {
-        "id": ident,
-        "service": service,
-        "action": action,
-        "status": "pending",
-        "requested_at": "2026-11-20T12:00:00+00:00",
-        "reason": "predicted pool exhaustion",
-    }
+    return ActionEvent(
+        id=ident,
+        service=service,
+        timestamp=datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        incident_id=ident,
+        trigger_id=ident,
+        issue_class="manual",
+        mode="approve",
+        status="pending_approval",
+        action=action,
+        detail="predicted pool exhaustion",
+    ).model_dump(mode="json")
 
 
 class FakeBudget:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from forewarn.events import ProbeResult
-from tests.factories import make_detection
+from forewarn.events import (
+    ActionEvent,
+    ActionStatus,
+    EvidenceItem,
+    IncidentReport,
+    ProbeResult,
+)
+from tests.factories import make_detection, make_forecast, make_incident
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -37,64 +43,46 @@ def detection(service: str, at: datetime, *, kind: str = "failure", score: float
     ).model_dump(mode="json")
 
 
-def forecast(
-    service: str,
-    metric: str,
-    at: datetime,
-    *,
-    horizon: float = 900.0,
-    point: float = 0.8,
-    tte: float | None = 1200.0,
-) -> dict[str, Any]:
-    return {
-        "kind": "forecast",
-        "service": service,
-        "metric": metric,
-        "timestamp": at.isoformat(),
-        "horizon_seconds": horizon,
-        "point": point,
-        "lower": point - 0.1,
-        "upper": point + 0.1,
-        "interval_level": 0.9,
-        "threshold": 1.0,
-        "breach_probability": 0.7,
-        "time_to_exhaustion_seconds": tte,
-        "time_to_exhaustion_lower": None if tte is None else tte * 0.7,
-        "time_to_exhaustion_upper": None if tte is None else tte * 1.4,
-        "model": "holt-linear",
-        "confidence": 0.6,
-    }
+def forecast(service: str, metric: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    """``tests.factories.make_forecast`` as the JSON the topic carries."""
+    return make_forecast(service, metric, at, **fields).model_dump(mode="json")
 
 
-def incident(
-    ident: str, service: str, opened: datetime, *, status: str = "open", resolved: datetime | None = None
-) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "service": service,
-        "opened_at": opened.isoformat(),
-        "updated_at": (resolved or opened).isoformat(),
-        "resolved_at": None if resolved is None else resolved.isoformat(),
-        "status": status,
-        "severity": "critical",
-        "title": f"{service} outage",
-        "summary": f"{service} health checks failing",
-        "report": {"markdown": f"# {service} outage\n\nRoot cause: pool exhausted.", "advisory": True},
-        "detection_ids": [],
-    }
+def report(service: str, at: datetime) -> IncidentReport:
+    """An offline report of a pool exhaustion on ``service``."""
+    return IncidentReport(
+        title=f"{service} outage",
+        impact=f"{service} health checks failing",
+        probable_cause="Root cause: pool exhausted.",
+        cause_service=service,
+        cause_category="connection_pool_exhaustion",
+        evidence=[EvidenceItem(kind="metric", ref=f"{service}/db_pool_usage", detail="100% in use")],
+        runbook=["Restart the pool"],
+        confidence=0.6,
+        source="offline",
+        generated_at=at,
+    )
+
+
+def incident(ident: str, service: str, opened: datetime, **fields: Any) -> dict[str, Any]:
+    """``tests.factories.make_incident`` with an offline report, as the JSON the topic carries."""
+    made = make_incident(ident, service, opened, **fields)
+    return made.model_copy(update={"report": report(service, opened)}).model_dump(mode="json")
 
 
 def action(
-    ident: str, service: str, at: datetime, *, status: str = "succeeded", name: str = "restart_pool"
+    ident: str, service: str, at: datetime, *, status: ActionStatus = "succeeded", name: str = "restart_pool"
 ) -> dict[str, Any]:
-    return {
-        "id": ident,
-        "service": service,
-        "action": name,
-        "status": status,
-        "requested_at": at.isoformat(),
-        "updated_at": (at + timedelta(seconds=5)).isoformat(),
-        "reason": "db pool exhaustion predicted",
-        "incident_id": "inc-1",
-        "dry_run": False,
-    }
+    return ActionEvent(
+        id=ident,
+        service=service,
+        timestamp=at,
+        updated_at=at + timedelta(seconds=5),
+        incident_id="inc-1",
+        trigger_id="det-1",
+        issue_class="connection_pool_exhaustion",
+        mode="auto",
+        status=status,
+        action=name,
+        detail="db pool exhaustion predicted",
+    ).model_dump(mode="json")

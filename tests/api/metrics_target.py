@@ -27,6 +27,7 @@ from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store, make_engine
 from forewarn.store.records import Kind, parse_record
+from tests.factories import make_incident
 
 READ_KEY = "metrics-target-key"
 SERVICES = ("auth", "database", "payments")
@@ -127,13 +128,7 @@ class MetricsTarget:
                             received_at=datetime.now(UTC),
                         )
                     )
-                    incident = {
-                        "id": f"inc-{probe.service}",
-                        "service": probe.service,
-                        "opened_at": probe.timestamp.isoformat(),
-                        "status": "open",
-                        "severity": "critical",
-                    }
+                    incident = make_incident(f"inc-{probe.service}", probe.service, probe.timestamp)
                     self.store.upsert(Kind.INCIDENT, [parse_record(Kind.INCIDENT, incident)])
                 # A DB pool that leaks one connection every round, out of 200.
                 now = time.time()

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from forewarn.events import ActionStatus, ForecastEvent
 from forewarn.healing.audit import AuditLog
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
-from tests.api.factories import probe
+from tests.api.factories import action, probe
 
 END = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 START = END - timedelta(days=7)
@@ -52,6 +53,24 @@ def _report(title: str, cause: str, at: datetime, cost: float, tokens: tuple[int
     }
 
 
+def _forecast(fields: dict[str, Any]) -> dict[str, Any]:
+    """A forecasts-topic message with the figures the report reads set, the rest plain."""
+    series = f"{fields['service']}/{fields['metric']}"
+    stamp = datetime.fromisoformat(fields["timestamp"])
+    point = fields["point"]
+    return {
+        "id": ForecastEvent.make_id(series, fields["horizon_seconds"], stamp),
+        "series": series,
+        "generated_at": fields["timestamp"],
+        "current_value": point,
+        "lower": point,
+        "upper": point,
+        "interval_level": 0.9,
+        "confidence": 0.6,
+        **fields,
+    }
+
+
 def seed(store: Store, audit_dir: Path | None = None) -> Path | None:
     probes = []
     at = START
@@ -64,7 +83,9 @@ def seed(store: Store, audit_dir: Path | None = None) -> Path | None:
     for i, (service, begin, minutes) in enumerate(OUTAGES):
         item: dict[str, Any] = {
             "id": f"inc-{i}",
+            "fingerprint": f"fp-{service}",
             "service": service,
+            "services": [service],
             "status": "resolved",
             "severity": "critical",
             "opened_at": begin.isoformat(),
@@ -119,8 +140,8 @@ def seed(store: Store, audit_dir: Path | None = None) -> Path | None:
             "model": "trend",
         },
     ]
-    store.upsert(Kind.FORECAST, [parse_record(Kind.FORECAST, f) for f in forecasts])
-    actions = [
+    store.upsert(Kind.FORECAST, [parse_record(Kind.FORECAST, _forecast(f)) for f in forecasts])
+    actions: list[tuple[str, str, str, ActionStatus, datetime]] = [
         ("a1", "database", "restart_pool", "succeeded", pool_at + timedelta(minutes=5)),
         ("a2", "payments", "failover_payments", "succeeded", OUTAGES[0][1] + timedelta(minutes=10)),
         ("a3", "email", "failover_email", "rolled_back", OUTAGES[2][1] + timedelta(minutes=5)),
@@ -131,15 +152,7 @@ def seed(store: Store, audit_dir: Path | None = None) -> Path | None:
         Kind.ACTION,
         [
             parse_record(
-                Kind.ACTION,
-                {
-                    "id": i,
-                    "service": s,
-                    "action": a,
-                    "status": st,
-                    "requested_at": t.isoformat(),
-                    "reason": "policy",
-                },
+                Kind.ACTION, {**action(i, s, t, status=st, name=a), "updated_at": None, "detail": "policy"}
             )
             for i, s, a, st, t in actions
         ],

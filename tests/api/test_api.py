@@ -136,7 +136,7 @@ def test_incident_has_report_and_priced_impact(client: TestClient, store: Store)
         incident("inc-1", "payments", T0, status="resolved", resolved=T0 + timedelta(minutes=5)),
     )
     body = client.get("/v1/incidents/inc-1", headers=READ).json()
-    assert body["report"].startswith("# payments outage")
+    assert body["report_markdown"].startswith("# payments outage")
     assert body["status"] == "resolved"
     assert body["impact"]["downtime_minutes"] == pytest.approx(2.0)
     assert body["impact"]["cost"] == pytest.approx(100.0)
@@ -276,8 +276,7 @@ def test_metrics_and_openapi(client: TestClient, store: Store) -> None:
 
 
 def test_incidents_from_the_incident_engine_render_their_report(client: TestClient, store: Store) -> None:
-    from forewarn.events import Severity
-    from forewarn.incidents.models import EvidenceItem, Incident, IncidentReport
+    from forewarn.events import EvidenceItem, Incident, IncidentReport, Severity
 
     fingerprint = Incident.make_fingerprint("database", "failure")
     real = Incident(
@@ -305,6 +304,6 @@ def test_incidents_from_the_incident_engine_render_their_report(client: TestClie
     body = client.get(f"/v1/incidents/{real.id}", headers=READ).json()
     assert body["title"] == "Database connection pool exhausted"
     assert body["severity"] == "critical" and body["status"] == "open"
-    assert "**Probable cause:** Connections are leaked by the booking job." in body["report"]
-    assert "2. Find the leaking query" in body["report"]
-    assert body["data"]["services"] == ["auth", "database"]
+    assert "**Probable cause:** Connections are leaked by the booking job." in body["report_markdown"]
+    assert "2. Find the leaking query" in body["report_markdown"]
+    assert body["services"] == ["auth", "database"]

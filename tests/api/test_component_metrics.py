@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from forewarn.collect.probe import ProbeRunner
 from forewarn.dev.prometheus_config import scrape_config, write_scrape_config
-from forewarn.events import Detection
-from forewarn.healing.records import ActionRecord, Status
+from forewarn.events import Detection, ForecastFigures
+from forewarn.healing.records import ActionDecision, Status
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.reporter import IncidentReporter
 from forewarn.incidents.responder import Responder
@@ -27,7 +27,7 @@ from forewarn.incidents.responder_metrics import ResponderMetrics, guard_name
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.metrics import probe_metrics
 from forewarn.settings import LLMSettings, ProbeSettings, TopicSettings
-from tests.factories import make_detection
+from tests.factories import forecast_figures, make_detection
 
 pytestmark = pytest.mark.unit
 
@@ -58,8 +58,8 @@ def test_probe_runner_observes_every_result() -> None:
     assert value("forewarn_probes_total", {"service": "email", "status": "down"}) == 2.0
 
 
-def _detection(service: str, kind: str = "failure", features: dict[str, float] | None = None) -> Detection:
-    return make_detection(service, T0, kind=kind, features=features)
+def _detection(service: str, kind: str = "failure", forecast: ForecastFigures | None = None) -> Detection:
+    return make_detection(service, T0, kind=kind, forecast=forecast)
 
 
 class ScriptedExecutor:
@@ -73,10 +73,10 @@ class ScriptedExecutor:
         self.outcomes = outcomes
         self.validated = validated
 
-    def handle(self, trigger: Trigger) -> list[ActionRecord]:
+    def handle(self, trigger: Trigger) -> list[ActionDecision]:
         judged = ("succeeded", "rolled_back", "not_validated") if self.validated else ()
         return [
-            ActionRecord(
+            ActionDecision(
                 trigger_id=trigger.id,
                 group_id=trigger.group_id,
                 service=trigger.service,
@@ -163,7 +163,7 @@ def test_no_success_counted_for_a_failed_action() -> None:
 def test_exhaustion_forecast_detection_records_its_predicted_lead_time_and_tick_beats() -> None:
     registry = CollectorRegistry()
     responder = _responder([], registry)
-    responder.on_detection(_detection("database", "exhaustion_forecast", {"tte_seconds": 420.0}))
+    responder.on_detection(_detection("database", "exhaustion_forecast", forecast_figures(420.0)))
     responder.on_detection(_detection("auth"))  # not a forecast: no lead time
     value = registry.get_sample_value
     assert value("forewarn_warning_lead_time_seconds_count", {"service": "database"}) == 1.0

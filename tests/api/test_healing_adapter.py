@@ -28,7 +28,6 @@ from forewarn.healing.control import ControlApplier
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.kill_switch import KillSwitch
 from forewarn.healing.paths import HealingPaths
-from forewarn.healing.records import action_event
 from forewarn.incidents.responder import Responder
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import ApiSettings, Settings, TopicSettings
@@ -61,9 +60,9 @@ class Processes:
     def pending(self, service: str) -> str:
         [record] = self.executor.handle(detection(self.clock, service))
         assert record.status == "pending_approval"
-        event = action_event(record)
+        event = record.to_event()
         self.api_store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, event)])
-        return str(event["id"])
+        return event.id
 
     def request(self, request_id: str) -> dict[str, Any]:
         response = self.client.get(f"/v1/actions/requests/{request_id}", headers=ADMIN)
@@ -142,7 +141,8 @@ def test_deny_is_applied_and_runs_nothing(processes: Processes) -> None:
     assert p.request(response.json()["id"])["status"] == "applied"
     p.sink()
     denied = p.client.get(f"/v1/actions/{action_id}", headers=ADMIN).json()
-    assert denied["status"] == "denied" and denied["data"]["reason"] == "maintenance"
+    assert denied["status"] == "denied" and denied["detail"] == "maintenance"
+    assert denied["decided_by"].startswith("admin-key-")
     assert p.fix.runs == [] and p.executor.pending_approvals() == []
     assert p.client.post("/v1/actions/unknown/approve", headers=ADMIN, json={}).status_code == 404
 

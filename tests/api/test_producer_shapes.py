@@ -1,7 +1,7 @@
 """The store and API accept what the real producers publish: forecast events, action records, incidents.
 
-Why: the store keeps its own minimal views so producers can evolve, but it must still index what they
-actually send today. These tests build messages with the producers' own code.
+Why: the store holds each topic's messages to that topic's one schema (``forewarn.events``) and indexes
+them; these tests build messages with the producers' own code, so a producer and the store cannot drift.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from forewarn.api.app import create_app
 from forewarn.events import ForecastEvent
-from forewarn.healing.records import ActionRecord, action_event
+from forewarn.healing.records import ActionDecision
 from forewarn.settings import ApiSettings, Settings
 from forewarn.store.db import Store
 from forewarn.store.records import Kind, parse_record
@@ -70,8 +70,8 @@ def test_pipeline_forecast_events(store: Store, client: TestClient) -> None:
     assert item["time_to_exhaustion_upper"] == 1100.0 and item["age_seconds"] == pytest.approx(600.0)
 
 
-def _record(status: str, at: float, action: str | None = "restart_pool") -> ActionRecord:
-    return ActionRecord(
+def _record(status: str, at: float, action: str | None = "restart_pool") -> ActionDecision:
+    return ActionDecision(
         trigger_id="det-1",
         group_id="inc-1",
         service="database",
@@ -88,9 +88,9 @@ def _record(status: str, at: float, action: str | None = "restart_pool") -> Acti
     )
 
 
-def test_healing_runner_action_events_progress_in_place(store: Store, client: TestClient) -> None:
-    pending = action_event(_record("pending_approval", T0.timestamp()))
-    done = action_event(_record("succeeded", T0.timestamp() + 60))
+def test_responder_action_events_progress_in_place(store: Store, client: TestClient) -> None:
+    pending = _record("pending_approval", T0.timestamp()).to_event()
+    done = _record("succeeded", T0.timestamp() + 60).to_event()
     store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, pending)])
     listed = client.get("/v1/actions/pending", headers=READ).json()
     assert [a["status"] for a in listed["items"]] == ["pending_approval"]
@@ -102,8 +102,8 @@ def test_healing_runner_action_events_progress_in_place(store: Store, client: Te
 
 
 def test_action_events_of_decisions_without_an_action(store: Store, client: TestClient) -> None:
-    decision = action_event(_record("no_policy", T0.timestamp(), action=None))
+    decision = _record("no_policy", T0.timestamp(), action=None).to_event()
     store.upsert(Kind.ACTION, [parse_record(Kind.ACTION, decision)])
     item = client.get("/v1/actions", headers=READ).json()["items"][0]
     assert item["action"] == "decision" and item["status"] == "no_policy"
-    assert item["reason"] == "waiting for approval inc-1:pool-leak"
+    assert item["detail"] == "waiting for approval inc-1:pool-leak"

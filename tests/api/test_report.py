@@ -26,7 +26,7 @@ def test_report_numbers(store: Store) -> None:
     assert by_service["payments"].availability == pytest.approx(1 - 6 / (7 * 24 * 12))
     assert data.impact.total_cost == pytest.approx(EXPECTED_COST)
     assert len(data.incidents) == 3
-    costs = {item["id"]: cost.cost for item, cost in data.impact.incidents}
+    costs = {item.id: cost.cost for item, cost in data.impact.incidents}
     assert costs == pytest.approx({"inc-0": 1500.0, "inc-1": 300.0, "inc-2": 120.0})
     assert data.actions_total == 5
     assert data.action_success_rate == pytest.approx(3 / 4)  # the denial never ran

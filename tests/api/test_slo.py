@@ -118,4 +118,4 @@ def test_period_totals_per_service_and_incident(store: Store) -> None:
     assert by_service["email"].downtime_seconds == pytest.approx(10.0)
     assert impact.total_cost == pytest.approx(100.0 + 10 / 60 * 2.0)
     ((item, cost),) = impact.incidents
-    assert item["id"] == "i1" and cost.downtime_seconds == pytest.approx(120.0)
+    assert item.id == "i1" and cost.downtime_seconds == pytest.approx(120.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -46,11 +47,11 @@ def test_incident_updates_win_only_when_newer(store: Store) -> None:
 
 
 def test_action_status_progresses(store: Store) -> None:
-    _put(store, Kind.ACTION, action("a1", "database", T0, status="pending"))
+    _put(store, Kind.ACTION, action("a1", "database", T0, status="pending_approval"))
     _put(store, Kind.ACTION, action("a1", "database", T0 + timedelta(seconds=30), status="succeeded"))
     page = store.page(Kind.ACTION, filters={"status": "succeeded"})
     assert page.total == 1 and page.items[0]["id"] == "a1"
-    assert store.page(Kind.ACTION, filters={"status": "pending"}).total == 0
+    assert store.page(Kind.ACTION, filters={"status": "pending_approval"}).total == 0
 
 
 def test_filters_time_range_and_pagination(store: Store) -> None:
@@ -96,11 +97,11 @@ def test_retention_purges_old_rows(tmp_path: object) -> None:
         (Kind.DETECTION, b"{not json", "not JSON"),
         (Kind.DETECTION, b"[1, 2]", "JSON object"),
         (Kind.DETECTION, b'{"service": "auth"}', "invalid detection"),
-        (Kind.INCIDENT, b'{"service": "auth", "opened_at": "2026-01-01T00:00:00Z"}', "without an 'id'"),
+        (Kind.INCIDENT, b'{"service": "auth", "opened_at": "2026-01-01T00:00:00Z"}', "invalid incident: id"),
         (
             Kind.FORECAST,
-            b'{"service": "a", "metric": "m", "timestamp": 1, "horizon_seconds": -1, "point": 1}',
-            "horizon",
+            json.dumps({**forecast("a", "m", T0), "horizon_seconds": -1}).encode(),
+            "invalid forecast: horizon_seconds",
         ),
         (Kind.PROBE, b"\xff\xfe", "not JSON"),
     ],

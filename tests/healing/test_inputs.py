@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from forewarn.healing.inputs import to_trigger
 from forewarn.healing.triggers import Trigger
+from tests.factories import make_forecast, make_incident
 
 pytestmark = pytest.mark.unit
+T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 
-FORECAST = {
-    "service": "overall",
-    "metric": "overall/memory_usage",
-    "timestamp": "2027-01-15T08:00:00Z",
-    "horizon_seconds": 1800,
-    "point": 0.97,
-    "lower": 0.9,
-    "upper": 1.05,
-    "breach_probability": 0.9,
-    "time_to_exhaustion_seconds": 900,
-    "confidence": 0.7,
-    "model": "trend",
-}
+FORECAST = make_forecast(
+    "overall", "memory_usage", T0, horizon=1800, point=0.97, tte=900, probability=0.9
+).model_dump(mode="json")
 
 
 def test_forecast_message_becomes_a_predictive_trigger() -> None:
@@ -51,7 +44,8 @@ def test_forecast_message_becomes_a_predictive_trigger() -> None:
             json.dumps({**FORECAST, "breach_probability": None, "time_to_exhaustion_seconds": None}),
             "nothing to act on",
         ),
-        ("incident", json.dumps({"id": "i", "service": "db", "status": "resolved"}), "is resolved"),
+        ("incident", make_incident("i", "db", T0, status="resolved").model_dump_json(), "is resolved"),
+        ("incident", json.dumps({"id": "i", "service": "db", "status": "open"}), "invalid incident"),
         ("metrics", "{}", "unknown source"),
     ],
 )
@@ -61,10 +55,5 @@ def test_bad_messages_give_a_reason(source: str, raw: str | bytes, why: str) -> 
 
 
 def test_open_incident_becomes_an_incident_trigger() -> None:
-    trigger = to_trigger(
-        "incident",
-        json.dumps(
-            {"id": "inc-1", "service": "database", "severity": "critical", "opened_at": FORECAST["timestamp"]}
-        ),
-    )
+    trigger = to_trigger("incident", make_incident("inc-1", "database", T0).model_dump_json())
     assert isinstance(trigger, Trigger) and trigger.incident_id == "inc-1" and trigger.source == "incident"

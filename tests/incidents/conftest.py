@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.events import Detection, Severity
+from forewarn.events import Detection, Incident, LogTemplateSummary, Severity
 from forewarn.incidents.grouping import IncidentGrouper
-from forewarn.incidents.models import Incident, LogTemplateSummary
 from tests.factories import make_detection
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from forewarn.incidents.models import IncidentReport
+from forewarn.events import IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
 from forewarn.settings import LLMSettings
 

@@ -12,9 +12,8 @@ import openai
 import pytest
 from prometheus_client import CollectorRegistry
 
-from forewarn.events import Severity
+from forewarn.events import Incident, IncidentReport, Severity
 from forewarn.incidents.budget import CostTracker
-from forewarn.incidents.models import Incident, IncidentReport
 from forewarn.incidents.reporter import IncidentReporter
 from forewarn.settings import LLMSettings
 

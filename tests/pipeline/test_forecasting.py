@@ -166,12 +166,19 @@ def test_linear_leak_tte_interval_covers_the_truth_and_warns_before_the_breach()
         r" rising 0\.\d+%/s: forecast to reach 1\.0 in \d+ min \(\d+-\d+ min\), P=0\.\d\d$",
         first_alert.reason,
     ), first_alert.reason
-    features = first_alert.features
-    assert features["breach_probability"] >= 0.5 and features["trend_z"] >= 3.0
-    assert features["tte_lower_seconds"] <= features["tte_seconds"] <= features["tte_upper_seconds"]
-    assert features["slope_per_second"] == pytest.approx(0.002, rel=0.5)
+    figures = first_alert.forecast
+    assert figures is not None
+    assert figures.breach_probability >= 0.5 and figures.trend_z >= 3.0
+    lower, tte, upper = (
+        figures.time_to_exhaustion_lower,
+        figures.time_to_exhaustion_seconds,
+        figures.time_to_exhaustion_upper,
+    )
+    assert lower is not None and tte is not None and upper is not None
+    assert lower <= tte <= upper
+    assert figures.rate_per_second == pytest.approx(0.002, rel=0.5)
     truth = lead  # seconds from the alert to the breach
-    assert features["tte_lower_seconds"] <= truth <= features["tte_upper_seconds"]
+    assert lower <= truth <= upper
     assert first_alert.detected_at == WALL
 
 
@@ -219,7 +226,8 @@ def test_rate_limited_entry_escalation_and_realert() -> None:
         assert gap >= 300 or current is alerts[escalation]
     assert 3 <= len(alerts) <= 8  # not one per observation (there are 900)
     critical = alerts[escalation]
-    assert critical.features["tte_seconds"] <= 300 and critical.score >= 0.9
+    assert critical.forecast is not None and critical.forecast.time_to_exhaustion_seconds is not None
+    assert critical.forecast.time_to_exhaustion_seconds <= 300 and critical.score >= 0.9
     # every detection comes with the forecast that backed it, same event time
     times = {f.timestamp for f in forecasts(out)}
     assert all(a.timestamp in times for a in alerts)
@@ -342,7 +350,9 @@ def test_a_sudden_leak_after_a_long_calm_is_warned_before_the_pool_is_full() -> 
         assert found, f"seed {seed}: no warning before exhaustion"
         lead = 988.0 - (found[0].timestamp - at(0)).total_seconds()
         assert lead >= 60.0, (seed, lead)  # 71-76 s before the pool is full (seeds 0-3)
-        assert found[0].features["tte_seconds"] < 180.0  # it says 1-2 minutes (65-127 s), not hours
+        figures = found[0].forecast
+        assert figures is not None and figures.time_to_exhaustion_seconds is not None
+        assert figures.time_to_exhaustion_seconds < 180.0  # it says 1-2 minutes (65-127 s), not hours
         blind = engine(change_threshold=None)  # without the change test it is never warned of
         assert in_leak(run(blind, _pool_after_calm(random.Random(seed), 900, 88))) == []
 

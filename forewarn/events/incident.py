@@ -1,10 +1,10 @@
-"""The incident: the one object a person (API, dashboard, report) and the healing engine read.
+"""The incidents topic's schema: the one object a person (API, dashboard, report) and healing read.
 
-Why its own module: the API engineer stores and serves it, the healing engineer reads it, the reporter
-fills ``report``. Keeping the schema here, with no behaviour, lets each evolve without importing the
-others. ``IncidentReport`` is advisory by construction: it has no field that could name, select or
-parameterise an action, and it forbids extra fields, so an LLM answer that tries to add one (say
-``"action": "restart all services"``) fails validation and is replaced by the offline report.
+Why in ``forewarn.events``: the responder produces it, the store and the API keep and serve it, the
+responder reads it, the reporter fills ``report``. One schema, with no behaviour, that none of
+them has to copy. ``IncidentReport`` is advisory by construction: it has no field that could name,
+select or parameterise an action, and it forbids extra fields, so an LLM answer that tries to add one
+(say ``"action": "restart all services"``) fails validation and is replaced by the offline report.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.events import SCHEMA_VERSION, Detection, Severity
-
-SEVERITY_RANK: dict[Severity, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+from forewarn.events.base import SCHEMA_VERSION, Severity
+from forewarn.events.detection import Detection
 
 
 class LogTemplateSummary(BaseModel):
@@ -137,7 +136,6 @@ class Incident(BaseModel):
 
 
 __all__ = [
-    "SEVERITY_RANK",
     "CauseCategory",
     "EvidenceItem",
     "EvidenceKind",
