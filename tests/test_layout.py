@@ -213,3 +213,37 @@ def test_no_folder_holds_more_than_a_quarter_of_the_code() -> None:
     total = sum(lines.values())
     shares = {folder: n / total for folder, n in lines.items()}
     assert max(shares.values()) <= MAX_FOLDER_SHARE, sorted(shares.items(), key=lambda kv: -kv[1])
+
+
+def _readme_table() -> dict[str, str]:
+    """README architecture table: folder -> its "imports" cell."""
+    rows: dict[str, str] = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[0].endswith("/`"):
+            rows[cells[0].strip("`").rstrip("/")] = cells[3]
+    return rows
+
+
+@pytest.mark.unit
+def test_the_readme_architecture_table_matches_the_tree() -> None:
+    """Every mapped folder has a row, and the row's "imports" cell is what the folder really imports."""
+    table = _readme_table()
+    folders = {folder for folder in MAPPING.values()}
+    assert folders <= set(table), f"folders missing from the README table: {sorted(folders - set(table))}"
+    real: dict[str, set[str]] = defaultdict(set)
+    for module, (top, lazy) in GRAPH.items():
+        if _subsystem(module) == "cli":
+            continue
+        for dep in top | lazy:
+            if _subsystem(dep) not in ("cli", _subsystem(module)):
+                real[_owner(module)].add(_owner(dep))
+    for folder in folders:
+        cell = table[folder]
+        if cell == "anything":
+            continue
+        said = set() if cell.startswith("nothing") else {c.split("(")[0].strip() for c in cell.split(",")}
+        said = {"forewarn" if s == "core" else s for s in said}
+        assert said == real[folder], (
+            f"{folder}: README says {sorted(said)}, the code imports {sorted(real[folder])}"
+        )
