@@ -5,11 +5,17 @@ see. Each round probes every target concurrently (bounded), then the runner slee
 with jitter, so a fleet of probers does not hit the service in lock-step.
 
 Reading a health answer (``read_health``):
-- ``ok`` needs HTTP 2xx *and* a JSON object whose ``status`` is healthy or degraded. Degraded counts
-  as passing, as in the IETF health-check draft's ``warn``: the service answers, slowly or with
-  concerns; latency and ``details`` carry that signal. A 2xx whose body says ``down`` fails.
-- Anything unexpected (not JSON, not an object, no or unknown ``status``, a huge body) yields a
-  result with ``ok=False``, ``status="error"`` and an ``error`` saying what was wrong: never a crash.
+- A JSON object with a ``status`` is graded by it: ``ok`` needs HTTP 2xx *and* a healthy or degraded
+  status. Degraded counts as passing, as in the IETF health-check draft's ``warn``: the service
+  answers, slowly or with concerns; latency and ``details`` carry that signal. A 2xx saying ``down``
+  fails.
+- Without one, a target in ``auto`` mode (the default for configured targets) is graded by the HTTP
+  code alone, so a plain ``200 OK`` from ``/healthz`` is healthy and a 503 is down. A target in
+  ``json`` mode (forewarn's own health contract) calls that an error instead.
+- Anything unexpected (in ``json`` mode: not JSON, not an object, no status; in any mode: an unknown
+  ``status`` word, a huge body) yields ``ok=False``, ``status="error"`` and an ``error`` saying what
+  was wrong: never a crash.
+- Headers, a bearer token, a CA bundle and a client certificate are per target (``ProbeTarget``).
 
 Retry rule (retries must not hide failures):
 - Only attempts that got *no HTTP answer* (timeout, refused connection, reset) are retried, up to
@@ -28,6 +34,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -94,25 +101,33 @@ class HealthReading:
     details: Details = field(default_factory=dict)
 
 
-def read_health(status_code: int, body: bytes) -> HealthReading:
+def read_health(status_code: int, body: bytes, mode: Literal["auto", "json"] = "json") -> HealthReading:
     """Grade one HTTP answer of a health endpoint; never raises.
 
     >>> read_health(200, b'{"status": "ok", "details": {"pool_in_use": 3}}')
     HealthReading(ok=True, status='ok', error=None, details={'pool_in_use': 3})
     >>> read_health(200, b'<html>maintenance</html>').error
     'body is not JSON (24 bytes): <html>maintenance</html>'
+    >>> read_health(200, b'OK', mode="auto")
+    HealthReading(ok=True, status='ok', error=None, details={})
+    >>> read_health(503, b'Service Unavailable', mode="auto").error
+    'HTTP 503: Service Unavailable'
     """
     http_ok = 200 <= status_code < 300
     prefix = "" if http_ok else f"HTTP {status_code}: "
     try:
-        document = json.loads(body.decode("utf-8"))
+        document: Any = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
+        if mode == "auto":
+            return _by_http_code(status_code, body, {})
         return HealthReading(
             ok=False,
             status="error",
             error=f"{prefix}body is not JSON ({len(body)} bytes): {_snippet(body)}",
         )
     if not isinstance(document, dict):
+        if mode == "auto":
+            return _by_http_code(status_code, body, {})
         return HealthReading(
             ok=False,
             status="error",
@@ -120,6 +135,8 @@ def read_health(status_code: int, body: bytes) -> HealthReading:
         )
     details = _details_of(document)
     raw_status = document.get("status")
+    if raw_status is None and mode == "auto":
+        return _by_http_code(status_code, body, details)
     status = _STATUS_WORDS.get(raw_status.strip().lower()) if isinstance(raw_status, str) else None
     if status is None:
         shown = "no status field" if raw_status is None else f"unknown status {str(raw_status)[:80]!r}"
@@ -138,6 +155,14 @@ def read_health(status_code: int, body: bytes) -> HealthReading:
             ok=False, status=status, error=f"health status {status}{_failing(details)}", details=details
         )
     return HealthReading(ok=True, status=status, error=None, details=details)
+
+
+def _by_http_code(status_code: int, body: bytes, details: Details) -> HealthReading:
+    """A body that says nothing about health: the HTTP code is the answer."""
+    if 200 <= status_code < 300:
+        return HealthReading(ok=True, status="ok", error=None, details=details)
+    shown = f": {_snippet(body)}" if body.strip() else ""
+    return HealthReading(ok=False, status="down", error=f"HTTP {status_code}{shown}", details=details)
 
 
 def _details_of(document: dict[str, Any]) -> Details:
@@ -230,6 +255,8 @@ class ProbeRunner:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self._check_targets(self.targets)
+        # Targets with their own TLS needs (CA bundle, client certificate) get a client of their own.
+        self._tls_clients: dict[tuple[str | None, str | None, str | None, bool], httpx.AsyncClient] = {}
         self._outbox: deque[list[ProbeResult]] = deque()
         self._sender: asyncio.Task[None] | None = None
 
@@ -263,7 +290,7 @@ class ProbeRunner:
             attempts += 1
             began = self.monotonic()
             try:
-                answer = await self._attempt(target.url)
+                answer = await self._attempt(target)
             except _NoAnswer as exc:
                 last_error = str(exc)
                 first_error = first_error or last_error
@@ -281,7 +308,7 @@ class ProbeRunner:
             if attempts > 1 and first_error != last_error:
                 details["probe_first_error"] = (first_error or "")[:MAX_ERROR_CHARS]
         else:
-            reading = read_health(answer.status_code, answer.body)
+            reading = read_health(answer.status_code, answer.body, target.body)
             ok, status, error, details = reading.ok, reading.status, reading.error, dict(reading.details)
             if first_error is not None:
                 details["probe_retried"] = True
@@ -303,14 +330,29 @@ class ProbeRunner:
             details=details,
         )
 
-    async def _attempt(self, url: str) -> _Answer:
+    def _client_for(self, target: ProbeTarget) -> httpx.AsyncClient:
+        key = target.tls_key()
+        if key == (None, None, None, True):
+            return self.client
+        if key not in self._tls_clients:
+            self._tls_clients[key] = make_client(self.settings.timeout_seconds, tls=target)
+        return self._tls_clients[key]
+
+    async def aclose(self) -> None:
+        """Close the clients this runner made (the injected default client is the caller's)."""
+        for client in self._tls_clients.values():
+            await client.aclose()
+        self._tls_clients.clear()
+
+    async def _attempt(self, target: ProbeTarget) -> _Answer:
         timeout = self.settings.timeout_seconds
         try:
+            client = self._client_for(target)
             # One budget for the whole attempt: httpx's timeouts are per socket operation, and a
             # server dripping bytes would otherwise never time out.
             async with asyncio.timeout(timeout):
-                async with self.client.stream(
-                    "GET", url, timeout=timeout, headers={"accept": "application/json"}
+                async with client.stream(
+                    "GET", target.url, timeout=timeout, headers=target.request_headers()
                 ) as response:
                     body = bytearray()
                     async for chunk in response.aiter_bytes():
@@ -420,10 +462,22 @@ async def _sleep_or_stop(sleep: Sleep, delay: float, stop: asyncio.Event) -> Non
         await asyncio.gather(sleeper, stopper, return_exceptions=True)
 
 
-def make_client(timeout: float) -> httpx.AsyncClient:
-    """The default client: follows redirects, no shared cookies, pooled connections."""
+def make_client(timeout: float, tls: ProbeTarget | None = None) -> httpx.AsyncClient:
+    """The default client: follows redirects, no shared cookies, pooled connections.
+
+    ``tls``: a target whose CA bundle, client certificate and verification this client uses.
+    """
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=True, limits=limits)
+    verify: bool | ssl.SSLContext = True
+    if tls is not None and tls.tls_key() != (None, None, None, True):
+        if not tls.verify_tls:
+            verify = False
+        else:
+            verify = ssl.create_default_context(cafile=str(tls.ca_bundle) if tls.ca_bundle else None)
+            if tls.client_cert is not None:
+                key = str(tls.client_key) if tls.client_key else None
+                verify.load_cert_chain(str(tls.client_cert), key)
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=True, limits=limits, verify=verify)
 
 
 __all__ = ["HealthReading", "ProbeRunner", "jittered_interval", "make_client", "read_health", "utc_now"]

@@ -123,10 +123,35 @@ class KafkaSettings(_Section):
 
 
 class ProbeTarget(_Section):
-    """One health endpoint to probe."""
+    """One health endpoint to probe, with what it takes to reach it.
+
+    ``body``: ``auto`` grades a JSON object's ``status`` when there is one and the HTTP code otherwise
+    (a plain ``200 OK`` from ``/healthz`` is healthy); ``json`` insists on a JSON object with a known
+    ``status`` (a maintenance page served with 200 is then a failure). TLS options are per target
+    because an internal CA or a client certificate belongs to one service, not to the prober.
+    """
 
     service: str
     url: str
+    body: Literal["auto", "json"] = "auto"
+    headers: dict[str, str] = Field(default_factory=dict)
+    bearer_token: Secret | None = None  # sent as "Authorization: Bearer ..."; never logged
+    ca_bundle: Path | None = None  # PEM file of CAs to trust instead of the system store
+    client_cert: Path | None = None  # PEM client certificate (mutual TLS)
+    client_key: Path | None = None  # its private key, when not in the certificate file
+    verify_tls: bool = True  # False only for a lab: the answer could come from anyone
+
+    def tls_key(self) -> tuple[str | None, str | None, str | None, bool]:
+        """Targets with the same TLS needs share one HTTP client (connection pools are per client)."""
+        paths = (self.ca_bundle, self.client_cert, self.client_key)
+        ca, cert, key = (str(p) if p is not None else None for p in paths)
+        return ca, cert, key, self.verify_tls
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {"accept": "application/json, text/plain;q=0.9, */*;q=0.5", **self.headers}
+        if self.bearer_token is not None:
+            headers["authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
+        return headers
 
 
 class ProbeSettings(_Section):
@@ -151,7 +176,8 @@ class ProbeSettings(_Section):
         if self.targets:
             return list(self.targets)
         base = self.base_url.rstrip("/")
-        return [ProbeTarget(service=s, url=f"{base}/api/health/{s}") for s in self.services]
+        # The base_url convention is forewarn's own health contract: JSON with a status, graded strictly.
+        return [ProbeTarget(service=s, url=f"{base}/api/health/{s}", body="json") for s in self.services]
 
 
 class IngestSettings(_Section):

@@ -139,6 +139,7 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
         loop.add_signal_handler(signum, stop.set)
     client = make_client(settings.probe.timeout_seconds)
     metrics_server = _serve_metrics(console, settings.probe.metrics_port)
+    runner: ProbeRunner | None = None
     try:
         runner = ProbeRunner(
             settings.probe,
@@ -160,6 +161,8 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
         await runner.run(stop=stop, on_round=lambda results: _print_round(console, results, publisher))
         return 0
     finally:
+        if runner is not None:
+            await runner.aclose()
         await client.aclose()
         if metrics_server is not None:
             metrics_server[0].shutdown()

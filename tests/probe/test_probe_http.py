@@ -48,7 +48,9 @@ def test_503_is_reported_once_without_retry(health_server: HealthServer) -> None
     ("path", "part"), [("html", "not JSON"), ("array", "got list"), ("nowhere", "HTTP 404")]
 )
 def test_odd_answers_are_failed_results(health_server: HealthServer, path: str, part: str) -> None:
-    result = probe_once(ProbeTarget(service="web", url=f"{health_server.base_url}/health/{path}"))
+    """In json mode (forewarn's own health contract) a body that is not a JSON status fails."""
+    url = f"{health_server.base_url}/health/{path}"
+    result = probe_once(ProbeTarget(service="web", url=url, body="json"))
     assert not result.ok
     assert result.error is not None and part in result.error
 
@@ -102,7 +104,7 @@ def test_a_round_mixes_results_without_one_failure_spoiling_others(
         ProbeTarget(service="ok", url=f"{base}/health/ok"),
         ProbeTarget(service="degraded", url=f"{base}/health/degraded"),
         ProbeTarget(service="down", url=f"{base}/health/down"),
-        ProbeTarget(service="html", url=f"{base}/health/html"),
+        ProbeTarget(service="html", url=f"{base}/health/html", body="json"),
         ProbeTarget(service="refused", url=f"http://127.0.0.1:{closed_port}/h"),
     ]
 
