@@ -18,6 +18,7 @@ from forewarn.api._util import to_page
 from forewarn.api.auth import Caller
 from forewarn.api.control import ActionNotFound, ActionRejected, ControlError, HealingControl
 from forewarn.api.deps import AppState, Paging, State, TimeRange, admin, paging, reader, time_range
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import (
     ApproveIn,
     ControlRequestOut,
@@ -31,7 +32,12 @@ from forewarn.api.schemas import (
 from forewarn.events import ActionEvent
 from forewarn.store.records import Kind
 
-router = APIRouter(prefix="/v1/actions", tags=["actions"], responses=errors(400, 401, 403, 404, 409, 503))
+router = APIRouter(
+    route_class=GuardedRoute,
+    prefix="/v1/actions",
+    tags=["actions"],
+    responses=errors(400, 401, 403, 404, 409, 413, 503),
+)
 PENDING = "pending_approval"
 Reader = Annotated[Caller, Depends(reader)]
 Admin = Annotated[Caller, Depends(admin)]

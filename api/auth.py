@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ApiKeys", "Caller", "Scope"]
+__all__ = ["ApiKeys", "Caller", "Scope", "presented_key"]
 
 
 class Scope(StrEnum):
@@ -46,6 +46,14 @@ class ApiKeys:
         if self.allow_anonymous_read:
             return Caller(Scope.READ, "anonymous")
         return Caller(None, "anonymous")
+
+
+def presented_key(api_key_header: str | None, authorization: str | None) -> str | None:
+    """The key a request carries: ``X-API-Key`` first, else the token of ``Authorization: Bearer``."""
+    if api_key_header:
+        return api_key_header
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _tag(key: str) -> str:

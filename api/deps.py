@@ -15,6 +15,7 @@ from pydantic import BeforeValidator
 
 from forewarn.api.auth import ApiKeys, Caller, Scope
 from forewarn.api.control import HealingControl, LlmBudget
+from forewarn.rate_limit import RateLimiter
 from forewarn.settings import Settings
 from forewarn.store.db import Store
 
@@ -28,6 +29,7 @@ class AppState:
     store: Store
     settings: Settings
     keys: ApiKeys
+    limiter: RateLimiter
     healing: HealingControl | None = None
     llm_budget: LlmBudget | None = None
     clock: Callable[[], float] = field(default=time.time)
@@ -42,6 +44,8 @@ def state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(state)]
+UNAUTHORIZED = "missing or unknown API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'"
+FORBIDDEN = "this operation needs an API key with admin scope"
 
 _key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key (read or admin scope)."
@@ -58,22 +62,18 @@ def caller(
 
 
 def reader(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """Any valid key. ``forewarn.api.guard`` checks the same before the request is read."""
     if who.scope is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail=(
-                "missing or unknown API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'"
-            ),
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, detail=UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"}
         )
     return who
 
 
 def admin(who: Annotated[Caller, Depends(reader)]) -> Caller:
+    """An admin key. ``forewarn.api.guard`` checks the same before the request is read."""
     if who.scope is not Scope.ADMIN:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="this operation needs an API key with admin scope"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=FORBIDDEN)
     return who
 
 

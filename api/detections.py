@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from forewarn.api._util import to_page
 from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import Detection, Page, errors
 from forewarn.store.records import Kind
 
 router = APIRouter(
+    route_class=GuardedRoute,
     prefix="/v1/detections",
     tags=["detections"],
     dependencies=[Depends(reader)],

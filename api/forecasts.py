@@ -8,12 +8,17 @@ from fastapi import APIRouter, Depends, Query
 
 from forewarn.api._util import DURATION_PATTERN, parse_duration, to_page
 from forewarn.api.deps import Paging, State, TimeRange, paging, reader, time_range
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import ForecastOut, Page, errors
 from forewarn.events import ForecastEvent
 from forewarn.store.records import Kind
 
 router = APIRouter(
-    prefix="/v1/forecasts", tags=["forecasts"], dependencies=[Depends(reader)], responses=errors(400, 401)
+    route_class=GuardedRoute,
+    prefix="/v1/forecasts",
+    tags=["forecasts"],
+    dependencies=[Depends(reader)],
+    responses=errors(400, 401),
 )
 
 

@@ -90,7 +90,8 @@ class QueuedControl:
         if self.kill_switch.engaged():
             raise ActionRejected("kill switch engaged: no healing runs")
         if self.known_actions is not None and action not in self.known_actions:
-            raise ActionRejected(f"unknown action {action!r}")
+            known = ", ".join(sorted(self.known_actions)) or "none"
+            raise ActionRejected(f"unknown action {action!r}: the healing config runs only {known}")
         ident = f"trigger:{request_id or uuid.uuid4().hex}"
         payload = {"action": action, "params": dict(params), "reason": reason}
         request, _ = self.store.control.submit(ident, "trigger", service, actor, payload)

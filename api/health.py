@@ -5,11 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from forewarn.api.deps import State, reader
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import HealthOut, TopicHealth, errors
 from forewarn.store.records import Kind
 
 router = APIRouter(
-    prefix="/v1/health", tags=["health"], dependencies=[Depends(reader)], responses=errors(401)
+    route_class=GuardedRoute,
+    prefix="/v1/health",
+    tags=["health"],
+    dependencies=[Depends(reader)],
+    responses=errors(401),
 )
 
 

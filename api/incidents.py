@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from forewarn.api._util import to_page
 from forewarn.api.deps import AppState, Paging, State, TimeRange, paging, reader, time_range
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import Cost, IncidentOut, Page, errors
 from forewarn.events import Incident
 from forewarn.store.records import Kind
 from forewarn.store.views import incident_impact, incident_report
 
 router = APIRouter(
+    route_class=GuardedRoute,
     prefix="/v1/incidents",
     tags=["incidents"],
     dependencies=[Depends(reader)],

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forewarn.events import Detection, ForecastEvent, Incident
 
 T = TypeVar("T")
+MAX_PARAMS = 32
+MAX_PARAMS_DEPTH = 6
+MAX_PARAMS_BYTES = 8 * 1024
 
 __all__ = [
     "ApproveIn",
@@ -77,8 +82,39 @@ class TriggerIn(BaseModel):
 
     service: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     action: str = Field(min_length=1, max_length=128)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_PARAMS,
+        description=f"Finite JSON (no NaN or Infinity), at most {MAX_PARAMS} keys, "
+        f"{MAX_PARAMS_DEPTH} levels deep and {MAX_PARAMS_BYTES} bytes.",
+    )
     reason: str = Field(min_length=1, max_length=1000)
+
+    @field_validator("params")
+    @classmethod
+    def _finite_json(cls, params: dict[str, Any]) -> dict[str, Any]:
+        check_params(params)
+        return params
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Raise ValueError unless ``params`` is plain, finite, bounded JSON.
+
+    Why: Python's JSON reader takes ``NaN`` and ``Infinity``, which no other JSON reader (nor the
+    audit trail's consumers) accepts, and params travel to the responder and into the audit log, so
+    their size and depth are bounded here rather than trusted.
+    """
+    todo: list[tuple[Any, int]] = [(params, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("params must be finite JSON: NaN and Infinity are not allowed")
+        if isinstance(value, dict | list):
+            if depth > MAX_PARAMS_DEPTH:
+                raise ValueError(f"params nest deeper than {MAX_PARAMS_DEPTH} levels")
+            todo.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    if len(json.dumps(params)) > MAX_PARAMS_BYTES:
+        raise ValueError(f"params are over {MAX_PARAMS_BYTES} bytes as JSON")
 
 
 class ControlRequestOut(BaseModel):
@@ -161,6 +197,12 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The API key lacks admin scope",
         404: "Not found",
         409: "The healing engine refused (not pending, guard, kill switch, unknown action)",
+        413: "The request body is over api.max_body_bytes (64 KiB by default)",
+        429: "Too many calls with this API key; retry after Retry-After seconds",
         503: "No healing engine attached to this API process",
     }
-    return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in (*codes, 429):  # every route is rate limited per key
+        out[code] = {"model": ErrorOut, "description": text[code]}
+    out[429]["headers"] = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+    return out

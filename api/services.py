@@ -9,13 +9,18 @@ from pydantic import BaseModel
 
 from forewarn.api._util import when
 from forewarn.api.deps import AppState, State, reader
+from forewarn.api.guard import GuardedRoute
 from forewarn.api.schemas import Cost, ServiceOut, SloOut, errors
 from forewarn.store.records import Kind
 from forewarn.store.slo import downtime, outage_cost
 from forewarn.store.views import service_outages, service_slo
 
 router = APIRouter(
-    prefix="/v1/services", tags=["services"], dependencies=[Depends(reader)], responses=errors(401, 404)
+    route_class=GuardedRoute,
+    prefix="/v1/services",
+    tags=["services"],
+    dependencies=[Depends(reader)],
+    responses=errors(401, 404),
 )
 
 

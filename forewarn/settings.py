@@ -279,6 +279,15 @@ class ApiSettings(_Section):
     admin_keys: list[Secret] = Field(default_factory=list)
     allow_anonymous_read: bool = False
     max_page_size: int = Field(1000, ge=1)
+    # Request bodies over this are refused with 413 before they are read: the largest body the API
+    # takes (a manual trigger's params) is a few KiB, so 64 KiB is room to spare, while a caller can
+    # no longer make the process buffer megabytes or write them into the audit trail.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Per API key (and per client address for failed keys): ``rate_limit_burst`` calls at once, then
+    # ``rate_limit_per_minute``; past that 429 with Retry-After. Dashboards polling every few seconds
+    # stay far below it; a runaway script or a key-guessing loop does not.
+    rate_limit_per_minute: float = Field(600.0, gt=0)
+    rate_limit_burst: int = Field(120, ge=1)
 
 
 class ServiceBusiness(_Section):

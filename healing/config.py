@@ -288,6 +288,10 @@ class HealingConfig(_Strict):
                         )
         return self
 
+    def action_names(self) -> set[str]:
+        """Every action some policy may run: what an operator may name in a manual trigger."""
+        return {name for policy in self.policies for step in policy.actions for name in step.candidates()}
+
     def _check_cycles(self) -> None:
         state: dict[str, int] = {}
 

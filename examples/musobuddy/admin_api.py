@@ -1,6 +1,7 @@
 """The signed admin API: ``POST /api/admin/{action}``, ``GET /api/admin/audit``, ``GET /api/admin/keys``.
 
-Why checks run in this order: signature first (401: nothing else is said to an unauthenticated
+Why checks run in this order: the body size first (413, ``forewarn.body_limit`` on the whole app,
+before a byte is read), then the signature (401: nothing else is said to an unauthenticated
 caller, not even whether the action exists), then replay (409), then the per-key rate limit (429
 with Retry-After), then the parameters (422) and the action itself. Every POST is audited,
 accepted or refused; reads of the audit trail are not, so they do not drown it.
@@ -24,13 +25,13 @@ from pydantic import ValidationError
 
 from forewarn.admin_signing import HEADER_KEY_ID, NonceCache, SignatureError, verify
 from forewarn.musobuddy.admin_actions import ACTIONS, ActionContext, ActionRefused
-from forewarn.musobuddy.admin_guard import KeyRing, RateLimiter, retry_after_header
+from forewarn.musobuddy.admin_guard import KeyRing
 from forewarn.musobuddy.audit import AuditTrail
+from forewarn.rate_limit import RateLimiter, retry_after_header
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REASON_HEADER = "X-Forewarn-Reason"
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-MAX_ADMIN_BODY_BYTES = 64 * 1024
 
 
 class IdempotencyCache:
@@ -84,10 +85,7 @@ def add_admin_routes(app: FastAPI) -> None:
 
     async def authenticate(request: Request, action: str, audited: bool) -> str:
         now = muso.wall_clock()
-        body = await request.body()
-        if len(body) > MAX_ADMIN_BODY_BYTES:
-            # Refused before any signature work: nothing an admin action takes is this large.
-            raise HTTPException(413, f"admin request body over {MAX_ADMIN_BODY_BYTES} bytes")
+        body = await request.body()  # over the app's BodyLimit: 413 before it is read whole
         claimed = (request.headers.get(HEADER_KEY_ID) or "")[:64] or None
         client = request.client.host if request.client else None
 

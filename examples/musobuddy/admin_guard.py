@@ -1,14 +1,12 @@
-"""Admin keys with rotation grace periods, and a per-key rate limit.
+"""Admin keys with rotation grace periods (the per-key rate limit is ``forewarn.rate_limit``).
 
 Why a grace period: rotating a key must not cut off the healing executor mid-incident. After a
 rotation the new key works at once and every older key keeps working for ``grace_seconds`` (both
-valid), then stops. Why a token bucket per key: a runaway healer (or a stolen key) gets a few quick
-calls, then 429 with ``Retry-After``, instead of restarting the service in a loop.
+valid), then stops.
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 import threading
 from dataclasses import dataclass
@@ -68,28 +66,3 @@ class KeyRing:
                 }
                 for key in self._keys.values()
             ]
-
-
-class RateLimiter:
-    """A token bucket per key: ``burst`` calls at once, refilled at ``per_minute`` per minute."""
-
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, key_id: str, now: float) -> float | None:
-        """Take one token; returns None if allowed, else the seconds to wait (for Retry-After)."""
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
-            tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return None
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-
-def retry_after_header(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))

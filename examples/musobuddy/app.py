@@ -12,6 +12,7 @@ import asyncio
 import random
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from forewarn.body_limit import BodyLimit
 from forewarn.musobuddy.applog import AppLog
 from forewarn.musobuddy.auth_flow import SyntheticLogin
 from forewarn.musobuddy.config import MusoBuddyConfig, load_config
@@ -29,6 +31,10 @@ from forewarn.musobuddy.faults import FAULTS, FaultParamError, FaultParams, reso
 from forewarn.musobuddy.health import HEALTH_ENDPOINTS, HealthChecker, HealthReport
 from forewarn.musobuddy.metrics import AppMetrics
 from forewarn.musobuddy.simulation import Simulation
+from forewarn.security_headers import SecurityHeaders
+
+# Nothing the demo takes (fault parameters, admin actions) comes near this; refused before it is read.
+MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass
@@ -86,6 +92,9 @@ def create_app(
     metrics = AppMetrics(simulation)
     app.state.musobuddy = MusoBuddy(config, simulation, checker, log, clock, wall_clock, metrics)
     _add_error_handlers(app, log)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    # Admin replies (audit records, key ids, a rotated secret) must never sit in a cache.
+    app.add_middleware(SecurityHeaders, private_prefixes=("/api/admin",))
     _add_request_observer(app, log if config.log_requests else None, metrics)
     _add_health_routes(app)
     _add_fault_routes(app)
@@ -122,11 +131,16 @@ def _add_error_handlers(app: FastAPI, log: AppLog) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        ident = uuid.uuid4().hex[:16]
         log.error(
             "musobuddy.app",
-            f"unhandled {type(exc).__name__} on {request.method} {request.url.path}: {exc}",
+            f"request {ident}: unhandled {type(exc).__name__} on {request.method} {request.url.path}: {exc}",
         )
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error (request id {ident})"},
+            status_code=500,
+            headers={"X-Request-ID": ident},
+        )
 
 
 def _add_request_observer(app: FastAPI, log: AppLog | None, metrics: AppMetrics) -> None:

@@ -70,8 +70,11 @@ def register(app: typer.Typer) -> None:
             from forewarn.healing.paths import HealingPaths
 
             paths = HealingPaths.from_settings(settings.healing)
-            mode = strictest(settings.healing.mode, load_config(settings.healing.config).mode)
-            control = QueuedControl(store, KillSwitch(paths.kill_switch_file), mode=mode)
+            config = load_config(settings.healing.config)
+            mode = strictest(settings.healing.mode, config.mode)
+            control = QueuedControl(
+                store, KillSwitch(paths.kill_switch_file), mode=mode, known_actions=config.action_names()
+            )
         server = ApiServer(settings, store=store, healing=control, sink=sink, host=host, port=port)
         server.start()
 

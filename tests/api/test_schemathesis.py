@@ -51,7 +51,9 @@ def _app() -> Any:
     healing = queued_control(store, _TMP)
     app = create_app(
         store,
-        Settings(api=ApiSettings(read_keys=[READ_KEY], admin_keys=[ADMIN_KEY])),
+        # One key sends every generated request within seconds: a bucket big enough that the rate
+        # limit (tested in test_hardening) never stands in front of the code paths explored here.
+        Settings(api=ApiSettings(read_keys=[READ_KEY], admin_keys=[ADMIN_KEY], rate_limit_burst=1_000_000)),
         registry=CollectorRegistry(),
         healing=healing,
         llm_budget=FakeBudget(3.0),

@@ -1,16 +1,19 @@
-"""Fixtures for the demo app tests: a hand-driven clock and an app factory with quiet, fast config."""
+"""Fixtures for the demo app tests: a hand-driven clock, an app factory with quiet, fast config, and
+request signing for the admin API."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from forewarn.admin_signing import sign
 from forewarn.musobuddy.app import MusoBuddy, create_app
-from forewarn.musobuddy.config import MusoBuddyConfig
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
 
 
 class ManualClock:
@@ -75,3 +78,40 @@ def muso(app: FastAPI) -> MusoBuddy:
     state = app.state.musobuddy
     assert isinstance(state, MusoBuddy)
     return state
+
+
+class Response(Protocol):
+    """What the tests read from a TestClient response (httpx or httpx2, whichever Starlette uses)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+class AdminAuth:
+    """Signs TestClient requests like forewarn.admin_signing.AdminAuth signs httpx ones."""
+
+    def __init__(self, key_id: str, secret: str, clock: Callable[[], float]) -> None:
+        self.key_id, self.secret, self.clock = key_id, secret, clock
+
+    def headers(self, method: str, target: str, body: bytes) -> dict[str, str]:
+        return sign(method, target, body, self.key_id, self.secret, self.clock())
+
+    def post(
+        self, client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> Response:
+        signed = {"content-type": "application/json", **(headers or {}), **self.headers("POST", path, body)}
+        return client.post(path, content=body, headers=signed)
+
+    def get(self, client: TestClient, path: str, params: dict[str, Any] | None = None) -> Response:
+        target = path + ("?" + urlencode(params) if params else "")
+        return client.get(target, headers=self.headers("GET", target, b""))
+
+
+@pytest.fixture
+def auth(wall_clock: ManualClock) -> AdminAuth:
+    return AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=wall_clock)

@@ -8,9 +8,7 @@ HTTP in test_server.py and against a MockTransport in test_signing.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-from urllib.parse import urlencode
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,46 +16,9 @@ from fastapi.testclient import TestClient
 from forewarn.admin_signing import sign
 from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
 
-from .conftest import AppFactory, ManualClock
+from .conftest import AdminAuth, AppFactory, ManualClock, Response
 
 pytestmark = pytest.mark.unit
-
-
-class Response(Protocol):
-    """What the tests read from a TestClient response (httpx or httpx2, whichever Starlette uses)."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def json(self) -> Any: ...
-
-
-class AdminAuth:
-    """Signs TestClient requests like forewarn.admin_signing.AdminAuth signs httpx ones."""
-
-    def __init__(self, key_id: str, secret: str, clock: Callable[[], float]) -> None:
-        self.key_id, self.secret, self.clock = key_id, secret, clock
-
-    def headers(self, method: str, target: str, body: bytes) -> dict[str, str]:
-        return sign(method, target, body, self.key_id, self.secret, self.clock())
-
-    def post(
-        self, client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None
-    ) -> Response:
-        signed = {"content-type": "application/json", **(headers or {}), **self.headers("POST", path, body)}
-        return client.post(path, content=body, headers=signed)
-
-    def get(self, client: TestClient, path: str, params: dict[str, Any] | None = None) -> Response:
-        target = path + ("?" + urlencode(params) if params else "")
-        return client.get(target, headers=self.headers("GET", target, b""))
-
-
-@pytest.fixture
-def auth(wall_clock: ManualClock) -> AdminAuth:
-    return AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=wall_clock)
 
 
 def admin(
