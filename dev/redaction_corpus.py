@@ -12,12 +12,16 @@ false-redaction rate. The corpus committed in ``tests/incidents/data/`` is ``gen
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import string
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from forewarn.dev import secret_values as sv
+from forewarn.incidents.identifiers import IBAN_LENGTHS, mod97
 
 ALNUM = string.ascii_letters + string.digits
 B64 = ALNUM + "+/"
@@ -72,14 +76,15 @@ def luhn_card(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-def iban(rng: random.Random) -> str:
-    country, length = rng.choice([("GB", 22), ("DE", 22), ("FR", 27), ("NL", 18), ("ES", 24), ("IE", 22)])
-    if country in ("GB", "NL", "IE"):
-        bban = _rand(rng, 4, string.ascii_uppercase) + _rand(rng, length - 8, string.digits)
-    else:
-        bban = _rand(rng, length - 4, string.digits)
-    numeric = int("".join(str(int(c, 36)) for c in bban + country + "00"))
-    check = 98 - numeric % 97
+def iban(rng: random.Random, country: str | None = None, valid: bool = True) -> str:
+    """An IBAN of any registry country (or ``country``); ``valid=False`` gives one failing mod-97."""
+    country = country or rng.choice(sorted(IBAN_LENGTHS))
+    length = IBAN_LENGTHS[country]
+    letters = rng.randint(0, 4)
+    bban = _rand(rng, letters, string.ascii_uppercase) + _rand(rng, length - 4 - letters, string.digits)
+    check = 98 - mod97(bban + country + "00")
+    if not valid:
+        check = (check + rng.randint(1, 96)) % 97 or 97  # any other pair of check digits fails
     return f"{country}{check:02d}{bban}"
 
 
@@ -112,8 +117,6 @@ def _ip(rng: random.Random) -> str:
 
 
 def _jwt(rng: random.Random) -> str:
-    import base64
-
     header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
     claims = json.dumps(
         {"sub": str(rng.randint(1000, 99999)), "exp": rng.randint(1_700_000_000, 1_800_000_000)}
@@ -349,6 +352,151 @@ def _planted(rng: random.Random) -> list[CorpusLine]:
     return lines
 
 
+def _planted_classes(rng: random.Random) -> list[CorpusLine]:
+    """Shapes per class (issue #15): IBANs of every registry country glued into text, national ids,
+    PEM blocks, connection strings, cookies and OAuth credentials."""
+    account = iban(rng)
+    glued = rng.choice([f"ref=PAYOUT{account}EUR", f"iban_{account}", f"acct:{account}/2026", f"x{account}"])
+    spaced = _spaced(iban(rng))
+    lower = iban(rng).lower()
+    ssn, nino, dni, cf = sv.us_ssn(rng), sv.uk_nino(rng), sv.es_dni(rng), sv.it_codice_fiscale(rng)
+    nir, bsn, pesel = sv.fr_nir(rng), sv.nl_bsn(rng), sv.pl_pesel(rng)
+    pem, pem_line = sv.private_key_pem(rng)
+    pw = sv.conn_password(rng)
+    scheme = rng.choice(["mongodb+srv", "amqp", "ftp", "smtp", "ldap", "mssql", "clickhouse", "nats"])
+    user = rng.choice(["", "svc", "musobuddy", "admin"])
+    url_pw = _mixed(rng, 14, ALNUM + "!*@")
+    sid, sid2 = sv.session_id(rng), sv.session_id(rng)
+    client_secret, refresh = _mixed(rng, 40, ALNUM + "-_"), _mixed(rng, 48, ALNUM + "-_.")
+    basic = base64.b64encode(
+        f"{rng.choice(FIRST)}:{rng.choice(LAST)}{rng.choice(['pw', 'pass'])}".encode()
+    ).decode()
+    letters_only = _rand(rng, 24, string.ascii_letters)
+    ts = _ts(rng)
+    return [
+        CorpusLine(f"{ts} INFO payouts batch {glued} queued", (account,), ("iban",)),
+        CorpusLine(f"{ts} INFO payouts beneficiary {spaced}, amount 150.00", (spaced,), ("iban",)),
+        CorpusLine(
+            _json_log(rng, "INFO", "musobuddy.payouts", f"paid to {lower}", "payments"), (lower,), ("iban",)
+        ),
+        CorpusLine(
+            f"{ts} WARNING kyc mismatch ssn {ssn} nino {nino} dni={dni} cf {cf}",
+            (ssn, nino, dni, cf),
+            ("us_ssn", "uk_nino", "es_dni", "it_codice_fiscale"),
+        ),
+        CorpusLine(
+            _json_log(rng, "INFO", "musobuddy.kyc", f"verified NIR {nir}, BSN: {bsn}, PESEL={pesel}", "auth"),
+            (nir, bsn, pesel),
+            ("fr_nir", "nl_bsn", "pl_pesel"),
+        ),
+        CorpusLine(f"{ts} ERROR tls could not load key {pem} from vault", (pem_line,), ("private_key",)),
+        CorpusLine(
+            _json_log(
+                rng,
+                "DEBUG",
+                "musobuddy.config",
+                "loaded",
+                "overall",
+                tls={"key_pem": pem, "path": "/etc/tls"},
+            ),
+            (pem_line,),
+            ("private_key",),
+        ),
+        CorpusLine(
+            f"{ts} ERROR db connect failed: Server=sql01;Database=bookings;User Id=app;Password={pw};Encrypt=true",
+            (pw,),
+            ("conn_password",),
+        ),
+        CorpusLine(
+            f'{ts} ERROR odbc "Driver={{ODBC Driver 18}};Server=sql01;Uid=app;Pwd={{{pw}}};"',
+            (pw,),
+            ("conn_password",),
+        ),
+        CorpusLine(
+            f"{ts} WARNING jdbc:sqlserver://sql01:1433;databaseName=bookings;user=app;password={pw}",
+            (pw,),
+            ("conn_password",),
+        ),
+        CorpusLine(
+            f"{ts} INFO connecting {scheme}://{user}:{url_pw}@broker.internal:4222/x",
+            (url_pw,),
+            ("url_password",),
+        ),
+        CorpusLine(
+            f"{ts} DEBUG http request Cookie: _ga=GA1.2.{rng.randint(10**8, 10**9)}; sessionid={sid}; theme=dark",
+            (sid,),
+            ("cookie",),
+        ),
+        CorpusLine(
+            f"{ts} DEBUG http response Set-Cookie: JSESSIONID={sid}; Path=/; Secure; HttpOnly",
+            (sid,),
+            ("cookie",),
+        ),
+        CorpusLine(
+            f"{ts} INFO GET /bookings;jsessionid={sid}?page=2 PHPSESSID={sid2} 200",
+            (sid, sid2),
+            ("session_id", "session_id"),
+        ),
+        CorpusLine(
+            f"{ts} DEBUG oauth token exchange client_id=musobuddy client_secret={client_secret} grant_type=refresh_token&refresh_token={refresh}",
+            (client_secret, refresh),
+            ("client_secret", "refresh_token"),
+        ),
+        CorpusLine(
+            _json_log(
+                rng,
+                "DEBUG",
+                "musobuddy.oauth",
+                "token response",
+                "auth",
+                access_token=_jwt(rng),
+                refresh_token=refresh,
+            ),
+            (refresh,),
+            ("refresh_token",),
+        ),
+        CorpusLine(f"{ts} WARNING upstream 401 Authorization: Basic {basic}", (basic,), ("authorization",)),
+        CorpusLine(
+            f"{ts} WARNING upstream 401 authorization={rng.choice(['Bearer ', ''])}{letters_only}",
+            (letters_only,),
+            ("authorization",),
+        ),
+    ]
+
+
+def _tricky_clean(rng: random.Random) -> str:
+    """Clean lines made to look like the classes above: they must come out unchanged."""
+    order = iban(rng, valid=False)
+    shapes = [
+        lambda: (
+            f"{_ts(rng)} INFO request_id={rng.getrandbits(256):064x} span={rng.getrandbits(64):016x} done"
+        ),
+        lambda: (
+            f"{_ts(rng)} INFO job {uuid.UUID(int=rng.getrandbits(128))} {rng.getrandbits(128):032X} finished"
+        ),
+        lambda: f"{_ts(rng)} INFO order {order} shipped (ref {order[:4]}-{order[4:]})",
+        lambda: f"{_ts(rng)} INFO order ref ORD{order} / {_spaced(order)}",
+        lambda: f"{_ts(rng)} INFO import row {rng.choice(sv.near_miss_ids(rng))} skipped",
+        lambda: (
+            f"{datetime(2026, 11, 25, tzinfo=UTC).timestamp() + rng.randint(0, 86400):.0f} {_ts(rng)} 2026-11-25T10:{rng.randint(10, 59)}:00+01:00 tick"
+        ),
+        lambda: (
+            f"{_ts(rng)} INFO build {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}-rc{rng.randint(1, 9)} deployed"
+        ),
+        lambda: (
+            f"{_ts(rng)} INFO db connect Server=sql01;Database=bookings;Integrated Security=true;Encrypt=true"
+        ),
+        lambda: f"{_ts(rng)} INFO db jdbc:postgresql://db:5432/bookings?user=app&ssl=true pool=20",
+        lambda: f"{_ts(rng)} INFO cookie consent banner shown, {rng.randint(1, 900)} sessions active",
+        lambda: f"{_ts(rng)} WARNING authorization failed for booking {rng.randint(10000, 99999)} (HTTP 403)",
+        lambda: f"{_ts(rng)} INFO loaded certificate -----BEGIN CERTIFICATE----- from /etc/ssl/certs/app.pem",
+        lambda: (
+            f"{_ts(rng)} INFO ssn_check=enabled bsn_check=disabled nino_format=v2 retries={rng.randint(1, 9)}"
+        ),
+    ]
+    return rng.choice(shapes)()
+
+
 def _clean(rng: random.Random) -> str:
     s = rng.choice(SERVICES)
     ms = round(rng.uniform(0.4, 9000), rng.choice([0, 1, 3]))
@@ -457,14 +605,16 @@ def _clean(rng: random.Random) -> str:
 
 
 def generate(
-    seed: int = 5, planted_rounds: int = 9, clean_lines: int = 300
+    seed: int = 5, planted_rounds: int = 9, clean_lines: int = 300, tricky_lines: int = 200
 ) -> tuple[list[CorpusLine], list[str]]:
-    """(planted lines, clean lines). ``planted_rounds`` times every planted shape, fresh values each time."""
+    """(planted lines, clean lines). ``planted_rounds`` times every planted shape, fresh values each time;
+    the clean lines are ``clean_lines`` ordinary ones then ``tricky_lines`` look-alikes."""
     rng = random.Random(seed)
     planted: list[CorpusLine] = []
     for _ in range(planted_rounds):
         planted.extend(_planted(rng))
-    clean = [_clean(rng) for _ in range(clean_lines)]
+        planted.extend(_planted_classes(rng))
+    clean = [_clean(rng) for _ in range(clean_lines)] + [_tricky_clean(rng) for _ in range(tricky_lines)]
     return planted, clean
 
 

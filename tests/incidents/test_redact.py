@@ -63,6 +63,21 @@ def test_every_planted_secret_is_redacted() -> None:
         "card",
         "iban",
         "ip",
+        "us_ssn",
+        "uk_nino",
+        "es_dni",
+        "it_codice_fiscale",
+        "fr_nir",
+        "nl_bsn",
+        "pl_pesel",
+        "private_key",
+        "conn_password",
+        "url_password",
+        "cookie",
+        "session_id",
+        "client_secret",
+        "refresh_token",
+        "authorization",
     } <= kinds
     leaks = []
     for line in lines:
@@ -71,13 +86,14 @@ def test_every_planted_secret_is_redacted() -> None:
     assert leaks == []
 
 
-def test_false_redaction_rate_on_clean_lines_is_low() -> None:
+def test_no_false_redaction_on_clean_lines() -> None:
+    """Zero, not "low": the clean lines include look-alikes (hex ids, UUIDs, IBAN-like order numbers
+    failing mod-97, id-shaped values failing their check) that each rule must leave alone."""
     redactor = Redactor()
     clean = _clean()
-    changed = [line for line in clean if redactor.redact(line) != line]
-    rate = len(changed) / len(clean)
-    print(f"false-redaction rate on {len(clean)} clean lines: {rate:.2%}")
-    assert rate <= 0.01, changed[:5]
+    assert len(clean) >= 500
+    changed = [(line, redactor.redact(line)) for line in clean if redactor.redact(line) != line]
+    assert changed == []
 
 
 @pytest.mark.parametrize(
@@ -99,6 +115,28 @@ def test_false_redaction_rate_on_clean_lines_is_low() -> None:
         ("from 198.51.100.23", "ip_address"),
         ("from 2001:db8::8a2e:370:7334", "ip_address"),
         ("sig ZxY9vQ2mN8pL4kR7tW1sB6cD3fG5hJ0a", "high_entropy"),
+        ("payoutGB82WEST12345698765432EUR", "iban"),
+        ("to mt84 malt 0110 0001 2345 mtlc ast0 01s.", "iban"),
+        ("ssn 078-05-1121 on file", "us_ssn"),
+        ("nino AB 12 34 56 C", "uk_nino"),
+        ("dni 12345678Z nie X1234567L", "es_dni"),
+        ("cf RSSMRA85T10A562S", "it_codice_fiscale"),
+        ("nir 2 95 10 99 126 111 93", "fr_nir"),
+        ("BSN: 111222333", "national_id"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXk\\n-----END OPENSSH PRIVATE KEY-----",
+            "private_key",
+        ),
+        ("-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----", "private_key"),
+        ("Server=db;User Id=sa;Password=two words;Encrypt=true", "conn_password"),
+        ("Server=db;Uid=sa;Pwd={a;b}}c}", "conn_password"),
+        ("redis://:onlyApassword@cache:6379", "url_password"),
+        ("jdbc:oracle:thin:scott/tiger@db:1521:orcl", "url_password"),
+        ("Cookie: theme=dark; sessionid=abc", "cookie"),
+        ("Set-Cookie: JSESSIONID=ABCDEF; Path=/", "cookie"),
+        ("GET /x PHPSESSID=abcdef", "secret"),
+        ("grant_type=refresh_token&refresh_token=abcdef&client_secret=ghijkl", "secret"),
+        ("Authorization: Basic dXNlcjpwYXNz", "authorization"),
     ],
 )
 def test_each_kind_is_named(text: str, kind: str) -> None:
@@ -118,6 +156,13 @@ def test_each_kind_is_named(text: str, kind: str) -> None:
         "token bucket refilled: tokens=512 max_tokens=2048",
         "token expired for user; refreshed",
         "musobuddy.auth.session_store evicted 3 expired sessions",
+        "order GB00WEST12345698765432 and GB82 WEST 1234 5698 7654 33",  # IBAN shapes failing mod-97
+        "ref BA17 BVN6 5116 4652 0908 / DO63 ZKQF 3492 4421 9752 8907 2498",  # card-looking groups inside
+        "job 25378325-6976-30ea-c44c-7f3ce1b4467c",  # UUID whose digits pass Luhn
+        "ssn 900-12-3456, 123-00-4567, nino QQ123456C, dni 12345678A",  # rules say not issued / bad check
+        "Server=db;Database=x;Integrated Security=true;Encrypt=true",
+        "authorization failed for booking 4821 (HTTP 403)",
+        "cookie consent banner shown, -----BEGIN CERTIFICATE----- loaded",
     ],
 )
 def test_identifiers_and_numbers_survive(text: str) -> None:
