@@ -91,6 +91,7 @@ class TopicSettings(_Section):
     forecasts: str = "forewarn.forecasts"
     incidents: str = "forewarn.incidents"
     actions: str = "forewarn.actions"
+    log_templates: str = "forewarn.log-templates"  # per-service template digests, dataflow -> responder
 
     def inputs(self) -> list[str]:
         """Topics the dataflow consumes."""
@@ -106,6 +107,7 @@ class TopicSettings(_Section):
             self.forecasts,
             self.incidents,
             self.actions,
+            self.log_templates,
         ]
 
 
@@ -226,6 +228,9 @@ class PipelineSettings(_Section):
     # is dropped, so memory stays bounded even if producers keep inventing names; a series that comes
     # back starts over with a fresh warm-up.
     series_idle_seconds: float = Field(86400.0, gt=0)
+    # How often (event time, or wall clock once a service goes quiet) a service's log template digest
+    # is published for the responder: short, so an incident gets its log evidence within seconds.
+    log_digest_seconds: float = Field(5.0, gt=0)
 
     @property
     def series_idle(self) -> timedelta:

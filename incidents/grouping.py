@@ -33,8 +33,9 @@ class IncidentGrouper:
     """Turns a stream of detections into open incidents; ``expire`` resolves quiet ones.
 
     ``add`` returns the incident the detection joined (new or updated); the caller publishes it.
-    ``template_source(service, since, until)`` (e.g. ``LogPatternMiner.summaries``) attaches the log
-    templates seen around the incident.
+    ``template_source(service, since, until)`` (the responder's ``LogEvidence.summaries``, or a
+    ``LogPatternMiner.summaries``) attaches the log templates its services wrote within
+    ``window_seconds`` of the incident; ``refresh_templates`` re-reads them when new evidence arrives.
     """
 
     def __init__(
@@ -96,6 +97,22 @@ class IncidentGrouper:
             incident = self._join(incident, detection)
             self._open[index] = incident
         return incident
+
+    def refresh_templates(self, service: str) -> list[Incident]:
+        """Re-attach log templates to the open incidents of ``service``; returns those that changed.
+
+        Log evidence arrives after the detection it explains (the dataflow publishes a service's
+        template digest a few seconds after its lines), so an open incident takes it in late.
+        """
+        changed = []
+        for index, incident in enumerate(self._open):
+            if service not in incident.services:
+                continue
+            updated = self._with_templates(incident)
+            if updated.log_templates != incident.log_templates:
+                self._open[index] = updated
+                changed.append(updated)
+        return changed
 
     def expire(self, now: datetime) -> list[Incident]:
         """Resolve incidents with no detection for ``resolve_after_seconds`` (event time ``now``)."""
@@ -192,10 +209,13 @@ class IncidentGrouper:
     def _with_templates(self, incident: Incident) -> Incident:
         if self.template_source is None:
             return incident
-        since = incident.opened_at - timedelta(seconds=self.window_seconds)
+        # The same window that lets a detection join: lines just after the latest detection belong
+        # to the ongoing incident as much as lines just before the first.
+        window = timedelta(seconds=self.window_seconds)
+        since, until = incident.opened_at - window, incident.updated_at + window
         templates: list[LogTemplateSummary] = []
         for service in incident.services:
-            templates.extend(self.template_source(service, since, incident.updated_at))
+            templates.extend(self.template_source(service, since, until))
         templates.sort(key=lambda t: (-t.levels.get("CRITICAL", 0) - t.levels.get("ERROR", 0), -t.count))
         return incident.model_copy(update={"log_templates": templates[: self.max_templates]})
 

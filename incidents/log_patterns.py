@@ -9,6 +9,8 @@ Plain class, no Bytewax: the dataflow calls :meth:`LogPatternMiner.observe` per 
 service) and forwards the returned :class:`~forewarn.events.Detection` objects to the detections
 topic. Time is the records' event time; the wall clock (``clock``) only stamps ``detected_at``.
 Lines are redacted before mining, so neither the state file nor a template can hold a secret.
+:meth:`LogPatternMiner.digests` hands over what each service wrote since the previous call (the
+dataflow publishes it on the log-templates topic, where the responder attaches it to incidents).
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ from drain3.masking import MaskingInstruction
 from drain3.persistence_handler import PersistenceHandler
 from drain3.template_miner_config import TemplateMinerConfig
 
-from forewarn.events import Detection, LogLevel, LogRecord, LogTemplateSummary, Severity
+from forewarn.events import (
+    MAX_DIGEST_TEMPLATES,
+    MAX_TEMPLATE_CHARS,
+    Detection,
+    LogLevel,
+    LogRecord,
+    LogTemplateDigest,
+    LogTemplateSummary,
+    Severity,
+)
+from forewarn.incidents.log_evidence import template_rank
 from forewarn.incidents.redact import Redactor
 
 DETECTOR = "drain3"
@@ -101,6 +113,23 @@ class _TemplateState:
     window_count: int = 0
     baseline: _Baseline = field(default_factory=_Baseline)
     alerted_window: int = -1
+    period: _Period | None = None  # lines since the last digest
+
+
+@dataclass(slots=True)
+class _Period:
+    """One template's lines since the last digest (see :meth:`LogPatternMiner.digests`)."""
+
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 0
+    levels: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: LogRecord) -> None:
+        self.first_seen = min(self.first_seen, record.timestamp)
+        self.last_seen = max(self.last_seen, record.timestamp)
+        self.count += 1
+        self.levels[record.level.value] = self.levels.get(record.level.value, 0) + 1
 
 
 @dataclass(slots=True)
@@ -113,6 +142,9 @@ class _ServiceState:
     ratio_baseline: _Baseline = field(default_factory=_Baseline)
     ratio_alerted_window: int = -1
     templates: dict[int, _TemplateState] = field(default_factory=dict)
+    period_start: datetime | None = None  # event time of the first line since the last digest
+    period_end: datetime | None = None
+    period_lines: int = 0
 
 
 class LogPatternMiner:
@@ -208,6 +240,7 @@ class LogPatternMiner:
         state.total += 1
         state.window_count += 1
         state.levels[record.level.value] = state.levels.get(record.level.value, 0) + 1
+        self._count_in_period(svc, state, record)
 
         svc.lines += 1
         if record.level in ERROR_LEVELS:
@@ -236,19 +269,41 @@ class LogPatternMiner:
                 continue
             if until is not None and state.first_seen > until:
                 continue
+            total = _Period(state.first_seen, state.last_seen, state.total, dict(state.levels))
+            out.append(_summary(service, cluster_id, state, total))
+        out.sort(key=template_rank)
+        return out
+
+    def pending_since(self) -> datetime | None:
+        """Event time of the oldest line not yet in a digest (any service), None when all are."""
+        starts = [svc.period_start for svc in self._services.values() if svc.period_start is not None]
+        return min(starts, default=None)
+
+    def digests(self) -> list[LogTemplateDigest]:
+        """Per service, the templates seen since the previous call (top N), and start a new period."""
+        out = []
+        for service, svc in self._services.items():
+            if svc.period_start is None or svc.period_end is None:
+                continue
+            summaries = []
+            for cluster_id, state in svc.templates.items():
+                if state.period is None:
+                    continue
+                summaries.append(_summary(service, cluster_id, state, state.period))
+                state.period = None
+            summaries.sort(key=template_rank)
             out.append(
-                LogTemplateSummary(
-                    template_id=f"{service}:{cluster_id}",
+                LogTemplateDigest(
+                    id=LogTemplateDigest.make_id(service, svc.period_start, svc.period_end),
                     service=service,
-                    template=state.template,
-                    count=state.total,
-                    levels=dict(state.levels),
-                    first_seen=state.first_seen,
-                    last_seen=state.last_seen,
-                    new=state.new,
+                    window_start=svc.period_start,
+                    window_end=svc.period_end,
+                    lines=svc.period_lines,
+                    templates=summaries[:MAX_DIGEST_TEMPLATES],
                 )
             )
-        out.sort(key=lambda s: (-_severity_weight(s.levels), -s.count, s.template_id))
+            svc.period_start = svc.period_end = None
+            svc.period_lines = 0
         return out
 
     def error_ratio(self, service: str) -> float | None:
@@ -259,6 +314,16 @@ class LogPatternMiner:
         return svc.errors / svc.lines
 
     # ---- internals ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _count_in_period(svc: _ServiceState, state: _TemplateState, record: LogRecord) -> None:
+        ts = record.timestamp
+        svc.period_start = ts if svc.period_start is None else min(svc.period_start, ts)
+        svc.period_end = ts if svc.period_end is None else max(svc.period_end, ts)
+        svc.period_lines += 1
+        if state.period is None:
+            state.period = _Period(first_seen=ts, last_seen=ts)
+        state.period.add(record)
 
     def _window_of(self, ts: datetime) -> int:
         return math.floor(ts.timestamp() / self.window_seconds)
@@ -387,8 +452,18 @@ class LogPatternMiner:
         )
 
 
-def _severity_weight(levels: dict[str, int]) -> int:
-    return levels.get("CRITICAL", 0) * 3 + levels.get("ERROR", 0) * 2 + levels.get("WARNING", 0)
+def _summary(service: str, cluster_id: int, state: _TemplateState, lines: _Period) -> LogTemplateSummary:
+    """The summary of one template over ``lines`` (all its lines, or a digest's period)."""
+    return LogTemplateSummary(
+        template_id=f"{service}:{cluster_id}",
+        service=service,
+        template=state.template[:MAX_TEMPLATE_CHARS],
+        count=lines.count,
+        levels=lines.levels,
+        first_seen=lines.first_seen,
+        last_seen=lines.last_seen,
+        new=state.new,
+    )
 
 
 __all__ = ["DETECTOR", "AtomicFilePersistence", "LogPatternMiner"]

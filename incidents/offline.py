@@ -15,8 +15,11 @@ from forewarn.events import (
     Detection,
     EvidenceItem,
     Incident,
+    LogTemplateSummary,
     ReportBody,
 )
+
+CITED_TEMPLATES = 2  # the most severe log templates a report cites
 
 # (category, pattern over "series kind reason template" text of the root service, weight)
 _SIGNS: list[tuple[CauseCategory, re.Pattern[str]]] = [
@@ -129,6 +132,14 @@ def _top(detections: list[Detection], service: str, n: int) -> list[Detection]:
     return out
 
 
+def _template_detail(template: LogTemplateSummary) -> str:
+    """E.g. "12x ERROR 12:00:03-12:00:09 UTC: email delivery failed via <*>: ..." (the template last:
+    it is the longest part, and the detail is cut at 500 characters)."""
+    levels = sorted(template.levels, key=lambda level: -template.levels[level])
+    span = f"{template.first_seen:%H:%M:%S}-{template.last_seen:%H:%M:%S} UTC"
+    return " ".join([f"{template.count}x", *levels, f"{span}:", template.template])[:500]
+
+
 class OfflineReporter:
     """Writes a :class:`ReportBody` from the incident's evidence, with no network."""
 
@@ -140,8 +151,8 @@ class OfflineReporter:
             EvidenceItem(kind="detection", ref=d.id, detail=f"{d.service}: {d.reason}"[:500]) for d in top
         ]
         evidence += [
-            EvidenceItem(kind="log_template", ref=t.template_id, detail=f"{t.count}x {t.template}"[:500])
-            for t in incident.log_templates[:2]
+            EvidenceItem(kind="log_template", ref=t.template_id, detail=_template_detail(t))
+            for t in incident.log_templates[:CITED_TEMPLATES]
         ]
         metric = next((m for m in reversed(incident.metric_values) if m.service == service), None)
         if metric is not None:
@@ -168,4 +179,4 @@ class OfflineReporter:
         )
 
 
-__all__ = ["RUNBOOKS", "OfflineReporter", "classify"]
+__all__ = ["CITED_TEMPLATES", "RUNBOOKS", "OfflineReporter", "classify"]

@@ -58,6 +58,8 @@ def evidence_document(incident: Incident, redactor: Redactor, max_detections: in
                 "service": t.service,
                 "count": t.count,
                 "levels": t.levels,
+                "first_seen": t.first_seen.isoformat(),
+                "last_seen": t.last_seen.isoformat(),
                 "template": t.template,
             }
             for t in incident.log_templates[:8]

@@ -5,7 +5,8 @@ world, while responding talks to people (reports) and to the service (admin API)
 and must be exactly-once in effect. The responder reads the detections topic, groups
 detections into incidents (``IncidentTracker``), asks the healing executor to act (its idempotency
 keys make re-deliveries harmless), writes each incident's report, and publishes incidents and action
-records so the API and the dashboard see them.
+records so the API and the dashboard see them. It also reads the log-templates topic (the dataflow's
+per-service drain3 digests) and republishes the open incidents that gain log evidence from it.
 
 Healing never waits for, or reads, the report: the LLM is advisory only. Order per message is
 heal first, then report.
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from forewarn.events import ActionEvent, Detection, Incident
+from forewarn.events import ActionEvent, Detection, Incident, LogTemplateDigest
 from forewarn.healing.records import ActionDecision, topic_events
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.tracker import IncidentTracker
@@ -75,6 +76,8 @@ class Responder:
         try:
             if topic == self.topics.detections:
                 return self.on_detection(Detection.model_validate_json(value))
+            if topic == self.topics.log_templates:
+                self.on_log_templates(LogTemplateDigest.model_validate_json(value))
         except ValidationError as exc:
             self.rejected += 1
             log.warning("skipping a malformed %s message: %s", topic, exc.errors()[:1])
@@ -90,6 +93,16 @@ class Responder:
         reported = self.tracker.with_report(incident)
         self.publish(self.topics.incidents, reported.service, reported.to_json_bytes())
         return records
+
+    def on_log_templates(self, digest: LogTemplateDigest) -> list[Incident]:
+        """Attach a service's template digest to its open incidents; publish those that changed.
+
+        Evidence only: healing is never asked again for it (the detections already were).
+        """
+        incidents = self.tracker.observe_templates(digest)
+        for incident in incidents:
+            self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
+        return incidents
 
     def tick(self) -> list[Incident]:
         """Time-driven work: operator requests, escalation ladders, resolving incidents that went quiet.

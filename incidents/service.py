@@ -71,7 +71,8 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
             signal.signal(sig, lambda *_: stop.set())
     bootstrap = settings.kafka.bootstrap_servers
     topics = settings.topics
-    ensure_topics(bootstrap, [topics.detections, topics.forecasts, topics.incidents, topics.actions])
+    reads = [topics.detections, topics.log_templates]
+    ensure_topics(bootstrap, [*reads, topics.forecasts, topics.incidents, topics.actions])
     producer = make_producer(settings)
 
     def publish(topic: str, key: str, value: bytes) -> None:
@@ -85,14 +86,14 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     responder, executor = build_responder(settings, publish, registry, requests=store.control)
     consumer = make_consumer(
         settings,
-        [topics.detections],
+        reads,
         group_id=settings.responder.consumer_group,  # committed offsets only: one responder per group
         client="responder",
         from_beginning=from_beginning,
         assign=True,
         fetch_max_wait_ms=200,
     )
-    log.info("responder reading %s from %s", topics.detections, bootstrap)
+    log.info("responder reading %s from %s", ", ".join(reads), bootstrap)
     metrics_server = None
     if registry is not None and port is not None:
         metrics_server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)

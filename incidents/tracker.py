@@ -1,10 +1,12 @@
-"""One object for the dataflow/demo to call: logs -> detections, detections -> reported incidents.
+"""One object for the responder to call: detections and log evidence in, reported incidents out.
 
-Why: the wiring (a Bytewax step, the demo's loop) should be two calls, not a recipe. The tracker owns
-a :class:`LogPatternMiner`, an :class:`IncidentGrouper` and an :class:`IncidentReporter`, and decides
-when a report is (re)written: when an incident opens, when its severity rises and when its root
-service changes. Other updates keep the previous report, so a long outage costs one or two LLM calls,
-not one per detection.
+Why: the wiring (the responder, a test's loop) should be two calls, not a recipe. The tracker owns
+an :class:`IncidentGrouper`, the :class:`LogEvidence` (the dataflow's template digests; the tracker
+mines no log line itself) and an :class:`IncidentReporter`, and decides when a report is (re)written:
+when an incident opens, when its severity rises, when its root service changes and when the log
+templates it leads with (the :data:`CITED_TEMPLATES` most severe, what a report cites first) change.
+Other updates keep the previous report, so a long outage costs a few LLM calls, not one per
+detection or digest.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from forewarn.events import Detection, Incident, IncidentReport, LogRecord
+from forewarn.events import Detection, Incident, IncidentReport, LogTemplateDigest
 from forewarn.incidents.grouping import IncidentGrouper
-from forewarn.incidents.log_patterns import LogPatternMiner
+from forewarn.incidents.log_evidence import LogEvidence
+from forewarn.incidents.offline import CITED_TEMPLATES
 from forewarn.incidents.reporter import IncidentReporter
+
+_Reported = tuple[str, str, frozenset[str]]  # severity, root service, leading template ids
 
 
 class ReportWriter(Protocol):
@@ -25,28 +30,30 @@ class ReportWriter(Protocol):
 
 
 class IncidentTracker:
-    """``observe_log`` feeds the miner; ``observe_detection`` returns the incident to publish."""
+    """``observe_detection`` and ``observe_templates`` return the incidents to publish."""
 
     def __init__(
         self,
-        miner: LogPatternMiner | None = None,
         grouper: IncidentGrouper | None = None,
         reporter: ReportWriter | None = None,
+        evidence: LogEvidence | None = None,
     ) -> None:
-        self.miner = miner or LogPatternMiner()
-        self.grouper = grouper or IncidentGrouper(template_source=self.miner.summaries)
+        self.evidence = evidence or LogEvidence()
+        self.grouper = grouper or IncidentGrouper()
         if self.grouper.template_source is None:
-            self.grouper.template_source = self.miner.summaries
+            self.grouper.template_source = self.evidence.summaries
         self.reporter: ReportWriter = reporter or IncidentReporter()
-        self._reported: dict[str, tuple[str, str]] = {}  # incident id -> (severity, root) last reported
+        self._reported: dict[str, _Reported] = {}  # incident id -> what its last report was written on
         self._reports: dict[str, Incident] = {}
 
     def __repr__(self) -> str:
         return f"IncidentTracker(open={len(self.grouper.open_incidents)}, reporter={self.reporter!r})"
 
-    def observe_log(self, record: LogRecord) -> list[Detection]:
-        """Mine one log record; the detections it returns go to the detections topic *and* back here."""
-        return self.miner.observe(record)
+    def observe_templates(self, digest: LogTemplateDigest) -> list[Incident]:
+        """Keep one template digest; returns the open incidents it added evidence to (with reports)."""
+        if not self.evidence.add(digest):  # a re-delivered digest: already counted
+            return []
+        return [self.with_report(incident) for incident in self.grouper.refresh_templates(digest.service)]
 
     def observe_detection(self, detection: Detection) -> Incident | None:
         """Group one detection; returns the incident (with its report) to publish, None for a duplicate."""
@@ -58,8 +65,10 @@ class IncidentTracker:
         return self.grouper.add(detection)
 
     def with_report(self, incident: Incident) -> Incident:
-        """The incident with its report: rewritten on open, severity rise or root change; else the last."""
-        state = (incident.severity.value, incident.service)
+        """The incident with its report: rewritten on open, severity rise, root change or new leading
+        log templates; else the last report is kept."""
+        leading = frozenset(t.template_id for t in incident.log_templates[:CITED_TEMPLATES])
+        state = (incident.severity.value, incident.service, leading)
         previous = self._reports.get(incident.id)
         if previous is not None and self._reported.get(incident.id) == state and previous.report is not None:
             return incident.model_copy(update={"report": previous.report})

@@ -13,6 +13,7 @@
             -> forecasts topic    keyed by service
             -> exhaustion_forecast detections -> detections topic
       -> log records -> key by service -> log patterns (op.stateful, drain3) -> detections topic
+         -> per-service template digests -> log-templates topic (the responder's log evidence)
 
 Tests swap the Kafka source and sinks for ``TestingSource``/``TestingSink`` through
 :func:`build_flow`'s arguments; everything else is the production flow.
@@ -24,21 +25,25 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSource
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 from prometheus_client import CollectorRegistry
 
+from forewarn.events import Detection, ForecastEvent
 from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
 from forewarn.pipeline.forecast_steps import (
     ForecastSteps,
+    LogOutput,
+    digest_message,
     forecast_message,
     gauge_series,
+    is_digest,
     is_forecast,
     log_service,
     only_detection,
@@ -53,6 +58,8 @@ from forewarn.settings import Settings
 
 __all__ = ["FlowSinks", "build_flow", "kafka_sinks", "kafka_source", "utc_now"]
 
+_Side = TypeVar("_Side", ForecastEvent | Detection, LogOutput)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -62,12 +69,14 @@ def utc_now() -> datetime:
 class FlowSinks:
     """Where the output streams go (Kafka topics in production, lists in tests).
 
-    ``forecasts`` None drops the forecasts (a test that only looks at detections).
+    ``forecasts`` / ``log_templates`` None drops the forecasts / the template digests (a test that
+    only looks at detections).
     """
 
     detections: Sink[OutMessage]
     dead_letters: Sink[OutMessage]
     forecasts: Sink[OutMessage] | None = None
+    log_templates: Sink[OutMessage] | None = None
 
 
 def _brokers(settings: Settings) -> list[str]:
@@ -94,6 +103,7 @@ def kafka_sinks(settings: Settings) -> FlowSinks:
         detections=KafkaSink(_brokers(settings), settings.topics.detections, add_config=config),
         dead_letters=KafkaSink(_brokers(settings), settings.topics.dead_letter, add_config=config),
         forecasts=KafkaSink(_brokers(settings), settings.topics.forecasts, add_config=config),
+        log_templates=KafkaSink(_brokers(settings), settings.topics.log_templates, add_config=config),
     )
 
 
@@ -133,19 +143,33 @@ def build_flow(
 
     gauges = op.flat_map("gauges", valid.trues, side.gauges)
     by_gauge = op.key_on("key-by-gauge", gauges, gauge_series)
-    forecasted = op.branch("is-forecast", op.stateful("forecast", by_gauge, side.forecast_logic), is_forecast)
-    if sinks.forecasts is not None:
-        op.output(
-            "forecasts-out", op.map("forecast-message", forecasted.trues, forecast_message), sinks.forecasts
-        )
-    exhaustion = op.map(
-        "exhaustion-message", forecasted.falses, lambda kv: detection_message(only_detection(kv))
-    )
+    forecasted = op.stateful("forecast", by_gauge, side.forecast_logic)
+    exhaustion = _split("forecast", forecasted, is_forecast, forecast_message, sinks.forecasts, "exhaustion")
 
     logs = op.key_on("key-by-service", op.filter_map("logs", valid.trues, only_log), log_service)
     patterns = op.stateful("log-patterns", logs, side.log_logic)
-    pattern_messages = op.map("log-pattern-message", patterns, lambda kv: detection_message(kv[1]))
+    pattern_messages = _split(
+        "digest", patterns, is_digest, digest_message, sinks.log_templates, "log-pattern"
+    )
 
     all_messages = op.merge("all-detections", messages, exhaustion, pattern_messages)
     op.output("detections-out", all_messages, sinks.detections)
     return flow
+
+
+def _split(
+    name: str,
+    stream: Stream[tuple[str, _Side]],
+    is_side: Callable[[tuple[str, _Side]], bool],
+    side_message: Callable[[tuple[str, _Side]], OutMessage],
+    side_sink: Sink[OutMessage] | None,
+    detections_name: str,
+) -> Stream[OutMessage]:
+    """Send what ``is_side`` picks (forecasts, digests) to ``side_sink`` (dropped when None); the rest
+    of ``stream`` are detections, returned as messages for the detections topic."""
+    branch = op.branch(f"is-{name}", stream, is_side)
+    if side_sink is not None:
+        op.output(f"{name}s-out", op.map(f"{name}-message", branch.trues, side_message), side_sink)
+    return op.map(
+        f"{detections_name}-message", branch.falses, lambda kv: detection_message(only_detection(kv))
+    )

@@ -15,7 +15,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.operators import StatefulLogic
 from prometheus_client import CollectorRegistry
 
-from forewarn.events import Detection, ForecastEvent, LogRecord, TelemetryEvent
+from forewarn.events import Detection, ForecastEvent, LogRecord, LogTemplateDigest, TelemetryEvent
 from forewarn.metrics import ForecastMetrics, forecast_metrics
 from forewarn.pipeline.forecasting import (
     ForecastEngine,
@@ -28,15 +28,20 @@ from forewarn.pipeline.log_patterns import MinerFactory, ServicePatterns, defaul
 from forewarn.pipeline.messages import OutMessage
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.steps import DEFAULT_SERIES_IDLE
-from forewarn.settings import Settings
+from forewarn.settings import PipelineSettings, Settings
 
 log = logging.getLogger(__name__)
+# The default of the pipeline.log_digest_seconds setting, for logic built without settings (tests).
+DEFAULT_DIGEST_EVERY = timedelta(seconds=PipelineSettings().log_digest_seconds)
 
 __all__ = [
     "ForecastLogic",
     "ForecastSteps",
+    "LogOutput",
     "LogPatternLogic",
+    "digest_message",
     "forecast_message",
+    "is_digest",
     "is_forecast",
     "only_detection",
 ]
@@ -99,9 +104,18 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
         return self._state.snapshot() if self._state is not None else None
 
 
-class LogPatternLogic(StatefulLogic[LogRecord, Detection, bytes]):
+LogOutput = Detection | LogTemplateDigest
+
+
+class LogPatternLogic(StatefulLogic[LogRecord, LogOutput, bytes]):
     """One miner per service, built on its first line (dropped after ``idle`` of silence); the
-    snapshot is the pickled miner."""
+    snapshot is the pickled miner.
+
+    Besides detections it emits the service's template digest once a period of ``digest_every`` has
+    passed: in event time when the next line comes, or on the wall clock when the service goes quiet
+    (a fault healed within seconds leaves a few error lines and then silence; they must still reach
+    the incident). At the end of the input (a batch replay) the last period is flushed too.
+    """
 
     def __init__(
         self,
@@ -110,33 +124,55 @@ class LogPatternLogic(StatefulLogic[LogRecord, Detection, bytes]):
         metrics: PipelineMetrics,
         resume: bytes | None,
         idle: timedelta = DEFAULT_SERIES_IDLE,
+        digest_every: timedelta = DEFAULT_DIGEST_EVERY,
     ) -> None:
         self._metrics = metrics
         self._clock = clock
         self._idle = idle
+        self._digest_every = digest_every
         self._last_seen = clock()
         self._patterns = (
             ServicePatterns.restore(resume, clock) if resume is not None else ServicePatterns(factory(clock))
         )
+        # Wall-clock deadline of the pending digest (not in the snapshot: re-armed on restore).
+        pending = self._patterns.pending_since() is not None
+        self._digest_due: datetime | None = self._last_seen + digest_every if pending else None
 
     def notify_at(self) -> datetime | None:
-        return self._last_seen + self._idle
+        idle = self._last_seen + self._idle
+        return idle if self._digest_due is None else min(idle, self._digest_due)
 
-    def on_notify(self) -> tuple[list[Detection], bool]:
-        if self._clock() - self._last_seen >= self._idle:
-            return [], StatefulLogic.DISCARD
+    def on_notify(self) -> tuple[list[LogOutput], bool]:
+        now = self._clock()
+        if now - self._last_seen >= self._idle:
+            return list(self._digests()), StatefulLogic.DISCARD
+        if self._digest_due is not None and now >= self._digest_due:
+            return list(self._digests()), StatefulLogic.RETAIN
         return [], StatefulLogic.RETAIN
 
-    def on_item(self, value: LogRecord) -> tuple[list[Detection], bool]:
+    def on_item(self, value: LogRecord) -> tuple[list[LogOutput], bool]:
         self._last_seen = self._clock()
+        out: list[LogOutput] = []
+        since = self._patterns.pending_since()
+        if since is not None and value.timestamp - since >= self._digest_every:
+            out += self._digests()
         detections = self._patterns.observe(value)
         for detection in detections:
             self._metrics.observe_detection(detection)
             log.info("detection %s %s: %s", detection.severity.value, detection.series, detection.reason)
-        return detections, StatefulLogic.RETAIN
+        if self._digest_due is None:
+            self._digest_due = self._last_seen + self._digest_every
+        return [*out, *detections], StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[LogOutput], bool]:
+        return list(self._digests()), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
         return self._patterns.snapshot()
+
+    def _digests(self) -> list[LogTemplateDigest]:
+        self._digest_due = None
+        return self._patterns.digests()
 
 
 class ForecastSteps:
@@ -157,6 +193,7 @@ class ForecastSteps:
         self.clock = clock
         self.miner_factory = miner_factory
         self.idle = settings.pipeline.series_idle
+        self.digest_every = timedelta(seconds=settings.pipeline.log_digest_seconds)
 
     def gauges(self, event: TelemetryEvent) -> list[GaugeObservation]:
         return gauge_observations(event, self.settings)
@@ -165,7 +202,9 @@ class ForecastSteps:
         return ForecastLogic(self.engine, self.metrics, self.forecasts, resume, self.idle)
 
     def log_logic(self, resume: bytes | None) -> LogPatternLogic:
-        return LogPatternLogic(self.miner_factory, self.clock, self.metrics, resume, self.idle)
+        return LogPatternLogic(
+            self.miner_factory, self.clock, self.metrics, resume, self.idle, self.digest_every
+        )
 
 
 def only_log(event: TelemetryEvent) -> LogRecord | None:
@@ -192,9 +231,22 @@ def forecast_message(item: tuple[str, ForecastEvent | Detection]) -> OutMessage:
     return KafkaSinkMessage(key=forecast.service.encode(), value=forecast.to_json_bytes())
 
 
-def only_detection(item: tuple[str, ForecastEvent | Detection]) -> Detection:
-    """The false side of ``is_forecast`` (mypy cannot narrow a branch's false stream; this does)."""
+def only_detection(item: tuple[str, ForecastEvent | Detection | LogTemplateDigest]) -> Detection:
+    """The false side of ``is_forecast`` and ``is_digest`` (mypy cannot narrow a branch's false
+    stream; this does)."""
     detection = item[1]
     if not isinstance(detection, Detection):
         raise TypeError(f"expected a Detection on the detection branch, got {type(detection).__name__}")
     return detection
+
+
+def is_digest(item: tuple[str, LogOutput]) -> bool:
+    return isinstance(item[1], LogTemplateDigest)
+
+
+def digest_message(item: tuple[str, LogOutput]) -> OutMessage:
+    """Digests are keyed by service, like detections: one service's stay in order together."""
+    digest = item[1]
+    if not isinstance(digest, LogTemplateDigest):
+        raise TypeError(f"expected a LogTemplateDigest on the digest branch, got {type(digest).__name__}")
+    return KafkaSinkMessage(key=digest.service.encode(), value=digest.to_json_bytes())

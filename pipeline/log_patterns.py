@@ -11,6 +11,11 @@ Bytewax snapshots, i.e. once per epoch per service that logged in it, not per li
 with the number of templates (~3 KB for a few templates, ~100-200 bytes per extra template), which
 is small for a service's vocabulary; lines are redacted before mining, so a snapshot never holds a
 secret. The clock is not part of the state (it is re-injected on restore).
+
+Digests: besides detections, the miner hands over what each service wrote in a short period
+(:class:`~forewarn.events.LogTemplateDigest`); the dataflow publishes them on the log-templates topic,
+so the responder can cite log lines on incidents that no log detection opened. The counts since the
+last digest live in the miner, so they are in the snapshot too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pickle
 from collections.abc import Callable
 from datetime import datetime
 
-from forewarn.events import Detection, LogRecord
+from forewarn.events import Detection, LogRecord, LogTemplateDigest
 from forewarn.incidents.log_patterns import LogPatternMiner
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,18 @@ class ServicePatterns:
             return self.miner.observe(record)
         except Exception:  # a bug in mining one line must not stop the flow
             log.exception("log pattern mining failed on a %s line of %s", record.level.value, record.service)
+            return []
+
+    def pending_since(self) -> datetime | None:
+        """Event time of the oldest line not yet in a digest (None: nothing to publish)."""
+        return self.miner.pending_since()
+
+    def digests(self) -> list[LogTemplateDigest]:
+        """What the service wrote since the last digest; a failure costs that digest, never the flow."""
+        try:
+            return self.miner.digests()
+        except Exception:  # a bug in summarising must not stop the flow
+            log.exception("log template digest failed")
             return []
 
     def snapshot(self) -> bytes:

@@ -6,7 +6,15 @@ import random
 from datetime import datetime, timedelta
 from typing import Literal
 
-from forewarn.events import Detection, ForecastEvent, ForecastFigures, Incident, Severity
+from forewarn.events import (
+    Detection,
+    ForecastEvent,
+    ForecastFigures,
+    Incident,
+    LogTemplateDigest,
+    LogTemplateSummary,
+    Severity,
+)
 
 
 def make_detection(
@@ -134,3 +142,31 @@ def demo_pool_usage(rng: random.Random, calm_seconds: int, seconds: int) -> list
         leaked = 0.5 * max(0, i - calm_seconds)
         values.append(min(50, 6 + rng.randint(-1, 2) + int(leaked)) / 50)
     return values
+
+
+def make_template(
+    service: str, at: datetime, count: int, *, level: str = "ERROR", cluster: int = 7, span: float = 4.0
+) -> LogTemplateSummary:
+    """A template seen ``count`` times from ``at`` to ``at + span`` seconds, as in a dataflow digest."""
+    return LogTemplateSummary(
+        template_id=f"{service}:{cluster}",
+        service=service,
+        template=f"{service} delivery failed via <*>: SMTP <NUM> (cluster {cluster})",
+        count=count,
+        levels={level: count},
+        first_seen=at,
+        last_seen=at + timedelta(seconds=span),
+    )
+
+
+def make_digest(service: str, at: datetime, *templates: LogTemplateSummary) -> LogTemplateDigest:
+    """The dataflow's digest of ``service`` for the 4 s from ``at``, holding ``templates``."""
+    end = at + timedelta(seconds=4)
+    return LogTemplateDigest(
+        id=LogTemplateDigest.make_id(service, at, end),
+        service=service,
+        window_start=at,
+        window_end=end,
+        lines=sum(t.count for t in templates),
+        templates=list(templates),
+    )

@@ -22,7 +22,7 @@ from forewarn.incidents.offline import OfflineReporter
 from forewarn.incidents.responder import Responder
 from forewarn.incidents.tracker import IncidentTracker
 from forewarn.settings import HealingSettings, Settings, TopicSettings
-from tests.factories import forecast_figures, make_detection, make_forecast
+from tests.factories import forecast_figures, make_detection, make_digest, make_forecast, make_template
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -118,6 +118,27 @@ def test_malformed_messages_are_counted_not_raised() -> None:
     assert responder.on_message(TopicSettings().detections, b"{not json") == []
     assert responder.on_message(TopicSettings().detections, b'{"kind": "detection"}') == []
     assert responder.rejected == 2 and executor.triggers == []
+
+
+@pytest.mark.unit
+def test_log_evidence_arriving_after_the_detection_updates_the_incident_and_its_report() -> None:
+    responder, executor, reporter, published = _responder()
+    topics = TopicSettings()
+    responder.on_detection(_detection("email", T0 + timedelta(seconds=2)))
+    failed = make_template("email", T0, 4)
+    raw = make_digest("email", T0, failed).to_json_bytes()
+    assert responder.on_message(topics.log_templates, raw) == []  # evidence only: no healing
+    responder.on_message(topics.log_templates, raw)  # re-delivered: counted once, not republished
+    responder.on_message(
+        topics.log_templates, make_digest("sms", T0, make_template("sms", T0, 2)).to_json_bytes()
+    )
+
+    first, updated = (Incident.model_validate_json(v) for t, _, v in published if t == topics.incidents)
+    assert first.id == updated.id and first.log_templates == []
+    assert updated.log_templates == [failed]
+    assert reporter.calls == 2 and updated.report is not None  # rewritten: it has log evidence now
+    assert any(e.kind == "log_template" and e.ref == "email:7" for e in updated.report.evidence)
+    assert len(executor.triggers) == 1
 
 
 def _exhaustion_warning(at: datetime, probability: float, tte: float) -> Detection:

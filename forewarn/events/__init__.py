@@ -18,9 +18,14 @@ from forewarn.events.incident import (
     EvidenceKind,
     Incident,
     IncidentReport,
-    LogTemplateSummary,
     MetricValue,
     ReportBody,
+)
+from forewarn.events.log_templates import (
+    MAX_DIGEST_TEMPLATES,
+    MAX_TEMPLATE_CHARS,
+    LogTemplateDigest,
+    LogTemplateSummary,
 )
 from forewarn.events.telemetry import (
     DeadLetter,
@@ -33,6 +38,8 @@ from forewarn.events.telemetry import (
 )
 
 __all__ = [
+    "MAX_DIGEST_TEMPLATES",
+    "MAX_TEMPLATE_CHARS",
     "NO_ACTION",
     "SCHEMA_VERSION",
     "ActionEvent",
@@ -51,6 +58,7 @@ __all__ = [
     "InputEvent",
     "LogLevel",
     "LogRecord",
+    "LogTemplateDigest",
     "LogTemplateSummary",
     "MetricSample",
     "MetricValue",

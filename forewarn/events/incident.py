@@ -17,21 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.events.base import SCHEMA_VERSION, Severity
 from forewarn.events.detection import Detection
-
-
-class LogTemplateSummary(BaseModel):
-    """One drain3 log template seen during the incident, with how often and at which levels."""
-
-    model_config = ConfigDict(frozen=True)
-
-    template_id: str  # "<service>:<drain cluster id>", stable for the miner's persisted state
-    service: str
-    template: str  # redacted, variables masked as <*> / <NUM> / ...
-    count: int = Field(ge=0)
-    levels: dict[str, int] = Field(default_factory=dict)
-    first_seen: datetime
-    last_seen: datetime
-    new: bool = False  # first seen after the miner's warm-up: a brand-new kind of line
+from forewarn.events.log_templates import LogTemplateSummary
 
 
 class MetricValue(BaseModel):
@@ -141,7 +127,6 @@ __all__ = [
     "EvidenceKind",
     "Incident",
     "IncidentReport",
-    "LogTemplateSummary",
     "MetricValue",
     "ReportBody",
 ]

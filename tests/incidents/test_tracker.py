@@ -1,14 +1,18 @@
-"""IncidentTracker: the two calls the dataflow makes, and when reports are rewritten."""
+"""IncidentTracker: the two calls the responder makes, and when reports are rewritten."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from forewarn.events import LogRecord, Severity
+from forewarn.events import Detection, Incident, LogRecord, LogTemplateDigest, Severity
 from forewarn.incidents.reporter import IncidentReporter
 from forewarn.incidents.tracker import IncidentTracker
+from forewarn.pipeline.forecast_steps import LogPatternLogic
+from forewarn.pipeline.log_patterns import default_miner
+from forewarn.pipeline.metrics import PipelineMetrics
 
 from .conftest import T0, detection
 
@@ -43,12 +47,25 @@ def test_reports_are_written_on_open_severity_rise_and_root_change_only() -> Non
 
 
 def test_logs_flow_into_detections_and_incident_templates() -> None:
+    """The dataflow's log-pattern logic mines the lines; its detections and digests reach the tracker."""
     tracker = IncidentTracker()
+    wall = T0 + timedelta(days=1)
+    logic = LogPatternLogic(default_miner, lambda: wall, PipelineMetrics(CollectorRegistry()), None)
+    incidents: list[Incident] = []
+
+    def deliver(outputs: list[Detection | LogTemplateDigest]) -> None:
+        for out in outputs:
+            if isinstance(out, LogTemplateDigest):
+                incidents.extend(tracker.observe_templates(out))
+            else:
+                found = tracker.observe_detection(out)
+                incidents.extend([found] if found is not None else [])
+
     for i in range(300):
-        tracker.observe_log(
-            LogRecord(service="sms", timestamp=T0 + timedelta(seconds=i), message=f"sms sent in {i % 9} ms")
+        record = LogRecord(
+            service="sms", timestamp=T0 + timedelta(seconds=i), message=f"sms sent in {i % 9} ms"
         )
-    incidents = []
+        deliver(logic.on_item(record)[0])
     for i in range(10):
         record = LogRecord(
             service="sms",
@@ -56,9 +73,13 @@ def test_logs_flow_into_detections_and_incident_templates() -> None:
             level="ERROR",
             message="SMS delivery failed via twilio: HTTP 503 Service Unavailable",
         )
-        for found in tracker.observe_log(record):
-            incidents.append(tracker.observe_detection(found))
+        deliver(logic.on_item(record)[0])
+    deliver(logic.on_eof()[0])
     last = incidents[-1]
-    assert last is not None and last.service == "sms"
-    assert last.log_templates and "SMS delivery failed" in last.log_templates[0].template
+    assert last.service == "sms"
+    failed = last.log_templates[0]
+    assert "SMS delivery failed" in failed.template
+    assert failed.count == 10 and failed.levels == {"ERROR": 10}
+    assert (failed.first_seen, failed.last_seen) == (T0 + timedelta(seconds=300), T0 + timedelta(seconds=309))
     assert last.report is not None and last.report.cause_category == "provider_outage"
+    assert any(e.kind == "log_template" and e.ref == failed.template_id for e in last.report.evidence)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,14 @@ from bytewax.operators import StatefulLogic
 from bytewax.testing import TestingSink, TestingSource
 from prometheus_client import CollectorRegistry
 
-from forewarn.events import Detection, LogRecord
+from forewarn.events import MAX_DIGEST_TEMPLATES, Detection, LogRecord, LogTemplateDigest
 from forewarn.incidents.log_patterns import LogPatternMiner
 from forewarn.ingest import RawMessage
 from forewarn.pipeline.dataflow import FlowSinks, build_flow
 from forewarn.pipeline.forecast_steps import LogPatternLogic
 from forewarn.pipeline.log_patterns import ServicePatterns, default_miner
 from forewarn.pipeline.metrics import PipelineMetrics
+from forewarn.pipeline.steps import DEFAULT_SERIES_IDLE
 from forewarn.settings import Settings
 
 from .conftest import WALL, at, recovery_config, run_one_worker, run_two_workers
@@ -184,7 +186,78 @@ def test_a_silent_service_miner_is_dropped_after_a_day() -> None:
     now = [WALL]
     logic = LogPatternLogic(default_miner, lambda: now[0], PipelineMetrics(CollectorRegistry()), None)
     logic.on_item(LogRecord(service="auth", message="login ok", timestamp=at(0)))
+    now[0] = WALL + timedelta(seconds=5)  # the quiet service's pending digest goes out first
+    (digest,), retained = logic.on_notify()
+    assert isinstance(digest, LogTemplateDigest) and retained == StatefulLogic.RETAIN
     now[0] = WALL + timedelta(hours=23, minutes=59)
     assert logic.on_notify() == ([], StatefulLogic.RETAIN)
     now[0] = WALL + timedelta(hours=24)
     assert logic.on_notify() == ([], StatefulLogic.DISCARD)
+
+
+def test_the_flow_publishes_per_service_template_digests() -> None:
+    """Every line is counted once in its service's digests, in periods of 5 s of event time."""
+    docs = scenario()
+    digests_out: Messages = []
+    flow = build_flow(
+        Settings(),
+        TestingSource(as_messages(docs)),
+        FlowSinks(TestingSink([]), TestingSink([]), log_templates=TestingSink(digests_out)),
+        clock=lambda: WALL,
+    )
+    run_one_worker(flow)
+    digests = [LogTemplateDigest.model_validate_json(m.value or b"") for m in digests_out]
+    assert {m.key for m in digests_out} == {b"payments", b"auth"}
+    for service in ("payments", "auth"):
+        mine = sorted((d for d in digests if d.service == service), key=lambda d: d.window_start)
+        assert sum(d.lines for d in mine) == sum(1 for doc in docs if doc["service"] == service)
+        assert all(d.window_end - d.window_start < timedelta(seconds=5) for d in mine)
+        assert all(a.window_end < b.window_start for a, b in pairwise(mine))
+    # payments' provider errors (t=150..159) are in the last two periods, with their first/last seen.
+    errors = [t for d in digests for t in d.templates if t.levels.get("ERROR")]
+    assert {t.service for t in errors} == {"payments", "auth"}
+    payments = [t for t in errors if t.service == "payments"]
+    assert sum(t.count for t in payments) == 10
+    assert min(t.first_seen for t in payments) == at(150) and max(t.last_seen for t in payments) == at(159)
+    assert all(t.template.startswith("payment provider error: HTTP <NUM> Bad Gateway") for t in payments)
+    assert all(t.new for t in payments)  # new to payments (after its warm-up), unlike auth's
+    assert not any(t.new for t in errors if t.service == "auth")
+
+
+def test_a_digest_is_bounded_and_redacted() -> None:
+    patterns = ServicePatterns(default_miner(lambda: WALL))
+    secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+    for i in range(30):  # 30 templates (drain3 tells lines of different lengths apart): only the top travel
+        line = "retrying" + " step" * i
+        patterns.observe(LogRecord(service="auth", message=line, timestamp=at(0), level="INFO"))
+    for _ in range(3):
+        patterns.observe(
+            LogRecord(
+                service="auth", message=f"login rejected token={secret}", timestamp=at(1), level="ERROR"
+            )
+        )
+    assert patterns.pending_since() == at(0)
+    (digest,) = patterns.digests()
+    assert patterns.pending_since() is None and patterns.digests() == []
+    assert digest.lines == 33 and len(digest.templates) == MAX_DIGEST_TEMPLATES
+    top = digest.templates[0]
+    assert top.levels == {"ERROR": 3} and top.count == 3  # the errors lead, whatever their count
+    assert secret not in digest.to_json_bytes().decode() and "REDACTED" in top.template
+
+
+def test_a_quiet_service_digest_goes_out_on_the_wall_clock() -> None:
+    """A fault healed within seconds leaves a few error lines and then silence: they still go out."""
+    now = [WALL]
+    logic = LogPatternLogic(default_miner, lambda: now[0], PipelineMetrics(CollectorRegistry()), None)
+    for i in range(3):
+        out, _ = logic.on_item(
+            LogRecord(service="email", message="smtp failed", timestamp=at(i), level="ERROR")
+        )
+        assert out == []  # no detection for 3 lines, and the period is still open
+    assert logic.notify_at() == WALL + timedelta(seconds=5)
+    now[0] = WALL + timedelta(seconds=5)
+    (digest,), retained = logic.on_notify()
+    assert isinstance(digest, LogTemplateDigest) and retained == StatefulLogic.RETAIN
+    (template,) = digest.templates
+    assert (template.count, template.first_seen, template.last_seen) == (3, at(0), at(2))
+    assert logic.notify_at() == WALL + DEFAULT_SERIES_IDLE  # nothing pending: only the idle check
