@@ -86,7 +86,15 @@ def _recovery(settings: Settings, options: RunOptions, partitions: int) -> objec
     if not any(directory.glob("part-*.sqlite3")):
         init_db_dir(directory, partitions)  # type: ignore[no-untyped-call]
         log.info("initialised recovery store %s with %d partition(s)", directory, partitions)
-    return RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
+    backup = timedelta(seconds=settings.pipeline.backup_interval_seconds)
+    return RecoveryConfig(str(directory), backup)  # type: ignore[no-untyped-call]
+
+
+def epoch_interval(settings: Settings, recovery: object | None) -> timedelta:
+    """With recovery, the snapshot interval (Bytewax snapshots at each epoch's end), else the epoch."""
+    pipeline = settings.pipeline
+    seconds = pipeline.snapshot_interval_seconds if recovery is not None else pipeline.epoch_interval_seconds
+    return timedelta(seconds=seconds)
 
 
 def run_process(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
@@ -120,7 +128,7 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
             workers_per_process=1,
             process_id=options.process_id,
             addresses=list(options.addresses) or None,
-            epoch_interval=timedelta(seconds=settings.pipeline.epoch_interval_seconds),
+            epoch_interval=epoch_interval(settings, recovery),
             recovery_config=recovery,
         )
     except KeyboardInterrupt:
