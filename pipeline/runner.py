@@ -104,7 +104,8 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
 
     from forewarn.kafka.io import ensure_topics, wait_until_ready
     from forewarn.pipeline.dataflow import build_flow, kafka_source
-    from forewarn.pipeline.metrics import serve_metrics
+    from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
+    from forewarn.pipeline.source_health import SourceHealth
 
     bootstrap = settings.kafka.bootstrap_servers
     wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
@@ -117,8 +118,9 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     announce(f"metrics: http://{settings.metrics.host}:{bound}/metrics{member}")
 
     stopper = _GracefulStop(announce)
-    source = kafka_source(settings, from_beginning=options.from_beginning)
-    flow = build_flow(settings, source, registry=registry, stop=stopper.event)
+    metrics = PipelineMetrics(registry)
+    source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
+    flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     recovery = _recovery(settings, options, max(1, len(options.addresses)))
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         """Run the dataflow until Ctrl-C."""
         import logging
 
+        from forewarn.log_setup import setup_logging
         from forewarn.pipeline.runner import RunOptions
         from forewarn.pipeline.runner import run as run_dataflow
         from forewarn.settings import load_settings
@@ -64,9 +65,7 @@ def register(app: typer.Typer) -> None:
         if bootstrap_servers:
             kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
             settings = settings.model_copy(update={"kafka": kafka})
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(settings.log_level)
         # kafka-python (used only to wait for the broker and create topics) logs every retry; our own
         # error says what failed. The dataflow itself talks to Kafka through librdkafka.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
