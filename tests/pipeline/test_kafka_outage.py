@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from forewarn.dev.broker import LocalKafka
 from forewarn.kafka.io import ensure_topics
-from forewarn.settings import KafkaSettings, Settings, TopicSettings, load_settings
+from forewarn.settings import KafkaSettings, Settings
 
+from ..conftest import local_broker, prefixed_topics
 from .kafka_process import plain_producer, probe, start_dataflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,20 +53,10 @@ def wait_until(check: Callable[[], bool], timeout: float) -> bool:
 def test_broker_outage_moves_the_source_metrics_and_the_log_stays_bounded(
     tmp_path: Path, kafka_topic_prefix: str
 ) -> None:
-    broker = LocalKafka(
-        tmp_path / "broker",
-        port=0,
-        controller_port=0,
-        version=load_settings().kafka.version,
-        start_timeout=120.0,
-        die_with_parent=True,
-    )
+    broker = local_broker(tmp_path / "broker")  # its own: stopping the session's would hit others
     broker.start()
     try:
-        defaults = TopicSettings()
-        topics = TopicSettings(
-            **{name: kafka_topic_prefix + getattr(defaults, name) for name in TopicSettings.model_fields}
-        )
+        topics = prefixed_topics(kafka_topic_prefix)
         ensure_topics(broker.bootstrap, topics.all(), partitions=3)
         settings = Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap), topics=topics)
         with start_dataflow(settings, tmp_path) as dataflow:
@@ -85,7 +75,9 @@ def test_broker_outage_moves_the_source_metrics_and_the_log_stays_bounded(
             assert dataflow.metric("forewarn_pipeline_source_errors_total") >= 1
             assert time.time() - dataflow.metric("forewarn_pipeline_heartbeat_timestamp_seconds") < 5
 
-            broker.start()  # same ports and data dir
+            address = broker.bootstrap
+            broker.start()  # same data dir, and the same ports unless another process took one
+            assert broker.bootstrap == address, "the broker came back on another port"
             assert wait_until(lambda: dataflow.metric(UP) == 1, 60), "\n".join(dataflow.lines[-30:])
             assert dataflow.metric(CONTACT) > seen_before + OUTAGE
             producer = plain_producer(settings)
