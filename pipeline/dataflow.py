@@ -53,6 +53,7 @@ from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import observations_from
+from forewarn.pipeline.source_health import SourceHealth, WatchedKafkaSource, librdkafka_logger
 from forewarn.pipeline.steps import FlowSteps, is_event, letter_message, series_key
 from forewarn.settings import Settings
 
@@ -83,22 +84,37 @@ def _brokers(settings: Settings) -> list[str]:
     return [b.strip() for b in settings.kafka.bootstrap_servers.split(",") if b.strip()]
 
 
-def kafka_source(settings: Settings, *, from_beginning: bool | None = None, tail: bool = True) -> KafkaSource:
-    """The input topics. ``tail=False`` stops at the current end (benchmarks, batch replays)."""
+def _client_config(settings: Settings) -> dict[str, Any]:
+    # librdkafka's own lines go through Python logging (and its repeat filter), not raw to stderr.
+    return {"client.id": f"{settings.kafka.client_id}-dataflow", "logger": librdkafka_logger()}
+
+
+def kafka_source(
+    settings: Settings,
+    *,
+    from_beginning: bool | None = None,
+    tail: bool = True,
+    health: SourceHealth | None = None,
+) -> KafkaSource:
+    """The input topics. ``tail=False`` stops at the current end (benchmarks, batch replays).
+
+    With ``health``, the consumers report errors and broker contact to it (``forewarn run``).
+    """
     earliest = settings.pipeline.start_from == "earliest" if from_beginning is None else from_beginning
-    return KafkaSource(
-        _brokers(settings),
-        settings.topics.inputs(),
-        tail=tail,
-        starting_offset=OFFSET_BEGINNING if earliest else OFFSET_END,
-        add_config={"client.id": f"{settings.kafka.client_id}-dataflow"},
-        batch_size=settings.pipeline.batch_size,
-        raise_on_errors=False,
-    )
+    options: dict[str, Any] = {
+        "tail": tail,
+        "starting_offset": OFFSET_BEGINNING if earliest else OFFSET_END,
+        "add_config": _client_config(settings),
+        "batch_size": settings.pipeline.batch_size,
+        "raise_on_errors": False,
+    }
+    if health is not None:
+        return WatchedKafkaSource(health, _brokers(settings), settings.topics.inputs(), **options)
+    return KafkaSource(_brokers(settings), settings.topics.inputs(), **options)
 
 
 def kafka_sinks(settings: Settings) -> FlowSinks:
-    config = {"client.id": f"{settings.kafka.client_id}-dataflow"}
+    config = _client_config(settings)
     return FlowSinks(
         detections=KafkaSink(_brokers(settings), settings.topics.detections, add_config=config),
         dead_letters=KafkaSink(_brokers(settings), settings.topics.dead_letter, add_config=config),
@@ -113,6 +129,7 @@ def build_flow(
     sinks: FlowSinks | None = None,
     *,
     registry: CollectorRegistry | None = None,
+    metrics: PipelineMetrics | None = None,
     clock: Callable[[], datetime] = utc_now,
     detector_factory: DetectorFactory | None = None,
     flow_id: str = "forewarn",
@@ -120,9 +137,10 @@ def build_flow(
 ) -> Dataflow:
     """The production dataflow; ``source``/``sinks`` default to Kafka from ``settings``.
 
-    Setting ``stop`` ends the input: the flow drains, flushes its sinks and returns.
+    Setting ``stop`` ends the input: the flow drains, flushes its sinks and returns. ``metrics``
+    (built on ``registry``) is for a caller that feeds them from elsewhere too (the source's health).
     """
-    metrics = PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
+    metrics = metrics or PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
     steps = FlowSteps(settings.ingest, engine, metrics, clock, settings.pipeline.series_idle)
     side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns

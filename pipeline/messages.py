@@ -42,6 +42,6 @@ def detection_message(detection: Detection) -> OutMessage:
 
 
 def dead_letter_message(letter: DeadLetter) -> OutMessage:
-    """Dead letters are keyed by their source topic: one topic's rejects stay in order together."""
-    key = letter.source_topic.encode() if letter.source_topic else None
-    return KafkaSinkMessage(key=key, value=letter.to_json_bytes())
+    """Dead letters are keyed by their deterministic id: a replayed one is a duplicate by key too
+    (a compacted dead-letter topic keeps one copy), and a consumer can de-duplicate by key alone."""
+    return KafkaSinkMessage(key=letter.id.encode(), value=letter.to_json_bytes())

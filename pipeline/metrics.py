@@ -60,6 +60,18 @@ class PipelineMetrics:
             "Errors reported by the Kafka consumer (the dataflow keeps running).",
             registry=registry,
         )
+        self.source_up = Gauge(
+            "forewarn_pipeline_source_up",
+            "1 while every Kafka consumer of the dataflow has a broker connection up, else 0 "
+            "(librdkafka's statistics, every second, and its error callback).",
+            registry=registry,
+        )
+        self.source_contact = Gauge(
+            "forewarn_pipeline_source_last_contact_timestamp_seconds",
+            "Wall clock of the last report of a Kafka consumer connected to a broker: "
+            "time() minus this is how long the input has been cut off.",
+            registry=registry,
+        )
         self.lag = Histogram(
             "forewarn_pipeline_event_lag_seconds",
             "Wall-clock time at parse minus the event's own timestamp.",

@@ -86,7 +86,15 @@ def _recovery(settings: Settings, options: RunOptions, partitions: int) -> objec
     if not any(directory.glob("part-*.sqlite3")):
         init_db_dir(directory, partitions)  # type: ignore[no-untyped-call]
         log.info("initialised recovery store %s with %d partition(s)", directory, partitions)
-    return RecoveryConfig(str(directory))  # type: ignore[no-untyped-call]
+    backup = timedelta(seconds=settings.pipeline.backup_interval_seconds)
+    return RecoveryConfig(str(directory), backup)  # type: ignore[no-untyped-call]
+
+
+def epoch_interval(settings: Settings, recovery: object | None) -> timedelta:
+    """With recovery, the snapshot interval (Bytewax snapshots at each epoch's end), else the epoch."""
+    pipeline = settings.pipeline
+    seconds = pipeline.snapshot_interval_seconds if recovery is not None else pipeline.epoch_interval_seconds
+    return timedelta(seconds=seconds)
 
 
 def run_process(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
@@ -96,7 +104,8 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
 
     from forewarn.kafka.io import ensure_topics, wait_until_ready
     from forewarn.pipeline.dataflow import build_flow, kafka_source
-    from forewarn.pipeline.metrics import serve_metrics
+    from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
+    from forewarn.pipeline.source_health import SourceHealth
 
     bootstrap = settings.kafka.bootstrap_servers
     wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
@@ -109,8 +118,9 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     announce(f"metrics: http://{settings.metrics.host}:{bound}/metrics{member}")
 
     stopper = _GracefulStop(announce)
-    source = kafka_source(settings, from_beginning=options.from_beginning)
-    flow = build_flow(settings, source, registry=registry, stop=stopper.event)
+    metrics = PipelineMetrics(registry)
+    source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
+    flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     recovery = _recovery(settings, options, max(1, len(options.addresses)))
     previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
@@ -120,7 +130,7 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
             workers_per_process=1,
             process_id=options.process_id,
             addresses=list(options.addresses) or None,
-            epoch_interval=timedelta(seconds=settings.pipeline.epoch_interval_seconds),
+            epoch_interval=epoch_interval(settings, recovery),
             recovery_config=recovery,
         )
     except KeyboardInterrupt:

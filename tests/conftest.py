@@ -18,10 +18,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from forewarn.settings import KafkaSettings, Settings, TopicSettings
+
+if TYPE_CHECKING:
+    from forewarn.dev.broker import LocalKafka
 
 EXTERNAL_BOOTSTRAP_ENV = "FOREWARN_TEST_KAFKA_BOOTSTRAP"
 
@@ -35,6 +39,27 @@ class KafkaBroker:
     data_dir: Path | None = None
 
 
+def local_broker(data_dir: Path) -> LocalKafka:
+    """A real local broker (not started yet) on free ports, dying with the test process."""
+    from forewarn.dev.broker import LocalKafka
+    from forewarn.settings import load_settings
+
+    return LocalKafka(
+        data_dir,
+        port=0,
+        controller_port=0,
+        version=load_settings().kafka.version,
+        start_timeout=120.0,
+        die_with_parent=True,
+    )
+
+
+def prefixed_topics(prefix: str) -> TopicSettings:
+    """Every forewarn topic renamed with ``prefix``, so tests sharing a broker never meet."""
+    defaults = TopicSettings()
+    return TopicSettings(**{field: prefix + getattr(defaults, field) for field in TopicSettings.model_fields})
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A real Kafka 4.x broker for the whole session (started on first request, stopped at the end)."""
@@ -46,18 +71,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         yield KafkaBroker(bootstrap=external)
         return
 
-    from forewarn.dev.broker import LocalKafka
-    from forewarn.settings import load_settings
-
     data_dir = tmp_path_factory.mktemp("kafka-broker")
-    broker = LocalKafka(
-        data_dir,
-        port=0,
-        controller_port=0,
-        version=load_settings().kafka.version,
-        start_timeout=120.0,
-        die_with_parent=True,
-    )
+    broker = local_broker(data_dir)
     broker.start()
     try:
         yield KafkaBroker(bootstrap=broker.bootstrap, log_path=broker.log_path, data_dir=data_dir)
@@ -82,10 +97,7 @@ def kafka_settings(kafka_broker: KafkaBroker, kafka_topic_prefix: str) -> Settin
     """
     from forewarn.kafka.io import ensure_topics
 
-    defaults = TopicSettings()
-    topics = TopicSettings(
-        **{field: kafka_topic_prefix + getattr(defaults, field) for field in TopicSettings.model_fields}
-    )
+    topics = prefixed_topics(kafka_topic_prefix)
     ensure_topics(kafka_broker.bootstrap, topics.all(), partitions=3)
     return Settings(
         kafka=KafkaSettings(

@@ -45,10 +45,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Serve until Ctrl-C."""
-        import logging
         import signal
 
         from forewarn.api.server import ApiServer
+        from forewarn.log_setup import setup_logging
         from forewarn.settings import load_settings
 
         settings = load_settings()
@@ -56,9 +56,7 @@ def register(app: typer.Typer) -> None:
             settings = settings.model_copy(
                 update={"store": settings.store.model_copy(update={"url": store_url})}
             )
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(settings.log_level)
         from forewarn.store.db import open_store
 
         store = open_store(settings.store)

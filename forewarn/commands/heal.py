@@ -257,15 +257,12 @@ def register(app: typer.Typer) -> None:
         into incidents, heals, applies queued approvals/rejections/manual triggers, and publishes
         incidents and action records. Ctrl-C stops it.
         """
-        import logging
-
         from forewarn.incidents.service import serve
+        from forewarn.log_setup import setup_logging
         from forewarn.settings import load_settings
 
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(settings.log_level)
         serve(settings, from_beginning=from_beginning)
 
     app.add_typer(heal, name="heal")

@@ -116,8 +116,9 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
 
     from forewarn.collect.probe import ProbeRunner, make_client
     from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory, quiet_kafka_client
+    from forewarn.log_setup import setup_logging
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level)
     # One line per request from httpx would drown the round summaries; failures are in the results.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     quiet_kafka_client(settings.log_level)

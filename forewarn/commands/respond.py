@@ -27,9 +27,8 @@ def register(app: typer.Typer) -> None:
         (FOREWARN_HEALING__MODE: off, dry-run (default), shadow, approve, auto); reports come from the
         LLM at FOREWARN_LLM__BASE_URL when set, else from the offline reporter. Ctrl-C stops it.
         """
-        import logging
-
         from forewarn.incidents.service import serve
+        from forewarn.log_setup import setup_logging
         from forewarn.settings import load_settings
 
         settings = load_settings()
@@ -37,7 +36,5 @@ def register(app: typer.Typer) -> None:
             settings.kafka.bootstrap_servers = bootstrap_servers
         if metrics_port is not None:
             settings.responder.metrics_port = metrics_port
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(settings.log_level)
         serve(settings, from_beginning=from_beginning)

@@ -15,8 +15,9 @@ HELP = (
     "the detections topic. Serves Prometheus metrics on /metrics.\n\n"
     "Creates missing topics first. Without --recovery-dir it starts at the end of the input topics "
     "(only new telemetry) unless --from-beginning is given; with a recovery dir a restart resumes "
-    "detector state and offsets where the last snapshot left them (output is at-least-once; "
-    "detection ids are deterministic, so consumers can drop duplicates).\n\n"
+    "detector state and offsets where the last snapshot left them (one every "
+    "pipeline.snapshot_interval_seconds, default 1 s; output is at-least-once; detection and "
+    "dead-letter ids are deterministic, so consumers can drop duplicates).\n\n"
     "--workers N starts N processes (threads share Python's GIL and are slower). "
     "Stop with Ctrl-C or SIGTERM.\n\n"
     "Example: forewarn run --from-beginning --metrics-port 0"
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
         """Run the dataflow until Ctrl-C."""
         import logging
 
+        from forewarn.log_setup import setup_logging
         from forewarn.pipeline.runner import RunOptions
         from forewarn.pipeline.runner import run as run_dataflow
         from forewarn.settings import load_settings
@@ -63,9 +65,7 @@ def register(app: typer.Typer) -> None:
         if bootstrap_servers:
             kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
             settings = settings.model_copy(update={"kafka": kafka})
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging(settings.log_level)
         # kafka-python (used only to wait for the broker and create topics) logs every retry; our own
         # error says what failed. The dataflow itself talks to Kafka through librdkafka.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -59,7 +59,6 @@ def register(app: typer.Typer) -> None:
         bootstrap_servers: BootstrapServers = None,
     ) -> None:
         """Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service."""
-        import logging
         import signal
         import sys
         import threading
@@ -74,14 +73,11 @@ def register(app: typer.Typer) -> None:
             kafka_producer_factory,
             quiet_kafka_client,
         )
+        from forewarn.log_setup import setup_logging
         from forewarn.settings import load_settings
 
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        setup_logging(settings.log_level, stream=sys.stderr)
         quiet_kafka_client(settings.log_level)
         bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
         publisher: Publisher

@@ -6,11 +6,13 @@ extra fields are ignored so producers can add context safely.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from forewarn.events.base import Details, Name, TopicMessage, utc_in_range
 
@@ -90,9 +92,17 @@ TelemetryEvent = ProbeResult | LogRecord | MetricSample
 
 
 class DeadLetter(TopicMessage):
-    """A message the pipeline could not use, kept whole (base64) with the reason."""
+    """A message the pipeline could not use, kept whole (base64) with the reason.
+
+    ``id`` is deterministic, as on every other output: a restart from the recovery store replays
+    the input since its last snapshot and writes the same dead letters again, and consumers drop
+    the repeats by id. It comes from where the message was read (topic, partition, offset) when
+    that is known, else from the original bytes and the reason. Left out, it is derived, so
+    producers and older letters without one still validate.
+    """
 
     kind: Literal["dead_letter"] = "dead_letter"
+    id: str = ""  # never stays empty: derived by _derive_id when left out
     reason: str
     source_topic: str | None = None
     partition: int | None = None
@@ -101,6 +111,25 @@ class DeadLetter(TopicMessage):
     original_b64: str
     original_size: int
     received_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            data = {**data, "id": cls.make_id(data)}
+        return data
+
+    @staticmethod
+    def make_id(fields: dict[str, Any]) -> str:
+        """The id of the dead letter with these fields: its position when known, else its content."""
+        position = (fields.get("source_topic"), fields.get("partition"), fields.get("offset"))
+        if all(part is not None for part in position):
+            raw = "|".join(["at", *(str(part) for part in position)]).encode()
+        else:
+            original = base64.b64decode(str(fields.get("original_b64", "")))
+            reason = str(fields.get("reason", ""))
+            raw = b"content|" + hashlib.sha256(original).digest() + reason.encode()
+        return hashlib.sha256(raw).hexdigest()[:24]
 
 
 __all__ = [

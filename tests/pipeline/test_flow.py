@@ -129,7 +129,11 @@ def test_exact_detections_and_dead_letters(runner: Runner) -> None:
     parsed = sorted(
         (DeadLetter.model_validate_json(m.value or b"") for m in letters), key=lambda d: d.original_size
     )
-    assert [(m.key) for m in letters].count(b"forewarn.probes") == 1
+    # keyed by their deterministic ids: the one with a position by it, the other by its content
+    assert sorted(m.key or b"" for m in letters) == sorted(d.id.encode() for d in parsed)
+    assert parsed[0].id == DeadLetter.make_id(
+        {"source_topic": "forewarn.probes", "partition": 0, "offset": 12}
+    )
     assert [(d.reason, base64.b64decode(d.original_b64), d.source_topic, d.offset) for d in parsed] == [
         (
             "bad JSON: Expecting property name enclosed in double quotes at line 1 column 2",

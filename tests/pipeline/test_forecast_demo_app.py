@@ -26,7 +26,7 @@ from forewarn.kafka.io import read_topic
 from forewarn.musobuddy.server import running_app
 from forewarn.settings import ProbeSettings, Settings
 
-from .test_kafka_dataflow import start_dataflow
+from .kafka_process import start_dataflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from forewarn.kafka.io import read_topic
 from forewarn.pipeline.forecasting import ForecastEngine, gauge_observations
 from forewarn.settings import Settings
 
-from .test_kafka_dataflow import plain_producer, start_dataflow
+from .kafka_process import plain_producer, start_dataflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

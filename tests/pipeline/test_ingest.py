@@ -88,6 +88,37 @@ def test_dead_letter_keeps_where_it_came_from() -> None:
     assert base64.b64decode(letter.key_b64 or "") == b"auth"
 
 
+def test_dead_letter_id_is_its_position_when_known() -> None:
+    """A replayed message (same topic, partition, offset) gets the same id, whenever it is re-read."""
+    first = rejected(b"{not json", topic="forewarn.probes", partition=2, offset=41)
+    again = parse_message(
+        RawMessage(value=b"{not json", topic="forewarn.probes", partition=2, offset=41),
+        LIMITS,
+        NOW + timedelta(minutes=5),
+    )
+    assert isinstance(again, DeadLetter) and again.received_at != first.received_at
+    assert again.id == first.id and len(first.id) == 24
+    # the same bytes at another offset are another message, and so another dead letter
+    assert rejected(b"{not json", topic="forewarn.probes", partition=2, offset=42).id != first.id
+    assert rejected(b"{not json", topic="forewarn.logs", partition=2, offset=41).id != first.id
+
+
+def test_dead_letter_id_without_a_position_comes_from_bytes_and_reason() -> None:
+    letter = rejected(b"{not json")
+    assert letter.id == rejected(b"{not json").id
+    assert letter.id != rejected(b"{not json!").id  # other bytes
+    moved = letter.model_copy(update={"reason": "another reason"})
+    assert DeadLetter.make_id(moved.model_dump()) != letter.id  # another reason
+
+
+def test_dead_letter_id_survives_the_topic_and_older_letters_get_one() -> None:
+    letter = rejected(b"{not json", topic="forewarn.probes", partition=0, offset=7)
+    assert DeadLetter.model_validate_json(letter.to_json_bytes()).id == letter.id
+    older = json.loads(letter.to_json_bytes())
+    del older["id"]  # a letter written before ids existed
+    assert DeadLetter.model_validate(older).id == letter.id
+
+
 @pytest.mark.parametrize(
     ("value", "reason_start", "klass"),
     [

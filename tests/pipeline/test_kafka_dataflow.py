@@ -7,159 +7,30 @@ free port) and is stopped with SIGINT, which must exit cleanly.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import random
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
-from kafka import KafkaProducer
 
 from forewarn.events import DeadLetter, Detection
 from forewarn.kafka.io import read_topic
-from forewarn.settings import REVEAL_SECRETS, DetectorSettings, Settings
+from forewarn.settings import DetectorSettings, Settings
+
+from .kafka_process import DataflowProcess, plain_producer, probe, start_dataflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@dataclass
-class DataflowProcess:
-    proc: subprocess.Popen[str]
-    metrics_url: str
-    lines: list[str] = field(default_factory=list)
-
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
-        text = httpx.get(self.metrics_url, timeout=5).text
-        total = 0.0
-        for line in text.splitlines():
-            match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
-            if not match:
-                continue
-            got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-            if all(got.get(k) == v for k, v in (labels or {}).items()):
-                total += float(match.group(2))
-        return total
-
-    def wait_for_metric(self, name: str, expected: float, timeout: float = 60.0) -> float:
-        deadline = time.monotonic() + timeout
-        value = self.metric(name)
-        while value < expected and time.monotonic() < deadline:
-            assert self.proc.poll() is None, "dataflow died:\n" + "\n".join(self.lines[-30:])
-            time.sleep(0.25)
-            value = self.metric(name)
-        return value
-
-
-def _write_config(settings: Settings, path: Path) -> Path:
-    # A 1 s epoch: recovery snapshots (and so a clean restart) do not wait the default 10 s.
-    short_epochs = settings.model_copy(
-        update={"pipeline": settings.pipeline.model_copy(update={"epoch_interval_seconds": 1.0})}
-    )
-    # Secrets dump masked unless revealed: the process reading this file needs the real values.
-    data = short_epochs.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.fixture
 def dataflow(kafka_settings: Settings, tmp_path: Path) -> Iterator[DataflowProcess]:
     with start_dataflow(kafka_settings, tmp_path) as process:
         yield process
-
-
-@contextlib.contextmanager
-def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[DataflowProcess]:
-    """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT."""
-    config = _write_config(settings, tmp_path / "forewarn.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
-    if "FOREWARN_CACHE_DIR" in os.environ:
-        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from forewarn.cli import app; app()",
-            "run",
-            "--from-beginning",
-            "--metrics-port",
-            "0",
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-    url: list[str] = []
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            found = re.search(r"metrics: (http://\S+/metrics)", line)
-            if found:
-                url.append(found.group(1))
-            if "dataflow running" in line:
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
-        assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
-        yield DataflowProcess(proc, url[0], lines)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                pytest.fail("dataflow did not stop within 30 s of SIGINT:\n" + "\n".join(lines[-30:]))
-            reader.join(5)
-            assert code == 0, f"dataflow exited with {code} on SIGINT:\n" + "\n".join(lines[-30:])
-            assert any("dataflow stopped" in line for line in lines)
-
-
-def probe(service: str, when: datetime, ok: bool) -> bytes:
-    return json.dumps(
-        {
-            "schema_version": 1,
-            "kind": "probe",
-            "service": service,
-            "endpoint": f"http://127.0.0.1:8080/api/health/{service}",
-            "timestamp": when.isoformat(),
-            "latency_ms": 20.0 + random.random(),
-            "status_code": 200 if ok else 503,
-            "ok": ok,
-            "status": "ok" if ok else "down",
-            "error": None if ok else "database unreachable",
-        }
-    ).encode()
-
-
-def plain_producer(settings: Settings) -> Any:
-    return KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5)
 
 
 def test_failing_service_probes_become_a_detection(
@@ -365,3 +236,54 @@ def test_restart_with_a_recovery_dir_resumes_state_and_offsets(
         )
         assert [Detection.model_validate_json(r.value).series for r in records] == ["auth/latency_ms"]
         assert second.metric("forewarn_pipeline_events_total") == 3  # the first 12 were not re-read
+
+
+def test_kill_9_soon_after_start_replays_at_most_one_snapshot_interval(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """kill -9 seconds after start, restart on the same recovery dir: only the last interval is re-read.
+
+    200 bad inputs are processed, one snapshot interval (1 s, the default) passes, 50 more are
+    processed and the process is killed at once, a few seconds after it started. The restart may read
+    the 50 again (their snapshot may not have been written), never the 200. Discriminating: with the
+    old 10 s epoch no snapshot existed at the kill and the restart re-read all 250 (issue #15).
+    """
+    recovery = tmp_path / "recovery"
+    topics = kafka_settings.topics
+    interval = kafka_settings.pipeline.snapshot_interval_seconds
+    dead = "forewarn_pipeline_dead_letters_total"
+
+    def send(values: list[bytes]) -> None:
+        producer = plain_producer(kafka_settings)
+        for value in values:
+            producer.send(topics.logs, value=value)
+        producer.flush()
+        producer.close()
+
+    early = [b"{early %d" % i for i in range(200)]
+    late = [b"{late %d" % i for i in range(50)]
+    with start_dataflow(kafka_settings, tmp_path, "--recovery-dir", str(recovery)) as first:
+        started = time.monotonic()
+        send(early)
+        assert first.wait_for_metric(dead, 200) == 200
+        time.sleep(2 * interval + 0.5)  # an epoch has closed after the last early one: snapshotted
+        send(late)
+        assert first.wait_for_metric(dead, 250) == 250
+        first.kill()
+        killed_after = time.monotonic() - started
+
+    with start_dataflow(kafka_settings, tmp_path, "--recovery-dir", str(recovery)) as second:
+        send([b"{after the restart"])
+        assert second.wait_for_metric(dead, 1) >= 1
+        time.sleep(3)  # a replay is read at start; give it time to show up in full
+        replayed = second.metric(dead) - 1
+    assert replayed <= len(late), f"replayed {replayed} bad inputs; killed {killed_after:.1f} s after start"
+
+    records = read_topic(kafka_settings.kafka.bootstrap_servers, topics.dead_letter, timeout=30)
+    letters = [DeadLetter.model_validate_json(r.value) for r in records]
+    assert len(letters) == 251 + replayed
+    ids = Counter(letter.id for letter in letters)
+    assert len(ids) == 251  # a replayed letter repeats the id of its first copy
+    originals = Counter(base64.b64decode(letter.original_b64) for letter in letters)
+    assert all(originals[value] == 1 for value in early)  # none of the snapshotted 200 came twice
+    assert all(records[k].key == letters[k].id.encode() for k in range(len(records)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,8 @@ from forewarn.ingest import RawMessage
 from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import detection_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
-from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands
+from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands, epoch_interval
+from forewarn.settings import PipelineSettings, Settings
 
 from .conftest import WALL, at
 
@@ -162,3 +164,13 @@ def test_idle_series_are_dropped_after_the_idle_time() -> None:
     now[0] = WALL + timedelta(hours=1)
     assert logic.on_notify() == ([], True)  # DISCARD
     assert registry.get_sample_value("forewarn_pipeline_active_series") == 0
+
+
+def test_with_recovery_the_epoch_is_the_short_snapshot_interval() -> None:
+    """Bytewax snapshots at each epoch's end: with a recovery dir the epoch is the snapshot interval."""
+    settings = Settings()
+    assert epoch_interval(settings, recovery=None) == timedelta(seconds=10)
+    assert epoch_interval(settings, recovery=object()) == timedelta(seconds=1)
+    tuned = Settings(pipeline=PipelineSettings(snapshot_interval_seconds=5, epoch_interval_seconds=30))
+    assert epoch_interval(tuned, recovery=object()) == timedelta(seconds=5)
+    assert epoch_interval(tuned, recovery=None) == timedelta(seconds=30)

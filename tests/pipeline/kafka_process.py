@@ -1,0 +1,157 @@
+"""Run ``forewarn run`` as a real process against a real broker, and read its metrics and output.
+
+Why a module of its own: the dataflow's integration tests (messages, recovery after SIGINT or
+kill -9, broker outages) all start, watch and stop the process the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kafka import KafkaProducer
+
+from forewarn.settings import REVEAL_SECRETS, Settings
+
+__all__ = ["DataflowProcess", "plain_producer", "probe", "start_dataflow"]
+
+
+@dataclass
+class DataflowProcess:
+    proc: subprocess.Popen[str]
+    metrics_url: str
+    lines: list[str] = field(default_factory=list)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
+        text = httpx.get(self.metrics_url, timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+            if not match:
+                continue
+            got = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+            if all(got.get(k) == v for k, v in (labels or {}).items()):
+                total += float(match.group(2))
+        return total
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no drain, no flush, no last snapshot."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def wait_for_metric(self, name: str, expected: float, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        value = self.metric(name)
+        while value < expected and time.monotonic() < deadline:
+            assert self.proc.poll() is None, "dataflow died:\n" + "\n".join(self.lines[-30:])
+            time.sleep(0.25)
+            value = self.metric(name)
+        return value
+
+
+def _write_config(settings: Settings, path: Path) -> Path:
+    # A 1 s epoch also without a recovery dir (with one, the 1 s snapshot interval is the epoch).
+    short_epochs = settings.model_copy(
+        update={"pipeline": settings.pipeline.model_copy(update={"epoch_interval_seconds": 1.0})}
+    )
+    # Secrets dump masked unless revealed: the process reading this file needs the real values.
+    data = short_epochs.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@contextlib.contextmanager
+def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[DataflowProcess]:
+    """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT."""
+    config = _write_config(settings, tmp_path / "forewarn.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
+    if "FOREWARN_CACHE_DIR" in os.environ:
+        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from forewarn.cli import app; app()",
+            "run",
+            "--from-beginning",
+            "--metrics-port",
+            "0",
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    url: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            found = re.search(r"metrics: (http://\S+/metrics)", line)
+            if found:
+                url.append(found.group(1))
+            if "dataflow running" in line:
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
+        assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
+        yield DataflowProcess(proc, url[0], lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                pytest.fail("dataflow did not stop within 30 s of SIGINT:\n" + "\n".join(lines[-30:]))
+            reader.join(5)
+            assert code == 0, f"dataflow exited with {code} on SIGINT:\n" + "\n".join(lines[-30:])
+            assert any("dataflow stopped" in line for line in lines)
+
+
+def probe(service: str, when: datetime, ok: bool) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "kind": "probe",
+            "service": service,
+            "endpoint": f"http://127.0.0.1:8080/api/health/{service}",
+            "timestamp": when.isoformat(),
+            "latency_ms": 20.0 + random.random(),
+            "status_code": 200 if ok else 503,
+            "ok": ok,
+            "status": "ok" if ok else "down",
+            "error": None if ok else "database unreachable",
+        }
+    ).encode()
+
+
+def plain_producer(settings: Settings) -> Any:
+    return KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5)
