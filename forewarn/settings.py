@@ -200,6 +200,9 @@ class PipelineSettings(_Section):
     # is dropped, so memory stays bounded even if producers keep inventing names; a series that comes
     # back starts over with a fresh warm-up.
     series_idle_seconds: float = Field(86400.0, gt=0)
+    # `forewarn run -w N`: on a stop, how long the supervisor waits for its processes after passing
+    # on the signal, and again after SIGTERM, before it escalates (SIGTERM, then SIGKILL).
+    stop_grace_seconds: float = Field(10.0, gt=0)
 
     @property
     def series_idle(self) -> timedelta:
