@@ -243,6 +243,9 @@ class PipelineSettings(_Section):
     # How often (event time, or wall clock once a service goes quiet) a service's log template digest
     # is published for the responder: short, so an incident gets its log evidence within seconds.
     log_digest_seconds: float = Field(5.0, gt=0)
+    # `forewarn run -w N`: on a stop, how long the supervisor waits for its processes after passing
+    # on the signal, and again after SIGTERM, before it escalates (SIGTERM, then SIGKILL).
+    stop_grace_seconds: float = Field(10.0, gt=0)
 
     @property
     def series_idle(self) -> timedelta:

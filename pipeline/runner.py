@@ -4,10 +4,11 @@ Why processes for scaling: Bytewax worker *threads* share one GIL, and we measur
 be slower than one on this workload; worker *processes* run in parallel. ``workers > 1`` therefore
 starts that many child processes (``forewarn run --process-id I --addresses ...``), each one a
 Bytewax cluster member with one worker and its own ``/metrics`` endpoint; the parent only
-supervises them and forwards Ctrl-C/SIGTERM.
+supervises them and stops them in bounded time (see ``supervisor.py``).
 
 Stopping: SIGINT or SIGTERM ends the input (see ``heartbeat.py``): the flow drains what it holds,
-its sinks flush, consumers close, and the process exits 0. A second signal forces it out.
+its sinks flush, consumers close, and the process exits 0. A second signal forces it out. A member
+catches the signal before it even waits for the broker, so an early stop is not lost either.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from forewarn.pipeline import supervisor
 from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,6 @@ class RunOptions:
     metrics_port: int | None = None  # None: settings.metrics.port; 0: a free port
     process_id: int | None = None  # set in a cluster member started by run_cluster
     addresses: tuple[str, ...] = ()
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class _GracefulStop:
@@ -99,6 +96,20 @@ def epoch_interval(settings: Settings, recovery: object | None) -> timedelta:
 
 def run_process(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
     """Run one dataflow process (the whole flow, or one member of a cluster). Blocks until stopped."""
+    # Catch the stop first: a signal during start-up then ends the input at its first poll (a cluster
+    # member still joins its peers, so they are not left waiting for it) instead of being lost.
+    stopper = _GracefulStop(announce)
+    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run_flow(settings, options, announce, stopper)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_flow(
+    settings: Settings, options: RunOptions, announce: Callable[[str], None], stopper: _GracefulStop
+) -> int:
     from bytewax.run import cli_main
     from prometheus_client import CollectorRegistry
 
@@ -107,22 +118,24 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
     from forewarn.pipeline.source_health import SourceHealth
 
+    member = "" if options.process_id is None else f" (process {options.process_id})"
     bootstrap = settings.kafka.bootstrap_servers
-    wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
-    ensure_topics(bootstrap, settings.topics.all())
+    try:
+        wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
+        ensure_topics(bootstrap, settings.topics.all())
+    except KeyboardInterrupt:
+        announce(f"dataflow forced to stop before it started{member}")
+        return 0
 
     registry = CollectorRegistry()
     port = settings.metrics.port if options.metrics_port is None else options.metrics_port
     server, bound = serve_metrics(registry, settings.metrics.host, port)
-    member = "" if options.process_id is None else f" (process {options.process_id})"
     announce(f"metrics: http://{settings.metrics.host}:{bound}/metrics{member}")
 
-    stopper = _GracefulStop(announce)
     metrics = PipelineMetrics(registry)
     source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     recovery = _recovery(settings, options, max(1, len(options.addresses)))
-    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
     try:
         cli_main(  # type: ignore[no-untyped-call]
@@ -142,8 +155,6 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     else:
         announce(f"dataflow stopped{member}")
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.shutdown()
         server.server_close()
     return 0
@@ -176,53 +187,46 @@ def cluster_commands(options: RunOptions, base: Sequence[str]) -> list[list[str]
     return commands
 
 
-def run_cluster(
-    settings: Settings, options: RunOptions, announce: Callable[[str], None] = print, grace: float = 15.0
-) -> int:
-    """Start ``options.workers`` member processes and supervise them until they end or we are stopped."""
+def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
+    """Start ``options.workers`` member processes and supervise them until they end or we are stopped.
+
+    Returns 0 after a clean stop; see :func:`forewarn.pipeline.supervisor.exit_code` otherwise.
+    """
     # Initialise the recovery store once here: members starting together would race to create it.
     _recovery(settings, options, options.workers)
     base = [sys.executable, "-m", "forewarn", "run"]
-    # Own session: a terminal Ctrl-C reaches only this supervisor, which stops the members in
-    # order; the kernel stops a member whose supervisor dies (no orphaned dataflow processes).
-    children = [
-        subprocess.Popen(cmd, env=python_env(settings), start_new_session=True, preexec_fn=_die_with_parent)
-        for cmd in cluster_commands(options, base)
-    ]
-    announce(f"started {len(children)} dataflow processes: pids {', '.join(str(c.pid) for c in children)}")
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    code = 0
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.2)
-        code = next((c.returncode for c in children if c.returncode), 0)
-        if code:
-            announce(f"a dataflow process exited with {code}; stopping the others")
-    except KeyboardInterrupt:
-        announce("stopping the dataflow processes")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        _stop(children, grace)
-    return code
-
-
-def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + grace
-    for child in children:
+    request = supervisor.StopRequest()
+    # Handlers first: a stop during the start is kept, and (caught signals being reset at exec) the
+    # members start with default SIGINT/SIGTERM even when ours were ignored. Own session: a terminal
+    # Ctrl-C reaches only this supervisor, which stops the members; the kernel stops a member whose
+    # supervisor dies (no orphaned dataflow processes).
+    with request.installed():
+        members = [
+            supervisor.Member(index, _start_member(cmd, settings))
+            for index, cmd in enumerate(cluster_commands(options, base))
+        ]
+        pids = ", ".join(str(m.popen.pid) for m in members)
+        announce(f"started {len(members)} dataflow processes: pids {pids}")
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+            supervisor.supervise(members, request)
+            announce(supervisor.stop_reason(members, request))
+        finally:
+            supervisor.stop_members(members, request, settings.pipeline.stop_grace_seconds, announce)
+    code = supervisor.exit_code(members)
+    announce(f"all dataflow processes stopped; exit code {code}")
+    return code
 
 
 def run(settings: Settings, options: RunOptions, announce: Callable[[str], None] = print) -> int:
     if options.workers > 1 and options.process_id is None:
         return run_cluster(settings, options, announce)
     return run_process(settings, options, announce)
+
+
+def _start_member(cmd: list[str], settings: Settings) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cmd, env=python_env(settings), start_new_session=True, preexec_fn=_die_with_parent
+    )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

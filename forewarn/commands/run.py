@@ -19,7 +19,8 @@ HELP = (
     "pipeline.snapshot_interval_seconds, default 1 s; output is at-least-once; detection and "
     "dead-letter ids are deterministic, so consumers can drop duplicates).\n\n"
     "--workers N starts N processes (threads share Python's GIL and are slower). "
-    "Stop with Ctrl-C or SIGTERM.\n\n"
+    "Stop with Ctrl-C or SIGTERM; with --workers, a process still running after the grace period "
+    "(setting pipeline.stop_grace_seconds) gets SIGTERM, then SIGKILL, and the exit code is 124.\n\n"
     "Example: forewarn run --from-beginning --metrics-port 0"
 )
 

@@ -29,7 +29,7 @@ from kafka import KafkaProducer
 
 from forewarn.settings import REVEAL_SECRETS, Settings
 
-__all__ = ["DataflowProcess", "plain_producer", "probe", "start_dataflow"]
+__all__ = ["DataflowProcess", "member_pids", "member_urls", "plain_producer", "probe", "start_dataflow"]
 
 
 @dataclass
@@ -37,6 +37,7 @@ class DataflowProcess:
     proc: subprocess.Popen[str]
     metrics_url: str
     lines: list[str] = field(default_factory=list)
+    stopped_in: float | None = None  # seconds from the SIGINT to the process's exit
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels`` (0 when absent)."""
@@ -77,9 +78,19 @@ def _write_config(settings: Settings, path: Path) -> Path:
     return path
 
 
+def _ignore_sigint() -> None:  # runs in the child before exec; SIG_IGN survives the exec
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
-def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[DataflowProcess]:
-    """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT."""
+def start_dataflow(
+    settings: Settings, tmp_path: Path, *extra: str, stop_within: float = 30.0, ignore_sigint: bool = False
+) -> Iterator[DataflowProcess]:
+    """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT.
+
+    ``ignore_sigint`` starts it as a background job of a non-interactive shell (a CI step) would:
+    SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own.
+    """
     config = _write_config(settings, tmp_path / "forewarn.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
     env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
@@ -100,6 +111,7 @@ def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ignore_sigint if ignore_sigint else None,
     )
     lines: list[str] = []
     ready = threading.Event()
@@ -118,22 +130,40 @@ def start_dataflow(settings: Settings, tmp_path: Path, *extra: str) -> Iterator[
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    process: DataflowProcess | None = None
     try:
         assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
         assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
-        yield DataflowProcess(proc, url[0], lines)
+        process = DataflowProcess(proc, url[0], lines)
+        yield process
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
+            sent = time.monotonic()
             try:
-                code = proc.wait(timeout=30)
+                code = proc.wait(timeout=stop_within)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                pytest.fail("dataflow did not stop within 30 s of SIGINT:\n" + "\n".join(lines[-30:]))
+                pytest.fail(
+                    f"dataflow did not stop within {stop_within:.0f} s of SIGINT:\n" + "\n".join(lines[-30:])
+                )
+            if process is not None:
+                process.stopped_in = time.monotonic() - sent
             reader.join(5)
             assert code == 0, f"dataflow exited with {code} on SIGINT:\n" + "\n".join(lines[-30:])
             assert any("dataflow stopped" in line for line in lines)
+
+
+def member_urls(lines: list[str]) -> list[str]:
+    """The /metrics URL each process announced so far."""
+    return [m.group(1) for line in lines if (m := re.search(r"metrics: (http://\S+/metrics)", line))]
+
+
+def member_pids(lines: list[str]) -> list[int]:
+    """The member pids a ``--workers N`` supervisor announced."""
+    started = next(line for line in lines if re.search(r"started \d+ dataflow processes", line))
+    return [int(p) for p in re.findall(r"\d+", started.split("pids", 1)[1])]
 
 
 def probe(service: str, when: datetime, ok: bool) -> bytes:

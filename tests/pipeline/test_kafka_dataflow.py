@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from forewarn.events import DeadLetter, Detection
 from forewarn.kafka.io import read_topic
 from forewarn.settings import DetectorSettings, Settings
 
-from .kafka_process import DataflowProcess, plain_producer, probe, start_dataflow
+from .kafka_process import DataflowProcess, member_pids, member_urls, plain_producer, probe, start_dataflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -181,18 +180,15 @@ def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
         )
         assert sorted(Detection.model_validate_json(r.value).service for r in records) == sorted(services)
         deadline = time.monotonic() + 30
-        while sum("metrics: http" in line for line in dataflow.lines) < 2 and time.monotonic() < deadline:
+        while len(member_urls(dataflow.lines)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        urls = [
-            m.group(1) for line in dataflow.lines if (m := re.search(r"metrics: (http://\S+/metrics)", line))
-        ]
+        urls = member_urls(dataflow.lines)
         assert len(urls) == 2
         per_process = [
             DataflowProcess(dataflow.proc, url).metric("forewarn_pipeline_events_total") for url in urls
         ]
         assert sum(per_process) == 72 and all(n > 0 for n in per_process)  # both processes did work
-        started = next(line for line in dataflow.lines if "started 2 dataflow processes" in line)
-        pids = [int(p) for p in re.findall(r"\d+", started.split("pids", 1)[1])]
+        pids = member_pids(dataflow.lines)
     for pid in pids:  # the supervisor stopped both members before exiting
         assert not Path(f"/proc/{pid}").exists()
     assert len(list(recovery.glob("part-*.sqlite3"))) == 2  # one store partition per member

@@ -1,0 +1,82 @@
+"""``forewarn run -w 2`` stops every process within a bound on SIGINT, round after round (issue #15).
+
+Real processes on the session's real broker. Some rounds start the supervisor with SIGINT ignored,
+as a background job of a non-interactive shell (a CI step) would: that was the flake, a supervisor
+relying on Python's KeyboardInterrupt never saw the signal and waited for its members forever.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from forewarn.settings import Settings
+
+from .kafka_process import (
+    DataflowProcess,
+    member_pids,
+    member_urls,
+    plain_producer,
+    probe,
+    start_dataflow,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+GRACE = 12.0  # pipeline.stop_grace_seconds given to the run (a clean stop takes 2-4 s under load)
+# Forwarded signal + SIGTERM each wait GRACE, SIGKILL up to 5 s: past this the bound is broken.
+BOUND = 2 * GRACE + 5.0 + 3.0
+ROUNDS = (False, True, True)  # SIGINT ignored by the supervisor at start, round by round
+SERVICES = ["auth", "database", "email", "sms", "payments", "overall"]
+
+
+def _consume(settings: Settings, dataflow: DataflowProcess, expected: int) -> None:
+    """Send 6 services x 4 probes and wait until the two members together have read ``expected``."""
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    producer = plain_producer(settings)
+    for i in range(4):
+        for service in SERVICES:
+            when = start + timedelta(seconds=i)
+            producer.send(settings.topics.probes, key=service.encode(), value=probe(service, when, True))
+    producer.flush()
+    producer.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        urls = member_urls(dataflow.lines)
+        if len(urls) == 2:
+            counts = [
+                DataflowProcess(dataflow.proc, url).metric("forewarn_pipeline_events_total") for url in urls
+            ]
+            if sum(counts) >= expected:
+                assert sum(counts) == expected
+                return
+        assert dataflow.proc.poll() is None, "\n".join(dataflow.lines[-30:])
+        time.sleep(0.25)
+    pytest.fail("the members did not consume the probes:\n" + "\n".join(dataflow.lines[-30:]))
+
+
+def test_sigint_stops_both_processes_within_the_bound_every_round(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    pipeline = kafka_settings.pipeline.model_copy(update={"stop_grace_seconds": GRACE})
+    settings = kafka_settings.model_copy(update={"pipeline": pipeline})
+    for index, ignore_sigint in enumerate(ROUNDS):
+        folder = tmp_path / f"round-{index}"
+        folder.mkdir()
+        extra = ("--workers", "2", "--recovery-dir", str(folder / "recovery"))
+        with start_dataflow(
+            settings, folder, *extra, stop_within=BOUND, ignore_sigint=ignore_sigint
+        ) as dataflow:
+            _consume(settings, dataflow, expected=24 * (index + 1))  # from the beginning: every round's
+            pids = member_pids(dataflow.lines)
+        # start_dataflow sent SIGINT, saw exit code 0 within BOUND; now every member is gone too
+        assert dataflow.stopped_in is not None and dataflow.stopped_in < BOUND
+        assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
+        for member, pid in enumerate(pids):  # one line each: a clean exit on the forwarded signal
+            said = [line for line in dataflow.lines if f"dataflow process {member} (pid {pid})" in line]
+            assert len(said) == 1 and re.search(r": exited 0 [\d.]+ s after SIGINT$", said[0]), said
+        assert "[forewarn run] all dataflow processes stopped; exit code 0" in dataflow.lines
