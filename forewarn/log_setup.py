@@ -125,6 +125,9 @@ class RepeatFilter(logging.Filter):
                 self.handler.handle(summary)
 
 
+QUIET_BELOW_DEBUG = ("kafka",)
+
+
 def setup_logging(level: str, *, stream: TextIO | None = None) -> list[RepeatFilter]:
     """The process's logging: ``LOG_FORMAT`` at ``level``, every root handler rate-limited.
 
@@ -132,6 +135,10 @@ def setup_logging(level: str, *, stream: TextIO | None = None) -> list[RepeatFil
     handler that has a repeat filter keeps it). Returns the root handlers' filters.
     """
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=stream)
+    # kafka-python logs every connect/close/metadata refresh at INFO (over 100 lines a minute per
+    # process): that is debugging detail, so it shows at DEBUG only; its warnings always show.
+    for chatty in QUIET_BELOW_DEBUG:
+        logging.getLogger(chatty).setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
     filters = []
     for handler in logging.getLogger().handlers:
         repeats = next((f for f in handler.filters if isinstance(f, RepeatFilter)), None)
