@@ -92,7 +92,7 @@ def _admin(kafka: KafkaSettings, timeout: float) -> KafkaAdminClient:
             bootstrap_timeout_ms=timeout_ms,
         )
     except (KafkaError, OSError) as error:
-        refusal = security_refusal(kafka)
+        refusal = security_refusal(kafka, timeout=min(2.0, timeout))
         if refusal is not None:
             raise refusal from error
         raise

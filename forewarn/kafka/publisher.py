@@ -125,7 +125,7 @@ def kafka_producer_factory(
             producer: Producer = KafkaProducer(**{k: v for k, v in wanted.items() if k in known})
         except Exception as error:
             # Say "refused: invalid credentials" rather than "Unable to bootstrap" in the warnings.
-            refusal = security_refusal(settings, timeout=min(3.0, timeout_seconds))
+            refusal = security_refusal(settings, timeout=min(2.0, timeout_seconds))
             if refusal is not None:
                 raise refusal from error
             raise

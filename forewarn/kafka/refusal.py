@@ -36,7 +36,7 @@ def _hint(kafka: KafkaSettings, tls_error: bool) -> str:
     )
 
 
-def security_refusal(kafka: KafkaSettings, timeout: float = 3.0) -> KafkaRefused | None:
+def security_refusal(kafka: KafkaSettings, timeout: float = 2.0) -> KafkaRefused | None:
     """The refusal a broker gives these settings within ``timeout`` s; None if it gives none.
 
     None also when the broker cannot be reached at all, or when security is off (nothing to refuse).

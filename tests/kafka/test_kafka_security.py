@@ -23,12 +23,13 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from forewarn.cli import app
-from forewarn.dev.broker import LocalKafka, SecureListener
+from forewarn.dev.broker import LocalKafka, SecureListener, find_free_port
 from forewarn.events import Detection
 from forewarn.kafka.client_config import librdkafka_config
 from forewarn.kafka.consume import ConsumeLoop, make_consumer
 from forewarn.kafka.io import KafkaNotReady, KafkaRefused, ensure_topics, read_topic, wait_until_ready
 from forewarn.kafka.publisher import KafkaPublisher, kafka_producer_factory
+from forewarn.kafka.refusal import security_refusal
 from forewarn.settings import KafkaSettings, Settings
 from tests.conftest import prefixed_topics
 from tests.pipeline.kafka_process import probe, start_dataflow
@@ -172,3 +173,12 @@ def test_an_untrusted_ca_is_refused_and_the_cli_says_so(
 def test_the_secure_listener_refuses_a_plaintext_client(secure_broker: SecureBroker) -> None:
     with pytest.raises(KafkaNotReady):
         wait_until_ready(secure_broker.broker.secure_bootstrap, timeout=3)
+
+
+def test_a_broker_that_is_down_is_not_called_a_refusal(secure_broker: SecureBroker) -> None:
+    """Only the broker's own refusal fails fast; no broker at all is still waited for."""
+    kafka = secure_broker.kafka(bootstrap_servers=f"127.0.0.1:{find_free_port()}")
+    assert security_refusal(kafka, timeout=1.0) is None
+    with pytest.raises(KafkaNotReady) as waited:
+        wait_until_ready(kafka, timeout=2)
+    assert not isinstance(waited.value, KafkaRefused)
