@@ -12,6 +12,11 @@ Data dir layout::
     log4j2.properties   log config                     kafka.out     JVM stdout/stderr
     kafka.pid           pid of the running broker      broker.json   ports of the last start
     kraft/              the formatted log directory (topics, offsets, cluster metadata)
+    secure-keystore.pem the server key and certificate of the optional TLS listener
+
+Besides the PLAINTEXT listener every tool and test uses, a :class:`SecureListener` adds one with TLS,
+and SASL (SCRAM-SHA-512/256 and PLAIN users) when it names users: what forewarn's clients need to be
+tested against with their security settings on.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -43,6 +48,7 @@ __all__ = [
     "BrokerStartError",
     "BrokerStatus",
     "LocalKafka",
+    "SecureListener",
     "broker_properties",
     "find_free_port",
     "log4j2_properties",
@@ -77,6 +83,68 @@ class BrokerStatus:
         return self.running and self.answering
 
 
+_SAFE_CREDENTIAL = re.compile(r"^[A-Za-z0-9._-]+$")
+SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+@dataclass(frozen=True)
+class SecureListener:
+    """A second client listener: TLS always, SASL (SASL_SSL) when ``users`` are given.
+
+    ``cert_file``/``key_file``: the server's PEM certificate (chain) and its unencrypted key.
+    ``ca_file``: a CA to check client certificates with; they are then requested (mutual TLS when a
+    client sends one, still optional). ``users`` (name -> password) are created at format time for
+    SCRAM-SHA-512 and SCRAM-SHA-256 (so only in a fresh data dir) and declared for PLAIN.
+    """
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    users: Mapping[str, str] = field(default_factory=dict)
+    port: int = 0  # 0 = a free port
+
+    def __post_init__(self) -> None:
+        for name, password in self.users.items():
+            # They go into a JAAS line and a StorageTool argument, both with their own quoting.
+            if not (_SAFE_CREDENTIAL.match(name) and _SAFE_CREDENTIAL.match(password)):
+                raise ValueError(f"SASL user {name!r}: names and passwords may use only A-Z a-z 0-9 . _ -")
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_SSL" if self.users else "SSL"
+
+    def properties(self, port: int, keystore: Path) -> dict[str, str]:
+        """The listener's broker config (on top of :func:`broker_properties`'s)."""
+        prefix = "listener.name.secure."
+        lines = {
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(keystore),
+        }
+        if self.ca_file is not None:
+            lines[f"{prefix}ssl.truststore.type"] = "PEM"
+            lines[f"{prefix}ssl.truststore.location"] = str(self.ca_file)
+            lines[f"{prefix}ssl.client.auth"] = "requested"
+        if self.users:
+            lines[f"{prefix}sasl.enabled.mechanisms"] = ",".join([*SCRAM_MECHANISMS, "PLAIN"])
+            for mechanism in SCRAM_MECHANISMS:
+                lines[f"{prefix}{mechanism.lower()}.sasl.jaas.config"] = (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                )
+            plain_users = " ".join(f'user_{name}="{password}"' for name, password in self.users.items())
+            lines[f"{prefix}plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            )
+        return lines
+
+    def format_arguments(self) -> list[str]:
+        """``StorageTool format`` arguments that create the SCRAM users."""
+        return [
+            f"--add-scram={mechanism}=[name={name},password={password}]"
+            for name, password in self.users.items()
+            for mechanism in SCRAM_MECHANISMS
+        ]
+
+
 def find_free_port() -> int:
     """A port that was free a moment ago (the OS picks it); good enough for tests and the CLI."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,6 +159,9 @@ def broker_properties(
     log_dir: Path,
     num_partitions: int = 3,
     auto_create_topics: bool = True,
+    secure: SecureListener | None = None,
+    secure_port: int | None = None,
+    keystore: Path | None = None,
 ) -> str:
     """Config for a combined broker+controller tuned for a fast start and a small footprint.
 
@@ -104,15 +175,22 @@ def broker_properties(
             raise ValueError(f"{name} must be in 1..65535, got {value}")
     if num_partitions < 1:
         raise ValueError(f"num_partitions must be >= 1, got {num_partitions}")
+    listeners = f"PLAINTEXT://{HOST}:{port}"
+    protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if secure is not None:
+        if secure_port is None or keystore is None or secure_port in (port, controller_port):
+            raise ValueError(f"a secure listener needs its own port and a keystore (port {secure_port})")
+        listeners += f",SECURE://{HOST}:{secure_port}"
+        protocols += f",SECURE:{secure.protocol}"
     lines = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listeners": f"{listeners},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": listeners,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(log_dir),
         "num.partitions": str(num_partitions),
         "auto.create.topics.enable": "true" if auto_create_topics else "false",
@@ -131,6 +209,8 @@ def broker_properties(
         "log.retention.hours": "24",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if secure is not None and secure_port is not None and keystore is not None:
+        lines.update(secure.properties(secure_port, keystore))
     return "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
@@ -214,6 +294,7 @@ class LocalKafka:
         class_data_sharing: bool = True,
         on_progress: ProgressCallback | None = None,
         readiness_check: Callable[[str, float], None] | None = None,
+        secure: SecureListener | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.version = version
@@ -227,6 +308,9 @@ class LocalKafka:
         self.class_data_sharing = class_data_sharing
         self.on_progress = on_progress
         self._readiness_check = readiness_check
+        self.secure = secure
+        self._auto_secure_port = secure is not None and secure.port == 0
+        self.secure_port = secure.port if secure is not None else None
         # Ports asked as 0 are picked now and re-picked if another process takes them before the
         # JVM binds (other test sessions pick free ports on this machine at the same time).
         self._auto_port = port == 0
@@ -244,9 +328,16 @@ class LocalKafka:
             self.controller_port = find_free_port()
         while self._auto_controller_port and self.controller_port == self.port:
             self.controller_port = find_free_port()
+        if self._auto_secure_port:
+            self.secure_port = find_free_port()
+        while self._auto_secure_port and self.secure_port in (self.port, self.controller_port):
+            self.secure_port = find_free_port()
 
     def _busy_port(self) -> str | None:
-        for name, port in (("broker", self.port), ("controller", self.controller_port)):
+        ports = [("broker", self.port), ("controller", self.controller_port)]
+        if self.secure_port is not None:
+            ports.append(("secure listener", self.secure_port))
+        for name, port in ports:
             if _port_open(port, timeout=0.2):
                 return (
                     f"{name} port {HOST}:{port} is already in use by another process; "
@@ -278,6 +369,17 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """The TLS (or TLS + SASL) listener's address; only with a :class:`SecureListener`."""
+        if self.secure_port is None:
+            raise BrokerError("this broker has no secure listener")
+        return f"{HOST}:{self.secure_port}"
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.data_dir / "secure-keystore.pem"
 
     @property
     def log_path(self) -> Path:
@@ -345,7 +447,8 @@ class LocalKafka:
         libs = ensure_kafka_jars(self.version, root=self.jars_root, on_progress=self.on_progress)
         attempts = 3
         for attempt in range(1, attempts + 1):
-            retry = (self._auto_port or self._auto_controller_port) and attempt < attempts
+            auto = self._auto_port or self._auto_controller_port or self._auto_secure_port
+            retry = auto and attempt < attempts
             busy = self._busy_port()
             if busy is None:
                 try:
@@ -362,9 +465,23 @@ class LocalKafka:
         """Write the config, format on first use, spawn the JVM and wait until it answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if self.secure is not None:
+            # Kafka's PEM keystore is one file: the private key, then the certificate chain.
+            key, cert = self.secure.key_file.read_text(), self.secure.cert_file.read_text()
+            self.keystore_path.write_text(key.rstrip("\n") + "\n" + cert)
+            self.keystore_path.chmod(0o600)
         self.properties_path.write_text(
-            broker_properties(port=self.port, controller_port=self.controller_port, log_dir=self.kraft_dir)
+            broker_properties(
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dir=self.kraft_dir,
+                secure=self.secure,
+                secure_port=self.secure_port,
+                keystore=self.keystore_path,
+            )
         )
+        if self.secure is not None:
+            self.properties_path.chmod(0o600)  # PLAIN users' passwords are in it
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(log4j2_properties(self.log_path))
         classpath = f"{libs}/*"
@@ -406,6 +523,7 @@ class LocalKafka:
                 {
                     "port": self.port,
                     "controller_port": self.controller_port,
+                    "secure_port": self.secure_port,
                     "version": self.version,
                     "cds_pending": str(cds_pending) if cds_pending else None,
                 }
@@ -436,6 +554,7 @@ class LocalKafka:
                 f"--cluster-id={cluster_id}",
                 "-c",
                 str(self.properties_path),
+                *(self.secure.format_arguments() if self.secure is not None else []),
             ],
             capture_output=True,
             text=True,

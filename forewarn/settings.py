@@ -19,7 +19,7 @@ import functools
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,7 @@ from pydantic import (
     SerializationInfo,
     ValidationError,
     create_model,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -44,6 +45,9 @@ CONFIG_ENV_VAR = "FOREWARN_CONFIG"
 HealingMode = Literal["off", "dry-run", "shadow", "approve", "auto"]
 # Which IP addresses incident reports redact before a prompt leaves the machine.
 IpRedaction = Literal["all", "public", "off"]
+# How clients reach Kafka: TLS or not, SASL authentication or not (Kafka's own names).
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 
 def _upper(value: Any) -> Any:
@@ -122,6 +126,34 @@ class KafkaSettings(_Section):
     controller_port: int = Field(9093, ge=1, le=65535)
     data_dir: Path | None = None  # default: <cache>/kafka-data
     start_timeout_seconds: float = Field(90.0, gt=0)
+    # How every client (kafka-python producers, consumers and admin; Bytewax's librdkafka source
+    # and sinks) talks to the broker; forewarn.kafka.client_config maps these to each library.
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    ssl_ca_file: Path | None = None  # PEM CAs that signed the broker's certificate; None = system store
+    ssl_cert_file: Path | None = None  # PEM client certificate (mutual TLS)
+    ssl_key_file: Path | None = None  # its private key, PEM
+    ssl_key_password: Secret | None = None  # when that key is encrypted
+    sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: Secret = SecretStr("")
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> Self:
+        """Options the chosen protocol would silently ignore are errors, as unknown keys are."""
+        protocol = self.security_protocol
+        tls = protocol in ("SSL", "SASL_SSL")
+        sasl = protocol.startswith("SASL_")
+        tls_options = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file, self.ssl_key_password)
+        if not tls and any(option is not None for option in tls_options):
+            raise ValueError(f"ssl_* options need security_protocol SSL or SASL_SSL, not {protocol}")
+        if (self.ssl_key_file is None) != (self.ssl_cert_file is None):
+            raise ValueError("ssl_cert_file and ssl_key_file go together (a client certificate, its key)")
+        has_password = bool(self.sasl_password.get_secret_value())
+        if sasl and not (self.sasl_username and has_password):
+            raise ValueError(f"security_protocol {protocol} needs sasl_username and sasl_password")
+        if not sasl and (self.sasl_username or has_password):
+            raise ValueError(f"sasl_username/sasl_password need security_protocol SASL_SSL, not {protocol}")
+        return self
 
 
 class ProbeTarget(_Section):

@@ -72,7 +72,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     bootstrap = settings.kafka.bootstrap_servers
     topics = settings.topics
     reads = [topics.detections, topics.log_templates]
-    ensure_topics(bootstrap, [*reads, topics.forecasts, topics.incidents, topics.actions])
+    ensure_topics(settings.kafka, [*reads, topics.forecasts, topics.incidents, topics.actions])
     producer = make_producer(settings)
 
     def publish(topic: str, key: str, value: bytes) -> None:

@@ -36,6 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, ForecastEvent
+from forewarn.kafka.client_config import librdkafka_config
 from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
 from forewarn.pipeline.forecast_steps import (
     ForecastSteps,
@@ -85,8 +86,13 @@ def _brokers(settings: Settings) -> list[str]:
 
 
 def _client_config(settings: Settings) -> dict[str, Any]:
+    # TLS and SASL as every other client of forewarn has them (forewarn.kafka.client_config).
     # librdkafka's own lines go through Python logging (and its repeat filter), not raw to stderr.
-    return {"client.id": f"{settings.kafka.client_id}-dataflow", "logger": librdkafka_logger()}
+    return {
+        **librdkafka_config(settings.kafka),
+        "client.id": f"{settings.kafka.client_id}-dataflow",
+        "logger": librdkafka_logger(),
+    }
 
 
 def kafka_source(

@@ -121,8 +121,8 @@ def _run_flow(
     member = "" if options.process_id is None else f" (process {options.process_id})"
     bootstrap = settings.kafka.bootstrap_servers
     try:
-        wait_until_ready(bootstrap, timeout=settings.kafka.start_timeout_seconds)
-        ensure_topics(bootstrap, settings.topics.all())
+        wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
+        ensure_topics(settings.kafka, settings.topics.all())
     except KeyboardInterrupt:
         announce(f"dataflow forced to stop before it started{member}")
         return 0
@@ -136,6 +136,8 @@ def _run_flow(
     source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     recovery = _recovery(settings, options, max(1, len(options.addresses)))
+    if settings.kafka.security_protocol != "PLAINTEXT":
+        bootstrap += f" ({settings.kafka.security_protocol})"
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
     try:
         cli_main(  # type: ignore[no-untyped-call]

@@ -17,6 +17,9 @@ from typing import Any
 
 from kafka import KafkaConsumer
 
+from forewarn.kafka.client_config import kafka_python_config, kafka_settings
+from forewarn.settings import KafkaSettings
+
 
 @dataclass
 class Seen:
@@ -32,7 +35,7 @@ class Seen:
 class TopicWatcher:
     """Reads ``topics`` from the beginning (no consumer group) until ``stop()``."""
 
-    bootstrap: str
+    bootstrap: KafkaSettings | str  # the demo's own broker: a plaintext host:port
     topics: Sequence[str]
     clock: Callable[[], float] = time.time
     records: dict[str, list[Seen]] = field(default_factory=lambda: defaultdict(list))
@@ -63,7 +66,7 @@ class TopicWatcher:
         try:
             consumer = KafkaConsumer(
                 *self.topics,
-                bootstrap_servers=self.bootstrap,
+                **kafka_python_config(kafka_settings(self.bootstrap)),
                 client_id="forewarn-watch",
                 group_id=None,
                 auto_offset_reset="earliest",

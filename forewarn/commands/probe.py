@@ -127,7 +127,7 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     if publish:
         publisher = KafkaPublisher(
             kafka_producer_factory(
-                settings.kafka.bootstrap_servers,
+                settings.kafka,
                 f"{settings.kafka.client_id}-probe",
                 timeout_seconds=5.0,
             ),

@@ -82,10 +82,13 @@ def register(app: typer.Typer) -> None:
         def announce(line: str) -> None:
             typer.echo(f"[forewarn run] {line}", err=True)
 
-        from forewarn.kafka.io import KafkaNotReady
+        from forewarn.kafka.io import KafkaNotReady, KafkaRefused
 
         try:
             code = run_dataflow(settings, options, announce)
+        except KafkaRefused as error:
+            announce(f"error: {error}.")
+            raise typer.Exit(2) from None
         except KafkaNotReady as error:
             hint = "start one with `forewarn kafka up` or set FOREWARN_KAFKA__BOOTSTRAP_SERVERS"
             announce(f"error: {error}; {hint}.")

@@ -85,7 +85,11 @@ def register(app: typer.Typer) -> None:
             publisher = PrintPublisher(sys.stdout)
         else:
             publisher = KafkaPublisher(
-                kafka_producer_factory(bootstrap, f"{settings.kafka.client_id}-logs", timeout_seconds=5.0),
+                kafka_producer_factory(
+                    settings.kafka.model_copy(update={"bootstrap_servers": bootstrap}),
+                    f"{settings.kafka.client_id}-logs",
+                    timeout_seconds=5.0,
+                ),
                 buffer_size=settings.probe.buffer_size,
                 name=f"Kafka at {bootstrap}",
             )

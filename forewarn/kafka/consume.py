@@ -2,7 +2,7 @@
 
 Why one module: the responder (``forewarn respond``) and the store sink (``forewarn api``) both read
 Kafka, act, and must not lose a message to a crash. Where the consumer's options come from (group id,
-offsets, client id, later security) and the order that makes delivery safe are easy to get subtly
+offsets, client id, TLS and SASL) and the order that makes delivery safe are easy to get subtly
 wrong, so both live here once:
 
 1. poll a batch and hand every message to ``handle`` in order (or the whole batch to
@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from forewarn.kafka.client_config import kafka_python_config
 from forewarn.settings import Settings
 
 __all__ = ["ConsumeLoop", "Consumer", "LoopStats", "consume_until", "make_consumer"]
@@ -57,7 +58,7 @@ def make_consumer(
     from kafka import KafkaConsumer
 
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        **kafka_python_config(settings.kafka),
         "client_id": f"{settings.kafka.client_id}-{client}",
         "group_id": group_id,
         "enable_auto_commit": False,

@@ -4,6 +4,9 @@ Why a module of helpers rather than a client wrapper class: producers and consum
 directly by their callers (and injected into them for tests); what repeats everywhere is only how
 to build one from settings, how to make sure topics exist, how to wait for a broker and how to read
 a topic back in a test. The dataflow itself reads Kafka through Bytewax's KafkaSource, not this.
+
+Every helper takes the broker as ``KafkaSettings`` (processes: TLS and SASL included, through
+``client_config``) or as a bare ``host:port`` string (tools and tests on a plaintext broker).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.serializer import Serializer
 
-from forewarn.settings import Settings
+from forewarn.kafka.client_config import kafka_python_config, kafka_settings
+from forewarn.kafka.refusal import KafkaRefused, security_refusal
+from forewarn.settings import KafkaSettings, Settings
 
 __all__ = [
     "BytesOrStr",
     "ConsumerRecord",
     "KafkaNotReady",
+    "KafkaRefused",
     "ensure_topics",
     "make_producer",
     "read_topic",
@@ -63,7 +69,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     batches a little for throughput. Any kafka-python option can be overridden.
     """
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        **kafka_python_config(settings.kafka),
         "client_id": settings.kafka.client_id,
         "acks": "all",
         "linger_ms": 5,
@@ -74,28 +80,42 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**options)
 
 
-def _admin(bootstrap: str, timeout: float) -> KafkaAdminClient:
+def _admin(kafka: KafkaSettings, timeout: float) -> KafkaAdminClient:
+    """An admin client; if it cannot connect with security on, :class:`KafkaRefused` says why when
+    the broker refused our certificate check or credentials (kafka-python only says it timed out)."""
     timeout_ms = max(500, int(timeout * 1000))
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="forewarn-admin",
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
+    try:
+        return KafkaAdminClient(
+            **kafka_python_config(kafka),
+            client_id="forewarn-admin",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    except (KafkaError, OSError) as error:
+        refusal = security_refusal(kafka, timeout=min(2.0, timeout))
+        if refusal is not None:
+            raise refusal from error
+        raise
 
 
-def wait_until_ready(bootstrap: str, timeout: float = 30.0) -> None:
-    """Return once a broker at ``bootstrap`` lists itself in cluster metadata; else KafkaNotReady."""
+def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> None:
+    """Return once a broker at ``bootstrap`` lists itself in cluster metadata; else KafkaNotReady.
+
+    A broker that refuses our TLS or SASL settings raises :class:`KafkaRefused` at once: waiting
+    does not change credentials.
+    """
+    kafka = kafka_settings(bootstrap)
+    kafka_python_config(kafka)  # a missing certificate file is an error now, not after the timeout
     deadline = time.monotonic() + timeout
     last_error = "no attempt made"
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise KafkaNotReady(
-                f"no Kafka broker answered at {bootstrap} within {timeout:.1f}s ({last_error})"
+                f"no Kafka broker answered at {kafka.bootstrap_servers} within {timeout:.1f}s ({last_error})"
             )
         try:
-            admin = _admin(bootstrap, min(remaining, 5.0))
+            admin = _admin(kafka, min(remaining, 5.0))
             try:
                 brokers = admin.describe_cluster().get("brokers", [])
             finally:
@@ -109,7 +129,7 @@ def wait_until_ready(bootstrap: str, timeout: float = 30.0) -> None:
 
 
 def ensure_topics(
-    bootstrap: str,
+    bootstrap: KafkaSettings | str,
     names: Iterable[str],
     partitions: int = 3,
     *,
@@ -124,7 +144,7 @@ def ensure_topics(
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return []
-    admin = _admin(bootstrap, timeout)
+    admin = _admin(kafka_settings(bootstrap), timeout)
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
@@ -145,7 +165,7 @@ def ensure_topics(
 
 
 def read_topic(
-    bootstrap: str,
+    bootstrap: KafkaSettings | str,
     topic: str,
     *,
     timeout: float = 10.0,
@@ -164,7 +184,7 @@ def read_topic(
     """
     deadline = time.monotonic() + timeout
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka_python_config(kafka_settings(bootstrap)),
         client_id="forewarn-reader",
         group_id=None,
         enable_auto_commit=False,

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
+from forewarn.kafka.client_config import kafka_python_config, kafka_settings
+from forewarn.kafka.refusal import security_refusal
+from forewarn.settings import KafkaSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -86,23 +90,26 @@ def _retriable(error: Any) -> bool:
 
 
 def kafka_producer_factory(
-    bootstrap_servers: str,
+    kafka: KafkaSettings | str,
     client_id: str = "forewarn",
     *,
     timeout_seconds: float = 5.0,
 ) -> Callable[[], Producer]:
     """Build kafka-python producers with short timeouts, so a dead broker is noticed in seconds.
 
-    Only options this kafka-python version knows are passed (2.x rejects unknown ones, 3.x added
+    ``kafka``: the settings (TLS and SASL included) or a plaintext ``host:port[,...]``. Only options
+    this kafka-python version knows are passed (2.x rejects unknown ones, 3.x added
     ``bootstrap_timeout_ms``).
     """
+    settings = kafka_settings(kafka)
+    connection = kafka_python_config(settings)  # a missing certificate file fails here, at once
 
     def make() -> Producer:
         from kafka import KafkaProducer
 
         millis = int(timeout_seconds * 1000)
         wanted: dict[str, Any] = {
-            "bootstrap_servers": bootstrap_servers.split(","),
+            **connection,
             "client_id": client_id,
             "acks": "all",
             "linger_ms": 5,
@@ -114,7 +121,14 @@ def kafka_producer_factory(
             "reconnect_backoff_max_ms": 2000,
         }
         known = KafkaProducer.DEFAULT_CONFIG
-        producer: Producer = KafkaProducer(**{k: v for k, v in wanted.items() if k in known})
+        try:
+            producer: Producer = KafkaProducer(**{k: v for k, v in wanted.items() if k in known})
+        except Exception as error:
+            # Say "refused: invalid credentials" rather than "Unable to bootstrap" in the warnings.
+            refusal = security_refusal(settings, timeout=min(2.0, timeout_seconds))
+            if refusal is not None:
+                raise refusal from error
+            raise
         return producer
 
     return make

@@ -14,6 +14,7 @@ from forewarn.dev.broker import (
     BrokerError,
     BrokerStartError,
     LocalKafka,
+    SecureListener,
     _random_cluster_id,
     broker_properties,
     find_free_port,
@@ -63,6 +64,50 @@ def test_properties_are_tuned_for_a_single_small_node(tmp_path: Path) -> None:
 def test_properties_reject_bad_ports(tmp_path: Path, port: int, controller_port: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         broker_properties(port=port, controller_port=controller_port, log_dir=tmp_path)
+
+
+def test_a_secure_listener_adds_tls_and_sasl_beside_plaintext(tmp_path: Path) -> None:
+    listener = SecureListener(
+        tmp_path / "s.crt", tmp_path / "s.key", ca_file=tmp_path / "ca.crt", users={"ann": "pw-1"}
+    )
+    keystore = tmp_path / "keystore.pem"
+    props = _parse(
+        broker_properties(
+            port=1, controller_port=2, log_dir=tmp_path, secure=listener, secure_port=3, keystore=keystore
+        )
+    )
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:1,SECURE://127.0.0.1:3,CONTROLLER://127.0.0.1:2"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:1,SECURE://127.0.0.1:3"
+    assert props["listener.security.protocol.map"].endswith(",SECURE:SASL_SSL")
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"  # the tools and readiness check stay plain
+    secure = {k.removeprefix("listener.name.secure."): v for k, v in props.items() if "secure." in k}
+    assert secure["ssl.keystore.type"] == "PEM" and secure["ssl.keystore.location"] == str(keystore)
+    assert secure["ssl.truststore.location"] == str(tmp_path / "ca.crt")
+    assert secure["ssl.client.auth"] == "requested"
+    assert secure["sasl.enabled.mechanisms"] == "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN"
+    assert "ScramLoginModule required;" in secure["scram-sha-512.sasl.jaas.config"]
+    assert 'user_ann="pw-1"' in secure["plain.sasl.jaas.config"]
+    assert listener.format_arguments() == [
+        "--add-scram=SCRAM-SHA-512=[name=ann,password=pw-1]",
+        "--add-scram=SCRAM-SHA-256=[name=ann,password=pw-1]",
+    ]
+    tls_only = SecureListener(tmp_path / "s.crt", tmp_path / "s.key")
+    assert tls_only.protocol == "SSL" and tls_only.format_arguments() == []
+    assert "sasl.enabled.mechanisms" not in str(tls_only.properties(3, keystore))
+
+
+@pytest.mark.parametrize("user", [{"ann": 'p"w'}, {"a,b": "pw"}, {"ann": "p]w"}])
+def test_a_secure_listener_refuses_credentials_it_cannot_quote(tmp_path: Path, user: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="may use only"):
+        SecureListener(tmp_path / "s.crt", tmp_path / "s.key", users=user)
+
+
+def test_a_secure_listener_needs_its_own_port(tmp_path: Path) -> None:
+    listener = SecureListener(tmp_path / "s.crt", tmp_path / "s.key")
+    with pytest.raises(ValueError, match="its own port"):
+        broker_properties(
+            port=1, controller_port=2, log_dir=tmp_path, secure=listener, secure_port=1, keystore=tmp_path
+        )
 
 
 def test_log4j_writes_to_the_given_file(tmp_path: Path) -> None:
