@@ -9,6 +9,7 @@ early on a forecast alone. ``restarts`` makes an action count against a service'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,21 +18,33 @@ from pydantic import BaseModel, ConfigDict
 
 from forewarn.healing.clock import Clock
 from forewarn.healing.errors import ActionFailed
+from forewarn.settings import ActionSettings
 
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _keep(text: str) -> str:
+    return text
+
+
 @dataclass
 class ActionContext:
-    """Everything an action may touch, injected: the target, the admin client, the clock."""
+    """Everything an action may touch, injected: the target, the clients, the clock, the limits.
+
+    ``settings`` is what the deployer allows (command allow-list, webhook secrets, Kubernetes access);
+    ``redact`` masks secrets in anything an action returns for the audit trail (command output).
+    """
 
     service: str
     clock: Clock
     idempotency_key: str
     admin: httpx.Client | None = None
     reason: str = ""
+    http: httpx.Client | None = None
+    settings: ActionSettings = field(default_factory=ActionSettings)
+    redact: Callable[[str], str] = _keep
 
 
 @dataclass
