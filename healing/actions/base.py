@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from forewarn.healing.actions.output import basic_redact
 from forewarn.healing.clock import Clock
 from forewarn.healing.errors import ActionFailed
 from forewarn.settings import ActionSettings
@@ -23,10 +24,6 @@ from forewarn.settings import ActionSettings
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _keep(text: str) -> str:
-    return text
 
 
 @dataclass
@@ -44,7 +41,7 @@ class ActionContext:
     reason: str = ""
     http: httpx.Client | None = None
     settings: ActionSettings = field(default_factory=ActionSettings)
-    redact: Callable[[str], str] = _keep
+    redact: Callable[[str], str] = basic_redact
 
 
 @dataclass

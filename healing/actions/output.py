@@ -12,7 +12,7 @@ import re
 
 _SECRET_PAIR = re.compile(
     r"(?i)\b([A-Za-z0-9_.\-]*(?:passw(?:or)?d|secret|token|api[_\-]?key|apikey|access[_\-]?key"
-    r"|private[_\-]?key|credentials?|auth)[A-Za-z0-9_.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+    r"|private[_\-]?key|credentials?|auth)[A-Za-z0-9_.\-]*)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s'\"]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9+/_.~\-]{8,}=*")
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]+:)([^\s@/]+)(@)")
