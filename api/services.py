@@ -35,13 +35,15 @@ class Graph(BaseModel):
 
 
 def _names(app: AppState) -> list[str]:
-    names = set(app.settings.slo.services) | set(app.store.services())
+    deps = app.settings.dependencies
+    names = set(app.settings.slo.services) | set(app.store.services()) | set(deps)
+    names |= {d for up in deps.values() for d in up}
     names |= {t.service for t in app.settings.probe.resolved_targets()}
     return sorted(names)
 
 
 def _dependents(app: AppState, name: str) -> list[str]:
-    return sorted(s for s, b in app.settings.slo.services.items() if name in b.depends_on)
+    return sorted(s for s, up in app.settings.dependencies.items() if name in up)
 
 
 def _service(app: AppState, name: str) -> ServiceOut:
@@ -58,12 +60,11 @@ def _service(app: AppState, name: str) -> ServiceOut:
     window = app.settings.slo.window_days * 86400.0
     seconds = downtime(service_outages(app.store, name, now - window, now), now - window, now)
     cost = outage_cost(name, seconds, app.settings.slo)
-    business = app.settings.slo.services.get(name)
     return ServiceOut(
         name=name,
         health=health,
         last_probe_at=last_probe,
-        depends_on=list(business.depends_on) if business else [],
+        depends_on=list(app.settings.dependencies.get(name, [])),
         dependents=_dependents(app, name),
         slo=[
             SloOut(
@@ -98,11 +99,7 @@ def list_services(app: State) -> list[ServiceOut]:
 
 @router.get("/graph", response_model=Graph, summary="The dependency graph (from configuration)")
 def graph(app: State) -> Graph:
-    edges = [
-        Edge(service=s, depends_on=d)
-        for s, business in sorted(app.settings.slo.services.items())
-        for d in business.depends_on
-    ]
+    edges = [Edge(service=s, depends_on=d) for s, up in sorted(app.settings.dependencies.items()) for d in up]
     return Graph(nodes=_names(app), edges=edges)
 
 

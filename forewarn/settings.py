@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -285,10 +286,22 @@ class PipelineSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """Prometheus ``/metrics`` endpoint of the dataflow process."""
+    """Where the ``/metrics`` endpoints listen: the dataflow's port, and every process's address.
 
-    host: str = "127.0.0.1"
+    Why one address for all: a Prometheus on another host must reach the dataflow, the probe runner
+    and the responder alike; ``127.0.0.1`` (the default) keeps them private, ``0.0.0.0`` (or ``::``)
+    or one interface's address exposes them.
+    """
+
+    bind_address: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65535)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "host" in data:
+            raise ValueError("metrics.host is now metrics.bind_address")
+        return data
 
 
 class DemoSettings(_Section):
@@ -298,6 +311,29 @@ class DemoSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     duration_seconds: float = Field(150.0, gt=0)
     probe_interval_seconds: float = Field(1.0, ge=1.0)
+
+
+class KubernetesSettings(_Section):
+    """How the Kubernetes actions reach the API server (``pip install forewarn[kubernetes]``)."""
+
+    # A kubeconfig file; null = the in-cluster service account when running in a pod, else ~/.kube/config.
+    kubeconfig: Path | None = None
+    context: str | None = None  # a kubeconfig context; null = its current-context
+
+
+class ActionSettings(_Section):
+    """What the generic actions may touch; kept out of the healing YAML so a policy cannot widen it.
+
+    Why here: a policy names a command, a webhook or a unit, but whoever deploys forewarn decides which
+    executables may run at all and holds the webhook secrets (as environment variables, never in YAML).
+    """
+
+    # Executables the run-command action may start (absolute paths; symlinks resolved). Empty: none.
+    command_allowlist: list[Path] = Field(default_factory=list)
+    # HMAC-SHA256 secrets of the signed-webhook action, by name; a policy step names one (`secret: ops`).
+    webhook_secrets: dict[str, Secret] = Field(default_factory=dict)
+    systemctl: str = "systemctl"  # the systemctl executable (a name is looked up on PATH)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
 
 class HealingSettings(_Section):
@@ -312,6 +348,7 @@ class HealingSettings(_Section):
     admin_base_url: str = "http://127.0.0.1:8080"
     admin_key_id: str = "forewarn"
     admin_secret: Secret = SecretStr("")  # signs admin API calls; empty = unsigned
+    actions: ActionSettings = Field(default_factory=ActionSettings)
 
 
 class StoreSettings(_Section):
@@ -343,28 +380,63 @@ class ApiSettings(_Section):
 
 
 class ServiceBusiness(_Section):
-    """What one service's downtime costs, who depends on it, and its SLO targets (None: the default)."""
+    """What one service's downtime costs and its SLO targets (None: the default)."""
 
-    depends_on: list[str] = Field(default_factory=list)
     cost_per_minute: float = Field(0.0, ge=0)
     users_per_minute: float = Field(0.0, ge=0)  # customers affected per minute of downtime
     availability_target: float | None = Field(None, gt=0, lt=1)
     latency_threshold_ms: float | None = Field(None, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "depends_on" in data:
+            raise ValueError("depends_on moved to the top-level `dependencies:` section (one map for all)")
+        return data
+
 
 def _musobuddy_services() -> dict[str, ServiceBusiness]:
     return {
         "database": ServiceBusiness(cost_per_minute=20.0, users_per_minute=40.0),
-        "auth": ServiceBusiness(depends_on=["database"], cost_per_minute=15.0, users_per_minute=30.0),
+        "auth": ServiceBusiness(cost_per_minute=15.0, users_per_minute=30.0),
         "email": ServiceBusiness(cost_per_minute=2.0, users_per_minute=5.0),
         "sms": ServiceBusiness(cost_per_minute=1.0, users_per_minute=3.0),
-        "payments": ServiceBusiness(
-            depends_on=["auth", "database"], cost_per_minute=50.0, users_per_minute=10.0
-        ),
-        "overall": ServiceBusiness(
-            depends_on=["auth", "database", "email", "sms", "payments"], cost_per_minute=0.0
-        ),
+        "payments": ServiceBusiness(cost_per_minute=50.0, users_per_minute=10.0),
+        "overall": ServiceBusiness(cost_per_minute=0.0),
     }
+
+
+def musobuddy_dependencies() -> dict[str, list[str]]:
+    """The demo's map: auth reads the database, payments need both, "overall" checks everything."""
+    return {
+        "auth": ["database"],
+        "payments": ["auth", "database"],
+        "overall": ["auth", "database", "email", "sms", "payments"],
+    }
+
+
+def _check_dependencies(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A service that (indirectly) depends on itself has no root cause: refuse the cycle, naming it."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            raise ValueError(f"dependency cycle: {' -> '.join([*trail, node])}")
+        state[node] = 1
+        for dep in value.get(node, []):
+            visit(dep, [*trail, node])
+        state[node] = 2
+
+    for name in value:
+        visit(name, [])
+    return value
+
+
+# service -> the services it depends on. One map read by the incident grouper (root cause, what joins
+# an incident), the healing executor (root first, dependents held back) and the API's service graph.
+Dependencies = Annotated[dict[str, list[str]], AfterValidator(_check_dependencies)]
 
 
 class SloSettings(_Section):
@@ -477,6 +549,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    dependencies: Dependencies = Field(default_factory=musobuddy_dependencies)
     log_level: LogLevel = "INFO"
 
     @classmethod

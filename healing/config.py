@@ -122,12 +122,24 @@ DEFAULT_GUARDS = GuardConfig(
 
 
 class ServiceConfig(_Strict):
-    """One service: what it depends on, what its downtime costs, where its admin API and health are."""
+    """One service: what its downtime costs, where its admin API and health are.
 
-    depends_on: list[str] = Field(default_factory=list)
+    What it depends on is not here: the one dependency map is settings ``dependencies:``, read by the
+    grouper, the executor and the API alike.
+    """
+
     cost_per_minute: float = Field(0.0, ge=0)
     admin_url: str | None = None  # default: settings.healing.admin_base_url
     health_path: str | None = None  # default: /api/health/<service>
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "depends_on" in data:
+            raise ValueError(
+                "depends_on moved to the forewarn settings' top-level `dependencies:` (one map for all)"
+            )
+        return data
 
 
 class Signature(_Strict):
@@ -225,23 +237,59 @@ class Policy(_Strict):
 
 
 class ChannelConfig(_Strict):
-    type: Literal["slack", "email", "webhook"]
-    # Secrets (a Slack webhook URL carries its token; a PagerDuty routing key is one): shown masked.
-    url: Secret | None = None  # slack / webhook
+    """One receiver. ``webhook`` speaks PagerDuty Events v2 (trigger, then resolve with the incident
+    id as ``dedup_key``); ``teams`` posts an Adaptive Card to a Teams incoming webhook (Workflows)."""
+
+    type: Literal["slack", "email", "webhook", "teams"]
+    # Secrets (a Slack or Teams webhook URL carries its token; a PagerDuty routing key is one): masked.
+    url: Secret | None = None  # slack / webhook / teams
     routing_key: Secret | None = None  # webhook (PagerDuty Events v2)
     host: str | None = None  # email
     port: int = Field(25, ge=1, le=65535)
     sender: str | None = None
     to: list[str] = Field(default_factory=list)
+    # email: "starttls" upgrades a plain connection (port 587), "ssl" is TLS from the start (465).
+    tls: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None  # email: SMTP AUTH (LOGIN/PLAIN), only over TLS unless tls is none
+    password: Secret | None = None
+    ca_bundle: Path | None = None  # email: PEM CAs to trust for the server's certificate
     timeout_seconds: float = Field(5.0, gt=0)
 
     @model_validator(mode="after")
     def _complete(self) -> ChannelConfig:
-        if self.type in ("slack", "webhook") and not self.url:
+        if self.type in ("slack", "webhook", "teams") and not self.url:
             raise ValueError(f"a {self.type} channel needs 'url'")
         if self.type == "email" and (not self.host or not self.sender or not self.to):
             raise ValueError("an email channel needs 'host', 'sender' and 'to'")
+        if self.username is not None and self.password is None:
+            raise ValueError("'username' needs 'password'")
         return self
+
+
+class Route(_Strict):
+    """Where a notification goes when no policy's escalation ladder takes it.
+
+    Every route whose conditions all hold adds its channels: ``services`` (empty: any), ``min_severity``,
+    ``issue_classes`` (empty: any) and ``labels`` (each given label must be equal on the trigger).
+    """
+
+    channels: list[str] = Field(min_length=1)
+    services: list[str] = Field(default_factory=list)
+    min_severity: Severity = Severity.INFO
+    issue_classes: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def matches(self, service: str, severity: str, issue_class: str, labels: dict[str, str]) -> bool:
+        try:
+            rank = Severity(severity).rank
+        except ValueError:
+            rank = Severity.INFO.rank
+        return (
+            (not self.services or service in self.services or "*" in self.services)
+            and rank >= self.min_severity.rank
+            and (not self.issue_classes or issue_class in self.issue_classes)
+            and all(labels.get(k) == v for k, v in self.labels.items())
+        )
 
 
 class Silence(_Strict):
@@ -256,6 +304,16 @@ class NotificationConfig(_Strict):
     group_window_seconds: float = Field(300.0, ge=0)
     dedup_window_seconds: float = Field(900.0, ge=0)
     silences: list[Silence] = Field(default_factory=list)
+    # For triggers no policy matches, and policies without an escalation ladder: who hears about it.
+    routes: list[Route] = Field(default_factory=list)
+
+    def routed(self, service: str, severity: str, issue_class: str, labels: dict[str, str]) -> list[str]:
+        """The channels of every matching route, in route order, each once."""
+        names: list[str] = []
+        for route in self.routes:
+            if route.matches(service, severity, issue_class, labels):
+                names.extend(n for n in route.channels if n not in names)
+        return names
 
 
 class HealingConfig(_Strict):
@@ -273,11 +331,13 @@ class HealingConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate policy names: {', '.join(dupes)}")
-        for service, conf in self.services.items():
-            for dep in conf.depends_on:
-                if dep not in self.services:
-                    raise ValueError(f"services.{service}.depends_on names unknown service {dep!r}")
-        self._check_cycles()
+        for index, route in enumerate(self.notifications.routes):
+            for channel in route.channels:
+                if channel not in self.notifications.channels:
+                    raise ValueError(
+                        f"notifications.routes[{index}] names unknown channel {channel!r} "
+                        f"(defined: {', '.join(sorted(self.notifications.channels)) or 'none'})"
+                    )
         for policy in self.policies:
             for step in policy.escalation:
                 for channel in step.notify:
@@ -291,22 +351,6 @@ class HealingConfig(_Strict):
     def action_names(self) -> set[str]:
         """Every action some policy may run: what an operator may name in a manual trigger."""
         return {name for policy in self.policies for step in policy.actions for name in step.candidates()}
-
-    def _check_cycles(self) -> None:
-        state: dict[str, int] = {}
-
-        def visit(node: str, trail: list[str]) -> None:
-            if state.get(node) == 2:
-                return
-            if state.get(node) == 1:
-                raise ValueError(f"dependency cycle: {' -> '.join([*trail, node])}")
-            state[node] = 1
-            for dep in self.services[node].depends_on:
-                visit(dep, [*trail, node])
-            state[node] = 2
-
-        for name in self.services:
-            visit(name, [])
 
 
 DEFAULT_CONFIG_NAME = "default_healing.yaml"
@@ -349,6 +393,7 @@ __all__ = [
     "MaintenanceWindow",
     "Mode",
     "Policy",
+    "Route",
     "ServiceConfig",
     "Signature",
     "Step",

@@ -11,15 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from forewarn.healing.config import ServiceConfig
+from forewarn.settings import musobuddy_dependencies
 
 
 class DependencyMap:
-    def __init__(self, services: Mapping[str, ServiceConfig]) -> None:
-        self.services = dict(services)
+    """``dependencies``: settings ``dependencies:`` (service -> what it depends on); costs from the YAML."""
+
+    def __init__(
+        self,
+        services: Mapping[str, ServiceConfig],
+        dependencies: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        deps = musobuddy_dependencies() if dependencies is None else dependencies
+        self.edges = {service: list(up) for service, up in deps.items()}
+        self.costs = {name: conf.cost_per_minute for name, conf in services.items()}
+        named = {d for up in self.edges.values() for d in up}
+        self.services = sorted(set(self.edges) | named | set(services))
 
     def depends_on(self, service: str) -> list[str]:
-        conf = self.services.get(service)
-        return list(conf.depends_on) if conf else []
+        return list(self.edges.get(service, []))
 
     def ancestors(self, service: str) -> set[str]:
         """Everything ``service`` depends on, directly or not (its possible root causes)."""
@@ -46,8 +56,7 @@ class DependencyMap:
         return 0 if not deps else 1 + max(self.depth(d) for d in deps)
 
     def cost_per_minute(self, service: str) -> float:
-        conf = self.services.get(service)
-        return conf.cost_per_minute if conf else 0.0
+        return self.costs.get(service, 0.0)
 
     def impact(self, service: str) -> float:
         """Cost per minute of ``service`` plus every dependent it takes down with it."""

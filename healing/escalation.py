@@ -4,6 +4,8 @@ Why ladders kept apart from acting: a failed, refused or unsafe heal opens (or u
 its group and the executor moves on; the ladder's levels (Slack, then email, then the pager, ...) are
 sent later by :meth:`Escalator.tick` as their ``after_seconds`` pass, until the group is resolved.
 News on an open ladder goes to the level already reached (the router groups it into a digest).
+What no ladder covers (no policy matched, or the policy has no ``escalation:``) goes to the channels
+of the matching ``notifications.routes``, so a person hears about a problem forewarn cannot heal.
 """
 
 from __future__ import annotations
@@ -42,27 +44,50 @@ class Escalator:
         self._lock = threading.RLock()
         self._ladders: dict[str, _Ladder] = {}
 
-    def escalate(
-        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
-    ) -> bool:
-        """Open or update the group's ladder; True when the policy has levels to climb (tick now)."""
+    def _note(
+        self,
+        trigger: Trigger,
+        policy: str,
+        issue_class: str,
+        title: str,
+        why: str,
+        records: list[ActionDecision],
+    ) -> Notification:
         # Without an incident id, group by service and issue, so a flapping fault is one conversation.
-        group = trigger.incident_id or f"{trigger.service}/{issue_class}"
-        note = Notification(
-            title=f"{issue_class} on {trigger.service}: needs a human",
+        return Notification(
+            title=title,
             summary=why,
             service=trigger.service,
             severity=trigger.severity.value,
-            group_key=group,
+            group_key=trigger.incident_id or f"{trigger.service}/{issue_class}",
             issue_class=issue_class,
             actions=[
                 {"action": r.action, "status": r.status, "detail": r.detail[:200]}
                 for r in records
                 if r.action
             ],
-            details={"trigger": trigger.id, "policy": policy.name, "reason": trigger.reason},
+            details={"trigger": trigger.id, "policy": policy, "reason": trigger.reason},
             created_at=self.clock.now(),
+            labels=dict(trigger.labels),
         )
+
+    def unmatched(self, trigger: Trigger, issue_class: str) -> list[Delivery]:
+        """No policy matches: tell the routed channels what was seen (grouped and de-duplicated)."""
+        title = f"{issue_class} on {trigger.service}: no healing policy"
+        why = trigger.reason or f"{trigger.kind} on {trigger.service}"
+        note = self._note(trigger, "", issue_class, title, why, [])
+        sent = self.notifier.route(note)
+        if sent:
+            self._audit(note.group_key, note, sent)
+        return sent
+
+    def escalate(
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
+    ) -> bool:
+        """Open or update the group's ladder; True when the policy has levels to climb (tick now)."""
+        title = f"{issue_class} on {trigger.service}: needs a human"
+        note = self._note(trigger, policy.name, issue_class, title, why, records)
+        group = note.group_key
         update: tuple[Notification, list[str]] | None = None
         with self._lock:
             ladder = self._ladders.get(group)
@@ -73,8 +98,8 @@ class Escalator:
                     level = max(ladder.sent_levels)
                     update = (_at_level(note, level, note.created_at), policy.escalation[level].notify)
                 ladder.note = note
-        if not policy.escalation:
-            self._audit(group, note, [])
+        if not policy.escalation:  # no ladder of its own: the routes decide who hears about it
+            self._audit(group, note, self.notifier.route(note))
             return False
         if update is not None:  # news on an open escalation: the router groups it into a digest
             self._audit(group, update[0], self.notifier.notify(*update))
@@ -100,11 +125,28 @@ class Escalator:
         deliveries.extend(self.notifier.flush())
         return deliveries
 
-    def resolve(self, group_id: str) -> None:
+    def resolve(self, group_id: str) -> list[Delivery]:
+        """Stop the group's ladder and close its alerts on the channels that keep them (PagerDuty)."""
         with self._lock:
             ladder = self._ladders.get(group_id)
             if ladder is not None:
                 ladder.resolved = True
+        sent = self.notifier.resolve(group_id)
+        if sent:
+            note = ladder.note if ladder is not None else None
+            self.audit.append(
+                AuditRecord(
+                    event="escalation",
+                    actor=self.actor,
+                    service=note.service if note else "",
+                    incident_id=group_id,
+                    issue_class=note.issue_class if note else "",
+                    why="resolved",
+                    outcome=",".join(sorted({d.status for d in sent})),
+                    result={"deliveries": [d.__dict__ for d in sent]},
+                )
+            )
+        return sent
 
     def _audit(self, group: str, note: Notification, sent: list[Delivery]) -> None:
         self.audit.append(

@@ -16,12 +16,13 @@ One process owns an executor (the responder): its guards' in-memory state is not
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from forewarn.healing.actions.base import ActionContext
+from forewarn.healing.actions.output import basic_redact
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.approvals import Approval, Approvals
 from forewarn.healing.audit import AuditLog
@@ -42,6 +43,7 @@ from forewarn.healing.rollback import Done, rollback, rollback_note
 from forewarn.healing.state import StateStore
 from forewarn.healing.triggers import Trigger
 from forewarn.healing.validation import health_url, validate_health
+from forewarn.settings import ActionSettings
 
 # After a root cause's heal ends, its dependents stay suppressed this long (they need time to recover).
 SETTLE_SECONDS = 60.0
@@ -63,6 +65,9 @@ class HealingExecutor:
         global_mode: str = "auto",
         default_base_url: str = "http://127.0.0.1:8080",
         actor: str = "forewarn-healing",
+        dependencies: Mapping[str, Iterable[str]] | None = None,
+        action_settings: ActionSettings | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -74,7 +79,9 @@ class HealingExecutor:
         self.audit = AuditLog(paths.audit_log, clock=self.clock)
         self.store = StateStore(paths.state_db)
         self.kill_switch = KillSwitch(paths.kill_switch_file, clock=self.clock)
-        self.deps = DependencyMap(config.services)
+        self.deps = DependencyMap(config.services, dependencies)
+        self.action_settings = action_settings or ActionSettings()
+        self.redact = redact or basic_redact
         self.guards = Guards(self.store, self.kill_switch, self.clock, self.deps)
         self._own_http = http is None
         self.http = http or httpx.Client(timeout=10.0)
@@ -132,9 +139,10 @@ class HealingExecutor:
         self.approvals.expire(now, self._escalate_expired)
         return deliveries
 
-    def resolve(self, group_id: str) -> None:
-        """Stop the escalation ladder of a group (an incident id, or ``service/issue_class``)."""
-        self.escalation.resolve(group_id)
+    def resolve(self, group_id: str) -> list[Delivery]:
+        """Stop the escalation ladder of a group (an incident id, or ``service/issue_class``) and
+        resolve its alerts where the channel keeps them (PagerDuty ``resolve``, dedup_key = group)."""
+        return self.escalation.resolve(group_id)
 
     def success_rate(self, issue_class: str, action: str) -> float:
         """Laplace-smoothed share of heals of ``issue_class`` by ``action`` that validated."""
@@ -165,6 +173,9 @@ class HealingExecutor:
 
     def _handle(self, trigger: Trigger) -> list[ActionDecision]:
         plan = self.planner.plan(trigger, self._healing_roots)
+        if plan.records and plan.policy is None and plan.records[0].status == "no_policy":
+            self.escalation.unmatched(trigger, plan.issue_class)  # routed notifications still go out
+            return plan.records
         if plan.records:
             if plan.escalate and plan.policy is not None:
                 record = plan.records[0]
@@ -225,6 +236,9 @@ class HealingExecutor:
                         idempotency_key=key,
                         admin=self.admin_client_for(service),
                         reason=f"{issue_class} on {service}: {trigger.reason}"[:300],
+                        http=self.http,
+                        settings=self.action_settings,
+                        redact=self.redact,
                     )
                     try:
                         outcome = action.run(params, ctx)

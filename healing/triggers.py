@@ -44,6 +44,7 @@ class Trigger(BaseModel):
     reason: str = ""
     features: dict[str, float] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)  # the series' labels; notification routes match them
 
     @property
     def predictive(self) -> bool:
@@ -69,6 +70,7 @@ class Trigger(BaseModel):
             reason=detection.reason,
             features=dict(detection.features),
             details={"detector": detection.detector, "score": detection.score, "value": detection.value},
+            labels=dict(getattr(detection, "labels", None) or {}),  # detections may carry series labels
         )
 
     @classmethod

@@ -45,4 +45,6 @@ def parts_from_settings(
     overrides.setdefault("admin_client_for", admin_client_for)
     overrides.setdefault("default_base_url", healing.admin_base_url)
     overrides.setdefault("global_mode", healing.mode)
+    overrides.setdefault("dependencies", settings.dependencies)
+    overrides.setdefault("action_settings", healing.actions)
     return config, paths, overrides

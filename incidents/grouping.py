@@ -17,13 +17,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from forewarn.events import Detection, Incident, LogTemplateSummary, MetricValue, Severity
+from forewarn.settings import musobuddy_dependencies
 
-# The demo service (musobuddy): auth reads the database, payments need auth and the database, the
-# "overall" check depends on everything. Pass your own map for another service.
+# The default of settings ``dependencies:`` (the MusoBuddy demo); the responder passes the configured map.
 DEFAULT_DEPENDENCIES: dict[str, frozenset[str]] = {
-    "auth": frozenset({"database"}),
-    "payments": frozenset({"auth", "database"}),
-    "overall": frozenset({"auth", "database", "email", "sms", "payments"}),
+    service: frozenset(up) for service, up in musobuddy_dependencies().items()
 }
 
 TemplateSource = Callable[[str, datetime, datetime], list[LogTemplateSummary]]

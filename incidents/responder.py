@@ -40,6 +40,8 @@ class Executor(Protocol):
 
     def tick(self) -> Any: ...
 
+    def resolve(self, group_id: str) -> Any: ...
+
 
 class Requests(Protocol):
     """Operator requests queued for this process (``forewarn.healing.control.ControlApplier``)."""
@@ -117,6 +119,7 @@ class Responder:
             self.metrics.beat(self.executor)
         resolved = self.tracker.expire(self.clock())
         for incident in resolved:
+            self.executor.resolve(incident.id)  # ends its escalation; PagerDuty gets `resolve`
             self.publish(self.topics.incidents, incident.service, incident.to_json_bytes())
         return resolved
 

@@ -42,15 +42,18 @@ def build_responder(
     from forewarn.healing.control import ControlApplier
     from forewarn.healing.executor import HealingExecutor
     from forewarn.incidents.grouping import IncidentGrouper
+    from forewarn.incidents.redact import Redactor
     from forewarn.incidents.reporter import IncidentReporter
     from forewarn.incidents.responder_metrics import ResponderMetrics
     from forewarn.incidents.tracker import IncidentTracker
 
-    executor = HealingExecutor.from_settings(settings)
+    # Command output is redacted before it reaches the audit trail (healing cannot import incidents/).
+    executor = HealingExecutor.from_settings(settings, redact=Redactor().redact)
     reporter = IncidentReporter.from_settings(settings.llm, registry=registry)
     grouper = IncidentGrouper(
         window_seconds=settings.responder.incident_window_seconds,
         resolve_after_seconds=settings.responder.resolve_after_seconds,
+        dependencies=settings.dependencies,
     )
     responder = Responder(
         settings.topics,
@@ -96,8 +99,9 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     log.info("responder reading %s from %s", ", ".join(reads), bootstrap)
     metrics_server = None
     if registry is not None and port is not None:
-        metrics_server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-        log.info("responder metrics on http://127.0.0.1:%d/metrics", metrics_server.server_port)
+        address = settings.metrics.bind_address
+        metrics_server, _thread = start_http_server(port, addr=address, registry=registry)
+        log.info("responder metrics on http://%s:%d/metrics", address, metrics_server.server_port)
 
     def handle(topic: str, value: bytes | None) -> None:
         for action in responder.on_message(topic, value or b""):

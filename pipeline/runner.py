@@ -129,8 +129,8 @@ def _run_flow(
 
     registry = CollectorRegistry()
     port = settings.metrics.port if options.metrics_port is None else options.metrics_port
-    server, bound = serve_metrics(registry, settings.metrics.host, port)
-    announce(f"metrics: http://{settings.metrics.host}:{bound}/metrics{member}")
+    server, bound = serve_metrics(registry, settings.metrics.bind_address, port)
+    announce(f"metrics: http://{settings.metrics.bind_address}:{bound}/metrics{member}")
 
     metrics = PipelineMetrics(registry)
     source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))

@@ -56,6 +56,9 @@ class RecordingExecutor:
     def tick(self) -> None:
         return None
 
+    def resolve(self, group_id: str) -> None:
+        return None
+
 
 class CountingReporter:
     def __init__(self) -> None:

@@ -43,11 +43,13 @@ RunMetricsPort = Annotated[
     int | None,
     _metrics_port(
         "HOST",
-        "settings metrics.port, 9108; HOST is settings metrics.host, 127.0.0.1. "
+        "settings metrics.port, 9108; HOST is settings metrics.bind_address, 127.0.0.1. "
         "With -w N, process I uses PORT+I",
     ),
 ]
-ProbeMetricsPort = Annotated[int | None, _metrics_port("127.0.0.1", "settings probe.metrics_port (none)")]
+ProbeMetricsPort = Annotated[
+    int | None, _metrics_port("metrics.bind_address", "settings probe.metrics_port (none)")
+]
 RespondMetricsPort = Annotated[
-    int | None, _metrics_port("127.0.0.1", "settings responder.metrics_port (none)")
+    int | None, _metrics_port("metrics.bind_address", "settings responder.metrics_port (none)")
 ]

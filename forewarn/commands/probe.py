@@ -139,7 +139,7 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     client = make_client(settings.probe.timeout_seconds)
-    metrics_server = _serve_metrics(console, settings.probe.metrics_port)
+    metrics_server = _serve_metrics(console, settings.probe.metrics_port, settings.metrics.bind_address)
     runner: ProbeRunner | None = None
     try:
         runner = ProbeRunner(
@@ -174,7 +174,9 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
             loop.remove_signal_handler(signum)
 
 
-def _serve_metrics(console: Console, port: int | None) -> tuple[WSGIServer, ProbeMetrics] | None:
+def _serve_metrics(
+    console: Console, port: int | None, address: str = "127.0.0.1"
+) -> tuple[WSGIServer, ProbeMetrics] | None:
     """Serve the probe families on their own registry (None: no server). Port 0 picks a free port.
 
     Why a dedicated registry: the default one carries process collectors and anything an imported
@@ -188,8 +190,8 @@ def _serve_metrics(console: Console, port: int | None) -> tuple[WSGIServer, Prob
 
     registry = CollectorRegistry()
     metrics = probe_metrics(registry)
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    console.print(f"metrics on http://127.0.0.1:{server.server_port}/metrics")
+    server, _thread = start_http_server(port, addr=address, registry=registry)
+    console.print(f"metrics on http://{address}:{server.server_port}/metrics")
     return server, metrics
 
 

@@ -9,14 +9,17 @@ early on a forecast alone. ``restarts`` makes an action count against a service'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from forewarn.healing.actions.output import basic_redact
 from forewarn.healing.clock import Clock
 from forewarn.healing.errors import ActionFailed
+from forewarn.settings import ActionSettings
 
 
 class NoParams(BaseModel):
@@ -25,13 +28,20 @@ class NoParams(BaseModel):
 
 @dataclass
 class ActionContext:
-    """Everything an action may touch, injected: the target, the admin client, the clock."""
+    """Everything an action may touch, injected: the target, the clients, the clock, the limits.
+
+    ``settings`` is what the deployer allows (command allow-list, webhook secrets, Kubernetes access);
+    ``redact`` masks secrets in anything an action returns for the audit trail (command output).
+    """
 
     service: str
     clock: Clock
     idempotency_key: str
     admin: httpx.Client | None = None
     reason: str = ""
+    http: httpx.Client | None = None
+    settings: ActionSettings = field(default_factory=ActionSettings)
+    redact: Callable[[str], str] = basic_redact
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""Escalation and notifications: Slack (Block Kit), email (SMTP), generic webhook (PagerDuty v2 shape)."""
+"""Escalation and notifications: Slack (Block Kit), email (SMTP, STARTTLS, login), PagerDuty v2, Teams."""
 
 from forewarn.healing.notify.channels import (
     Channel,
     EmailChannel,
+    Resolvable,
     SlackChannel,
+    TeamsChannel,
     WebhookChannel,
     build_channels,
 )
@@ -16,7 +18,9 @@ __all__ = [
     "EmailChannel",
     "Notification",
     "NotificationRouter",
+    "Resolvable",
     "SlackChannel",
+    "TeamsChannel",
     "WebhookChannel",
     "build_channels",
 ]

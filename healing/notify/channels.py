@@ -1,11 +1,17 @@
-"""Notification channels. Each one formats for its receiver and delivers; failures raise ``NotifyError``."""
+"""Notification channels. Each one formats for its receiver and delivers; failures raise ``NotifyError``.
+
+A channel that can close what it opened (PagerDuty) also has ``resolve(group_key)``; the router calls
+it when the incident resolves, for the groups that channel was told about.
+"""
 
 from __future__ import annotations
 
 import smtplib
+import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -21,6 +27,15 @@ class Channel(Protocol):
     name: str
 
     def send(self, note: Notification, extra: list[Notification] | None = None) -> None: ...
+
+
+@runtime_checkable
+class Resolvable(Protocol):
+    """A channel whose receiver keeps an open alert per group (PagerDuty): it can be closed."""
+
+    name: str
+
+    def resolve(self, group_key: str) -> None: ...
 
 
 def _action_lines(note: Notification) -> list[str]:
@@ -104,6 +119,74 @@ def pagerduty_payload(
     }
 
 
+def pagerduty_resolve(group_key: str, routing_key: str) -> dict[str, Any]:
+    """PagerDuty Events API v2 ``resolve``: closes the alert opened under the same ``dedup_key``."""
+    return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": group_key}
+
+
+_TEAMS_COLOR = {"critical": "Attention", "warning": "Warning", "info": "Accent"}
+
+
+def teams_payload(note: Notification, extra: list[Notification] | None = None) -> dict[str, Any]:
+    """A Teams incoming-webhook (Workflows) message carrying one Adaptive Card 1.4."""
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": note.title[:200],
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+            "color": _TEAMS_COLOR.get(note.severity, "Default"),
+        },
+        {"type": "TextBlock", "text": note.summary[:2000], "wrap": True},
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Service", "value": note.service},
+                {"title": "Severity", "value": note.severity},
+                {"title": "Issue", "value": note.issue_class},
+                {"title": "Escalation level", "value": str(note.level)},
+                {"title": "Group", "value": note.group_key},
+            ],
+        },
+    ]
+    lines = _action_lines(note)
+    if lines:
+        body.append(
+            {"type": "TextBlock", "text": "Actions taken\n\n" + "\n".join(lines)[:2000], "wrap": True}
+        )
+    if note.report:
+        body.append({"type": "TextBlock", "text": f"Report\n\n{note.report}"[:3000], "wrap": True})
+    if extra:
+        more = "\n".join(f"- {n.title}: {n.summary}"[:200] for n in extra)
+        body.append(
+            {"type": "TextBlock", "text": f"{len(extra)} grouped update(s)\n\n{more}"[:3000], "wrap": True}
+        )
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    return {
+        "type": "message",
+        "summary": f"{note.title}: {note.summary}"[:200],
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }
+
+
+class TeamsChannel:
+    def __init__(self, name: str, url: str, client: httpx.Client | None = None, timeout: float = 5.0) -> None:
+        self.name = name
+        self.url = url
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def send(self, note: Notification, extra: list[Notification] | None = None) -> None:
+        _post(self.client, self.url, teams_payload(note, extra), self.name)
+
+
 class SlackChannel:
     def __init__(self, name: str, url: str, client: httpx.Client | None = None, timeout: float = 5.0) -> None:
         self.name = name
@@ -131,6 +214,9 @@ class WebhookChannel:
     def send(self, note: Notification, extra: list[Notification] | None = None) -> None:
         _post(self.client, self.url, pagerduty_payload(note, self.routing_key, extra), self.name)
 
+    def resolve(self, group_key: str) -> None:
+        _post(self.client, self.url, pagerduty_resolve(group_key, self.routing_key), self.name)
+
 
 def _post(client: httpx.Client, url: str, payload: dict[str, Any], name: str) -> None:
     try:
@@ -142,8 +228,26 @@ def _post(client: httpx.Client, url: str, payload: dict[str, Any], name: str) ->
 
 
 class EmailChannel:
+    """SMTP: plain, STARTTLS (``tls="starttls"``) or TLS from the start (``"ssl"``), with optional login.
+
+    The server's certificate is always verified (``ca_bundle`` for a private CA); with a username the
+    login happens only after TLS is up, unless ``tls`` is ``"none"``, so a password is never sent in
+    clear by accident of a missing STARTTLS.
+    """
+
     def __init__(
-        self, name: str, host: str, port: int, sender: str, to: list[str], timeout: float = 5.0
+        self,
+        name: str,
+        host: str,
+        port: int,
+        sender: str,
+        to: list[str],
+        timeout: float = 5.0,
+        *,
+        tls: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -151,6 +255,24 @@ class EmailChannel:
         self.sender = sender
         self.to = list(to)
         self.timeout = timeout
+        self.tls = tls
+        self.username = username
+        self.password = password
+        self.ca_bundle = ca_bundle
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
+        if self.tls == "ssl":
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.tls == "starttls":
+                smtp.starttls(context=context)  # raises SMTPNotSupportedError if the server cannot
+                smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def send(self, note: Notification, extra: list[Notification] | None = None) -> None:
         message = EmailMessage()
@@ -174,7 +296,9 @@ class EmailChannel:
         body += ["", f"group: {note.group_key}"]
         message.set_content("\n".join(body))
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with self._connect() as smtp:
+                if self.username is not None:
+                    smtp.login(self.username, self.password or "")
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             raise NotifyError(f"{self.name}: SMTP {self.host}:{self.port}: {exc}") from exc
@@ -197,9 +321,21 @@ def build_channels(
                 client,
                 conf.timeout_seconds,
             )
+        elif conf.type == "teams":
+            assert conf.url is not None
+            channels[name] = TeamsChannel(name, conf.url.get_secret_value(), client, conf.timeout_seconds)
         else:
             assert conf.host is not None and conf.sender is not None
             channels[name] = EmailChannel(
-                name, conf.host, conf.port, conf.sender, conf.to, conf.timeout_seconds
+                name,
+                conf.host,
+                conf.port,
+                conf.sender,
+                conf.to,
+                conf.timeout_seconds,
+                tls=conf.tls,
+                username=conf.username,
+                password=conf.password.get_secret_value() if conf.password else None,
+                ca_bundle=conf.ca_bundle,
             )
     return channels

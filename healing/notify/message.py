@@ -19,6 +19,7 @@ class Notification:
     details: dict[str, Any] = field(default_factory=dict)
     report: str = ""  # the incident report (LLM-written, advisory), if any
     created_at: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)  # the trigger's labels (routes match on them)
 
     @property
     def dedup_key(self) -> str:

@@ -5,6 +5,10 @@ first notification goes out at once; later ones within ``group_window_seconds`` 
 as one digest by ``flush()``; an identical notification (same group, level, title) within
 ``dedup_window_seconds`` is dropped; a matching silence drops it too. Every decision is returned as
 a ``Delivery`` so the executor can audit it.
+
+``routes`` (config ``notifications.routes``) pick channels by service, severity, issue class and
+labels for what no escalation ladder covers; ``resolve`` closes a group on the channels that can
+(PagerDuty), once, on those that were told about it.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from datetime import UTC, datetime
 from forewarn.healing.clock import Clock
 from forewarn.healing.config import NotificationConfig, Silence
 from forewarn.healing.errors import NotifyError
-from forewarn.healing.notify.channels import Channel
+from forewarn.healing.notify.channels import Channel, Resolvable
 from forewarn.healing.notify.message import Notification
 
 
 @dataclass
 class Delivery:
     channel: str
-    status: str  # sent | failed | silenced | duplicate | grouped | unknown-channel
+    status: str  # sent | failed | silenced | duplicate | grouped | unknown-channel | resolved
     title: str
     detail: str = ""
     grouped: int = 0
@@ -87,6 +91,30 @@ class NotificationRouter:
                 held = group.held if group is not None else []
                 self._groups[(name, note.group_key)] = _Group(opened_at=now)
             out.append(self._send(channel, note, held or None, grouped=len(held)))
+        return out
+
+    def route(self, note: Notification) -> list[Delivery]:
+        """Send ``note`` to the channels of every route that matches it (none: no deliveries)."""
+        names = self.config.routed(note.service, note.severity, note.issue_class, note.labels)
+        return self.notify(note, names) if names else []
+
+    def resolve(self, group_key: str) -> list[Delivery]:
+        """Close ``group_key`` on every resolvable channel that was sent something for it."""
+        with self._lock:
+            told = [name for (name, key) in self._groups if key == group_key]
+            for name in told:
+                del self._groups[(name, group_key)]
+        out: list[Delivery] = []
+        for name in told:
+            channel = self.channels.get(name)
+            if not isinstance(channel, Resolvable):
+                continue
+            try:
+                channel.resolve(group_key)
+            except NotifyError as exc:
+                out.append(Delivery(name, "failed", f"resolve {group_key}", str(exc)))
+                continue
+            out.append(Delivery(name, "resolved", f"resolve {group_key}"))
         return out
 
     def flush(self, force: bool = False) -> list[Delivery]:

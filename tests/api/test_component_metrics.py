@@ -95,6 +95,9 @@ class ScriptedExecutor:
     def tick(self) -> None:
         return None
 
+    def resolve(self, group_id: str) -> None:
+        return None
+
 
 def _responder(
     outcomes: list[tuple[Status, str]], registry: CollectorRegistry, validated: bool = False

@@ -71,8 +71,8 @@ def config(registry: ActionRegistry, **overrides: Any) -> HealingConfig:
         },
         "services": {
             "database": {"cost_per_minute": 40},
-            "auth": {"depends_on": ["database"], "cost_per_minute": 60},
-            "payments": {"depends_on": ["database", "auth"], "cost_per_minute": 200},
+            "auth": {"cost_per_minute": 60},
+            "payments": {"cost_per_minute": 200},
             "email": {"cost_per_minute": 10},
         },
         "signatures": [

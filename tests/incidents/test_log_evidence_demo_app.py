@@ -60,6 +60,9 @@ class NoHealing:
     def tick(self) -> None:
         return None
 
+    def resolve(self, group_id: str) -> None:
+        return None
+
 
 def _at(wall: ManualClock) -> datetime:
     return datetime.fromtimestamp(wall(), UTC)
