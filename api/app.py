@@ -26,6 +26,7 @@ from forewarn.api.auth import ApiKeys
 from forewarn.api.control import HealingControl, LlmBudget
 from forewarn.api.deps import AppState
 from forewarn.body_limit import BodyLimit
+from forewarn.field_crypto import StorageKeyError
 from forewarn.metrics import api_metrics
 from forewarn.rate_limit import RateLimiter
 from forewarn.security_headers import SecurityHeaders
@@ -69,9 +70,10 @@ def create_app(
         store=store,
         settings=settings,
         keys=ApiKeys(
-            read=tuple(k.get_secret_value() for k in settings.api.read_keys),
-            admin=tuple(k.get_secret_value() for k in settings.api.admin_keys),
+            read=(k.get_secret_value() for k in settings.api.read_keys),
+            admin=(k.get_secret_value() for k in settings.api.admin_keys),
             allow_anonymous_read=settings.api.allow_anonymous_read,
+            keys_file=settings.api.keys_file,
         ),
         limiter=RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst),
         healing=healing,
@@ -112,6 +114,20 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
         return JSONResponse({"detail": _fields(error)}, status_code=422)
+
+    @app.exception_handler(StorageKeyError)
+    async def sealed(request: Request, error: StorageKeyError) -> Response:
+        # A server misconfiguration, not a bug: say so (503), keep which row and key for the log.
+        ident = uuid.uuid4().hex[:16]
+        log.error("request %s: %s %s: %s", ident, request.method, request.url.path, error)
+        return JSONResponse(
+            {
+                "detail": "stored data is encrypted with a storage key this server does not have "
+                f"(security.storage_keys); request id {ident}"
+            },
+            status_code=503,
+            headers={"X-Request-ID": ident},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

@@ -44,7 +44,7 @@ class ApiServer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.store)
+        self.store = store or open_store(settings)
         self._owns_store = store is None
         self.registry = registry if registry is not None else CollectorRegistry()
         self.app = create_app(
@@ -62,24 +62,30 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        scheme = "https" if self.settings.api.tls else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        if not (
-            self.settings.api.read_keys
-            or self.settings.api.admin_keys
-            or self.settings.api.allow_anonymous_read
-        ):
+        api = self.settings.api
+        if not (self.app.state.forewarn.keys.configured or api.allow_anonymous_read):
             log.warning(
                 "no API keys configured: every /v1 request will get 401. Set "
-                "FOREWARN_API__READ_KEYS='[\"...\"]' and FOREWARN_API__ADMIN_KEYS, "
+                "FOREWARN_API__READ_KEYS='[\"...\"]' and FOREWARN_API__ADMIN_KEYS (or api.keys_file), "
                 "or api.allow_anonymous_read for local use"
             )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((self._host, self._port))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        # With a certificate uvicorn serves TLS only (no plain-HTTP fallback on the same port).
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(api.tls_cert_file) if api.tls_cert_file else None,
+            ssl_keyfile=str(api.tls_key_file) if api.tls_key_file else None,
+        )
         self._server = uvicorn.Server(config)
         server, sock = self._server, self._socket
         api_thread = threading.Thread(

@@ -349,6 +349,8 @@ class HealingSettings(_Section):
     admin_key_id: str = "forewarn"
     admin_secret: Secret = SecretStr("")  # signs admin API calls; empty = unsigned
     actions: ActionSettings = Field(default_factory=ActionSettings)
+    # PEM CAs to trust for an https admin URL (a private CA) instead of the system store.
+    admin_ca_bundle: Path | None = None
 
 
 class StoreSettings(_Section):
@@ -364,9 +366,16 @@ class ApiSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    # Each a key or its hash, ``sha256:<hex>`` (``forewarn keys hash``); only hashes are kept in memory.
     read_keys: list[Secret] = Field(default_factory=list)
     admin_keys: list[Secret] = Field(default_factory=list)
+    # YAML with ``read:``/``admin:`` lists (keys or sha256:<hex>), re-read when it changes: rotation
+    # without a restart. Its keys add to the two lists above.
+    keys_file: Path | None = None
     allow_anonymous_read: bool = False
+    # HTTPS: both set = uvicorn serves TLS with this PEM certificate (chain) and private key.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     max_page_size: int = Field(1000, ge=1)
     # Request bodies over this are refused with 413 before they are read: the largest body the API
     # takes (a manual trigger's params) is a few KiB, so 64 KiB is room to spare, while a caller can
@@ -377,6 +386,32 @@ class ApiSettings(_Section):
     # stay far below it; a runaway script or a key-guessing loop does not.
     rate_limit_per_minute: float = Field(600.0, gt=0)
     rate_limit_burst: int = Field(120, ge=1)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("api.tls_cert_file and api.tls_key_file go together: set both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+class SecuritySettings(_Section):
+    """Encryption at rest (``forewarn.field_crypto``): the state store's payloads, the audit log's details.
+
+    Keys are 32 random bytes in URL-safe base64 (``forewarn keys storage-key`` makes one). The first
+    key seals new values, every key listed opens what it sealed: to rotate, put the new key first,
+    run ``forewarn store rekey``, then drop the old one. No key at all = plain storage, as before.
+    """
+
+    storage_keys: list[Secret] = Field(default_factory=list)
+    # One key per line, newest first (after storage_keys); keeps keys out of the config file.
+    storage_key_file: Path | None = None
+
+    def encrypts(self) -> bool:
+        return bool(self.storage_keys) or self.storage_key_file is not None
 
 
 class ServiceBusiness(_Section):
@@ -550,6 +585,7 @@ class Settings(BaseSettings):
     responder: ResponderSettings = Field(default_factory=ResponderSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     dependencies: Dependencies = Field(default_factory=musobuddy_dependencies)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     log_level: LogLevel = "INFO"
 
     @classmethod

@@ -10,6 +10,16 @@ prefix, so every append also rewrites a small head file (``<log>.head``) with th
 
 Writers in several processes are serialised with ``flock`` on the log file; each append re-reads
 the last line under the lock so the chain stays linear.
+
+Encryption at rest (with ``security.storage_keys``): a record's details (``why``, ``inputs``,
+``result``, ``validation``, ``rollback`` and any extra field) are sealed into one ``sealed`` field
+(AES-GCM bound to the record's ``seq``); who, what, when and the outcome stay plain, so the log can
+be searched and counted without the key. The hash covers the line *as written*, ciphertext
+included. Why not the plaintext: ``verify`` must work for an auditor (or a cron job) that holds no
+key, and hashing ciphertext loses nothing: GCM's tag already refuses an edited ciphertext, and the
+chain refuses an edited, moved or dropped line. The price is that a sealed line is never re-encrypted
+(that would be a rewrite of history): a rotated key stays listed, to read old lines, until the log
+that uses it is archived (``forewarn audit verify`` lists the key ids a log uses).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forewarn.field_crypto import FieldCipher, is_sealed, sealed_key_id, unseal
 from forewarn.healing.clock import Clock, SystemClock, iso
 from forewarn.healing.errors import AuditIntegrityError
 
@@ -73,6 +84,46 @@ class AuditRecord(BaseModel):
     rollback: dict[str, Any] | None = None
 
 
+# What stays readable without the key: enough to find, count and order records, and to prove the chain.
+PLAIN_FIELDS = frozenset(
+    {
+        "seq",
+        "ts",
+        "prev_hash",
+        "hash",
+        "event",
+        "actor",
+        "service",
+        "action",
+        "incident_id",
+        "trigger_id",
+        "issue_class",
+        "idempotency_key",
+        "mode",
+        "outcome",
+    }
+)
+SEALED_FIELD = "sealed"
+
+
+def _seal_details(payload: dict[str, Any], cipher: FieldCipher) -> dict[str, Any]:
+    details = {k: v for k, v in payload.items() if k not in PLAIN_FIELDS}
+    kept = {k: v for k, v in payload.items() if k in PLAIN_FIELDS}
+    kept[SEALED_FIELD] = cipher.encrypt(_canonical(details).decode(), f"audit:{payload['seq']}")
+    return kept
+
+
+def open_details(payload: dict[str, Any], cipher: FieldCipher | None) -> dict[str, Any]:
+    """A written line with its sealed details opened (unchanged if it has none, or if no key is given)."""
+    sealed = payload.get(SEALED_FIELD)
+    if not is_sealed(sealed) or cipher is None:
+        return payload
+    details = json.loads(unseal(cipher, str(sealed), f"audit:{payload.get('seq')}"))
+    opened = {k: v for k, v in payload.items() if k != SEALED_FIELD}
+    opened.update(details)
+    return opened
+
+
 def _canonical(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
@@ -93,6 +144,7 @@ class VerifyResult:
     records: int = 0
     last_hash: str = GENESIS_HASH
     problems: list[str] = field(default_factory=list)
+    sealed_with: dict[str, int] = field(default_factory=dict)  # storage key id -> sealed records
 
     @property
     def ok(self) -> bool:
@@ -102,8 +154,11 @@ class VerifyResult:
 class AuditLog:
     """Append-only JSON-lines log with a hash chain; safe across threads and processes."""
 
-    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: Path | str, clock: Clock | None = None, cipher: FieldCipher | None = None
+    ) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
@@ -137,9 +192,10 @@ class AuditLog:
                 payload["prev_hash"] = prev
                 if not payload.get("ts"):
                     payload["ts"] = iso(self.clock.now())
-                payload["hash"] = record_hash(payload)
+                written = payload if self.cipher is None else _seal_details(payload, self.cipher)
+                written["hash"] = payload["hash"] = record_hash(written)
                 handle.seek(0, os.SEEK_END)
-                handle.write(_canonical(payload) + b"\n")
+                handle.write(_canonical(written) + b"\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 self._write_head(seq, payload["hash"])
@@ -155,13 +211,17 @@ class AuditLog:
     # -- reading -----------------------------------------------------------------------------
 
     def records(self) -> Iterator[AuditRecord]:
-        """Every record, in order (unverified: call ``verify`` for integrity)."""
+        """Every record, in order (unverified: call ``verify`` for integrity).
+
+        Sealed details are opened with the log's cipher; without one they stay sealed (the record's
+        ``sealed`` extra field), and the plain fields still read.
+        """
         if not self.path.exists():
             return
         with open(self.path, encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    yield AuditRecord.model_validate_json(line)
+                    yield AuditRecord.model_validate(open_details(json.loads(line), self.cipher))
 
     def verify(self) -> VerifyResult:
         return verify_log(self.path)
@@ -220,6 +280,9 @@ def verify_log(path: Path | str) -> VerifyResult:
                     f"line {lineno}: prev_hash does not match the hash of the record before it "
                     "(a record was removed, inserted or reordered)"
                 )
+            sealer = sealed_key_id(str(payload.get(SEALED_FIELD, "")))
+            if sealer is not None:
+                result.sealed_with[sealer] = result.sealed_with.get(sealer, 0) + 1
             stored = payload.get("hash")
             actual = record_hash(payload)
             if stored != actual:
@@ -276,6 +339,7 @@ def export_records(
     since: datetime | None = None,
     until: datetime | None = None,
     fmt: Literal["json", "csv"] = "json",
+    cipher: FieldCipher | None = None,
 ) -> str:
     """A compliance report of the records with ``since <= ts < until``, with the chain's status.
 
@@ -284,7 +348,7 @@ def export_records(
     """
     verdict = verify_log(path)
     selected: list[dict[str, Any]] = []
-    for record in AuditLog(path).records():
+    for record in AuditLog(path, cipher=cipher).records():
         stamp = _parse_ts(record.ts)
         if since is not None and stamp < since:
             continue
@@ -331,6 +395,7 @@ __all__ = [
     "AuditRecord",
     "VerifyResult",
     "export_records",
+    "open_details",
     "record_hash",
     "verify_log",
 ]

@@ -15,12 +15,14 @@ One process owns an executor (the responder): its guards' in-memory state is not
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
 
+from forewarn.field_crypto import FieldCipher
 from forewarn.healing.actions.base import ActionContext
 from forewarn.healing.actions.output import basic_redact
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
@@ -68,6 +70,8 @@ class HealingExecutor:
         dependencies: Mapping[str, Iterable[str]] | None = None,
         action_settings: ActionSettings | None = None,
         redact: Callable[[str], str] | None = None,
+        audit_cipher: FieldCipher | None = None,
+        http_verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -76,7 +80,7 @@ class HealingExecutor:
         self.global_mode = strictest(global_mode, config.mode)
         self.default_base_url = default_base_url.rstrip("/")
         self.actor = actor
-        self.audit = AuditLog(paths.audit_log, clock=self.clock)
+        self.audit = AuditLog(paths.audit_log, clock=self.clock, cipher=audit_cipher)
         self.store = StateStore(paths.state_db)
         self.kill_switch = KillSwitch(paths.kill_switch_file, clock=self.clock)
         self.deps = DependencyMap(config.services, dependencies)
@@ -84,7 +88,8 @@ class HealingExecutor:
         self.redact = redact or basic_redact
         self.guards = Guards(self.store, self.kill_switch, self.clock, self.deps)
         self._own_http = http is None
-        self.http = http or httpx.Client(timeout=10.0)
+        # Validation probes the target's health over the same TLS trust as its admin calls.
+        self.http = http or httpx.Client(timeout=10.0, verify=http_verify)
         self.admin_client_for = admin_client_for or (lambda service: None)
         self.notifier = NotificationRouter(
             config.notifications,

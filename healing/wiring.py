@@ -7,6 +7,7 @@ build the executor from explicit parts and never need it.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ def parts_from_settings(
 ) -> tuple[HealingConfig, HealingPaths, dict[str, Any]]:
     """(config, paths, keyword options) for the executor; ``overrides`` win over settings."""
     from forewarn.admin_signing import AdminAuth
+    from forewarn.field_crypto import cipher_from_settings
     from forewarn.healing.config import load_config
     from forewarn.settings import load_settings
 
@@ -33,16 +35,24 @@ def parts_from_settings(
     secret = healing.admin_secret.get_secret_value()
     auth = AdminAuth(healing.admin_key_id, secret) if secret else None
 
+    # An https admin URL signed by a private CA: trust that CA (and still verify host names).
+    verify: ssl.SSLContext | bool = True
+    if healing.admin_ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(healing.admin_ca_bundle))
+
     def admin_client_for(service: str) -> httpx.Client | None:
         if auth is None:
             return None
         conf = config.services.get(service)
         base = (conf.admin_url if conf and conf.admin_url else healing.admin_base_url).rstrip("/")
         if base not in clients:
-            clients[base] = httpx.Client(base_url=base, auth=auth, timeout=10.0)
+            clients[base] = httpx.Client(base_url=base, auth=auth, timeout=10.0, verify=verify)
         return clients[base]
 
     overrides.setdefault("admin_client_for", admin_client_for)
+    overrides.setdefault("http_verify", verify)
+    if "audit_cipher" not in overrides:
+        overrides["audit_cipher"] = cipher_from_settings(settings.security)
     overrides.setdefault("default_base_url", healing.admin_base_url)
     overrides.setdefault("global_mode", healing.mode)
     overrides.setdefault("dependencies", settings.dependencies)

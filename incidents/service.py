@@ -85,7 +85,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     registry = CollectorRegistry() if port is not None else None
     from forewarn.store.db import open_store
 
-    store = open_store(settings.store)  # operator requests (approve, deny, trigger) are queued there
+    store = open_store(settings)  # operator requests (approve, deny, trigger) are queued there
     responder, executor = build_responder(settings, publish, registry, requests=store.control)
     consumer = make_consumer(
         settings,

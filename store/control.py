@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
+from forewarn.field_crypto import FieldCipher, seal, unseal
 from forewarn.store.tables import control_requests
 
 __all__ = ["ControlRequests", "RequestStatus", "Verb"]
@@ -32,15 +33,18 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def _as_dict(row: Row[Any]) -> dict[str, Any]:
+def _as_dict(row: Row[Any], cipher: FieldCipher | None) -> dict[str, Any]:
+    def opened(column: str) -> Any:
+        return json.loads(unseal(cipher, getattr(row, column), f"{_table.name}:{column}:{row.id}"))
+
     return {
         "id": row.id,
         "verb": row.verb,
         "target": row.target,
         "actor": row.actor,
-        "payload": json.loads(row.payload),
+        "payload": opened("payload"),
         "status": row.status,
-        "result": None if row.result is None else json.loads(row.result),
+        "result": None if row.result is None else opened("result"),
         "created_at": _iso(row.created),
         "updated_at": _iso(row.updated),
     }
@@ -49,9 +53,17 @@ def _as_dict(row: Row[Any]) -> dict[str, Any]:
 class ControlRequests:
     """The ``control_requests`` table: submit (idempotent by id), list pending, finish once, read."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, engine: Engine, clock: Callable[[], float] = time.time, cipher: FieldCipher | None = None
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        # Operator parameters and outcomes are sealed (the verb, target and actor stay queryable).
+        self._cipher = cipher
+
+    def _sealed(self, request_id: str, column: str, value: Mapping[str, Any]) -> str:
+        text = json.dumps(dict(value), default=str, sort_keys=True)
+        return seal(self._cipher, text, f"{_table.name}:{column}:{request_id}")
 
     def submit(
         self, request_id: str, verb: Verb, target: str, actor: str, payload: Mapping[str, Any]
@@ -63,7 +75,7 @@ class ControlRequests:
             "verb": verb,
             "target": target,
             "actor": actor,
-            "payload": json.dumps(dict(payload), default=str, sort_keys=True),
+            "payload": self._sealed(request_id, "payload", payload),
             "status": "pending",
             "result": None,
             "created": now,
@@ -82,14 +94,14 @@ class ControlRequests:
     def get(self, request_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(_table).where(_table.c.id == request_id)).first()
-        return None if row is None else _as_dict(row)
+        return None if row is None else _as_dict(row, self._cipher)
 
     def pending(self, limit: int = 50) -> list[dict[str, Any]]:
         """The oldest pending requests first: they are applied in the order operators made them."""
         query = select(_table).where(_table.c.status == "pending").order_by(_table.c.created, _table.c.id)
         with self.engine.connect() as conn:
             rows = conn.execute(query.limit(limit)).all()
-        return [_as_dict(r) for r in rows]
+        return [_as_dict(r, self._cipher) for r in rows]
 
     def finish(self, request_id: str, status: RequestStatus, result: Mapping[str, Any]) -> bool:
         """Record the outcome of a pending request; False if it was not pending (finished already)."""
@@ -99,7 +111,7 @@ class ControlRequests:
                 .where(_table.c.id == request_id, _table.c.status == "pending")
                 .values(
                     status=status,
-                    result=json.dumps(dict(result), default=str, sort_keys=True),
+                    result=self._sealed(request_id, "result", result),
                     updated=self._clock(),
                 )
             )

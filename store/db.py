@@ -5,6 +5,13 @@ the API; plain ``insert ... on conflict`` statements say exactly what idempotenc
 (the embedded default, in WAL mode so the API reads while the sink writes) and PostgreSQL alike.
 A re-delivered message (Kafka is at-least-once) hits the same primary key: it updates the row only
 when it is at least as new (``updated``), so replays never add rows and never roll state back.
+
+Encryption at rest (``forewarn.field_crypto``, when ``security.storage_keys`` is set): the ``payload``
+column of every table and the control requests' ``payload``/``result`` are sealed, because that is
+where free text lives (probe errors and details from the target, detection reasons, incident reports
+with log samples and evidence, action params and outputs, operator parameters). The columns queries
+filter and sort on (id, service, times, status, severity, action, series, metric, probe ok/latency)
+stay plain: they name things and count them, and an encrypted index could not be queried.
 """
 
 from __future__ import annotations
@@ -23,10 +30,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
-from forewarn.settings import StoreSettings, cache_dir
+from forewarn.field_crypto import (
+    FieldCipher,
+    StorageKeyError,
+    cipher_from_settings,
+    seal,
+    sealed_key_id,
+    unseal,
+)
+from forewarn.settings import Settings, cache_dir
 from forewarn.store.control import ControlRequests
 from forewarn.store.records import Kind, Row
 from forewarn.store.tables import TABLES, metadata, topic_state
+from forewarn.store.tables import control_requests as control_table
 
 __all__ = ["Page", "Store", "TopicState", "default_url", "open_store"]
 
@@ -92,12 +108,24 @@ def make_engine(url: str) -> Engine:
 class Store:
     """Read and write materialised state. Thread-safe (one engine, a connection per call)."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = time.time, cipher: FieldCipher | None = None
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        self.cipher = cipher
         metadata.create_all(engine)
         # Operator requests for the healing executor's process (approve, deny, manual trigger).
-        self.control = ControlRequests(engine, clock)
+        self.control = ControlRequests(engine, clock, cipher)
+
+    def _payload_in(self, kind: Kind, record_id: str, payload: Mapping[str, Any]) -> str:
+        text = json.dumps(payload, default=str, sort_keys=True)
+        return seal(self.cipher, text, f"{TABLES[kind].name}:payload:{record_id}")
+
+    def _payload_out(self, kind: Kind, record_id: str, stored: str) -> dict[str, Any]:
+        text = unseal(self.cipher, stored, f"{TABLES[kind].name}:payload:{record_id}")
+        loaded: dict[str, Any] = json.loads(text)
+        return loaded
 
     @property
     def dialect(self) -> str:
@@ -116,7 +144,7 @@ class Store:
                 "service": view.service,
                 "ts": _epoch(view.timestamp),
                 "updated": _epoch(view.updated),
-                "payload": json.dumps(payload, default=str, sort_keys=True),
+                "payload": self._payload_in(kind, view.id, payload),
                 **view.index,
             }
             for view, payload in records
@@ -249,13 +277,73 @@ class Store:
             rows = conn.execute(
                 base.order_by(table.c.ts.desc(), table.c.id).limit(limit).offset(offset)
             ).all()
-        return Page(items=[json.loads(r.payload) for r in rows], total=int(total), limit=limit, offset=offset)
+        items = [self._payload_out(kind, r.id, r.payload) for r in rows]
+        return Page(items=items, total=int(total), limit=limit, offset=offset)
 
     def get(self, kind: Kind, record_id: str) -> dict[str, Any] | None:
         table = TABLES[kind]
         with self.engine.connect() as conn:
             row = conn.execute(select(table.c.payload).where(table.c.id == record_id)).first()
-        return None if row is None else dict(json.loads(row.payload))
+        return None if row is None else self._payload_out(kind, record_id, row.payload)
+
+    # ---- encryption at rest -------------------------------------------------------------------
+
+    def rekey(self, batch: int = 500) -> dict[str, int]:
+        """Seal every stored value with the current key (plaintext rows too); returns rows changed per table.
+
+        Why a command and not on read: reads never write, so rotating a key is an explicit step an
+        operator runs (and can repeat: rows already sealed with the current key are skipped), after
+        which the old key can be removed. Each batch is its own transaction, so a long rekey does not
+        hold the writers back; the ``updated`` order is left alone (the content did not change).
+        """
+        if self.cipher is None:
+            raise StorageKeyError("rekey needs a storage key (security.storage_keys or storage_key_file)")
+        cipher = self.cipher
+        changed: dict[str, int] = {}
+        targets = [(t, ("payload",)) for t in TABLES.values()] + [(control_table, ("payload", "result"))]
+        for table, columns in targets:
+            count = 0
+            last = ""
+            while True:
+                with self.engine.begin() as conn:
+                    rows = conn.execute(
+                        select(table.c.id, *(table.c[c] for c in columns))
+                        .where(table.c.id > last)
+                        .order_by(table.c.id)
+                        .limit(batch)
+                    ).all()
+                    for row in rows:
+                        values = {}
+                        for column in columns:
+                            stored = getattr(row, column)
+                            if stored is None or cipher.is_current(stored):
+                                continue
+                            context = f"{table.name}:{column}:{row.id}"
+                            values[column] = cipher.encrypt(cipher.decrypt(stored, context), context)
+                        if values:
+                            conn.execute(table.update().where(table.c.id == row.id).values(**values))
+                            count += 1
+                if not rows:
+                    break
+                last = rows[-1].id
+            changed[table.name] = count
+        return changed
+
+    def key_usage(self) -> dict[str, dict[str, int]]:
+        """Rows per table by the key that sealed them (``plain`` for plaintext): what a rekey left."""
+        usage: dict[str, dict[str, int]] = {}
+        targets = [(t, ("payload",)) for t in TABLES.values()] + [(control_table, ("payload", "result"))]
+        with self.engine.connect() as conn:
+            for table, columns in targets:
+                counts: dict[str, int] = {}
+                for column in columns:
+                    for (stored,) in conn.execute(select(table.c[column])):
+                        if stored is None:
+                            continue
+                        name = sealed_key_id(stored) or "plain"
+                        counts[name] = counts.get(name, 0) + 1
+                usage[table.name] = counts
+        return usage
 
     def services(self) -> list[str]:
         """Every service any table mentions."""
@@ -312,7 +400,9 @@ class Store:
         return datetime.fromtimestamp(self._clock(), UTC)
 
 
-def open_store(settings: StoreSettings | None = None, *, clock: Clock = time.time) -> Store:
-    """The store named by settings (``store.url``), SQLite in the cache dir by default."""
-    url = (settings.url if settings else None) or default_url()
-    return Store(make_engine(url), clock=clock)
+def open_store(settings: Settings | None = None, *, clock: Clock = time.time) -> Store:
+    """The store named by settings (``store.url``, SQLite in the cache dir by default), sealing
+    sensitive columns with ``security``'s storage keys when there are any."""
+    url = (settings.store.url if settings else None) or default_url()
+    cipher = cipher_from_settings(settings.security) if settings else None
+    return Store(make_engine(url), clock=clock, cipher=cipher)

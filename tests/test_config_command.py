@@ -41,9 +41,32 @@ def test_check_accepts_a_valid_file_with_a_summary(tmp_path: Path) -> None:
     path = _write(tmp_path, "kafka:\n  bootstrap_servers: broker:9092\nhealing:\n  mode: shadow\n")
     result = CliRunner().invoke(app, ["config", "check", str(path)])
     assert result.exit_code == 0, result.output
-    first, second = result.output.splitlines()
+    first, second, *warnings = result.output.splitlines()
     assert first == f"ok: {path}"
     assert "kafka broker:9092" in second and "healing shadow" in second
+    assert warnings == [
+        "  warning: no storage key (security.storage_keys / storage_key_file): the state store's "
+        "payloads and the audit log's details are written in plain text"
+    ]
+
+
+def test_check_accepts_storage_keys_and_refuses_a_malformed_one(tmp_path: Path) -> None:
+    from forewarn.field_crypto import generate_key
+
+    good = _write(tmp_path, f"security:\n  storage_keys: ['{generate_key()}']\n")
+    result = CliRunner().invoke(app, ["config", "check", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    bad = _write(tmp_path, "security:\n  storage_keys: ['c2hvcnQ=']\n")
+    result = CliRunner().invoke(app, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert (
+        "security.storage_keys[0]: a storage key is 32 bytes of base64, this one decodes to 5"
+        in result.output
+    )
+    missing = _write(tmp_path, f"security:\n  storage_key_file: {tmp_path / 'nope.keys'}\n")
+    result = CliRunner().invoke(app, ["config", "check", str(missing)])
+    assert result.exit_code == 2 and "cannot read the storage key file" in result.output
 
 
 def test_check_refuses_a_bad_file_with_one_line_per_problem(tmp_path: Path) -> None:

@@ -43,8 +43,12 @@ def serve_in_thread(
     wall_clock: Callable[[], float] = time.time,
     host: str = "127.0.0.1",
     port: int = 0,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[RunningApp]:
-    """Start the app with uvicorn in a daemon thread; yields once it accepts connections."""
+    """Start the app with uvicorn in a daemon thread; yields once it accepts connections.
+
+    ``tls`` (certificate, key): serve HTTPS, as a real target's admin API would be.
+    """
     config = config or load_config()
     if log_path is not None:
         config = config.model_copy(update={"log_file": log_path})
@@ -52,7 +56,15 @@ def serve_in_thread(
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            ssl_certfile=str(tls[0]) if tls else None,
+            ssl_keyfile=str(tls[1]) if tls else None,
+        )
     )
     errors: list[BaseException] = []
 
@@ -74,7 +86,8 @@ def serve_in_thread(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"musobuddy server did not start within {STARTUP_TIMEOUT_SECONDS} s")
             time.sleep(0.02)
-        yield RunningApp(base_url=f"http://{host}:{bound_port}", app=app)
+        scheme = "https" if tls else "http"
+        yield RunningApp(base_url=f"{scheme}://{host}:{bound_port}", app=app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

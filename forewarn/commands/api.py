@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         setup_logging(settings.log_level)
         from forewarn.store.db import open_store
 
-        store = open_store(settings.store)
+        store = open_store(settings)
         control = None
         if healing:
             from forewarn.api.healing_adapter import QueuedControl

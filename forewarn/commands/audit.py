@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
         result = verify_log(target)
         if result.ok:
             typer.echo(f"OK {target}: {result.records} records, chain intact, head {result.last_hash[:16]}")
+            if result.sealed_with:
+                used = ", ".join(f"{kid} ({n})" for kid, n in sorted(result.sealed_with.items()))
+                typer.echo(f"  details sealed with storage keys: {used}; keep them listed to read it")
             return
         typer.echo(f"TAMPERED {target}: {len(result.problems)} problem(s)", err=True)
         for problem in result.problems:
@@ -62,7 +65,9 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
     ) -> None:
         """Write a compliance report (JSON with the chain verdict, or CSV) for a time range."""
+        from forewarn.field_crypto import cipher_from_settings
         from forewarn.healing.audit import export_records
+        from forewarn.settings import load_settings
 
         if fmt not in ("json", "csv"):
             raise typer.BadParameter("--format must be json or csv")
@@ -70,7 +75,10 @@ def register(app: typer.Typer) -> None:
         if not target.exists():
             typer.echo(f"no audit log at {target}", err=True)
             raise typer.Exit(2)
-        text = export_records(target, _when(since), _when(until), "json" if fmt == "json" else "csv")
+        cipher = cipher_from_settings(load_settings().security)
+        text = export_records(
+            target, _when(since), _when(until), "json" if fmt == "json" else "csv", cipher=cipher
+        )
         if output is None:
             typer.echo(text, nl=False)
         else:

@@ -66,6 +66,28 @@ def summary(settings: Settings) -> str:
     )
 
 
+def security_problems(settings: Settings) -> list[str]:
+    """Storage keys that cannot be used (bad base64, wrong length, unreadable key file)."""
+    from forewarn.field_crypto import StorageKeyError, cipher_from_settings
+
+    try:
+        cipher_from_settings(settings.security)
+    except StorageKeyError as exc:
+        return [f"security: {exc}"]
+    return []
+
+
+def security_warnings(settings: Settings) -> list[str]:
+    """What runs in the clear: said by ``check``, so nobody mistakes plain storage for a choice made."""
+    warnings = []
+    if not settings.security.encrypts():
+        warnings.append(
+            "no storage key (security.storage_keys / storage_key_file): the state store's payloads and "
+            "the audit log's details are written in plain text"
+        )
+    return warnings
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
         help="Check a settings file, or show the settings in force (file + FOREWARN_* variables).",
@@ -79,8 +101,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate a settings file (with the FOREWARN_* variables set now). Exit 0 ok, 2 invalid."""
         settings = load_or_exit(path)
+        problems = security_problems(settings)
+        for line in problems:
+            typer.echo(line, err=True)
+        if problems:
+            raise typer.Exit(INVALID)
         typer.echo(f"ok: {path}")
         typer.echo(f"  {summary(settings)}")
+        for line in security_warnings(settings):
+            typer.echo(f"  warning: {line}")
 
     @group.command("show")
     def show(

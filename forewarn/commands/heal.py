@@ -28,9 +28,12 @@ def _paths(state_dir: Path | None = None) -> HealingPaths:
 
 
 def _audit_control(why: str, actor: str, state_dir: Path | None) -> None:
+    from forewarn.field_crypto import cipher_from_settings
     from forewarn.healing.audit import AuditLog, AuditRecord
+    from forewarn.settings import load_settings
 
-    AuditLog(_paths(state_dir).audit_log).append(
+    cipher = cipher_from_settings(load_settings().security)
+    AuditLog(_paths(state_dir).audit_log, cipher=cipher).append(
         AuditRecord(event="control", actor=actor, why=why, outcome="ok")
     )
 
@@ -59,7 +62,7 @@ def _queue(
 
     kind: Verb = "approve" if verb == "approve" else "deny"
     request_id = f"{kind}:{approval_id}"
-    store = open_store(load_settings().store)
+    store = open_store(load_settings())
     try:
         if store.control.get(request_id) is None:
             pending = {row["id"] for row in StateStore(_paths(state_dir).state_db).approvals("pending")}
@@ -212,7 +215,7 @@ def register(app: typer.Typer) -> None:
         from forewarn.settings import load_settings
         from forewarn.store.db import open_store
 
-        store = open_store(load_settings().store)
+        store = open_store(load_settings())
         try:
             found = store.control.get(request_id)
         finally:

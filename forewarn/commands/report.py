@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         start = _since(since, end if until else now)
         if start >= end:
             raise typer.BadParameter("--since must be before --until")
-        store = open_store(settings.store)
+        store = open_store(settings)
         try:
             files, data = write_report(
                 store,

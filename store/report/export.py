@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from forewarn.field_crypto import FieldCipher
 from forewarn.settings import Settings
 from forewarn.store.db import Store
 from forewarn.store.report.data import ReportData, gather
@@ -114,15 +115,16 @@ def to_png(html: Path, pdf: Path | None, png: Path, timeout: float = 120.0) -> s
 
 
 def compliance_export(
-    audit_log: Path, since: datetime, until: datetime, out_dir: Path
+    audit_log: Path, since: datetime, until: datetime, out_dir: Path, cipher: FieldCipher | None = None
 ) -> tuple[dict[str, Any] | None, list[Path]]:
-    """The healing audit log's records for the period as JSON (with the chain verdict) and CSV."""
+    """The healing audit log's records for the period as JSON (with the chain verdict) and CSV;
+    ``cipher`` opens sealed details (the report is for people who may read them)."""
     if not audit_log.is_file():
         return None, []
     from forewarn.healing.audit import export_records
 
-    as_json = export_records(audit_log, since=since, until=until, fmt="json")
-    as_csv = export_records(audit_log, since=since, until=until, fmt="csv")
+    as_json = export_records(audit_log, since=since, until=until, fmt="json", cipher=cipher)
+    as_csv = export_records(audit_log, since=since, until=until, fmt="csv", cipher=cipher)
     json_path = out_dir / "compliance.json"
     csv_path = out_dir / "compliance.csv"
     json_path.write_text(as_json)
@@ -155,7 +157,7 @@ def write_report(
     summary: dict[str, Any] | None = None
     exported: list[Path] = []
     if audit_log is not None:
-        summary, exported = compliance_export(audit_log, since, until, out_dir)
+        summary, exported = compliance_export(audit_log, since, until, out_dir, store.cipher)
     html_path = out_dir / "report.html"
     html_path.write_text(render_html(data, charts, summary))
     files = ReportFiles(html=html_path)
