@@ -57,7 +57,8 @@ class PipelineBenchConfig:
 
     events: int = 200_000  # mixed workload for the raw / end-to-end / 1 vs 2 processes steps
     series: tuple[int, ...] = (1_000, 10_000, 100_000)
-    per_series: int = 3  # samples per series in the scaling runs
+    per_series: int = 3  # samples per series in the scaling runs (at least)
+    series_min_events: int = 30_000
     latency_rate: float = 10_000.0  # events/s offered in the latency step
     latency_seconds: float = 20.0  # measured part of the latency step (after a warm-up)
     latency_warmup: float = 3.0
@@ -218,10 +219,10 @@ class PipelineBench:
             inputs = f"bench.{self.run_id}.series{count}."
             topics = _topics(inputs)
             create_topics(self.bootstrap, topics.inputs(), self.config.partitions)
-            messages = series_workload(topics, count, self.config.per_series)
-            with self.steps.step(
-                f"load {count:,} series x {self.config.per_series}", len(messages)
-            ) as advance:
+            # at least series_min_events, so a small count is timed over seconds, not one scrape
+            per = max(self.config.per_series, math.ceil(self.config.series_min_events / count))
+            messages = series_workload(topics, count, per)
+            with self.steps.step(f"load {count:,} series x {per}", len(messages)) as advance:
                 produce_all(self.bootstrap, messages, advance)
             result, _ = self._drain(f"series{count}", inputs, len(messages), 1)
             rows.append(

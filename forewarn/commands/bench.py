@@ -211,6 +211,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         per_series: Annotated[int, typer.Option(min=1, help="Samples per series in the scaling runs.")] = 3,
+        series_min_events: Annotated[
+            int, typer.Option(min=1, help="Messages per scaling run at least (more samples per series).")
+        ] = 30_000,
         latency_rate: Annotated[
             float,
             typer.Option(min=10.0, help="Events/s offered in the latency step (lowered if not sustained)."),
@@ -241,6 +244,7 @@ def register(app: typer.Typer) -> None:
             events=events,
             series=tuple(series) if series else PipelineBenchConfig.series,
             per_series=per_series,
+            series_min_events=series_min_events,
             latency_rate=latency_rate,
             latency_seconds=latency_seconds,
             processes=processes,
