@@ -1,4 +1,4 @@
-"""``forewarn bench``: the model benchmarks (NAB anomaly detection, exhaustion lead time).
+"""``forewarn bench``: the model benchmarks (NAB, exhaustion lead time) and the dataflow's speed.
 
 Why a command and not only scripts: the figures in the README must be reproducible by anyone with one
 command, on NAB or on another corpus in the same layout, with the same detector and thresholds.
@@ -50,7 +50,9 @@ def _default_scorer(data: Path) -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    bench = typer.Typer(help="Benchmarks of the prediction models (results as JSON and a table).")
+    bench = typer.Typer(
+        help="Benchmarks of the prediction models and the dataflow (results as JSON and a table)."
+    )
     app.add_typer(bench, name="bench")
 
     @bench.command("nab")
@@ -192,6 +194,69 @@ def register(app: typer.Typer) -> None:
         out.write_text(json.dumps(report, indent=2))
         typer.echo(format_table(report))
         typer.echo(f"wrote {out}")
+
+    @bench.command("pipeline")
+    def pipeline(
+        json_path: Annotated[Path, typer.Option("--json", help="JSON output file.")] = Path(
+            "bench/results/pipeline.json"
+        ),
+        events: Annotated[
+            int,
+            typer.Option(min=100, help="Messages of the mixed workload (raw, end to end, 1 vs 2 processes)."),
+        ] = 200_000,
+        series: Annotated[
+            list[int] | None,
+            typer.Option(
+                min=10, help="Series counts of the scaling runs (repeat the option); default 1k, 10k, 100k."
+            ),
+        ] = None,
+        per_series: Annotated[int, typer.Option(min=1, help="Samples per series in the scaling runs.")] = 3,
+        series_min_events: Annotated[
+            int, typer.Option(min=1, help="Messages per scaling run at least (more samples per series).")
+        ] = 30_000,
+        latency_rate: Annotated[
+            float,
+            typer.Option(min=10.0, help="Events/s offered in the latency step (lowered if not sustained)."),
+        ] = 10_000.0,
+        latency_seconds: Annotated[
+            float, typer.Option(min=1.0, help="Measured seconds of the latency step.")
+        ] = 20.0,
+        processes: Annotated[
+            int, typer.Option(min=1, max=8, help="Processes compared with 1 (1: skip).")
+        ] = 2,
+        publisher_messages: Annotated[
+            int, typer.Option(min=100, help="Messages in the publisher step.")
+        ] = 30_000,
+        bootstrap: Annotated[
+            str | None, typer.Option(help="Use this broker; default: start a throwaway local one.")
+        ] = None,
+        workdir: Annotated[
+            Path | None,
+            typer.Option(file_okay=False, help="Keep the dataflow logs here (default: a temp dir)."),
+        ] = None,
+    ) -> None:
+        """Raw Kafka read rate vs forewarn run end to end, latency, state per series, 1 vs 2 processes."""
+        from rich.console import Console
+
+        from forewarn.dev.bench.pipeline import PipelineBenchConfig, print_table, run_pipeline_bench
+
+        config = PipelineBenchConfig(
+            events=events,
+            series=tuple(series) if series else PipelineBenchConfig.series,
+            per_series=per_series,
+            series_min_events=series_min_events,
+            latency_rate=latency_rate,
+            latency_seconds=latency_seconds,
+            processes=processes,
+            publisher_messages=publisher_messages,
+            workdir=workdir,
+        )
+        console = Console()
+        report = run_pipeline_bench(bootstrap, config, console)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        print_table(report, console)
+        typer.echo(f"wrote {json_path}")
 
 
 def _print_nab_table(summary: dict[str, object]) -> None:

@@ -112,7 +112,11 @@ def kafka_producer_factory(
             **connection,
             "client_id": client_id,
             "acks": "all",
-            "linger_ms": 5,
+            # Wait up to 20 ms to fill batches of up to 256 KiB: kafka-python's sender thread is Python
+            # too, and fewer, larger requests leave more of the GIL to the sending thread (bare send
+            # 11.1k -> 16.7k msg/s here). Probes flush each round, so they are not held back by it.
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
             "max_block_ms": millis,
             "request_timeout_ms": millis,
             "delivery_timeout_ms": 2 * millis + 100,  # must exceed linger + request timeout

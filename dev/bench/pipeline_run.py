@@ -1,0 +1,200 @@
+"""Run the real ``forewarn run`` for ``forewarn bench pipeline`` and watch it through ``/metrics``.
+
+Why the command itself and not a flow built in the bench process: the figure a user cares about is
+what ``forewarn run`` (and ``forewarn run -w 2``) does, start-up path, sinks, metrics endpoint and
+all. Progress is read the way an operator would read it, from each process's Prometheus endpoint:
+events parsed plus dead letters is how far the dataflow has got.
+
+The rate counts from the first scrape that sees work to the scrape that sees all of it, so the
+start-up (imports, broker connection, partition assignment) is not averaged into events/s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from forewarn.settings import TopicSettings
+
+_METRICS_LINE = re.compile(r"metrics: http://([\d.]+):(\d+)/metrics")
+_PIDS_LINE = re.compile(r"started \d+ dataflow processes: pids ([\d, ]+)")
+_COUNTERS = ("forewarn_pipeline_events_total", "forewarn_pipeline_dead_letters_total")
+
+__all__ = ["DataflowProcess", "DrainResult", "topic_env"]
+
+
+def topic_env(topics: TopicSettings) -> dict[str, str]:
+    """The environment that points ``forewarn run`` at these topics."""
+    return {
+        f"FOREWARN_TOPICS__{field.upper()}": getattr(topics, field) for field in TopicSettings.model_fields
+    }
+
+
+def scrape(url: str, timeout: float = 2.0) -> dict[str, float]:
+    """Sum of each metric family's samples (labels dropped) on one ``/metrics`` page."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        name_part, _, value = line.rpartition(" ")
+        name = name_part.split("{", 1)[0]
+        sums[name] = sums.get(name, 0.0) + float(value)
+    return sums
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    events: int
+    seconds: float
+    peak_rss_bytes: int
+    active_series: int
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+class DataflowProcess:
+    """``forewarn run`` (``workers`` processes) on a broker and topics, output to ``log_path``."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: TopicSettings,
+        log_path: Path,
+        *,
+        workers: int = 1,
+        from_beginning: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "forewarn",
+            "run",
+            "--metrics-port",
+            "0",
+            "--bootstrap-servers",
+            bootstrap,
+        ]
+        cmd += ["--from-beginning" if from_beginning else "--from-latest"]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
+        env = {**os.environ, **topic_env(topics), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        self.workers = workers
+        self._log: IO[str] = log_path.open("w")
+        self.popen = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        self._urls: list[str] = []
+        self._pids: list[int] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._log.write(line)
+            if found := _METRICS_LINE.search(line):
+                self._urls.append(f"http://{found.group(1)}:{found.group(2)}/metrics")
+            if found := _PIDS_LINE.search(line):
+                self._pids = [int(p) for p in found.group(1).split(",")]
+        self._log.flush()
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until every process serves ``/metrics`` (it then consumes: the flow is built first)."""
+        deadline = time.monotonic() + timeout
+        while len(self._urls) < self.workers:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"forewarn run exited with {self.popen.returncode}; see {self._log.name}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"forewarn run not serving metrics after {timeout:.0f}s; see {self._log.name}"
+                )
+            time.sleep(0.05)
+
+    def totals(self) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        for url in self._urls:
+            for name, value in scrape(url).items():
+                sums[name] = sums.get(name, 0.0) + value
+        return sums
+
+    def processed(self) -> int:
+        totals = self.totals()
+        return int(sum(totals.get(name, 0.0) for name in _COUNTERS))
+
+    def drain(
+        self, expected: int, progress: Callable[[int], None], timeout: float, poll: float = 0.2
+    ) -> DrainResult:
+        """Wait until ``expected`` messages are processed; the rate from first work to the last."""
+        self.wait_ready()
+        first: tuple[float, int] | None = None
+        done = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            now, seen = time.monotonic(), self.processed()
+            if seen > done:
+                progress(seen - done)
+                done = seen
+            if first is None and seen > 0:
+                first = (now, seen)
+            if seen >= expected:
+                break
+            if time.monotonic() > deadline or self.popen.poll() is not None:
+                raise RuntimeError(
+                    f"forewarn run processed {seen} of {expected} messages; see {self._log.name}"
+                )
+            time.sleep(poll)
+        assert first is not None
+        start, at_start = first
+        if now - start < poll:  # it all went in between two scrapes: the rate is only a floor
+            start, at_start = start - poll, 0
+        active = int(self.totals().get("forewarn_pipeline_active_series", 0))
+        return DrainResult(expected - at_start, now - start, self.peak_rss(), active)
+
+    def member_pids(self) -> list[int]:
+        return self._pids or [self.popen.pid]
+
+    def peak_rss(self) -> int:
+        """Summed peak resident memory (VmHWM) of the dataflow processes, in bytes."""
+        total = 0
+        for pid in self.member_pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if found := re.search(r"VmHWM:\s+(\d+) kB", status):
+                total += int(found.group(1)) * 1024
+        return total
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGINT (a graceful stop, as Ctrl-C), then SIGKILL if it overstays ``timeout``."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._reader.join(5)
+        self._log.close()
+        return self.popen.returncode
+
+    def __enter__(self) -> DataflowProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

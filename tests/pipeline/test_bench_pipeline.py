@@ -1,0 +1,64 @@
+"""``forewarn bench pipeline`` at tiny sizes: every step runs against a real broker and reports.
+
+Why no timing thresholds: speed depends on the machine; what a test can hold is that each figure
+the issue asks for is there, finite and positive, that the 1- and 2-process runs wrote the same
+detections, and that the state and series figures come from the series really held.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forewarn.cli import app
+from tests.conftest import KafkaBroker
+
+pytestmark = pytest.mark.timeout(180)
+
+REQUIRED = (
+    "raw_events_per_second",
+    "end_to_end_events_per_second",
+    "ratio",
+    "p50_latency_ms",
+    "p99_latency_ms",
+    "state_bytes_per_series",
+    "speedup_2_processes",
+    "end_to_end_2_processes_events_per_second",
+    "publisher_messages_per_second",
+    "shipper_lines_per_second",
+    "kafka_python_send_per_second",
+)
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_bench_pipeline_tiny(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    args = ["bench", "pipeline", "--json", str(out), "--bootstrap", kafka_broker.bootstrap]
+    args += ["--events", "2000", "--series", "50", "--series", "150", "--latency-rate", "500"]
+    args += ["--series-min-events", "300"]
+    args += ["--latency-seconds", "3", "--publisher-messages", "500", "--workdir", str(tmp_path / "work")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "forewarn bench pipeline" in result.output  # the table
+
+    report = json.loads(out.read_text())
+    for key in REQUIRED:
+        assert _positive(report[key]), (key, report[key])
+    assert len(report["load_average_before"]) == 3
+    # Same input, same flow: 2 processes write the detections 1 process writes.
+    assert report["detections_1_process"] > 0
+    assert report["detections_2_processes"] == report["detections_1_process"]
+    rows = report["series_tested"]
+    assert [row["series"] for row in rows] == [50, 150]
+    for row in rows:
+        assert row["active_series"] == row["series"]
+        assert row["events"] == max(3 * row["series"], 300)
+        assert _positive(row["events_per_second"]) and _positive(row["peak_rss_bytes"])
+    assert report["latency_tries"][-1]["samples"] > 0
