@@ -18,7 +18,7 @@ import pytest
 from _pytest.doctest import DoctestModule
 
 ROOT = Path(__file__).resolve().parent
-DOCTESTED = (ROOT / "models", ROOT / "incidents" / "redact.py")
+DOCTESTED = (ROOT / "models", ROOT / "incidents" / "redact.py", ROOT / "pipeline" / "cardinality.py")
 _FOLDERS = {
     (ROOT / folder).resolve(): name
     for name, folder in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][

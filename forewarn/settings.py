@@ -273,6 +273,11 @@ class PipelineSettings(_Section):
     # is dropped, so memory stays bounded even if producers keep inventing names; a series that comes
     # back starts over with a fresh warm-up.
     series_idle_seconds: float = Field(86400.0, gt=0)
+    # At most this many series (labels included in a series' identity) per dataflow process; a new
+    # one past it is dropped and counted (forewarn_pipeline_series_dropped_total) unless the least
+    # recently seen series has been idle for series_idle_seconds. 100k: `forewarn bench pipeline`
+    # measured ~4 KB of memory per series, so the bound keeps a process near half a GB. None = no bound.
+    max_series: int | None = Field(100_000, ge=1)
     # How often (event time, or wall clock once a service goes quiet) a service's log template digest
     # is published for the responder: short, so an incident gets its log evidence within seconds.
     log_digest_seconds: float = Field(5.0, gt=0)

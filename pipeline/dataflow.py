@@ -148,7 +148,9 @@ def build_flow(
     """
     metrics = metrics or PipelineMetrics(registry or CollectorRegistry(), clock=lambda: clock().timestamp())
     engine = DetectionEngine(settings.detector, clock, detector_factory)
-    steps = FlowSteps(settings.ingest, engine, metrics, clock, settings.pipeline.series_idle)
+    steps = FlowSteps(
+        settings.ingest, engine, metrics, clock, settings.pipeline.series_idle, settings.pipeline.max_series
+    )
     side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)
@@ -160,12 +162,14 @@ def build_flow(
     valid = op.branch("valid", parsed, is_event)
     letters = op.map("dead-letter-message", valid.falses, letter_message)
     op.output("dead-letters-out", letters, sinks.dead_letters)
-    observations = op.flat_map("observations", valid.trues, observations_from)
+    observations = op.filter(
+        "series-budget", op.flat_map("observations", valid.trues, observations_from), steps.admit
+    )
     by_series = op.key_on("key-by-series", observations, series_key)
     detections = op.stateful("detect", by_series, steps.series_logic)
     messages = op.map("detection-message", detections, lambda kv: detection_message(kv[1]))
 
-    gauges = op.flat_map("gauges", valid.trues, side.gauges)
+    gauges = op.filter("gauge-budget", op.flat_map("gauges", valid.trues, side.gauges), steps.admit)
     by_gauge = op.key_on("key-by-gauge", gauges, gauge_series)
     forecasted = op.stateful("forecast", by_gauge, side.forecast_logic)
     exhaustion = _split("forecast", forecasted, is_forecast, forecast_message, sinks.forecasts, "exhaustion")

@@ -46,6 +46,7 @@ from forewarn.events import (
 )
 from forewarn.models.base import Forecast, normal_quantile
 from forewarn.models.trend import TrendForecaster
+from forewarn.pipeline.cardinality import series_name
 from forewarn.settings import DetectorSettings, ForecastSettings
 
 MODEL = "trend_forecaster"
@@ -80,10 +81,12 @@ class GaugeObservation:
 
 def gauge_observations(event: TelemetryEvent, settings: ForecastSettings) -> list[GaugeObservation]:
     """The configured gauges an event carries (probe ``details`` or a metric sample); possibly none."""
+    labels: dict[str, str] = {}
     if isinstance(event, ProbeResult):
         readings = [(name, value) for name, value in event.details.items() if name in settings.gauges]
     elif isinstance(event, MetricSample):
         readings = [(event.name, event.value)] if event.name in settings.gauges else []
+        labels = event.labels
     else:
         return []
     out: list[GaugeObservation] = []
@@ -95,7 +98,7 @@ def gauge_observations(event: TelemetryEvent, settings: ForecastSettings) -> lis
             continue  # a gauge must be a finite number; anything else is not learnable
         out.append(
             GaugeObservation(
-                series=f"{event.service}/{name}",
+                series=series_name(event.service, name, labels),
                 service=event.service,
                 gauge=name,
                 value=float(value),

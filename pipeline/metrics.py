@@ -94,6 +94,12 @@ class PipelineMetrics:
             "(idle ones are dropped after pipeline.series_idle_seconds).",
             registry=registry,
         )
+        self.series_dropped = Counter(
+            "forewarn_pipeline_series_dropped_total",
+            "Observations of new series refused because pipeline.max_series series are held "
+            "(a label with unbounded values, such as a request id, is the usual cause).",
+            registry=registry,
+        )
         self._newest_event_time = 0.0
         # labels() hashes and locks on every call; the (topic, kind) children are few, so keep them.
         self._event_children: dict[tuple[str, str], Any] = {}

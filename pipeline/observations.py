@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from forewarn.events import LogLevel, LogRecord, MetricSample, ProbeResult, TelemetryEvent
+from forewarn.pipeline.cardinality import series_name
 
 Signal = Literal["latency", "failure", "metric", "log_errors"]
 
@@ -95,7 +96,7 @@ def _from_probe(probe: ProbeResult) -> list[Observation]:
 def _from_metric(sample: MetricSample) -> Observation:
     name = f"metric.{sample.name}" if sample.name in _RESERVED else sample.name
     return Observation(
-        series=f"{sample.service}/{name}",
+        series=series_name(sample.service, name, sample.labels),
         service=sample.service,
         signal="metric",
         feature=sample.name,

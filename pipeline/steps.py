@@ -16,7 +16,9 @@ from bytewax.operators import StatefulLogic
 
 from forewarn.events import DeadLetter, Detection, TelemetryEvent
 from forewarn.ingest import RawMessage, parse_message
+from forewarn.pipeline.cardinality import SeriesBudget
 from forewarn.pipeline.detection import DetectionEngine, SeriesSnapshot, SeriesState
+from forewarn.pipeline.forecasting import GaugeObservation
 from forewarn.pipeline.messages import OutMessage, SourceItem, dead_letter_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import Observation
@@ -94,12 +96,15 @@ class FlowSteps:
         metrics: PipelineMetrics,
         clock: Callable[[], datetime],
         series_idle: timedelta | None = DEFAULT_SERIES_IDLE,
+        max_series: int | None = None,
     ) -> None:
         self.limits = limits
         self.engine = engine
         self.metrics = metrics
         self.clock = clock
         self.series_idle = series_idle
+        idle = series_idle.total_seconds() if series_idle is not None else None
+        self.budget = SeriesBudget(max_series, idle, lambda _series: metrics.series_dropped.inc())
 
     def raw(self, item: SourceItem | bytes) -> RawMessage | None:
         message = to_raw(item)
@@ -115,6 +120,10 @@ class FlowSteps:
         else:
             self.metrics.observe_event(message.topic, result)
         return result
+
+    def admit(self, item: Observation | GaugeObservation) -> bool:
+        """Within pipeline.max_series (detector and gauge series share the one budget)."""
+        return self.budget.admit(item.series, item.timestamp.timestamp())
 
     def series_logic(self, resume: SeriesSnapshot | None) -> SeriesLogic:
         return SeriesLogic(self.engine, self.metrics, resume, self.series_idle)
