@@ -69,6 +69,7 @@ def test_breach_and_downtime_follow_the_faulted_service_only() -> None:
     run = _run(BY_NAME["email_outage"], {"email": ["ok", "ok", "down", "down", "ok"], "sms": ["down"] * 5})
     assert measure.breach_after(run) == 2.0
     assert measure.downtime_seconds(run) == 2.0  # sms being down is not this scenario's downtime
+    assert measure.downtime_seconds(run, within=2.5) == 1.0  # compared over a shorter twin run's span
     assert measure.false_alarms(_run(BY_NAME["email_outage"], {}, ("email", "sms", "overall"))) == 1
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from forewarn.dev.chaos.catalogue import Scenario
@@ -50,27 +51,31 @@ def breach_after(run: Run) -> float | None:
     return None
 
 
-def downtime_seconds(run: Run, services: set[str] | None = None) -> float:
-    """Distinct wall-clock seconds in which a probe of ``services`` (default: the faulted ones) said down."""
+def downtime_seconds(run: Run, services: set[str] | None = None, within: float | None = None) -> float:
+    """Distinct wall-clock seconds in which a probe of ``services`` (default: the faulted ones) said down.
+
+    ``within`` counts only the first so many seconds after injection, so a healing-on and a
+    healing-off run of different lengths are compared over the same span.
+    """
     watched = services if services is not None else (_fault_services(run.scenario) or None)
+    end = run.injected_at + within if within is not None else float("inf")
     seconds = {
         math.floor(p["seen_at"])
         for p in run.probes
-        if p.get("status") == "down" and (watched is None or p["service"] in watched)
+        if p.get("status") == "down" and (watched is None or p["service"] in watched) and p["seen_at"] <= end
     }
     return float(len(seconds))
 
 
-def downtime_by_service(run: Run) -> dict[str, float]:
+def downtime_by_service(run: Run, within: float | None = None) -> dict[str, float]:
     services = sorted({str(p["service"]) for p in run.probes})
-    return {s: downtime_seconds(run, {s}) for s in services}
+    return {s: downtime_seconds(run, {s}, within) for s in services}
 
 
-def downtime_cost(run: Run, cost_per_minute: dict[str, float]) -> float:
-    """Downtime priced per service with the business settings (``services.<name>.cost_per_minute``)."""
-    return round(
-        sum(sec / 60 * cost_per_minute.get(svc, 0.0) for svc, sec in downtime_by_service(run).items()), 2
-    )
+def downtime_cost(run: Run, cost_per_minute: dict[str, float], within: float | None = None) -> float:
+    """Downtime priced per service with the business settings (``slo.services.<name>.cost_per_minute``)."""
+    by_service = downtime_by_service(run, within)
+    return round(sum(sec / 60 * cost_per_minute.get(svc, 0.0) for svc, sec in by_service.items()), 2)
 
 
 def detection_delay(run: Run) -> float | None:
@@ -92,6 +97,15 @@ def false_alarms(run: Run) -> int:
     return count
 
 
+def detection_digest(run: Run) -> list[str]:
+    """Every detection of the run, compactly: "<s after injection> <service> <kind>: <reason>"."""
+    lines = []
+    for d in run.report.detections:
+        at = datetime.fromisoformat(str(d.get("detected_at"))).timestamp() - run.injected_at
+        lines.append(f"{at:.1f} {d.get('service')} {d.get('detection_kind')}: {str(d.get('reason'))[:90]}")
+    return lines
+
+
 def actions(run: Run) -> list[dict[str, Any]]:
     """The latest state of each action record (an action is republished as its status changes)."""
     return list({str(a.get("id")): a for a in run.report.actions}.values())
@@ -101,7 +115,13 @@ def action_counts(run: Run) -> dict[str, int]:
     records = actions(run)
     attempts = [a for a in records if a.get("action") != "decision" and a.get("status") in ATTEMPTED]
     runs = Counter((str(a.get("service")), str(a.get("action"))) for a in attempts)
+    right = {action for f in run.scenario.faults for action in f.right_actions}
+    implicated = set(run.scenario.services)
     return {
+        # An action the ground truth does not call for, or on a service it does not implicate.
+        "wrong_actions": sum(
+            1 for a in attempts if a.get("action") not in right or a.get("service") not in implicated
+        ),
         "attempts": len(attempts),
         "succeeded": sum(1 for a in attempts if a.get("status") == "succeeded"),
         "rollbacks": sum(1 for a in records if a.get("status") == "rolled_back"),

@@ -48,7 +48,7 @@ def plot_scenario(on: Run, off: Run, path: Path) -> Path:
         top.annotate(f" {action['action']}: {action['status']}", (when, 1.03), fontsize=8, color="teal")
     top.set_ylim(-0.05, 1.12)
     top.set_xlim(-2, max(on.seconds, off.seconds) + 2)
-    top.set_ylabel("ratio of capacity / health (0 ok, 0.5 degraded, 1 down)")
+    top.set_ylabel("capacity used / health (0 ok, .5 degraded, 1 down)", fontsize=9)
     top.legend(loc="center right", fontsize=7)
     top.set_title(f"chaos: {on.scenario.name} (seed {on.seed}): {on.scenario.description}", fontsize=10)
     draw_detections(bottom, on.report.detections, on.injected_at)

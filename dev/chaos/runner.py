@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from forewarn.dev.chaos import baselines
 from forewarn.dev.chaos.catalogue import DAY_SECONDS, Scenario
-from forewarn.dev.chaos.measure import Run, breach_after
+from forewarn.dev.chaos.measure import Run, breach_after, escalated
 from forewarn.dev.demo import scoring
 from forewarn.dev.demo.scoring import DemoReport
 from forewarn.dev.demo.stack import DemoError, Stack
@@ -34,7 +34,10 @@ from forewarn.settings import Settings
 
 LEAD_IN_SECONDS = 2.0  # the responder is up and the app reset; a short look at the quiet service first
 WARM_UP_SECONDS = 25.0  # the dataflow learns the quiet service before the first fault
-SETTLE_SECONDS = 6.0  # after a reset, before the next fault: the last run's echoes die down
+# After a reset and before the next responder starts: no detection for this long, so the last run's
+# echoes (detections of its damage still in flight) are behind the new responder's starting offset.
+QUIET_SECONDS = 5.0
+QUIET_MAX_SECONDS = 30.0
 HEALED_HOLD_SECONDS = 8.0  # after the last heal, watch this long that it holds before ending early
 BREACH_HOLD_SECONDS = 15.0  # healing off: after the breach, long enough for a `for: 10s` rule to fire
 MODES = ("auto", "off")
@@ -167,8 +170,10 @@ class _SeedRun:
 
     def _play(self, scenario: Scenario, mode: str, watcher: TopicWatcher) -> Run:
         label = f"seed {self.session.seed}: {scenario.name} (healing {mode})"
-        self.say(f"{label}: resetting the app, starting a responder")
+        self.say(f"{label}: resetting the app, waiting for quiet")
         self._reset()
+        self._wait_for_quiet(watcher)
+        self.say(f"{label}: starting a responder")
         responder = self.stack.start_responder(
             self.bootstrap,
             self.base_url,
@@ -178,7 +183,6 @@ class _SeedRun:
         )
         try:
             self._wait_for_responder(responder)
-            self._wait(SETTLE_SECONDS)
             return self._observe(scenario, mode, watcher, label)
         finally:
             self.stack.stop_process(responder)
@@ -257,6 +261,17 @@ class _SeedRun:
             time.sleep(0.3)
         raise DemoError(f"the responder was not reading within {timeout:.0f} s; see {responder.log_path}")
 
+    def _wait_for_quiet(self, watcher: TopicWatcher) -> None:
+        """Until no detection was seen for ``QUIET_SECONDS`` (at most ``QUIET_MAX_SECONDS``)."""
+        topic = self.owner.settings.topics.detections
+        deadline = time.monotonic() + QUIET_MAX_SECONDS
+        self._wait(QUIET_SECONDS)
+        while time.monotonic() < deadline:
+            seen = watcher.snapshot(topic)
+            if not seen or time.time() - seen[-1].seen_at >= QUIET_SECONDS:
+                return
+            self._wait(0.5)
+
     def _wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -281,6 +296,8 @@ def _can_stop(run: Run) -> bool:
         return breach is not None and run.seconds - breach >= BREACH_HOLD_SECONDS
     for truth, outcome in faults:
         if truth.escalate:
+            if not escalated(run, list(truth.step.services)):
+                return False  # a human is called only once a detection is severe enough: wait for it
             continue
         if not outcome.healed or outcome.healed_after_seconds is None:
             return False

@@ -37,10 +37,13 @@ DEFINITIONS = {
     "end (null: only escalation is right, or a control)",
     "mttr_seconds": "injection to the validated heal (auto-resolved runs only)",
     "false_alarms": "detections on services the ground truth does not implicate (all detections on controls)",
-    "downtime_seconds": "distinct seconds in which a probe of a faulted service said down",
+    "wrong_actions": "healing actions that ran although the ground truth calls for another action or none, "
+    "or on a service it does not implicate (they still count in healing success if validated)",
+    "downtime_seconds": "distinct seconds in which a probe of a faulted service said down, healing on and "
+    "off counted over the same span after injection (the shorter run's length)",
     "report_cause_correct": "an incident report named the root service and cause category of every fault",
     "false_positive_rate": "false-alarm detections / all detections, healing-on runs",
-    "uptime": "1 - downtime / observed seconds over the healing-on runs (fault windows only, not a month)",
+    "uptime": "1 - downtime / compared seconds over the healing-on runs (fault windows only, not a month)",
 }
 
 
@@ -102,6 +105,7 @@ def _scenario(session: Session, on: Run, off: Run, cost: dict[str, float]) -> di
     counts = measure.action_counts(on)
     truth = as_json(on.scenario)
     truth["breach_after_seconds_without_healing"] = breach_off
+    span = min(on.seconds, off.seconds)  # both runs' downtime over the same span after injection
     return {
         "name": on.scenario.name,
         "seed": session.seed,
@@ -112,15 +116,17 @@ def _scenario(session: Session, on: Run, off: Run, cost: dict[str, float]) -> di
         "auto_resolved": measure.auto_resolved(on),
         "mttr_seconds": measure.resolution_seconds(on),
         "false_alarms": measure.false_alarms(on),
-        "downtime_seconds": measure.downtime_seconds(on),
-        "downtime_without_healing_seconds": measure.downtime_seconds(off),
-        "downtime_cost_usd": measure.downtime_cost(on, cost),
-        "downtime_cost_without_healing_usd": measure.downtime_cost(off, cost),
+        "downtime_seconds": measure.downtime_seconds(on, within=span),
+        "downtime_without_healing_seconds": measure.downtime_seconds(off, within=span),
+        "downtime_compared_over_seconds": round(span, 1),
+        "downtime_cost_usd": measure.downtime_cost(on, cost, span),
+        "downtime_cost_without_healing_usd": measure.downtime_cost(off, cost, span),
         "report_cause_correct": measure.report_cause_correct(on),
         "report_cites_logs": measure.report_cites_logs(on),
         "healing_attempts": counts["attempts"],
         "healing_succeeded": counts["succeeded"],
         "healing_success": _ratio(counts["succeeded"], counts["attempts"]),
+        "wrong_actions": counts["wrong_actions"],
         "rollbacks": counts["rollbacks"],
         "escalations": counts["escalations"],
         "escalation_correct": measure.escalation_correct(on),
@@ -129,6 +135,7 @@ def _scenario(session: Session, on: Run, off: Run, cost: dict[str, float]) -> di
             {f"{a.get('service')}:{a.get('action')}:{a.get('status')}" for a in measure.actions(on)}
         ),
         "llm": measure.llm_tokens(on),
+        "detections": measure.detection_digest(on),
         "run_seconds": {"auto": round(on.seconds, 1), "off": round(off.seconds, 1)},
         "errors": [e for e in (on.error, off.error) if e],
     }
@@ -181,7 +188,7 @@ def _summary(scenarios: list[dict[str, Any]], runs: list[Run]) -> dict[str, Any]
     fixable = [x for x in faults if x["auto_resolved"] is not None]
     detections = sum(len(r.report.detections) for r in runs)
     false = sum(x["false_alarms"] for x in scenarios)
-    seconds = sum(r.seconds for r in runs)
+    seconds = sum(x["downtime_compared_over_seconds"] for x in scenarios)
     down = sum(x["downtime_seconds"] for x in scenarios)
     controls = [r for r in runs if r.scenario.control]
     control_days = sum(r.seconds for r in controls) / DAY_SECONDS * 6  # six services watched
@@ -235,6 +242,7 @@ def _summary(scenarios: list[dict[str, Any]], runs: list[Run]) -> dict[str, Any]
         "breached_without_healing": sum(1 for x in faults if x["prevented"] is not None),
         "auto_resolved": len(resolved),
         "mttr_median_seconds": _median(mttrs),
+        "wrong_actions": sum(x["wrong_actions"] for x in scenarios),
         "rollbacks": sum(x["rollbacks"] for x in scenarios),
         "escalations": sum(x["escalations"] for x in scenarios),
         "runaway_loops": sum(x["runaway_loops"] for x in scenarios),

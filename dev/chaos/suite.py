@@ -43,7 +43,8 @@ def run_suite(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(card, indent=2, default=str) + "\n")
-        console.print(f"scorecard written to {json_path}")
+        json_path.with_suffix(".md").write_text(markdown(card))
+        console.print(f"scorecard written to {json_path} (tables: {json_path.with_suffix('.md')})")
     if plots is not None:
         for path in draw(sessions, plots):
             console.print(f"plot: {path}")
@@ -76,6 +77,7 @@ COLUMNS = (
     ("down s (off)", "downtime"),
     ("cause right", "report_cause_correct"),
     ("actions ok/run", "healing"),
+    ("wrong actions", "wrong_actions"),
 )
 
 
@@ -102,6 +104,28 @@ def targets(card: dict[str, Any]) -> list[list[str]]:
         [name, _cell(t["measured"]), _cell(t["target"]), "met" if t["met"] else "missed", t["basis"]]
         for name, t in card["summary"]["targets"].items()
     ]
+
+
+def markdown(card: dict[str, Any]) -> str:
+    """The scorecard and the targets as Markdown tables (what bench/README.md shows)."""
+    head = [h for h, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows(card)]
+    lines += ["", "| target | measured | goal | | basis |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in targets(card)]
+    lines += [
+        "",
+        "| baseline | detected | median detect s | p95 detect s | warned before breach | false alarms |",
+    ]
+    lines += ["|---|---|---|---|---|---|"]
+    for name, block in card["baselines"].items():
+        lines.append(
+            f"| {name} | {block['detected']}/{block['fault_scenarios']} | "
+            f"{_cell(block['detection_delay_median_seconds'])} | "
+            f"{_cell(block['detection_delay_p95_seconds'])} | "
+            f"{block['warned_before_breach']} | {block['false_alarms']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def table(card: dict[str, Any]) -> Table:
