@@ -97,6 +97,11 @@ class ProcessGroup:
         process.start()
         return process
 
+    def discard(self, process: ManagedProcess) -> None:
+        """Forget a child that was stopped on its own, so liveness checks no longer look at it."""
+        if process in self._processes:
+            self._processes.remove(process)
+
     def __iter__(self) -> Iterator[ManagedProcess]:
         return iter(self._processes)
 

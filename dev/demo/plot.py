@@ -50,7 +50,7 @@ def plot_report(report: DemoReport, path: Path) -> Path:
     top.set_ylim(0, 1.1)
     top.legend(loc="center right", fontsize=8)
     top.set_title("forewarn demo: resource gauges from probes, faults, predictions and heals")
-    _detections(bottom, report.detections, t0)
+    draw_detections(bottom, report.detections, t0)
     bottom.set_xlabel("seconds since the stack was up")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -58,7 +58,8 @@ def plot_report(report: DemoReport, path: Path) -> Path:
     return path
 
 
-def _detections(axis: Any, detections: list[dict[str, Any]], t0: float) -> None:
+def draw_detections(axis: Any, detections: list[dict[str, Any]], t0: float) -> None:
+    """Detections as markers, one row per service, one marker per kind, at their time since ``t0``."""
     services = sorted({str(d.get("service")) for d in detections})
     kinds = sorted({str(d.get("detection_kind")) for d in detections})
     markers = dict(zip(kinds, "o^sDvP*X", strict=False))

@@ -79,15 +79,18 @@ class Stack:
         self.note(f"Kafka broker up at {kafka.bootstrap}")
         return kafka.bootstrap
 
-    def start_app(self) -> str:
-        """Start the MusoBuddy demo app and wait for its health endpoint; returns its base URL."""
+    def start_app(self, extra_env: dict[str, str] | None = None) -> str:
+        """Start the MusoBuddy demo app and wait for its health endpoint; returns its base URL.
+
+        ``extra_env`` configures the app (``MUSOBUDDY_*``: seed, load cycle) for suites that need it.
+        """
         port = find_free_port()
         app_log = self.workdir / "musobuddy-app.jsonl"
         self.components["app_log"] = str(app_log)
         process = self._spawn(
             "demo-app",
             ["demo-app", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(app_log)],
-            _child_env(),
+            {**_child_env(), **(extra_env or {})},
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -106,8 +109,12 @@ class Stack:
         self.note(f"MusoBuddy demo app up at {base_url}")
         return base_url
 
-    def start_pipeline(self, bootstrap: str, base_url: str) -> None:
-        """The dataflow, probes, log shipper, responder and API, plus a prometheus.yml listing them."""
+    def start_pipeline(self, bootstrap: str, base_url: str, *, responder: bool = True) -> None:
+        """The dataflow, probes, log shipper, responder and API, plus a prometheus.yml listing them.
+
+        ``responder=False`` leaves the responder out, for a suite that starts one per run with
+        :meth:`start_responder` (its own healing mode, state and consumer group each time).
+        """
         env = _child_env(bootstrap, base_url)
         # Known metrics ports (not 0), so the run's prometheus.yml can list every /metrics endpoint.
         ports = {name: find_free_port() for name in ("dataflow", "probe", "respond")}
@@ -120,8 +127,9 @@ class Stack:
             ["ship-logs", app_log, "--service", "musobuddy", "--service-field", "service", "--from-start"],
             env,
         )
-        respond_args = ["respond", "--from-beginning", "--metrics-port", str(ports["respond"])]
-        self._spawn("respond", respond_args, self._responder_env(env, base_url))
+        if responder:
+            respond_args = ["respond", "--from-beginning", "--metrics-port", str(ports["respond"])]
+            self._spawn("respond", respond_args, self._responder_env(env, base_url))
         self.api_url = f"http://127.0.0.1:{find_free_port()}"
         api_env = {**env, "FOREWARN_API__READ_KEYS": json.dumps([DEMO_API_READ_KEY])}
         port = self.api_url.rsplit(":", 1)[1]
@@ -134,6 +142,26 @@ class Stack:
         self.note(
             f"dataflow, probes, log shipper, responder (healing: auto) and API ({self.api_url}) started"
         )
+
+    def start_responder(
+        self, bootstrap: str, base_url: str, name: str, mode: str, state_dir: Path
+    ) -> ManagedProcess:
+        """A responder of its own for one run: healing ``mode``, fresh state, reading only new records.
+
+        A new consumer group without ``--from-beginning`` starts at the topics' end, so it never acts
+        on an earlier run's detections; a fresh state dir means no earlier cooldown or dedup applies.
+        """
+        env = self._responder_env(_child_env(bootstrap, base_url), base_url)
+        env["FOREWARN_HEALING__MODE"] = mode
+        env["FOREWARN_HEALING__STATE_DIR"] = str(state_dir)
+        env["FOREWARN_RESPONDER__CONSUMER_GROUP"] = f"forewarn-{name}"
+        self.components["audit_log"] = str(state_dir / "audit.jsonl")
+        return self._spawn(name, ["respond"], env)
+
+    def stop_process(self, process: ManagedProcess) -> None:
+        """Stop one child early (a per-run responder); the others keep running."""
+        process.stop()
+        self.group.discard(process)
 
     def inject(self, base_url: str, fault: str, params: dict[str, Any]) -> None:
         """Start ``fault`` through the demo app's fault API."""

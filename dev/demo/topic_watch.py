@@ -58,6 +58,14 @@ class TopicWatcher:
         with self._lock:
             return list(self.records.get(topic, []))
 
+    def window(self, start: float, end: float) -> TopicWatcher:
+        """A stopped copy holding only what was seen in [start, end]: one run of a longer session."""
+        view = TopicWatcher(self.bootstrap, self.topics, self.clock)
+        with self._lock:
+            for topic, seen in self.records.items():
+                view.records[topic] = [s for s in seen if start <= s.seen_at <= end]
+        return view
+
     def count(self, topic: str) -> int:
         with self._lock:
             return len(self.records.get(topic, []))

@@ -158,6 +158,10 @@ class MusoBuddyConfig(BaseSettings):
     previous_versions: list[str] = Field(default_factory=lambda: ["2.3.1", "2.3.2"])
     seed: int | None = None
     noise: bool = True
+    # A daily load cycle, compressed into this period (None = flat load): latencies and the pool's
+    # baseline rise and fall with it, so no-fault control periods look like a real day, not a flat line.
+    load_cycle_seconds: float | None = Field(None, gt=0, le=86_400)
+    load_cycle_peak: float = Field(0.6, ge=0, le=5)  # extra share of base latency at the daily peak
     # Health endpoints really wait their simulated response time, so probes measure it over HTTP.
     simulate_latency: bool = True
     max_sleep_ms: float = Field(10_000.0, ge=0)

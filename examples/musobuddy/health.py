@@ -96,10 +96,11 @@ class HealthChecker:
 
     # ------------------------------------------------------------ helpers
 
-    def _base_latency(self, name: str) -> float:
+    def _base_latency(self, name: str, snap: Snapshot) -> float:
+        """The endpoint's usual latency, slower by the daily load cycle, plus noise."""
         endpoint = self.config.endpoints.get(name)
         jitter = self.rng.uniform(-endpoint.jitter_ms, endpoint.jitter_ms) if self.config.noise else 0.0
-        return max(0.1, endpoint.latency_ms + jitter)
+        return max(0.1, endpoint.latency_ms * (1.0 + snap.load) + jitter)
 
     def _report(
         self, name: str, snap: Snapshot, checks: list[Check], details: dict[str, DetailValue], latency: float
@@ -128,7 +129,7 @@ class HealthChecker:
 
     def db_query_ms(self, snap: Snapshot) -> float:
         """Query time grows with pool contention and waiters, and with a cold cache."""
-        query = self._base_latency("database")
+        query = self._base_latency("database", snap)
         usage = snap.db_pool_usage
         if usage > 0.7:
             query += 600.0 * ((usage - 0.7) / 0.3) ** 2
@@ -159,7 +160,7 @@ class HealthChecker:
             "cache_hit_rate": snap.cache_hit_rate,
         }
         if not snap.db_reachable:
-            latency = self._base_latency("database")
+            latency = self._base_latency("database", snap)
             error = self.db_error(snap)
             if loud:
                 self.log.error("musobuddy.db", f"database connection failed: {error}", service="database")
@@ -202,7 +203,9 @@ class HealthChecker:
             db_ms += DB_ACQUIRE_TIMEOUT_MS
         steps = self.login.run(error, db_ms)
         checks = [_check(step) for step in steps]
-        latency = self._base_latency("auth") + snap.auth_extra_latency_ms + sum(s.latency_ms for s in steps)
+        latency = (
+            self._base_latency("auth", snap) + snap.auth_extra_latency_ms + sum(s.latency_ms for s in steps)
+        )
         login_ok = all(step.status == "ok" for step in steps) and len(steps) == 4
         details: dict[str, DetailValue] = {
             "login_ok": login_ok,
@@ -255,7 +258,7 @@ class HealthChecker:
             )
             standby = prov.sms_secondary if role == "primary" else prov.sms_primary
             error = f"HTTP 503 Service Unavailable from api.{provider}.com/v1/messages"
-        latency = self._base_latency(channel)
+        latency = self._base_latency(channel, snap)
         checks = [
             Check(
                 name=f"{provider}_send",
@@ -283,7 +286,7 @@ class HealthChecker:
 
     def payments(self, snap: Snapshot, loud: bool = True) -> HealthReport:
         th = self.config.thresholds
-        latency = self._base_latency("payments")
+        latency = self._base_latency("payments", snap)
         auth_error = self.db_error(snap)
         declines = sum(1 for _ in range(PAYMENT_SAMPLE) if self.rng.random() < snap.payment_error_rate)
         checks = [
@@ -369,7 +372,7 @@ class HealthChecker:
             checks.append(
                 Check(name="maintenance", status="degraded", latency_ms=0.0, detail=snap.maintenance_reason)
             )
-        latency = self._base_latency("overall") + max(p.latency_ms for p in parts.values())
+        latency = self._base_latency("overall", snap) + max(p.latency_ms for p in parts.values())
         details: dict[str, DetailValue] = {
             "db_pool_in_use": snap.db_pool_in_use,
             "db_pool_size": snap.db_pool_size,

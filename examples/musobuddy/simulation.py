@@ -98,6 +98,8 @@ class Snapshot:
     payment_error_rate: float
     auth_extra_latency_ms: float
     restarts: int
+    # Extra load from the daily cycle: 0 at night, ``load_cycle_peak`` at the peak; 0 without a cycle.
+    load: float = 0.0
 
     @property
     def db_pool_usage(self) -> float:
@@ -154,6 +156,7 @@ class Simulation:
         self.faults: dict[str, ActiveFault] = {}
         now = clock()
         self._last = now
+        self._born = now
         self.state = self._fresh_state(now)
 
     def _fresh_state(self, now: float) -> _State:
@@ -309,7 +312,8 @@ class Simulation:
     def _snapshot_locked(self, now: float) -> Snapshot:
         st, res, prov = self.state, self.config.resources, self.config.providers
         noise = self.config.noise
-        baseline = res.db_pool_baseline + (self.rng.randint(-1, 2) if noise else 0)
+        load = self.load(now)
+        baseline = res.db_pool_baseline + round(4 * load) + (self.rng.randint(-1, 2) if noise else 0)
         demand = max(0.0, baseline + st.db_leaked)
         in_use = min(st.db_pool_size, math.floor(demand))
         waiters = min(res.db_max_waiters, max(0, math.floor(demand) - st.db_pool_size))
@@ -366,7 +370,20 @@ class Simulation:
             payment_error_rate=min(1.0, round(error_rate, 6)),
             auth_extra_latency_ms=extra_auth,
             restarts=st.restarts,
+            load=load,
         )
+
+    def load(self, now: float) -> float:
+        """The daily load cycle at ``now``: a raised cosine from night (0) to peak (``load_cycle_peak``).
+
+        Why in the simulation: a control period without faults must still move like a day of traffic,
+        or a false-alarm count on it says nothing. The phase starts at night when the app starts.
+        """
+        period = self.config.load_cycle_seconds
+        if period is None:
+            return 0.0
+        phase = 2 * math.pi * (now - self._born) / period
+        return self.config.load_cycle_peak * 0.5 * (1.0 - math.cos(phase))
 
     def _on(self, name: str, now: float) -> bool:
         fault = self.faults.get(name)

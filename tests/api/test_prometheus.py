@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from forewarn.dev.prometheus_server import PROMTOOL, PrometheusServer, PrometheusUnavailable, ensure_installed
 from tests.api.metrics_target import MetricsTarget
-from tests.api.prometheus import PROMTOOL, PrometheusServer, PrometheusUnavailable, ensure_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboards" / "forewarn.json"

@@ -1,4 +1,4 @@
-"""A real Prometheus server for tests: Debian's package, installed on first use, on a free port.
+"""A real Prometheus server (tests, the chaos suite): Debian's package, installed on first use, free port.
 
 Why install from the test: ``./run test`` must pass on a fresh machine of this kind with nothing
 installed by hand, and Prometheus is a Debian package, not a pip one. Installing is idempotent (it
@@ -145,6 +145,13 @@ class PrometheusServer:
     def query(self, expr: str) -> dict[str, Any]:
         """The JSON answer of ``/api/v1/query`` (status, data or error), whatever the HTTP status."""
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10.0)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> dict[str, Any]:
+        """The JSON answer of ``/api/v1/query_range``: ``expr`` at every ``step`` in [start, end]."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step}"}
+        response = httpx.get(f"{self.url}/api/v1/query_range", params=params, timeout=30.0)
         body: dict[str, Any] = response.json()
         return body
 
