@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         bootstrap_servers: BootstrapServers = None,
     ) -> None:
         """Serve the receivers until Ctrl-C or SIGTERM."""
+        import signal
         import socket
 
         import uvicorn
@@ -81,8 +82,12 @@ def register(app: typer.Typer) -> None:
             f"forewarn receiver on {url}: remote_write {url}/api/v1/write, OTLP {url}/v1/metrics, "
             f"Alertmanager {url}/alertmanager/webhook; publishing to {settings.kafka.bootstrap_servers}",
         )
+        # uvicorn stops on SIGINT/SIGTERM, then raises the signal again for the handler it found: a
+        # quiet one here, so the buffered events are flushed below instead of the process dying.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
         try:
-            server.run(sockets=[sock])  # uvicorn stops on SIGINT and SIGTERM
+            server.run(sockets=[sock])
         finally:
             publisher.close(10.0)
             sock.close()
