@@ -11,7 +11,9 @@ exposed by them, and each scales and restarts on its own. The guards are the API
 ``Authorization: Bearer`` or ``X-API-Key`` (constant-time compare), a body limit that answers 413
 before reading, a limit on the decompressed size, and JSON errors with a ``detail``. A request that
 cannot be decoded is refused whole (400: Prometheus does not resend it); a sample that cannot be used
-is dropped and counted, so one bad sample never costs the rest of its batch.
+is dropped and counted, so one bad sample never costs the rest of its batch. While Kafka is away
+the publisher buffers; once its buffer would overflow, pushes get 503 with ``Retry-After``, which
+every one of these senders retries, so the data waits at the sender instead of being dropped here.
 """
 
 from __future__ import annotations
@@ -97,6 +99,13 @@ def create_receiver(
             )
 
     def publish(source: str, converted: Converted) -> None:
+        waiting = _waiting(publisher)
+        if waiting is not None and waiting + len(converted.events) > config.buffer_size:
+            # Refuse rather than drop: every sender here retries a 503 and keeps the data meanwhile
+            # (Prometheus in its WAL), while the buffer would drop its oldest events.
+            raise HTTPException(
+                503, f"Kafka is not taking events ({waiting} waiting): retry later", {"Retry-After": "5"}
+            )
         for event in converted.events:
             if isinstance(event, MetricSample):
                 publisher.publish(settings.topics.metrics, event.key(), event.to_json_bytes())
@@ -208,6 +217,15 @@ def create_receiver(
 
 
 _SOURCES = {"/api/v1/write": "remote_write", "/v1/metrics": "otlp", "/alertmanager/webhook": "alertmanager"}
+
+
+def _waiting(publisher: Publisher) -> int | None:
+    """Events the publisher holds unsent, when it can say (``KafkaPublisher.stats``)."""
+    stats = getattr(publisher, "stats", None)
+    if stats is None:
+        return None
+    current = stats()
+    return int(current.buffered + current.in_flight)
 
 
 def _presented_key(request: Request) -> str | None:

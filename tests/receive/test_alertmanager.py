@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.receiver import create_receiver
-from forewarn.events import ALERT_FIRING, ALERT_RESOLVED, Detection, Severity
+from forewarn.events import ALERT_FIRING, ALERT_RESOLVED, Detection, Incident, Severity
 from forewarn.incidents.grouping import IncidentGrouper
 from forewarn.settings import ReceiverSettings, Settings
 
@@ -161,3 +161,17 @@ def test_the_webhook_door_publishes_detections_and_refuses_other_shapes() -> Non
     )
     assert wrong.status_code == 422 and "version" in wrong.json()["detail"]
     assert broken.status_code == 422 and "Alertmanager webhook" in broken.json()["detail"]
+
+
+def test_the_responder_heals_on_a_firing_alert_and_publishes_the_closed_incident_on_its_resolution() -> None:
+    from tests.test_responder import _responder
+
+    responder, executor, _, published = _responder()
+    [fired] = detections(webhook(alert("firing", job="checkout")))
+    responder.on_detection(fired)
+    [ended] = detections(webhook(alert("resolved", job="checkout")))
+    assert responder.on_detection(ended) == []
+    assert [t.kind for t in executor.triggers] == ["alert"]  # healing is asked for the firing one only
+    incidents = [Incident.model_validate_json(v) for topic, _, v in published if topic.endswith("incidents")]
+    assert [i.status for i in incidents] == ["open", "resolved"]
+    assert incidents[0].id == incidents[1].id and incidents[1].report is not None

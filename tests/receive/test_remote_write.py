@@ -26,6 +26,7 @@ from forewarn.collect.remote_write import (
     samples_from_write_request,
 )
 from forewarn.events import MetricSample
+from forewarn.kafka.publisher import PublisherStats
 from forewarn.settings import ReceiverSettings, Settings
 
 from .running import ListPublisher, serving
@@ -167,3 +168,31 @@ def test_no_keys_configured_refuses_every_push_and_says_why() -> None:
     with serving(create_receiver(Settings(), ListPublisher())) as url:
         response = httpx.post(f"{url}/api/v1/write", content=b"", headers=HEADERS)
     assert response.status_code == 401 and "FOREWARN_RECEIVER__KEYS" in response.json()["detail"]
+
+
+class BackedUpPublisher(ListPublisher):
+    """A publisher whose buffer holds ``waiting`` unsent events, as KafkaPublisher reports them."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__()
+        self.waiting = waiting
+
+    def stats(self) -> PublisherStats:
+        return PublisherStats(buffered=self.waiting, in_flight=0, delivered=0, dropped=0, connected=False)
+
+
+@pytest.mark.parametrize(("waiting", "status"), [(8, 204), (9, 503)])
+def test_a_push_that_would_overflow_the_kafka_buffer_is_refused_for_a_retry(
+    waiting: int, status: int
+) -> None:
+    settings = Settings(receiver=ReceiverSettings(keys=[SecretStr(KEY)], buffer_size=10))
+    publisher = BackedUpPublisher(waiting)
+    body = write_request(({"__name__": "disk_usage", "job": "db"}, [(0.5, NOW_MS), (0.6, NOW_MS + 1)]))
+    with serving(create_receiver(settings, publisher)) as url:
+        response = httpx.post(f"{url}/api/v1/write", content=body, headers=HEADERS)
+    assert response.status_code == status
+    if status == 503:
+        assert response.headers["retry-after"] == "5" and "retry" in response.json()["detail"]
+        assert publisher.sent == []
+    else:
+        assert len(publisher.sent) == 2
