@@ -28,20 +28,23 @@ class PrometheusUnavailable(RuntimeError):
     """The binary is missing and could not be installed (not root, no apt, no network)."""
 
 
-def ensure_installed(timeout: float = 600.0) -> Path:
-    """The ``prometheus`` binary, installing Debian's package first when it is missing."""
-    found = shutil.which(PROMETHEUS)
+def ensure_installed(
+    timeout: float = 600.0, *, binary: str = PROMETHEUS, package: str = "prometheus"
+) -> Path:
+    """The ``prometheus`` binary (or ``binary`` of Debian's ``package``), installing the package first
+    when it is missing."""
+    found = shutil.which(binary)
     if found:
         return Path(found)
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        raise PrometheusUnavailable("prometheus is not installed and apt-get as root is not available")
+        raise PrometheusUnavailable(f"{binary} is not installed and apt-get as root is not available")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     with open("/tmp/forewarn-apt.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not shutil.which(PROMETHEUS):
+        if not shutil.which(binary):
             for command in (
                 ["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"],
+                ["apt-get", "install", "-y", "--no-install-recommends", package],
             ):
                 done = subprocess.run(
                     command, env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -50,9 +53,9 @@ def ensure_installed(timeout: float = 600.0) -> Path:
                     raise PrometheusUnavailable(
                         f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
                     )
-    found = shutil.which(PROMETHEUS)
+    found = shutil.which(binary)
     if not found:
-        raise PrometheusUnavailable("apt installed prometheus but the binary is not on PATH")
+        raise PrometheusUnavailable(f"apt installed {package} but {binary} is not on PATH")
     return Path(found)
 
 

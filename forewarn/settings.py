@@ -419,6 +419,33 @@ class SecuritySettings(_Section):
         return bool(self.storage_keys) or self.storage_key_file is not None
 
 
+class ReceiverSettings(_Section):
+    """``forewarn receive``: Prometheus remote_write, OTLP/HTTP metrics and Alertmanager webhooks in.
+
+    Why its own process and section: it is a write path that outside systems push to, so it scales,
+    fails and is exposed apart from the read-only API, and needs Kafka but no store.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(9201, ge=0, le=65535)
+    # Accepted as "Authorization: Bearer KEY" (Prometheus' authorization, Alertmanager's http_config,
+    # OTLP exporters' headers) or "X-API-Key: KEY". No key and no allow_anonymous: every push is 401.
+    keys: list[Secret] = Field(default_factory=list)
+    allow_anonymous: bool = False
+    # Compressed body limit (413 past it). Prometheus sends at most a few hundred KiB per request.
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Limit after snappy/gzip decompression (413 past it): a small body must not expand without bound.
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # The first of these labels (Prometheus) that a series carries names its service; OTLP uses the
+    # resource's service.name first. Neither: default_service.
+    service_labels: list[str] = Field(default_factory=lambda: ["service", "job"])
+    default_service: str = Field("unlabelled", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # Regexes (full match) of metric names to keep; empty keeps all. Prefer Prometheus'
+    # write_relabel_configs, which keeps the rest off the wire too.
+    metric_names: list[str] = Field(default_factory=list)
+    buffer_size: int = Field(100_000, ge=1)  # events held while Kafka is away (oldest dropped first)
+
+
 class ServiceBusiness(_Section):
     """What one service's downtime costs and its SLO targets (None: the default)."""
 
@@ -591,6 +618,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     dependencies: Dependencies = Field(default_factory=musobuddy_dependencies)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
     log_level: LogLevel = "INFO"
 
     @classmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from forewarn.events import Detection, Incident, LogTemplateSummary, MetricValue, Severity
+from forewarn.events import ALERT_DETECTOR, Detection, Incident, LogTemplateSummary, MetricValue, Severity
 from forewarn.settings import musobuddy_dependencies
 
 # The default of settings ``dependencies:`` (the MusoBuddy demo); the responder passes the configured map.
@@ -59,6 +59,7 @@ class IncidentGrouper:
         self.max_templates = max_templates
         self._open: list[Incident] = []
         self._seen: set[str] = set()
+        self._ended: set[str] = set()  # series of outside alerts that resolved while their incident is open
 
     def __repr__(self) -> str:
         return f"IncidentGrouper(window_seconds={self.window_seconds}, open={len(self._open)})"
@@ -86,6 +87,7 @@ class IncidentGrouper:
         if detection.id in self._seen:
             return None
         self._seen.add(detection.id)
+        self._ended.discard(detection.series)  # an outside alert that fires again is not over
         incident = self._match(detection)
         if incident is None:
             incident = self._open_incident(detection)
@@ -123,6 +125,28 @@ class IncidentGrouper:
         ids = {i.id for i in resolved}
         self._open = [i for i in self._open if i.id not in ids]
         return resolved
+
+    def end_series(self, series: str, at: datetime) -> list[Incident]:
+        """An outside alert's series is over (Alertmanager said resolved); returns the incidents it closes.
+
+        An incident closes when every detection in it is an outside alert and each of those alerts has
+        resolved. One that also holds forewarn's own detections stays open and resolves by going quiet
+        (:meth:`expire`), since only forewarn's models can say their own signal is back to normal.
+        """
+        affected = [i for i in self._open if any(d.series == series for d in i.detections)]
+        if not affected:
+            return []
+        self._ended.add(series)
+        closed = [
+            i.model_copy(update={"status": "resolved", "resolved_at": max(at, i.updated_at)})
+            for i in affected
+            if all(d.detector == ALERT_DETECTOR and d.series in self._ended for d in i.detections)
+        ]
+        ids = {i.id for i in closed}
+        self._open = [i for i in self._open if i.id not in ids]
+        for incident in closed:
+            self._ended -= {d.series for d in incident.detections}
+        return closed
 
     # ---- internals ----------------------------------------------------------------------------------
 

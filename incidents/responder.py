@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from forewarn.events import ActionEvent, Detection, Incident, LogTemplateDigest
+from forewarn.events import ALERT_RESOLVED, ActionEvent, Detection, Incident, LogTemplateDigest
 from forewarn.healing.records import ActionDecision, topic_events
 from forewarn.healing.triggers import Trigger
 from forewarn.incidents.tracker import IncidentTracker
@@ -86,6 +86,11 @@ class Responder:
         return []
 
     def on_detection(self, detection: Detection) -> list[ActionDecision]:
+        if detection.detection_kind == ALERT_RESOLVED:
+            # An outside alert ended: close what it opened; nothing to heal.
+            for closed in self.tracker.end_alert(detection):
+                self.publish(self.topics.incidents, closed.service, closed.to_json_bytes())
+            return []
         incident = self.tracker.group(detection)
         if incident is None:  # a re-delivered detection: already grouped and handled
             return []

@@ -77,10 +77,17 @@ class IncidentTracker:
         self._reports[incident.id] = reported
         return reported
 
+    def end_alert(self, detection: Detection) -> list[Incident]:
+        """An outside alert resolved: the incidents it closes (with their last report), to publish."""
+        return self._closing(self.grouper.end_series(detection.series, detection.timestamp))
+
     def expire(self, now: datetime) -> list[Incident]:
         """Resolve quiet incidents (event time ``now``); returns them, with their last report, to publish."""
+        return self._closing(self.grouper.expire(now))
+
+    def _closing(self, incidents: list[Incident]) -> list[Incident]:
         out = []
-        for incident in self.grouper.expire(now):
+        for incident in incidents:
             last = self._reports.pop(incident.id, None)
             self._reported.pop(incident.id, None)
             out.append(incident.model_copy(update={"report": last.report if last else None}))

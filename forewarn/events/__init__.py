@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from forewarn.events.action import NO_ACTION, ActionEvent, ActionStatus, DecisionStatus
 from forewarn.events.base import SCHEMA_VERSION, Details, Name, Scalar, Severity, TopicMessage, finite
-from forewarn.events.detection import Detection, ForecastEvent, ForecastFigures
+from forewarn.events.detection import (
+    ALERT_DETECTOR,
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+    Detection,
+    ForecastEvent,
+    ForecastFigures,
+)
 from forewarn.events.incident import (
     CauseCategory,
     EvidenceItem,
@@ -38,6 +45,9 @@ from forewarn.events.telemetry import (
 )
 
 __all__ = [
+    "ALERT_DETECTOR",
+    "ALERT_FIRING",
+    "ALERT_RESOLVED",
     "MAX_DIGEST_TEMPLATES",
     "MAX_TEMPLATE_CHARS",
     "NO_ACTION",

@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from forewarn.events.base import Name, Severity, TopicMessage
 
+# Alerts from an outside Alertmanager (``forewarn receive``) arrive as detections of these kinds, one
+# series per alert (``<service>/alert/<alertname>/<fingerprint>``). A resolved alert is a detection
+# too, so it travels the same topic in order after its firing one; the responder closes the incident
+# it opened instead of grouping it.
+ALERT_DETECTOR = "alertmanager"
+ALERT_FIRING = "alert"
+ALERT_RESOLVED = "alert_resolved"
+
 
 class ForecastFigures(BaseModel):
     """The forecast behind a forecast-driven detection (``exhaustion_forecast``), typed.
@@ -98,4 +106,11 @@ class ForecastEvent(TopicMessage):
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-__all__ = ["Detection", "ForecastEvent", "ForecastFigures"]
+__all__ = [
+    "ALERT_DETECTOR",
+    "ALERT_FIRING",
+    "ALERT_RESOLVED",
+    "Detection",
+    "ForecastEvent",
+    "ForecastFigures",
+]

@@ -1,0 +1,127 @@
+"""OpenTelemetry metrics in: an OTLP/HTTP ``ExportMetricsServiceRequest`` (protobuf) -> metric events.
+
+The messages are the official ones from PyPI's ``opentelemetry-proto``. Gauges and sums become
+``MetricSample``s, one per number data point: the value as sent (a cumulative sum stays cumulative,
+as Prometheus would scrape it). Histograms, exponential histograms and summaries are counted as
+dropped: forewarn's models read one number per series. The service is the resource's
+``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from pydantic import ValidationError
+
+from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.events import MetricSample
+
+__all__ = ["OtlpError", "decode_export_request", "samples_from_export_request"]
+
+SERVICE_NAME = "service.name"
+MAX_UNIT = 32
+
+
+class OtlpError(ValueError):
+    """The body is not an ExportMetricsServiceRequest."""
+
+
+def decode_export_request(raw: bytes) -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    try:
+        request.ParseFromString(raw)
+    except DecodeError as exc:
+        raise OtlpError(f"body is not an OTLP ExportMetricsServiceRequest: {exc}") from None
+    return request
+
+
+def samples_from_export_request(
+    request: ExportMetricsServiceRequest,
+    *,
+    service_labels: Iterable[str],
+    default_service: str,
+    keep: Callable[[str], bool] = NameFilter(()),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Converted:
+    """Every gauge and sum data point as a ``MetricSample``; the rest counted as dropped by reason."""
+    out = Converted()
+    candidates = [SERVICE_NAME, *service_labels]
+    for resource_metrics in request.resource_metrics:
+        resource = _attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind not in ("gauge", "sum"):
+                    out.drop(f"unsupported_{kind or 'empty'}", _points(metric, kind))
+                    continue
+                points = metric.gauge.data_points if kind == "gauge" else metric.sum.data_points
+                if not keep(metric.name):
+                    out.drop("filtered", len(points))
+                    continue
+                name = tame(metric.name)
+                if name is None:
+                    out.drop("bad_name", len(points))
+                    continue
+                unit = metric.unit[:MAX_UNIT] or None
+                for point in points:
+                    labels = {**resource, **_attributes(point.attributes)}
+                    service = pick_service(labels, candidates, default_service)
+                    value = float(
+                        point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
+                    )
+                    if service is None:
+                        out.drop("bad_name")
+                        continue
+                    if not math.isfinite(value):
+                        out.drop("not_finite")
+                        continue
+                    labels.pop(SERVICE_NAME, None)
+                    try:
+                        when = (
+                            datetime.fromtimestamp(point.time_unix_nano / 1e9, tz=UTC)
+                            if point.time_unix_nano
+                            else now()
+                        )
+                        out.events.append(
+                            MetricSample(
+                                service=service,
+                                name=name,
+                                value=value,
+                                unit=unit,
+                                timestamp=when,
+                                labels=labels,
+                            )
+                        )
+                    except (ValueError, OverflowError, OSError, ValidationError):
+                        out.drop("bad_timestamp")
+    return out
+
+
+def _points(metric: Any, kind: str | None) -> int:
+    return len(getattr(metric, kind).data_points) if kind else 1
+
+
+def _attributes(pairs: Iterable[KeyValue]) -> dict[str, str]:
+    return {pair.key: _text(pair.value) for pair in pairs}
+
+
+def _text(value: AnyValue) -> str:
+    """An attribute value as a label string: scalars as written, lists and maps as their short text."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return ""
+    if kind == "array_value":
+        return ",".join(_text(v) for v in value.array_value.values)
+    if kind == "kvlist_value":
+        return ",".join(f"{kv.key}={_text(kv.value)}" for kv in value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    return str(getattr(value, kind))

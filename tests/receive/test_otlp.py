@@ -1,0 +1,109 @@
+"""OTLP/HTTP metrics: the official protobuf messages mapped to metric events, and the HTTP door.
+
+The official exporter is tested in ``test_otlp_exporter.py``; here requests are built from
+``opentelemetry-proto``'s messages (the contract) to pin each rule down.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from pydantic import SecretStr
+
+from forewarn.collect.otlp import samples_from_export_request
+from forewarn.collect.receiver import create_receiver
+from forewarn.events import MetricSample
+from forewarn.settings import ReceiverSettings, Settings
+
+from .running import ListPublisher, serving
+
+pytestmark = pytest.mark.unit
+
+NOW_NS = time.time_ns()
+
+
+def attr(key: str, value: str | int) -> KeyValue:
+    return KeyValue(
+        key=key, value=AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
+    )
+
+
+def export_request(service: str | None = "checkout") -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    resource = request.resource_metrics.add()
+    if service:
+        resource.resource.attributes.append(attr("service.name", service))
+    resource.resource.attributes.append(attr("host.name", "node-1"))
+    metrics = resource.scope_metrics.add().metrics
+    gauge = metrics.add(name="memory_usage", unit="1")
+    point = gauge.gauge.data_points.add(as_double=0.61, time_unix_nano=NOW_NS)
+    point.attributes.append(attr("pod", "checkout-1"))
+    total = metrics.add(name="http.server.requests", unit="{request}")
+    total.sum.is_monotonic = True
+    total.sum.data_points.add(as_int=1234, time_unix_nano=NOW_NS)
+    histogram = metrics.add(name="http.server.duration", unit="ms")
+    histogram.histogram.data_points.add(count=3, time_unix_nano=NOW_NS)
+    return request
+
+
+def test_gauges_and_sums_become_metric_events_and_histograms_are_counted_as_dropped() -> None:
+    converted = samples_from_export_request(
+        export_request(), service_labels=["job"], default_service="unlabelled"
+    )
+    samples = [e for e in converted.events if isinstance(e, MetricSample)]
+    assert [(s.service, s.name, s.value, s.unit) for s in samples] == [
+        ("checkout", "memory_usage", 0.61, "1"),
+        ("checkout", "http.server.requests", 1234.0, "{request}"),
+    ]
+    assert samples[0].labels == {"host.name": "node-1", "pod": "checkout-1"}
+    assert abs(samples[0].timestamp.timestamp() - NOW_NS / 1e9) < 1e-3
+    assert dict(converted.dropped) == {"unsupported_histogram": 1}
+
+
+def test_without_service_name_the_default_service_is_used() -> None:
+    converted = samples_from_export_request(
+        export_request(None), service_labels=["job"], default_service="fallback"
+    )
+    assert {e.service for e in converted.events} == {"fallback"}
+
+
+def test_the_otlp_door_answers_with_a_partial_success_and_takes_gzip() -> None:
+    settings = Settings(receiver=ReceiverSettings(keys=[SecretStr("k")]))
+    publisher = ListPublisher()
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": "Bearer k"}
+    body = export_request().SerializeToString()
+    with serving(create_receiver(settings, publisher)) as url:
+        plain = httpx.post(f"{url}/v1/metrics", content=body, headers=headers)
+        zipped = httpx.post(
+            f"{url}/v1/metrics", content=gzip.compress(body), headers={**headers, "Content-Encoding": "gzip"}
+        )
+        as_json = httpx.post(f"{url}/v1/metrics", json={}, headers={"Authorization": "Bearer k"})
+        garbage = httpx.post(f"{url}/v1/metrics", content=b"\xff\xff", headers=headers)
+        bomb = httpx.post(
+            f"{url}/v1/metrics",
+            content=gzip.compress(b"\0" * (settings.receiver.max_decoded_bytes + 1)),
+            headers={**headers, "Content-Encoding": "gzip"},
+        )
+    for response in (plain, zipped):
+        assert response.status_code == 200 and response.headers["content-type"] == "application/x-protobuf"
+        answer = ExportMetricsServiceResponse.FromString(response.content)
+        assert answer.partial_success.rejected_data_points == 1
+        assert "unsupported_histogram 1" in answer.partial_success.error_message
+    assert len(publisher.sent) == 4
+    assert {(t, k) for t, k, _ in publisher.sent} == {
+        (settings.topics.metrics, "checkout/memory_usage"),
+        (settings.topics.metrics, "checkout/http.server.requests"),
+    }
+    assert json.loads(publisher.sent[0][2])["kind"] == "metric"
+    assert as_json.status_code == 415 and "application/x-protobuf" in as_json.json()["detail"]
+    assert garbage.status_code == 400 and "ExportMetricsServiceRequest" in garbage.json()["detail"]
+    assert bomb.status_code == 413
