@@ -20,20 +20,20 @@ import argparse
 import json
 import os
 import platform
-import random
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
 
+from forewarn.dev.bench.pipeline_load import mixed_workload
 from forewarn.events import DeadLetter
 from forewarn.ingest import RawMessage, parse_message
 from forewarn.pipeline.dataflow import FlowSinks, build_flow, kafka_sinks, kafka_source
@@ -41,60 +41,10 @@ from forewarn.pipeline.detection import DetectionEngine, SeriesState
 from forewarn.pipeline.observations import observations_from
 from forewarn.settings import KafkaSettings, PipelineSettings, Settings, TopicSettings
 
-SERVICES = ["auth", "database", "email", "sms", "payments", "overall"]
-
 
 def workload(count: int, seed: int = 1) -> list[tuple[str, bytes, bytes | None]]:
-    """(topic, key, value): 70% probes, 15% metrics, 14% logs, 1% malformed.
-
-    Keyed like real producers (by service, or service/metric), so each series stays in order on
-    one partition; unkeyed messages would be spread over partitions and arrive out of order.
-    """
-    rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(seconds=count // 10 + 60)
-    topics = TopicSettings()
-    out: list[tuple[str, bytes, bytes | None]] = []
-    for i in range(count):
-        when = (start + timedelta(milliseconds=100 * i)).isoformat()
-        service = SERVICES[i % len(SERVICES)]
-        roll = rng.random()
-        if roll < 0.01:
-            out.append((topics.probes, service.encode(), b"{broken " + str(i).encode()))
-        elif roll < 0.71:
-            failing = service == "payments" and i > count // 2
-            doc: dict[str, Any] = {
-                "kind": "probe",
-                "service": service,
-                "endpoint": f"http://127.0.0.1:8080/api/health/{service}",
-                "timestamp": when,
-                "latency_ms": rng.gauss(40, 4) if not failing else 5000.0,
-                "status_code": 200 if not failing else 503,
-                "ok": not failing,
-                "details": {"pool_in_use": rng.randrange(10), "pool_size": 10},
-            }
-            out.append((topics.probes, service.encode(), json.dumps(doc).encode()))
-        elif roll < 0.86:
-            doc = {
-                "kind": "metric",
-                "service": service,
-                "name": "memory_bytes",
-                "value": rng.gauss(5e8, 1e7),
-                "unit": "bytes",
-                "timestamp": when,
-            }
-            out.append((topics.metrics, f"{service}/memory_bytes".encode(), json.dumps(doc).encode()))
-        else:
-            level = "ERROR" if rng.random() < 0.05 else "INFO"
-            doc = {
-                "kind": "log",
-                "service": service,
-                "level": level,
-                "message": f"request {i} handled",
-                "logger": "musobuddy.http",
-                "timestamp": when,
-            }
-            out.append((topics.logs, service.encode(), json.dumps(doc).encode()))
-    return out
+    """(topic, key, value): the mixed workload of ``forewarn bench pipeline`` (one generator for both)."""
+    return mixed_workload(TopicSettings(), count, seed)
 
 
 class _CountingPartition(StatelessSinkPartition[Any]):
