@@ -120,7 +120,9 @@ def test_a_real_prometheus_remote_writes_a_leak_and_forewarn_forecasts_it(
                 warnings = [
                     d
                     for d in (json.loads(r.value) for r in records)
-                    if d["detection_kind"] == "exhaustion_forecast" and d["series"] == "leaky/memory_usage"
+                    if d["detection_kind"] == "exhaustion_forecast"
+                    # labels are part of the series (pipeline.cardinality.series_name)
+                    and d["series"] == f'leaky/memory_usage{{instance="{target}",job="leaky",pod="leaky-0"}}'
                 ]
             log = prometheus.log_path.read_text()
         finally:
