@@ -44,7 +44,7 @@ from forewarn.settings import KafkaSettings, PipelineSettings, Settings, TopicSe
 
 def workload(count: int, seed: int = 1) -> list[tuple[str, bytes, bytes | None]]:
     """(topic, key, value): the mixed workload of ``forewarn bench pipeline`` (one generator for both)."""
-    return mixed_workload(TopicSettings(), count, seed)
+    return list(mixed_workload(TopicSettings(), count, seed))
 
 
 class _CountingPartition(StatelessSinkPartition[Any]):
