@@ -14,23 +14,18 @@ Usage: ``python bench/receiver_throughput.py [--requests 400] [--json out.json]`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import cramjam
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from pydantic import SecretStr
 
 from forewarn.collect.receiver import create_receiver
 from forewarn.collect.remote_write import WriteRequest, decode_write_request, samples_from_write_request
+from forewarn.dev.serving import serving
 from forewarn.settings import ReceiverSettings, Settings
 
 SAMPLES_PER_REQUEST = 500
@@ -49,23 +44,6 @@ class CountingPublisher:
 
     def close(self, timeout: float | None = None) -> None:
         return None
-
-
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def body(index: int) -> bytes:

@@ -1,17 +1,16 @@
-"""The receiver app on a real loopback socket for a test: uvicorn in a thread, stopped at block end."""
+"""What the receiver tests run against: the app on a real socket, a scrape target, a list publisher."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
-import uvicorn
-from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, start_http_server
 
+from forewarn.dev.serving import serving
 from forewarn.kafka.publisher import Publisher
+
+__all__ = ["ListPublisher", "metrics_target", "serving"]
 
 
 class ListPublisher:
@@ -34,20 +33,12 @@ _: type[Publisher] = ListPublisher  # it satisfies the protocol
 
 
 @contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1:<free port>; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the receiver did not start"
-        time.sleep(0.02)
+def metrics_target(registry: CollectorRegistry) -> Iterator[str]:
+    """``registry`` as a scrape target for a real Prometheus on 127.0.0.1:<free port>; yields host:port."""
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"127.0.0.1:{server.server_port}"
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

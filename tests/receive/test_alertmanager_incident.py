@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import SecretStr
 
 from forewarn.dev.prometheus_server import (
@@ -32,6 +32,7 @@ from forewarn.kafka.io import read_topic
 from forewarn.settings import HealingSettings, ReceiverSettings, Settings
 
 from .receiver_process import start_receiver
+from .running import metrics_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -113,13 +114,8 @@ receivers:
 def error_ratio() -> Iterator[tuple[str, Gauge]]:
     registry = CollectorRegistry()
     gauge = Gauge("checkout_error_ratio", "Share of checkout requests failing.", registry=registry)
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    try:
-        yield f"127.0.0.1:{server.server_port}", gauge
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with metrics_target(registry) as target:
+        yield target, gauge
 
 
 def incidents(settings: Settings) -> list[dict[str, Any]]:

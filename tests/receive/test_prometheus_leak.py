@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import SecretStr
 
@@ -27,6 +27,7 @@ from forewarn.settings import ReceiverSettings, Settings
 from tests.pipeline.kafka_process import start_dataflow
 
 from .receiver_process import start_receiver
+from .running import metrics_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -59,13 +60,8 @@ def leaking_target() -> Iterator[tuple[str, LeakingGauge]]:
     registry = CollectorRegistry()
     gauge = LeakingGauge()
     registry.register(gauge)
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    try:
-        yield f"127.0.0.1:{server.server_port}", gauge
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with metrics_target(registry) as target:
+        yield target, gauge
 
 
 def prometheus_config(target: str, receiver_url: str) -> str:
