@@ -127,6 +127,13 @@ class KafkaSettings(_Section):
     controller_port: int = Field(9093, ge=1, le=65535)
     data_dir: Path | None = None  # default: <cache>/kafka-data
     start_timeout_seconds: float = Field(90.0, gt=0)
+    # The topics forewarn creates when they are missing (`forewarn run`, `forewarn respond`, `forewarn
+    # kafka topics`): partitions (the ceiling of the dataflow's and responder's parallelism), copies of
+    # each partition (3 on a production cluster) and topic configs such as min.insync.replicas.
+    # Existing topics are never changed: a mismatch is logged.
+    topic_partitions: int = Field(3, ge=1, le=10_000)
+    topic_replication_factor: int = Field(1, ge=1, le=32)
+    topic_config: dict[str, str] = Field(default_factory=dict)
     # How every client (kafka-python producers, consumers and admin; Bytewax's librdkafka source
     # and sinks) talks to the broker; forewarn.kafka.client_config maps these to each library.
     security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
