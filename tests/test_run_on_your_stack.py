@@ -104,6 +104,24 @@ def test_readme_section_names_the_shipped_files() -> None:
     assert (ROOT / "deploy" / "forewarn.env.example").exists()
 
 
+def test_the_sections_config_files_pass_their_checks(tmp_path: Path) -> None:
+    """The YAML a reader copies from the section is valid as written (only the paths are moved here)."""
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    settings_yaml, healing_yaml = re.findall(r"```yaml\n(.*?)```", _readme_section(), flags=re.S)
+    healing = tmp_path / "healing.yaml"
+    healing.write_text(healing_yaml)
+    config = tmp_path / "forewarn.yaml"
+    config.write_text(settings_yaml.replace("/etc/forewarn/healing.yaml", str(healing)))
+    runner = CliRunner()
+    checked = runner.invoke(app, ["config", "check", str(config)])
+    assert checked.exit_code == 0 and checked.output.startswith("ok:"), checked.output
+    policies = runner.invoke(app, ["heal", "check-config", str(healing)])
+    assert policies.exit_code == 0 and "1 policies" in policies.output, policies.output
+
+
 @pytest.fixture
 def stack_dir(tmp_path: Path, kafka_broker: KafkaBroker) -> Iterator[tuple[Path, dict[str, str]]]:
     """The files the README asks for: a YAML config and an env file, in a fresh folder."""
