@@ -1,19 +1,26 @@
-"""OpenTelemetry metrics in: an OTLP/HTTP ``ExportMetricsServiceRequest`` (protobuf) -> metric events.
+"""OpenTelemetry metrics in: an OTLP/HTTP ``ExportMetricsServiceRequest`` (protobuf or JSON) -> metric events.
 
 The messages are the official ones from PyPI's ``opentelemetry-proto``. Gauges and sums become
 ``MetricSample``s, one per number data point: the value as sent (a cumulative sum stays cumulative,
 as Prometheus would scrape it). Histograms, exponential histograms and summaries are counted as
 dropped: forewarn's models read one number per series. The service is the resource's
 ``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
+
+JSON (``application/json``) is OTLP's JSON encoding: protobuf's JSON mapping with lowerCamelCase keys,
+enums as integers, 64-bit integers as strings or numbers, and unknown fields ignored (as the spec asks of
+receivers). Its one departure from the mapping, trace and span ids in hex rather than base64, only occurs
+in exemplars, which forewarn does not read: they are left out before parsing.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -22,7 +29,7 @@ from pydantic import ValidationError
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
 from forewarn.events import MetricSample
 
-__all__ = ["OtlpError", "decode_export_request", "samples_from_export_request"]
+__all__ = ["OtlpError", "decode_export_request", "decode_export_request_json", "samples_from_export_request"]
 
 SERVICE_NAME = "service.name"
 MAX_UNIT = 32
@@ -39,6 +46,31 @@ def decode_export_request(raw: bytes) -> ExportMetricsServiceRequest:
     except DecodeError as exc:
         raise OtlpError(f"body is not an OTLP ExportMetricsServiceRequest: {exc}") from None
     return request
+
+
+def decode_export_request_json(raw: bytes) -> ExportMetricsServiceRequest:
+    """An ExportMetricsServiceRequest in OTLP's JSON encoding (see the module docstring)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise OtlpError(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise OtlpError("body is not an OTLP ExportMetricsServiceRequest: a JSON object is expected")
+    request = ExportMetricsServiceRequest()
+    try:
+        json_format.ParseDict(_without_exemplars(data), request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise OtlpError(f"body is not an OTLP ExportMetricsServiceRequest: {exc}") from None
+    return request
+
+
+def _without_exemplars(data: Any) -> Any:
+    """``data`` without its ``exemplars`` lists (hex ids, which protobuf's JSON parser reads as base64)."""
+    if isinstance(data, dict):
+        return {k: _without_exemplars(v) for k, v in data.items() if k != "exemplars"}
+    if isinstance(data, list):
+        return [_without_exemplars(v) for v in data]
+    return data
 
 
 def samples_from_export_request(

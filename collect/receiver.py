@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import ValidationError
@@ -36,7 +37,12 @@ from forewarn import __version__
 from forewarn.body_limit import BodyLimit
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.converted import Converted, NameFilter
-from forewarn.collect.otlp import OtlpError, decode_export_request, samples_from_export_request
+from forewarn.collect.otlp import (
+    OtlpError,
+    decode_export_request,
+    decode_export_request_json,
+    samples_from_export_request,
+)
 from forewarn.collect.remote_write import WriteRequestError, decode_write_request, samples_from_write_request
 from forewarn.events import MetricSample
 from forewarn.kafka.publisher import Publisher
@@ -47,6 +53,7 @@ __all__ = ["ReceiverMetrics", "create_receiver"]
 
 log = logging.getLogger(__name__)
 PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
 
 
 class ReceiverMetrics:
@@ -141,8 +148,8 @@ def create_receiver(
     @app.post("/v1/metrics", dependencies=[Depends(authorised)])
     async def otlp_metrics(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != PROTOBUF:
-            raise HTTPException(415, f"Content-Type {content_type!r}: send OTLP as {PROTOBUF}")
+        if content_type not in (PROTOBUF, JSON):
+            raise HTTPException(415, f"Content-Type {content_type!r}: send OTLP as {PROTOBUF} or {JSON}")
         body = await request.body()
         encoding = request.headers.get("content-encoding", "identity").lower()
         if encoding == "gzip":
@@ -150,7 +157,9 @@ def create_receiver(
         elif encoding != "identity":
             raise HTTPException(415, f"Content-Encoding {encoding!r}: send gzip or none")
         try:
-            decoded = decode_export_request(body)
+            decoded = (
+                decode_export_request(body) if content_type == PROTOBUF else decode_export_request_json(body)
+            )
         except OtlpError as exc:
             raise HTTPException(400, str(exc)) from None
         converted = samples_from_export_request(
@@ -168,6 +177,8 @@ def create_receiver(
             answer.partial_success.error_message = "dropped: " + ", ".join(
                 f"{reason} {count}" for reason, count in sorted(converted.dropped.items())
             )
+        if content_type == JSON:  # answered in the request's encoding, as OTLP/HTTP requires
+            return JSONResponse(json_format.MessageToDict(answer))
         return Response(answer.SerializeToString(), media_type=PROTOBUF)
 
     @app.post("/alertmanager/webhook", dependencies=[Depends(authorised)])

@@ -127,6 +127,13 @@ class KafkaSettings(_Section):
     controller_port: int = Field(9093, ge=1, le=65535)
     data_dir: Path | None = None  # default: <cache>/kafka-data
     start_timeout_seconds: float = Field(90.0, gt=0)
+    # The topics forewarn creates when they are missing (`forewarn run`, `forewarn respond`, `forewarn
+    # kafka topics`): partitions (the ceiling of the dataflow's and responder's parallelism), copies of
+    # each partition (3 on a production cluster) and topic configs such as min.insync.replicas.
+    # Existing topics are never changed: a mismatch is logged.
+    topic_partitions: int = Field(3, ge=1, le=10_000)
+    topic_replication_factor: int = Field(1, ge=1, le=32)
+    topic_config: dict[str, str] = Field(default_factory=dict)
     # How every client (kafka-python producers, consumers and admin; Bytewax's librdkafka source
     # and sinks) talks to the broker; forewarn.kafka.client_config maps these to each library.
     security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
@@ -528,11 +535,44 @@ class ResponderSettings(_Section):
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
 
+class GaugeCapacity(_Section):
+    """Where an absolute gauge (bytes, connections) finds the capacity it exhausts at.
+
+    Why: a ratio carries its capacity (1.0), but exporters report absolute amounts: bytes in use with
+    the total in a label, or two metrics (node-exporter's ``node_filesystem_avail_bytes`` beside
+    ``node_filesystem_size_bytes``). ``label`` reads the total from a label of the gauge's own samples
+    (left out of the series' identity, so a resize does not start a new series); ``metric`` pairs the
+    gauge with the last value of another metric of the same service and labels (another key of the
+    same probe's details). ``measures: free`` says the gauge counts what is left: it is forecast as
+    capacity - free, so "full" is when nothing is left.
+    """
+
+    label: str | None = Field(None, min_length=1, max_length=64)
+    metric: str | None = Field(None, min_length=1, max_length=64)
+    measures: Literal["used", "free"] = "used"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GaugeCapacity:
+        if (self.label is None) == (self.metric is None):
+            raise ValueError(
+                "give exactly one of label (a label holding the total) or metric (a paired metric)"
+            )
+        return self
+
+
+def _node_exporter_capacities() -> dict[str, GaugeCapacity]:
+    return {
+        "node_filesystem_avail_bytes": GaugeCapacity(metric="node_filesystem_size_bytes", measures="free"),
+        "node_memory_MemAvailable_bytes": GaugeCapacity(metric="node_memory_MemTotal_bytes", measures="free"),
+    }
+
+
 class ForecastSettings(_Section):
     """Exhaustion forecasts of resource gauges (ratios such as db_pool_usage) inside the dataflow.
 
     ``gauges`` maps a gauge name (a numeric key of a probe's ``details`` or a metric sample's name) to
-    the capacity it exhausts at. ``owners`` names the one service a gauge is attributed to when several
+    the capacity it exhausts at; ``capacities`` names absolute gauges and where their capacity comes from
+    (:class:`GaugeCapacity`). ``owners`` names the one service a gauge is attributed to when several
     health endpoints report it (the demo's ``overall`` repeats the database pool): the other copies are
     ignored, so one leak is one series, one forecast stream and one detection.
     """
@@ -540,6 +580,8 @@ class ForecastSettings(_Section):
     gauges: dict[str, float] = Field(
         default_factory=lambda: {"db_pool_usage": 1.0, "memory_usage": 1.0, "disk_usage": 1.0}
     )
+    # Absolute gauges and where their capacity comes from (node-exporter's disk and memory by default).
+    capacities: dict[str, GaugeCapacity] = Field(default_factory=_node_exporter_capacities)
     owners: dict[str, str] = Field(default_factory=lambda: {"db_pool_usage": "database"})
     horizon_seconds: float = Field(900.0, gt=0)
     emit_every_seconds: float = Field(5.0, ge=0)  # event time between two forecasts of one series
@@ -564,6 +606,13 @@ class ForecastSettings(_Section):
     # absorbs part of a fresh trend and biased the time to exhaustion low by more than its interval.
     seasonal_bins: int = Field(0, ge=0, le=168)
     critical_within_seconds: float = Field(300.0, ge=0)  # P >= 0.9 and exhaustion sooner: critical
+
+    @model_validator(mode="after")
+    def _gauge_once(self) -> ForecastSettings:
+        both = sorted(set(self.gauges) & set(self.capacities))
+        if both:
+            raise ValueError(f"{', '.join(both)}: in both gauges (a fixed capacity) and capacities; keep one")
+        return self
 
 
 class LLMSettings(_Section):

@@ -19,6 +19,11 @@ every observation; then
   its capacity alerts regardless of the trend. Like the other detections it is rate-limited: on
   entering the state, on escalation to critical, then at most every ``detector.realert_seconds``.
 
+Absolute gauges (bytes used against bytes total, ``forecast.capacities``) take their capacity from a
+label of their samples or from a paired metric; the pair's readings are routed to the gauge's series as
+capacity updates (same service and labels, so the same key), held in its state, and a ``free`` gauge
+(bytes left) is forecast as capacity - free, so "full" is forecast the same way as for a ratio.
+
 Attribution: a gauge named in ``forecast.owners`` is taken only from its owner's probes (the demo's
 ``overall`` endpoint repeats the database pool; ``db_pool_usage`` belongs to ``database``), so one leak
 is one series and one detection naming the right service. Other gauges (memory, disk) are taken from
@@ -69,43 +74,87 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class GaugeObservation:
-    """One reading of one resource gauge, with the capacity it exhausts at."""
+    """One reading of one resource gauge, with the capacity it exhausts at.
+
+    ``capacity`` None: the gauge's total is a paired metric whose last value the series' state holds
+    (``forecast.capacities``); ``free``: the value counts what is left, forecast as capacity - value.
+    A ``capacity_update`` carries that paired total (``value``) to the gauge's series and is not a reading.
+    """
 
     series: str
     service: str
     gauge: str
     value: float
-    capacity: float
+    capacity: float | None
     timestamp: datetime
+    free: bool = False
+    capacity_update: bool = False
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None  # a gauge must be a finite number; anything else is not learnable
+    return float(value)
+
+
+def _label_number(text: str | None) -> float | None:
+    try:
+        return _number(float(text)) if text is not None else None
+    except ValueError:
+        return None
 
 
 def gauge_observations(event: TelemetryEvent, settings: ForecastSettings) -> list[GaugeObservation]:
-    """The configured gauges an event carries (probe ``details`` or a metric sample); possibly none."""
+    """The configured gauges an event carries (probe ``details`` or a metric sample); possibly none.
+
+    Ratios (``forecast.gauges``) carry their capacity; absolute gauges (``forecast.capacities``) take it
+    from a label, or from a paired metric, whose readings become capacity updates of the gauge's series.
+    """
     labels: dict[str, str] = {}
     if isinstance(event, ProbeResult):
-        readings = [(name, value) for name, value in event.details.items() if name in settings.gauges]
+        readings: list[tuple[str, object]] = list(event.details.items())
+        paired = event.details  # a probe's paired total is another key of its details
     elif isinstance(event, MetricSample):
-        readings = [(event.name, event.value)] if event.name in settings.gauges else []
+        readings = [(event.name, event.value)]
         labels = event.labels
+        paired = {}
     else:
         return []
     out: list[GaugeObservation] = []
-    for name, value in readings:
+    for name, raw in readings:
         owner = settings.owners.get(name)
         if owner is not None and owner != event.service:
             continue  # another endpoint's copy of a gauge that belongs to `owner`
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            continue  # a gauge must be a finite number; anything else is not learnable
-        out.append(
-            GaugeObservation(
-                series=series_name(event.service, name, labels),
-                service=event.service,
-                gauge=name,
-                value=float(value),
-                capacity=settings.gauges[name],
-                timestamp=event.timestamp,
+        value = _number(raw)
+        if value is None:
+            continue
+        if name in settings.gauges:
+            series = series_name(event.service, name, labels)
+            out.append(
+                GaugeObservation(series, event.service, name, value, settings.gauges[name], event.timestamp)
             )
-        )
+        elif name in settings.capacities:
+            source = settings.capacities[name]
+            free = source.measures == "free"
+            capacity: float | None = None
+            own = labels
+            if source.label is not None:
+                capacity = _label_number(labels.get(source.label))
+                if capacity is None:
+                    continue  # no usable total on this sample: nothing to forecast against
+                own = {k: v for k, v in labels.items() if k != source.label}
+            elif source.metric in paired:
+                capacity = _number(paired[source.metric])
+                if capacity is None:
+                    continue
+            series = series_name(event.service, name, own)
+            out.append(GaugeObservation(series, event.service, name, value, capacity, event.timestamp, free))
+        if isinstance(event, MetricSample):
+            for gauge, source in settings.capacities.items():
+                if source.metric == name and (settings.owners.get(gauge) in (None, event.service)):
+                    series = series_name(event.service, gauge, labels)
+                    update = GaugeObservation(series, event.service, gauge, value, value, event.timestamp)
+                    out.append(replace(update, capacity_update=True))
     return out
 
 
@@ -144,26 +193,30 @@ class ForecastAlert:
 
 @dataclass(frozen=True, slots=True)
 class ForecastSnapshot:
-    """What Bytewax recovery stores per series: the pickled forecaster (~1.5 KB) and the alert."""
+    """What Bytewax recovery stores per series: the pickled forecaster (~1.5 KB), the alert and the
+    last paired capacity of an absolute gauge."""
 
     forecaster: bytes
     alert: ForecastAlert
+    capacity: float | None = None
 
 
 @dataclass(slots=True)
 class ForecastState:
     forecaster: TrendForecaster
     alert: ForecastAlert
+    capacity: float | None = None  # the paired metric's last value (forecast.capacities[...].metric)
 
     def snapshot(self) -> ForecastSnapshot:
-        return ForecastSnapshot(self.forecaster.snapshot(), self.alert)
+        return ForecastSnapshot(self.forecaster.snapshot(), self.alert, self.capacity)
 
     @classmethod
     def restore(cls, snapshot: ForecastSnapshot) -> ForecastState:
         forecaster = pickle.loads(snapshot.forecaster)
         if not isinstance(forecaster, TrendForecaster):
             raise TypeError(f"forecast snapshot holds a {type(forecaster).__name__}")
-        return cls(forecaster=forecaster, alert=snapshot.alert)
+        # snapshots from before absolute gauges have no capacity slot set
+        return cls(forecaster=forecaster, alert=snapshot.alert, capacity=getattr(snapshot, "capacity", None))
 
 
 class ForecastEngine:
@@ -191,19 +244,27 @@ class ForecastEngine:
     @staticmethod
     def is_late(state: ForecastState, observation: GaugeObservation) -> bool:
         last = state.alert.last_timestamp
-        return last is not None and observation.timestamp < last
+        return not observation.capacity_update and last is not None and observation.timestamp < last
 
     def step(
         self, state: ForecastState, observation: GaugeObservation
     ) -> tuple[ForecastState, list[ForecastEvent | Detection]]:
         """Learn one reading; return the forecast and/or detection it triggers (often nothing)."""
+        if observation.capacity_update:
+            state.capacity = observation.value if observation.value > 0 else None
+            return state, []
         if self.is_late(state, observation):
             return state, []
+        capacity = observation.capacity if observation.capacity is not None else state.capacity
+        if capacity is None or capacity <= 0:
+            return state, []  # the paired total has not been seen yet: no "full" to forecast
+        used = capacity - observation.value if observation.free else observation.value
+        observation = replace(observation, value=used, capacity=capacity)
         settings = self.settings
         ts = observation.timestamp
         state.forecaster.learn_one(observation.value, ts.timestamp())
         alert = replace(state.alert, last_timestamp=ts)
-        fc = state.forecaster.forecast(settings.horizon_seconds, threshold=observation.capacity)
+        fc = state.forecaster.forecast(settings.horizon_seconds, threshold=capacity)
         if fc.confidence <= 0.0:  # still warming up: its numbers mean nothing yet
             state.alert = alert
             return state, []
@@ -216,7 +277,7 @@ class ForecastEngine:
             at_capacity = fc.time_to_exhaustion_seconds == 0.0
             z = trend_z(state.forecaster, settings.horizon_seconds)
             if z < settings.min_trend_z:  # a sudden race to the limit: the refitted line's own z
-                z = max(z, state.forecaster.imminent_trend_z(observation.capacity) or z)
+                z = max(z, state.forecaster.imminent_trend_z(capacity) or z)
             if at_capacity or z >= settings.min_trend_z:
                 severity = self._severity(fc, probability)
                 if self._should_emit(alert, severity, ts):
@@ -268,7 +329,7 @@ class ForecastEngine:
             lower=fc.lower,
             upper=fc.upper,
             interval_level=fc.interval_level,
-            threshold=observation.capacity,
+            threshold=_capacity(observation),
             breach_probability=_unit(fc.breach_probability),
             time_to_exhaustion_seconds=fc.time_to_exhaustion_seconds,
             time_to_exhaustion_lower=fc.time_to_exhaustion_lower,
@@ -299,7 +360,7 @@ class ForecastEngine:
             time_to_exhaustion_upper=fc.time_to_exhaustion_upper,
             rate_per_second=slope,
             trend_z=z if math.isfinite(z) else 1e6,
-            capacity=observation.capacity,
+            capacity=_capacity(observation),
             confidence=_unit(fc.confidence) or 0.0,
         )
         return Detection(
@@ -324,20 +385,47 @@ def _unit(value: float | None) -> float | None:
     return None if value is None else min(1.0, max(0.0, value))
 
 
+def _capacity(observation: GaugeObservation) -> float:
+    """The capacity of a reading the engine has resolved (its paired total filled in)."""
+    if observation.capacity is None:
+        raise ValueError(f"{observation.series}: capacity not resolved")
+    return observation.capacity
+
+
 def explain(
     observation: GaugeObservation, fc: Forecast, probability: float, slope: float, horizon: float
 ) -> str:
-    """E.g. "database db_pool_usage 0.62 rising 0.5%/s: forecast to reach 1.0 in 74 s (60-95 s), P=0.93"."""
-    head = f"{observation.service} {observation.gauge} {_num(observation.value)}"
-    cap = _num(observation.capacity)
+    """E.g. "database db_pool_usage 0.62 rising 0.5%/s: forecast to reach 1.0 in 74 s (60-95 s), P=0.93";
+    an absolute gauge (capacity other than 1) reads "web node_filesystem_avail_bytes 7.5 GiB used of
+    10 GiB rising 0.5%/s: forecast to be full in 74 s (60-95 s), P=0.93"."""
+    capacity = _capacity(observation)
     tte, lo, hi = fc.time_to_exhaustion_seconds, fc.time_to_exhaustion_lower, fc.time_to_exhaustion_upper
+    if capacity == 1.0:
+        head = f"{observation.service} {observation.gauge} {_num(observation.value)}"
+        cap, reach = _num(capacity), f"reach {_num(capacity)}"
+    else:
+        used, total = _amount(observation.value, observation.gauge), _amount(capacity, observation.gauge)
+        head = f"{observation.service} {observation.gauge} {used} used of {total}"
+        cap, reach = total, "be full"
     if tte == 0.0:
         return f"{head} is at its capacity {cap} (P={probability:.2f})"
     if tte is None:
         return f"{head} may cross {cap} within {duration(horizon)} (P={probability:.2f})"
-    rising = f" rising {rate(slope, observation.capacity)}" if slope > 0 else ""
+    rising = f" rising {rate(slope, capacity)}" if slope > 0 else ""
     interval = f" ({span(lo, hi)})" if lo is not None and hi is not None else ""
-    return f"{head}{rising}: forecast to reach {cap} in {duration(tte)}{interval}, P={probability:.2f}"
+    return f"{head}{rising}: forecast to {reach} in {duration(tte)}{interval}, P={probability:.2f}"
+
+
+def _amount(value: float, gauge: str) -> str:
+    """Bytes in binary units (7.5 GiB) when the gauge's name says bytes, else the number."""
+    if not gauge.endswith("_bytes"):
+        return _num(value)
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    step = 0
+    while abs(value) >= 1024 and step < len(units) - 1:
+        value /= 1024
+        step += 1
+    return f"{value:.3g} {units[step]}"
 
 
 def _num(value: float) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
@@ -44,7 +45,7 @@ from forewarn.store.records import Kind, Row
 from forewarn.store.tables import TABLES, metadata, topic_state
 from forewarn.store.tables import control_requests as control_table
 
-__all__ = ["Page", "Store", "TopicState", "default_url", "open_store"]
+__all__ = ["Page", "Store", "TopicState", "create_tables", "default_url", "open_store"]
 
 Clock = Callable[[], float]
 
@@ -105,6 +106,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create the missing tables, tolerating another process doing the same at the same moment.
+
+    Why: ``forewarn api`` and ``forewarn respond`` both open the store and start together (one Procfile);
+    ``create_all`` checks, then creates, so the slower one can find a table created in between ("table
+    probes already exists" on SQLite; DuplicateTable or a pg_type unique violation on PostgreSQL). A
+    second pass sees the table and skips it.
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError as exc:
+            text = str(exc.orig).lower()
+            if attempt == attempts - 1 or not ("already exists" in text or "duplicate" in text):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 class Store:
     """Read and write materialised state. Thread-safe (one engine, a connection per call)."""
 
@@ -114,7 +134,7 @@ class Store:
         self.engine = engine
         self._clock = clock
         self.cipher = cipher
-        metadata.create_all(engine)
+        create_tables(engine)
         # Operator requests for the healing executor's process (approve, deny, manual trigger).
         self.control = ControlRequests(engine, clock, cipher)
 

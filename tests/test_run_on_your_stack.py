@@ -11,6 +11,7 @@ must stop every process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -88,10 +91,35 @@ def test_readme_section_names_the_shipped_files() -> None:
     """The section must point at the files this test runs, so following it is what is tested here."""
     section = _readme_section()
     assert "honcho start -f deploy/Procfile -e forewarn.env" in section
-    for name in ("forewarn run", "forewarn probe", "forewarn ship-logs", "forewarn respond", "forewarn api"):
+    for name in (
+        "forewarn run",
+        "forewarn probe",
+        "forewarn ship-logs",
+        "forewarn receive",
+        "forewarn respond",
+        "forewarn api",
+    ):
         assert name in section
         assert name.split(" ", 1)[1] in PROCFILE.read_text()
     assert (ROOT / "deploy" / "forewarn.env.example").exists()
+
+
+def test_the_sections_config_files_pass_their_checks(tmp_path: Path) -> None:
+    """The YAML a reader copies from the section is valid as written (only the paths are moved here)."""
+    from typer.testing import CliRunner
+
+    from forewarn.cli import app
+
+    settings_yaml, healing_yaml = re.findall(r"```yaml\n(.*?)```", _readme_section(), flags=re.S)
+    healing = tmp_path / "healing.yaml"
+    healing.write_text(healing_yaml)
+    config = tmp_path / "forewarn.yaml"
+    config.write_text(settings_yaml.replace("/etc/forewarn/healing.yaml", str(healing)))
+    runner = CliRunner()
+    checked = runner.invoke(app, ["config", "check", str(config)])
+    assert checked.exit_code == 0 and checked.output.startswith("ok:"), checked.output
+    policies = runner.invoke(app, ["heal", "check-config", str(healing)])
+    assert policies.exit_code == 0 and "1 policies" in policies.output, policies.output
 
 
 @pytest.fixture
@@ -166,45 +194,66 @@ def _wait(what: str, check: Any, timeout: float, honcho: subprocess.Popen[str]) 
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+@contextlib.contextmanager
+def _honcho(folder: Path, config: dict[str, Any], env_file: dict[str, str]) -> Iterator[HonchoRun]:
+    """Write the README's two files into ``folder``, run ``honcho start`` on the shipped Procfile, and on
+    exit stop it with Ctrl-C and check that every process stopped cleanly and none is left behind."""
+    import yaml
+
+    (folder / "forewarn.yaml").write_text(yaml.safe_dump(config))
+    # Single quotes keep JSON's double quotes (honcho and systemd strip one level of quoting).
+    (folder / "forewarn.env").write_text("".join(f"{k}='{v}'\n" for k, v in env_file.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    out = folder / "honcho.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE), "-e", "forewarn.env", "-d", "."],
+            cwd=folder,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        yield HonchoRun(proc, out)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    log_text = out.read_text()
+    # honcho reports each process's exit; every one of the Procfile's must have stopped cleanly.
+    for name in _procfile_names():
+        assert re.search(rf"system\s+\| {name}\.1 stopped \(rc=0\)", log_text), log_text[-3000:]
+    assert not _processes_with(folder / "forewarn.yaml"), "processes left behind"
+
+
+@dataclass
+class HonchoRun:
+    proc: subprocess.Popen[str]
+    out: Path
+
+
+def _procfile_names() -> list[str]:
+    lines = PROCFILE.read_text().splitlines()
+    return [line.split(":", 1)[0] for line in lines if line.strip() and not line.startswith("#")]
+
+
 def test_procfile_runs_forewarn_against_an_existing_stack(
     stack_dir: tuple[Path, dict[str, str]],
 ) -> None:
-    import yaml
-
     folder, files = stack_dir
     with _Service() as service:
         config = json.loads(files.pop("config"))
         config["probe"]["targets"] = [{"service": "shop", "url": service.url}]
-        (folder / "forewarn.yaml").write_text(yaml.safe_dump(config))
-        # Single quotes keep JSON's double quotes (honcho and systemd strip one level of quoting).
-        (folder / "forewarn.env").write_text("".join(f"{k}='{v}'\n" for k, v in files.items()))
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        out = folder / "honcho.out"
-        with out.open("w") as sink:
-            honcho = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "honcho",
-                    "start",
-                    "-f",
-                    str(PROCFILE),
-                    "-e",
-                    "forewarn.env",
-                    "-d",
-                    ".",
-                ],
-                cwd=folder,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
         api = f"http://127.0.0.1:{files['FOREWARN_API_PORT']}"
-        try:
+        with _honcho(folder, config, files) as run:
+            honcho = run.proc
             # Healthy first: a plain-text 200 is "ok", the probes reach the store through Kafka.
             healthy = _wait(
                 "shop healthy in the API",
@@ -242,16 +291,127 @@ def test_procfile_runs_forewarn_against_an_existing_stack(
                 honcho,
             )
             assert cited[0]["count"] >= 1 and cited[0]["levels"].get("ERROR", 0) >= 1, cited
-        finally:
-            os.killpg(honcho.pid, signal.SIGINT)
-            try:
-                honcho.wait(timeout=60)
-            finally:
-                if honcho.poll() is None:
-                    os.killpg(honcho.pid, signal.SIGKILL)
-                    honcho.wait()
-        log_text = out.read_text()
-        # honcho reports each process's exit; every one of the five must have stopped cleanly.
-        for name in ("dataflow", "probe", "logs", "respond", "api"):
-            assert re.search(rf"system\s+\| {name}\.1 stopped \(rc=0\)", log_text), log_text[-3000:]
-        assert not _processes_with(folder / "forewarn.yaml"), "processes left behind"
+
+
+HOOK_SECRET = "whsec-stack-test-0123456789"
+HEALING = """\
+version: 1
+mode: auto
+signatures:
+  - {issue_class: memory_leak, series: "memory"}
+policies:
+  - name: checkout-errors-runbook
+    description: Alertmanager says checkout fails; the runbook service restarts it.
+    trigger: {sources: [detection, incident], services: [checkout], min_severity: warning}
+    actions:
+      - action: webhook
+        params: {url: "HOOK/hooks/restart", secret: ops, payload: {target: checkout}}
+"""
+
+
+def test_done_means_prometheus_alertmanager_and_a_signed_webhook_through_the_procfile(
+    stack_dir: tuple[Path, dict[str, str]],
+) -> None:
+    """Issue 13's "Done means", in one run of the README's Procfile against a broker the demo did not start.
+
+    A real Prometheus 2.42 scrapes a leaking ``memory_usage`` and remote-writes it to ``forewarn
+    receive``; the dataflow must forecast its exhaustion before it is full. A real Alertmanager 0.25
+    posts a firing alert to the receiver's webhook; it must become an incident in the API, and the
+    healing policy for it (mode auto) must call a webhook action whose receiver, a real HTTP server with
+    its own HMAC code, accepts the signature.
+    """
+    from forewarn.dev.prometheus_server import PrometheusServer, PrometheusUnavailable, ensure_installed
+    from tests.healing.test_http_actions import Server, signed_hook_answer
+    from tests.receive.running import metrics_target
+    from tests.receive.test_alertmanager_incident import KEY as ALERTMANAGER_KEY
+    from tests.receive.test_alertmanager_incident import alertmanager
+    from tests.receive.test_prometheus_leak import KEY as PROMETHEUS_KEY
+    from tests.receive.test_prometheus_leak import LeakingGauge, prometheus_config
+
+    try:
+        prometheus_binary = ensure_installed()
+        alertmanager_binary = ensure_installed(
+            binary="prometheus-alertmanager", package="prometheus-alertmanager"
+        )
+    except PrometheusUnavailable as error:
+        pytest.fail(f"a real Prometheus and Alertmanager are required: {error}")
+    from prometheus_client import CollectorRegistry
+
+    folder, files = stack_dir
+    config = json.loads(files.pop("config"))
+    receiver_port = _free_port()
+    hooks = Server(signed_hook_answer(HOOK_SECRET))
+    registry = CollectorRegistry()
+    gauge = LeakingGauge(start=0.30, rate=0.012)  # full ~58 s after it starts
+    (folder / "healing.yaml").write_text(HEALING.replace("HOOK", hooks.url))
+    config["receiver"] = {"port": receiver_port}
+    config["healing"]["mode"] = "auto"
+    config["healing"]["config"] = str(folder / "healing.yaml")
+    files["FOREWARN_RECEIVER__KEYS"] = json.dumps([PROMETHEUS_KEY, ALERTMANAGER_KEY])
+    files["FOREWARN_HEALING__ACTIONS__WEBHOOK_SECRETS"] = json.dumps({"ops": HOOK_SECRET})
+    api = f"http://127.0.0.1:{files['FOREWARN_API_PORT']}"
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    try:
+        with _Service() as service, metrics_target(registry) as target:
+            config["probe"]["targets"] = [{"service": "shop", "url": service.url}]
+            with _honcho(folder, config, files) as run:
+                _wait(
+                    "the receiver", lambda: httpx.get(f"{receiver}/healthz").status_code == 200, 60, run.proc
+                )
+                registry.register(gauge)
+                gauge.started = time.time()
+                prometheus = PrometheusServer(prometheus_binary, folder / "prometheus", [])
+                prometheus.workdir.mkdir()
+                prometheus.config = prometheus_config(target, receiver)
+                prometheus.start()
+                try:
+                    with alertmanager(
+                        alertmanager_binary, folder / "am", f"{receiver}/alertmanager/webhook"
+                    ) as am:
+                        fired = {
+                            "labels": {
+                                "alertname": "CheckoutErrors",
+                                "service": "checkout",
+                                "severity": "critical",
+                            },
+                            "annotations": {"summary": "checkout fails 0.9 of its requests"},
+                        }
+                        httpx.post(f"http://{am}/api/v2/alerts", json=[fired], timeout=5).raise_for_status()
+                        [incident] = _wait(
+                            "an incident on checkout from the alert",
+                            lambda: _items(api, "/v1/incidents", "checkout"),
+                            60,
+                            run.proc,
+                        )
+                        calls = _wait(
+                            "a signed webhook call accepted by its receiver",
+                            lambda: [r for r in hooks.requests if r["status"] == 202],
+                            30,
+                            run.proc,
+                        )
+                        series = f'leaky/memory_usage{{instance="{target}",job="leaky",pod="leaky-0"}}'
+                        warnings = _wait(
+                            "an exhaustion forecast of the leak",
+                            lambda: [
+                                d
+                                for d in _items(api, "/v1/detections", "leaky")
+                                if d["detection_kind"] == "exhaustion_forecast" and d["series"] == series
+                            ],
+                            80,
+                            run.proc,
+                        )
+                finally:
+                    prometheus.stop()
+    finally:
+        hooks.close()
+    assert incident["severity"] == "critical"
+    assert any("checkout fails 0.9" in d["reason"] for d in incident["detections"]), incident
+    assert all(r["status"] == 202 for r in hooks.requests), "a call the receiver refused"
+    call = calls[0]
+    assert call["path"] == "/hooks/restart" and call["headers"]["Idempotency-Key"].startswith(incident["id"])
+    assert json.loads(call["body"])["service"] == "checkout"
+    warned_at = datetime.fromisoformat(warnings[0]["timestamp"]).timestamp()
+    assert warned_at < gauge.full_at(), "warned only after the gauge was full"
+    print(
+        f"leak warned {gauge.full_at() - warned_at:.0f} s before full; webhook calls: {len(hooks.requests)}"
+    )

@@ -1,4 +1,5 @@
-"""``forewarn kafka up | down | status``: a local Apache Kafka broker for the demo and development.
+"""``forewarn kafka up | down | status``: a local Apache Kafka broker for the demo and development;
+``forewarn kafka topics``: forewarn's topics on any cluster, with the configured layout.
 
 Why a command and not a docker-compose file: the only things a fresh machine of this project has
 are Java and Maven Central; this runs a real Kafka 4.x broker (KRaft, one node, 127.0.0.1 only)
@@ -90,7 +91,12 @@ def up(
             help="Create forewarn's topics (FOREWARN_TOPICS__*) with --partitions partitions if missing.",
         ),
     ] = True,
-    partitions: Annotated[int, typer.Option("--partitions", min=1, help="Partitions per new topic.")] = 3,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions", min=1, help="Partitions per new topic. Default: kafka.topic_partitions (3)."
+        ),
+    ] = None,
 ) -> None:
     """Start the broker in the background (download its jars the first time) and wait until it answers."""
     from rich.console import Console
@@ -121,7 +127,12 @@ def up(
         try:
             broker.start()
             created = (
-                ensure_topics(broker.bootstrap, load_settings().topics.all(), partitions)
+                ensure_topics(
+                    broker.bootstrap,
+                    load_settings().topics.all(),
+                    partitions or load_settings().kafka.topic_partitions,
+                    replication_factor=1,  # one local broker
+                )
                 if create_topics
                 else []
             )
@@ -181,6 +192,65 @@ def down(
         typer.echo(f"stopped: Kafka broker (pid {pid}) from {broker.data_dir}")
     else:
         typer.echo(f"nothing to stop: no Kafka broker running from {broker.data_dir}")
+
+
+@kafka_app.command("topics")
+def topics(
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions", min=1, help="Partitions per new topic. Default: kafka.topic_partitions."
+        ),
+    ] = None,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option(
+            "--replication-factor",
+            min=1,
+            help="Copies of each partition. Default: kafka.topic_replication_factor.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1.0, help="Seconds to wait for the cluster.")
+    ] = 30.0,
+) -> None:
+    """Create forewarn's missing topics on your cluster (kafka.bootstrap_servers) and list their layout.
+
+    Existing topics are left as they are; a layout other than the configured one is reported. `forewarn
+    run` and `forewarn respond` create missing topics the same way; this lets you do it ahead of time.
+    """
+    from forewarn.kafka.io import KafkaNotReady, KafkaRefused, ensure_topics, topic_layouts, wait_until_ready
+    from forewarn.settings import load_settings
+
+    settings = load_settings()
+    kafka = settings.kafka
+    names = settings.topics.all()
+    want_partitions = partitions or kafka.topic_partitions
+    want_replicas = replication_factor or kafka.topic_replication_factor
+    try:
+        wait_until_ready(kafka, timeout=timeout)
+        created = set(
+            ensure_topics(kafka, names, want_partitions, replication_factor=want_replicas, timeout=timeout)
+        )
+        layouts = topic_layouts(kafka, names, timeout=timeout)
+    except (KafkaRefused, KafkaNotReady) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    differ = 0
+    for layout in layouts:
+        state = "created" if layout.name in created else "exists"
+        if (layout.partitions, layout.replication_factor) != (want_partitions, want_replicas):
+            state += f" (configured: {want_partitions} x {want_replicas})"
+            differ += 1
+        typer.echo(
+            f"{layout.name}\t{layout.partitions} partition(s) x "
+            f"{layout.replication_factor} replica(s)\t{state}"
+        )
+    if differ:
+        typer.echo(
+            f"{differ} topic(s) differ from the configured layout; "
+            "forewarn leaves existing topics as they are"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,8 @@ HELP = (
     "detector state and offsets where the last snapshot left them (one every "
     "pipeline.snapshot_interval_seconds, default 1 s; output is at-least-once; detection and "
     "dead-letter ids are deterministic, so consumers can drop duplicates).\n\n"
-    "--workers N starts N processes (threads share Python's GIL and are slower). "
+    "--workers N starts N processes on this host (threads share Python's GIL and are slower); across "
+    "hosts, start one member per process with --process-id and --addresses. "
     "Stop with Ctrl-C or SIGTERM; with --workers, a process still running after the grace period "
     "(setting pipeline.stop_grace_seconds) gets SIGTERM, then SIGKILL, and the exit code is 124.\n\n"
     "Example: forewarn run --from-beginning --metrics-port 0"
@@ -51,8 +52,24 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         bootstrap_servers: BootstrapServers = None,
-        process_id: Annotated[int | None, typer.Option("--process-id", hidden=True)] = None,
-        addresses: Annotated[str | None, typer.Option("--addresses", hidden=True)] = None,
+        process_id: Annotated[
+            int | None,
+            typer.Option(
+                "--process-id",
+                min=0,
+                help="Across hosts: this process's index in --addresses (0, 1, ...; one process per host "
+                "or more). Start one `forewarn run --process-id I --addresses ...` per member.",
+            ),
+        ] = None,
+        addresses: Annotated[
+            str | None,
+            typer.Option(
+                "--addresses",
+                help="Across hosts: host:port of every member for the dataflow's own traffic, comma-"
+                "separated, the same list in the same order everywhere; this process listens on its "
+                "own entry (addresses[process-id]).",
+            ),
+        ] = None,
     ) -> None:
         """Run the dataflow until Ctrl-C."""
         import logging
@@ -70,13 +87,28 @@ def register(app: typer.Typer) -> None:
         # kafka-python (used only to wait for the broker and create topics) logs every retry; our own
         # error says what failed. The dataflow itself talks to Kafka through librdkafka.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        members = tuple(a.strip() for a in (addresses or "").split(",") if a.strip())
+        if (process_id is None) != (not members):
+            typer.echo("error: --process-id and --addresses go together (a member of a cluster)", err=True)
+            raise typer.Exit(2)
+        if process_id is not None and process_id >= len(members):
+            typer.echo(
+                f"error: --process-id {process_id} is not an index of the {len(members)} --addresses",
+                err=True,
+            )
+            raise typer.Exit(2)
+        if process_id is not None and workers > 1:
+            typer.echo(
+                "error: --workers starts processes on this host; a cluster member is one process", err=True
+            )
+            raise typer.Exit(2)
         options = RunOptions(
             workers=workers,
             from_beginning=from_beginning,
             recovery_dir=recovery_dir,
             metrics_port=metrics_port,
             process_id=process_id,
-            addresses=tuple(a for a in (addresses or "").split(",") if a),
+            addresses=members,
         )
 
         def announce(line: str) -> None:

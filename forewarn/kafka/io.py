@@ -11,31 +11,48 @@ Every helper takes the broker as ``KafkaSettings`` (processes: TLS and SASL incl
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    InvalidConfigurationError,
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 from kafka.serializer import Serializer
 
 from forewarn.kafka.client_config import kafka_python_config, kafka_settings
 from forewarn.kafka.refusal import KafkaRefused, security_refusal
 from forewarn.settings import KafkaSettings, Settings
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BytesOrStr",
     "ConsumerRecord",
     "KafkaNotReady",
     "KafkaRefused",
+    "TopicLayout",
+    "TopicRefused",
     "ensure_topics",
     "make_producer",
     "read_topic",
     "to_bytes",
+    "topic_layouts",
     "wait_until_ready",
 ]
+
+
+class TopicRefused(KafkaRefused):
+    """The cluster refused to create a topic as configured (kafka.topic_*): settings fix it, not waiting."""
 
 
 class KafkaNotReady(TimeoutError):
@@ -128,40 +145,96 @@ def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> N
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+@dataclass(frozen=True)
+class TopicLayout:
+    """How a topic is laid out on the cluster: its partitions and the copies of each."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+
+
 def ensure_topics(
     bootstrap: KafkaSettings | str,
     names: Iterable[str],
-    partitions: int = 3,
+    partitions: int | None = None,
     *,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
+    config: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> list[str]:
     """Create the topics that are missing and wait until every partition has a leader.
 
-    Idempotent: existing topics are left as they are (their partition count is not changed).
-    Returns the names this call created.
+    Partitions, replication factor and topic configs default to ``kafka.topic_*`` when ``bootstrap`` is
+    settings (3, 1, none for a bare address). Idempotent: existing topics are left as they are (their
+    layout is not changed; a difference from the one asked for is logged). Returns the names created.
+    A layout the cluster cannot hold (more copies than brokers) raises :class:`TopicRefused` saying so.
     """
+    kafka = kafka_settings(bootstrap)
+    partitions = partitions if partitions is not None else kafka.topic_partitions
+    replication = replication_factor if replication_factor is not None else kafka.topic_replication_factor
+    configs = dict(config if config is not None else kafka.topic_config)
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return []
-    admin = _admin(kafka_settings(bootstrap), timeout)
+    admin = _admin(kafka, timeout)
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         created: list[str] = []
         for name in missing:
+            topic = NewTopic(
+                name, num_partitions=partitions, replication_factor=replication, topic_configs=configs
+            )
             try:
-                admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)],
-                    timeout_ms=int(timeout * 1000),
-                )
+                admin.create_topics([topic], timeout_ms=int(timeout * 1000))
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # another client (or auto-creation) won the race; that is fine
+            except (InvalidReplicationFactorError, InvalidPartitionsError, InvalidConfigurationError) as exc:
+                raise TopicRefused(
+                    f"cannot create topic {name} with {partitions} partition(s) x {replication} "
+                    f"replica(s), configs {configs or '{}'}: {type(exc).__name__}: {exc} (kafka.topic_* "
+                    "settings; a replication factor cannot exceed the number of brokers)"
+                ) from exc
         admin.wait_for_topics(wanted, timeout_ms=int(timeout * 1000))
+        for layout in _layouts(admin, [n for n in wanted if n not in created]):
+            if (layout.partitions, layout.replication_factor) != (partitions, replication):
+                log.warning(
+                    "topic %s exists with %d partition(s) x %d replica(s), not the %d x %d configured; "
+                    "left as it is (change it with kafka-topics.sh --alter)",
+                    layout.name,
+                    layout.partitions,
+                    layout.replication_factor,
+                    partitions,
+                    replication,
+                )
         return created
     finally:
         admin.close()
+
+
+def topic_layouts(
+    bootstrap: KafkaSettings | str, names: Iterable[str], timeout: float = 30.0
+) -> list[TopicLayout]:
+    """The partitions and replication factor of existing topics (missing ones are left out)."""
+    admin = _admin(kafka_settings(bootstrap), timeout)
+    try:
+        existing = set(admin.list_topics())
+        return _layouts(admin, [name for name in dict.fromkeys(names) if name in existing])
+    finally:
+        admin.close()
+
+
+def _layouts(admin: KafkaAdminClient, names: list[str]) -> list[TopicLayout]:
+    if not names:
+        return []
+    out = []
+    for topic in admin.describe_topics(names):
+        parts = topic.get("partitions") or []
+        replicas = min((len(p.get("replica_nodes") or []) for p in parts), default=0)
+        out.append(TopicLayout(topic["name"], len(parts), replicas))
+    return out
 
 
 def read_topic(

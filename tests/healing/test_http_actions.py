@@ -50,6 +50,7 @@ class Server:
                 }
                 outer.requests.append(seen)
                 status, reply = answer(seen)
+                seen["status"] = status
                 data = json.dumps(reply).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -72,21 +73,25 @@ class Server:
         self.server.server_close()
 
 
-@pytest.fixture
-def hook_receiver() -> Iterator[Server]:
-    """A webhook receiver that checks the signature with its own HMAC code (not forewarn's)."""
+def signed_hook_answer(secret: str) -> Any:
+    """A webhook receiver's handler that checks the signature with its own HMAC code (not forewarn's)."""
 
     def answer(req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         stamp = req["headers"].get("X-Forewarn-Timestamp", "")
         expected = (
-            "v1=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + req["body"], hashlib.sha256).hexdigest()
+            "v1=" + hmac.new(secret.encode(), stamp.encode() + b"." + req["body"], hashlib.sha256).hexdigest()
         )
         fresh = stamp.isdigit() and abs(time.time() - int(stamp)) < 300
         if not fresh or not hmac.compare_digest(expected, req["headers"].get("X-Forewarn-Signature", "")):
             return 401, {"detail": "bad signature"}
         return 202, {"accepted": True}
 
-    server = Server(answer)
+    return answer
+
+
+@pytest.fixture
+def hook_receiver() -> Iterator[Server]:
+    server = Server(signed_hook_answer(SECRET))
     yield server
     server.close()
 

@@ -37,9 +37,24 @@ def test_run_help_explains_the_options() -> None:
         "--recovery-dir",
         "dead-letter",
         "Ctrl-C",
+        "--process-id",  # a cluster across hosts (tests/pipeline/test_cluster_hosts.py)
+        "--addresses",
     ):
         assert text in result.output
-    assert "--process-id" not in result.output  # internal option stays hidden
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--process-id", "0"], "--process-id and --addresses go together"),
+        (["--addresses", "10.0.0.2:2101,10.0.0.3:2101"], "--process-id and --addresses go together"),
+        (["--process-id", "2", "--addresses", "10.0.0.2:2101,10.0.0.3:2101"], "not an index of the 2"),
+        (["-w", "2", "--process-id", "0", "--addresses", "10.0.0.2:2101"], "a cluster member is one process"),
+    ],
+)
+def test_a_cluster_member_needs_a_consistent_id_and_address_list(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["run", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and message in result.output, result.output
 
 
 def test_cluster_commands_give_each_member_its_id_shared_addresses_and_port() -> None:

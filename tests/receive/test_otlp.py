@@ -86,7 +86,11 @@ def test_the_otlp_door_answers_with_a_partial_success_and_takes_gzip() -> None:
         zipped = httpx.post(
             f"{url}/v1/metrics", content=gzip.compress(body), headers={**headers, "Content-Encoding": "gzip"}
         )
-        as_json = httpx.post(f"{url}/v1/metrics", json={}, headers={"Authorization": "Bearer k"})
+        as_text = httpx.post(
+            f"{url}/v1/metrics",
+            content=b"x",
+            headers={"Authorization": "Bearer k", "Content-Type": "text/plain"},
+        )
         garbage = httpx.post(f"{url}/v1/metrics", content=b"\xff\xff", headers=headers)
         bomb = httpx.post(
             f"{url}/v1/metrics",
@@ -104,6 +108,141 @@ def test_the_otlp_door_answers_with_a_partial_success_and_takes_gzip() -> None:
         (settings.topics.metrics, "checkout/http.server.requests"),
     }
     assert json.loads(publisher.sent[0][2])["kind"] == "metric"
-    assert as_json.status_code == 415 and "application/x-protobuf" in as_json.json()["detail"]
+    assert (
+        as_text.status_code == 415
+        and "application/x-protobuf or application/json" in as_text.json()["detail"]
+    )
     assert garbage.status_code == 400 and "ExportMetricsServiceRequest" in garbage.json()["detail"]
     assert bomb.status_code == 413
+
+
+# -- OTLP/JSON: the same door with Content-Type application/json ---------------------------------------
+
+# The shape of opentelemetry-proto's examples/metrics.json: lowerCamelCase keys, 64-bit integers as
+# strings, the temporality enum as an integer, exemplars with hex ids, and a field this version lacks.
+SPEC_SHAPED = {
+    "resourceMetrics": [
+        {
+            "resource": {
+                "attributes": [
+                    {"key": "service.name", "value": {"stringValue": "checkout"}},
+                    {"key": "host.name", "value": {"stringValue": "node-1"}},
+                ]
+            },
+            "scopeMetrics": [
+                {
+                    "scope": {"name": "my.library", "version": "1.0.0"},
+                    "metrics": [
+                        {
+                            "name": "memory_usage",
+                            "unit": "1",
+                            "gauge": {
+                                "dataPoints": [
+                                    {
+                                        "asDouble": 0.61,
+                                        "timeUnixNano": str(NOW_NS),
+                                        "attributes": [
+                                            {"key": "pod", "value": {"stringValue": "checkout-1"}}
+                                        ],
+                                        "exemplars": [
+                                            {
+                                                "asDouble": 0.6,
+                                                "timeUnixNano": str(NOW_NS),
+                                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                                "spanId": "eee19b7ec3c1b174",
+                                            }
+                                        ],
+                                    }
+                                ]
+                            },
+                        },
+                        {
+                            "name": "http.server.requests",
+                            "unit": "{request}",
+                            "sum": {
+                                "aggregationTemporality": 2,
+                                "isMonotonic": True,
+                                "dataPoints": [
+                                    {"asInt": "1234", "startTimeUnixNano": "1", "timeUnixNano": str(NOW_NS)}
+                                ],
+                            },
+                            "someFutureField": {"ignored": True},
+                        },
+                        {
+                            "name": "http.server.duration",
+                            "histogram": {"dataPoints": [{"count": "3", "timeUnixNano": str(NOW_NS)}]},
+                        },
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+
+def _post_json(url: str, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/metrics",
+        content=body,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer k", **headers},
+    )
+
+
+def test_otlp_json_gives_the_same_events_as_protobuf_and_answers_in_json() -> None:
+    from google.protobuf import json_format
+
+    settings = Settings(receiver=ReceiverSettings(keys=[SecretStr("k")]))
+    publisher = ListPublisher()
+    mapped = json_format.MessageToJson(export_request()).encode()  # protobuf's own JSON mapping
+    with serving(create_receiver(settings, publisher)) as url:
+        answers = [
+            _post_json(url, mapped),
+            _post_json(url, json.dumps(SPEC_SHAPED).encode()),
+            _post_json(url, gzip.compress(json.dumps(SPEC_SHAPED).encode()), **{"Content-Encoding": "gzip"}),
+        ]
+    for response in answers:
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        partial = response.json()["partialSuccess"]
+        assert (
+            int(partial["rejectedDataPoints"]) == 1 and "unsupported_histogram 1" in partial["errorMessage"]
+        )
+    events = [json.loads(value) for _, _, value in publisher.sent]
+    assert len(events) == 6
+    for first, second in (events[0:2], events[2:4], events[4:6]):
+        assert (first["service"], first["name"], first["value"], first["unit"]) == (
+            "checkout",
+            "memory_usage",
+            0.61,
+            "1",
+        )
+        assert first["labels"] == {"host.name": "node-1", "pod": "checkout-1"}
+        assert (second["name"], second["value"]) == ("http.server.requests", 1234.0)
+    assert events[0]["timestamp"] == events[2]["timestamp"]  # string nanoseconds read as numbers
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "body is not JSON"),
+        (b"[1, 2]", "a JSON object is expected"),
+        (b'{"resourceMetrics": 5}', "ExportMetricsServiceRequest"),
+        (
+            json.dumps(
+                {
+                    "resourceMetrics": [
+                        {"scopeMetrics": [{"metrics": [{"gauge": {"dataPoints": [{"asInt": "x"}]}}]}]}
+                    ]
+                }
+            ).encode(),
+            "ExportMetricsServiceRequest",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "body is not JSON"),
+    ],
+)
+def test_bad_otlp_json_is_a_400_that_says_why(body: bytes, reason: str) -> None:
+    settings = Settings(receiver=ReceiverSettings(keys=[SecretStr("k")]))
+    publisher = ListPublisher()
+    with serving(create_receiver(settings, publisher)) as url:
+        response = _post_json(url, body)
+    assert response.status_code == 400 and reason in response.json()["detail"], response.text
+    assert publisher.sent == []

@@ -37,17 +37,19 @@ RATE = 0.008  # per second: 0.30 -> 1.0 in 87.5 s
 
 
 class LeakingGauge:
-    """``memory_usage{pod="leaky-0"}``: START + RATE per second since it started, with a little wobble."""
+    """``memory_usage{pod="leaky-0"}``: ``start`` + ``rate`` per second since it started, with a wobble."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: float = START, rate: float = RATE) -> None:
+        self.start = start
+        self.rate = rate
         self.started = time.time()
 
     def value(self, at: float) -> float:
         elapsed = at - self.started
-        return min(1.0, START + RATE * elapsed + 0.004 * math.sin(elapsed * 1.7))
+        return min(1.0, self.start + self.rate * elapsed + 0.004 * math.sin(elapsed * 1.7))
 
     def full_at(self) -> float:
-        return self.started + (1.0 - START) / RATE
+        return self.started + (1.0 - self.start) / self.rate
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("memory_usage", "Share of memory in use.", labels=["pod"])
