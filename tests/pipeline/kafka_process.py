@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +31,16 @@ from kafka import KafkaProducer
 
 from forewarn.settings import REVEAL_SECRETS, Settings
 
-__all__ = ["DataflowProcess", "member_pids", "member_urls", "plain_producer", "probe", "start_dataflow"]
+__all__ = [
+    "DataflowProcess",
+    "member_pids",
+    "member_urls",
+    "plain_producer",
+    "probe",
+    "rss_bytes",
+    "snapshotted_offsets",
+    "start_dataflow",
+]
 
 
 @dataclass
@@ -185,3 +196,47 @@ def probe(service: str, when: datetime, ok: bool) -> bytes:
 
 def plain_producer(settings: Settings) -> Any:
     return KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` now (0 once it has exited), from /proc: no extra dependency."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+def snapshotted_offsets(recovery_dir: Path, topic: str) -> int:
+    """How many messages of ``topic`` a restart on ``recovery_dir`` would skip: the input offsets in
+    the snapshots a resume would load (Bytewax resumes at the lowest worker frontier of the latest
+    execution and loads each key's last snapshot before it). Reads the store as a restart would,
+    so a test can wait for a snapshot instead of sleeping for one."""
+    frontiers: dict[int, list[int]] = {}
+    snaps: dict[str, list[tuple[int, bytes | None]]] = {}
+    for part in sorted(recovery_dir.glob("part-*.sqlite3")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=5)) as db:
+                for ex_num, frontier in db.execute("SELECT ex_num, worker_frontier FROM fronts"):
+                    frontiers.setdefault(int(ex_num), []).append(int(frontier))
+                rows = db.execute(
+                    "SELECT state_key, snap_epoch, ser_change FROM snaps WHERE step_id LIKE '%.input'"
+                )
+                for key, epoch, change in rows:
+                    if str(key).endswith(f"-{topic}"):
+                        snaps.setdefault(str(key), []).append((int(epoch), change))
+        except sqlite3.Error:  # a store being written at this instant: try again at the next poll
+            return 0
+    if not frontiers:
+        return 0
+    resume = min(frontiers[max(frontiers)])
+    total = 0
+    for versions in snaps.values():
+        usable = [(epoch, change) for epoch, change in versions if epoch < resume and change is not None]
+        if usable:
+            offset = pickle.loads(max(usable, key=lambda version: version[0])[1])  # our own store
+            total += max(0, int(offset))  # negative: OFFSET_BEGINNING/END, nothing read yet
+    return total
