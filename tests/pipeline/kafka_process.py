@@ -95,12 +95,18 @@ def _ignore_sigint() -> None:  # runs in the child before exec; SIG_IGN survives
 
 @contextlib.contextmanager
 def start_dataflow(
-    settings: Settings, tmp_path: Path, *extra: str, stop_within: float = 30.0, ignore_sigint: bool = False
+    settings: Settings,
+    tmp_path: Path,
+    *extra: str,
+    stop_within: float = 30.0,
+    ignore_sigint: bool = False,
+    ready: str = "dataflow running",
 ) -> Iterator[DataflowProcess]:
     """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT.
 
     ``ignore_sigint`` starts it as a background job of a non-interactive shell (a CI step) would:
-    SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own.
+    SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own. The block starts
+    once a line contains ``ready`` (e.g. "started 2 dataflow processes": members still starting).
     """
     config = _write_config(settings, tmp_path / "forewarn.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
@@ -125,7 +131,7 @@ def start_dataflow(
         preexec_fn=_ignore_sigint if ignore_sigint else None,
     )
     lines: list[str] = []
-    ready = threading.Event()
+    started = threading.Event()
     url: list[str] = []
 
     def pump() -> None:
@@ -135,17 +141,18 @@ def start_dataflow(
             found = re.search(r"metrics: (http://\S+/metrics)", line)
             if found:
                 url.append(found.group(1))
-            if "dataflow running" in line:
-                ready.set()
-        ready.set()
+            if ready in line:
+                started.set()
+        started.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     process: DataflowProcess | None = None
     try:
-        assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
-        assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
-        process = DataflowProcess(proc, url[0], lines)
+        assert started.wait(90), "dataflow did not start:\n" + "\n".join(lines)
+        assert proc.poll() is None, "dataflow exited:\n" + "\n".join(lines)
+        assert url or ready != "dataflow running", "no metrics URL:\n" + "\n".join(lines)
+        process = DataflowProcess(proc, url[0] if url else "", lines)
         yield process
     finally:
         if proc.poll() is None:
