@@ -33,6 +33,7 @@ from forewarn.settings import REVEAL_SECRETS, Settings
 
 __all__ = [
     "DataflowProcess",
+    "child_env",
     "member_pids",
     "member_urls",
     "plain_producer",
@@ -40,6 +41,7 @@ __all__ = [
     "rss_bytes",
     "snapshotted_offsets",
     "start_dataflow",
+    "write_config",
 ]
 
 
@@ -83,8 +85,21 @@ def _write_config(settings: Settings, path: Path) -> Path:
     short_epochs = settings.model_copy(
         update={"pipeline": settings.pipeline.model_copy(update={"epoch_interval_seconds": 1.0})}
     )
-    # Secrets dump masked unless revealed: the process reading this file needs the real values.
-    data = short_epochs.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
+    return write_config(short_epochs, path)
+
+
+def child_env(config: Path) -> dict[str, str]:
+    """The environment of a forewarn child process reading ``config`` (no stray FOREWARN_ settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
+    if "FOREWARN_CACHE_DIR" in os.environ:
+        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    return env
+
+
+def write_config(settings: Settings, path: Path) -> Path:
+    """``settings`` as a YAML file a child process loads (secrets revealed: it needs them)."""
+    data = settings.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -108,11 +123,7 @@ def start_dataflow(
     SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own. The block starts
     once a line contains ``ready`` (e.g. "started 2 dataflow processes": members still starting).
     """
-    config = _write_config(settings, tmp_path / "forewarn.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
-    if "FOREWARN_CACHE_DIR" in os.environ:
-        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    env = child_env(_write_config(settings, tmp_path / "forewarn.yaml"))
     proc = subprocess.Popen(
         [
             sys.executable,
