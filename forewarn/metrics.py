@@ -19,8 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from forewarn.events import ProbeResult
+from forewarn.kafka.publisher import PublisherStats
 
 __all__ = [
     "ApiMetrics",
@@ -29,6 +32,7 @@ __all__ = [
     "HealingMetrics",
     "LlmMetrics",
     "ProbeMetrics",
+    "PublisherCollector",
     "api_metrics",
     "engine_metrics",
     "forecast_metrics",
@@ -288,3 +292,60 @@ def api_metrics(registry: CollectorRegistry) -> ApiMetrics:
             registry=registry,
         ),
     )
+
+
+class PublisherCollector(Collector):
+    """A producer's buffer, read from ``stats()`` at scrape time (``KafkaPublisher.stats``).
+
+    Why: while Kafka is down the probe runner and the log shipper keep their telemetry in a bounded
+    buffer and drop the oldest when it is full (issue #15). Those counts were only in log lines and
+    exit summaries; as families Prometheus can alert on a growing buffer or any drop. A collector,
+    not gauges updated on every publish: the publisher's own counts are the truth.
+    """
+
+    def __init__(self, stats: Callable[[], PublisherStats], client: str) -> None:
+        self._stats = stats
+        self._client = client
+
+    def collect(self) -> list[Metric]:
+        stats = self._stats()
+        label = [self._client]
+
+        def gauge(name: str, text: str, value: float) -> Metric:
+            family = GaugeMetricFamily(name, text, labels=["client"])
+            family.add_metric(label, value)
+            return family
+
+        def counter(name: str, text: str, value: float) -> Metric:
+            family = CounterMetricFamily(name, text, labels=["client"])
+            family.add_metric(label, value)
+            return family
+
+        return [
+            gauge(
+                "forewarn_publisher_buffered",
+                "Messages waiting in the buffer, not yet handed to Kafka.",
+                stats.buffered,
+            ),
+            gauge(
+                "forewarn_publisher_in_flight",
+                "Messages handed to Kafka, not yet acknowledged.",
+                stats.in_flight,
+            ),
+            gauge(
+                "forewarn_publisher_connected",
+                "1 while the producer reaches Kafka.",
+                1.0 if stats.connected else 0.0,
+            ),
+            counter("forewarn_publisher_delivered", "Messages Kafka acknowledged.", stats.delivered),
+            counter(
+                "forewarn_publisher_dropped",
+                "Oldest messages dropped because the buffer was full.",
+                stats.dropped,
+            ),
+            counter(
+                "forewarn_publisher_rejected",
+                "Messages Kafka refused for good (e.g. too large), dropped.",
+                stats.rejected,
+            ),
+        ]

@@ -33,6 +33,7 @@ from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 __all__ = ["RunOptions", "run", "run_cluster", "run_process"]
 
@@ -99,7 +100,10 @@ def run_process(settings: Settings, options: RunOptions, announce: Callable[[str
     # Catch the stop first: a signal during start-up then ends the input at its first poll (a cluster
     # member still joins its peers, so they are not left waiting for it) instead of being lost.
     stopper = _GracefulStop(announce)
-    previous = {sig: signal.signal(sig, stopper) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stopper) for sig in _STOP_SIGNALS}
+    # A member starts with the stop signals blocked (see _member_preexec): one sent while it was still
+    # importing is pending, and is delivered to the handler above now instead of killing it half-way.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
         return _run_flow(settings, options, announce, stopper)
     finally:
@@ -226,12 +230,19 @@ def run(settings: Settings, options: RunOptions, announce: Callable[[str], None]
 
 
 def _start_member(cmd: list[str], settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cmd, env=python_env(settings), start_new_session=True, preexec_fn=_die_with_parent
-    )
+    return subprocess.Popen(cmd, env=python_env(settings), start_new_session=True, preexec_fn=_member_preexec)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def _member_preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Die with the supervisor, and start with SIGINT/SIGTERM blocked (the mask survives exec).
+
+    Why blocked: a stop forwarded while a member is still importing (seconds on a cold machine) used
+    to hit Python's default handler there. That member died (KeyboardInterrupt), and its peer, which
+    had its handler already and so kept running, waited in Bytewax's cluster start-up for the dead
+    member forever: the stop hung until SIGKILL. Blocked, the signal stays pending until
+    :func:`run_process` has its handler and unblocks it; every member then stops the same way.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -18,6 +18,7 @@ __all__ = [
     "ProbeMetricsPort",
     "RespondMetricsPort",
     "RunMetricsPort",
+    "ShipperMetricsPort",
     "StoreUrl",
 ]
 
@@ -53,3 +54,4 @@ ProbeMetricsPort = Annotated[
 RespondMetricsPort = Annotated[
     int | None, _metrics_port("metrics.bind_address", "settings responder.metrics_port (none)")
 ]
+ShipperMetricsPort = Annotated[int | None, _metrics_port("metrics.bind_address", "none")]

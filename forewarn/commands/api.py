@@ -79,7 +79,11 @@ def register(app: typer.Typer) -> None:
         def _terminate(signum: int, frame: object) -> None:
             raise KeyboardInterrupt  # SIGTERM (orchestrators, the demo) stops as cleanly as Ctrl-C
 
+        # SIGINT too, explicitly: started with SIGINT ignored (a background job of a non-interactive
+        # shell, e.g. a CI step) Python installs no KeyboardInterrupt handler, and the API ignored
+        # Ctrl-C / SIGINT for good (seen in tests/pipeline/test_fault_outage.py, issue #15).
         signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _terminate)
         typer.echo(
             f"forewarn API on {server.url}  (OpenAPI: {server.url}/docs, metrics: {server.url}/metrics)"
         )

@@ -139,7 +139,9 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     client = make_client(settings.probe.timeout_seconds)
-    metrics_server = _serve_metrics(console, settings.probe.metrics_port, settings.metrics.bind_address)
+    metrics_server = _serve_metrics(
+        console, settings.probe.metrics_port, settings.metrics.bind_address, publisher
+    )
     runner: ProbeRunner | None = None
     try:
         runner = ProbeRunner(
@@ -175,21 +177,24 @@ async def _main(settings: Settings, *, once: bool, publish: bool) -> int:
 
 
 def _serve_metrics(
-    console: Console, port: int | None, address: str = "127.0.0.1"
+    console: Console, port: int | None, address: str = "127.0.0.1", publisher: KafkaPublisher | None = None
 ) -> tuple[WSGIServer, ProbeMetrics] | None:
     """Serve the probe families on their own registry (None: no server). Port 0 picks a free port.
 
     Why a dedicated registry: the default one carries process collectors and anything an imported
-    library registered; the dashboard only needs the shared ``forewarn_probe_*`` families.
+    library registered; the dashboard only needs the shared ``forewarn_probe_*`` families, and the
+    publisher's buffer (``forewarn_publisher_*{client="probe"}``) when publishing.
     """
     if port is None:
         return None
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from forewarn.metrics import probe_metrics
+    from forewarn.metrics import PublisherCollector, probe_metrics
 
     registry = CollectorRegistry()
     metrics = probe_metrics(registry)
+    if publisher is not None:
+        registry.register(PublisherCollector(publisher.stats, "probe"))
     server, _thread = start_http_server(port, addr=address, registry=registry)
     console.print(f"metrics on http://{address}:{server.server_port}/metrics")
     return server, metrics

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forewarn.commands._options import BootstrapServers, NoKafka
+from forewarn.commands._options import BootstrapServers, NoKafka, ShipperMetricsPort
 
 HELP = (
     "Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service.\n\n"
@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         ] = 0.5,
         no_kafka: NoKafka = False,
         bootstrap_servers: BootstrapServers = None,
+        metrics_port: ShipperMetricsPort = None,
     ) -> None:
         """Turn each log line into a LogRecord and publish it to the logs topic, keyed by --service."""
         import signal
@@ -93,6 +94,19 @@ def register(app: typer.Typer) -> None:
                 buffer_size=settings.probe.buffer_size,
                 name=f"Kafka at {bootstrap}",
             )
+        server = None
+        if metrics_port is not None and isinstance(publisher, KafkaPublisher):
+            # The buffer's counts (forewarn_publisher_*{client="logs"}): an outage and any drop are
+            # visible to Prometheus, not only in the summary line at exit.
+            from prometheus_client import CollectorRegistry, start_http_server
+
+            from forewarn.metrics import PublisherCollector
+
+            registry = CollectorRegistry()
+            registry.register(PublisherCollector(publisher.stats, "logs"))
+            address = settings.metrics.bind_address
+            server, _thread = start_http_server(metrics_port, addr=address, registry=registry)
+            typer.echo(f"metrics on http://{address}:{server.server_port}/metrics", err=True)
         try:
             shipper = LogShipper(
                 publisher,
@@ -135,6 +149,9 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             publisher.close(timeout=10.0)
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         counts = shipper.counts
         summary = f"shipped {counts.shipped} records from {counts.lines} lines ({counts.blank} blank)"
         if isinstance(publisher, KafkaPublisher):

@@ -163,6 +163,7 @@ class KafkaPublisher:
         reconnect_interval: float = 5.0,
         warn_interval: float = 30.0,
         flush_timeout: float = 10.0,
+        stall_timeout: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
         name: str = "kafka",
     ) -> None:
@@ -173,11 +174,12 @@ class KafkaPublisher:
         self.reconnect_interval = reconnect_interval
         self.warn_interval = warn_interval
         self.flush_timeout = flush_timeout
+        self.stall_timeout = stall_timeout
         self.monotonic = monotonic
         self.name = name
         self._lock = threading.RLock()
         self._pending: deque[_Message] = deque()
-        self._in_flight: deque[tuple[_Message, DeliveryFuture]] = deque()
+        self._in_flight: deque[tuple[_Message, DeliveryFuture, float]] = deque()  # + when sent
         self._producer: Producer | None = None
         self._down_since: float | None = None
         self._retry_at = 0.0
@@ -288,7 +290,7 @@ class KafkaPublisher:
                 self._mark_down(exc, now)
                 return
             self._pending.popleft()
-            self._in_flight.append((message, future))
+            self._in_flight.append((message, future, now))
 
     def _connect(self, now: float) -> Producer | None:
         if self._producer is not None:
@@ -326,19 +328,21 @@ class KafkaPublisher:
             except Exception as exc:
                 log.debug("closing a broken producer failed: %s", exc)
         # Its unacknowledged sends can no longer be confirmed: queue them again (at-least-once).
-        self._pending.extendleft(reversed([message for message, _ in self._in_flight]))
+        self._pending.extendleft(reversed([message for message, _, _ in self._in_flight]))
         self._in_flight.clear()
         self._enforce_bound()
 
     def _reap(self) -> None:
         """Account for finished deliveries; failed ones go back to the front of the buffer in order."""
+        if self._stalled():
+            return
         failed: list[_Message] = []
         error: Any = None
         delivered_now = 0
         # Only the finished head of the queue: Kafka completes a partition's sends in order, and
         # stopping at the first unfinished one keeps every publish O(1) however deep the queue is.
         while self._in_flight and self._in_flight[0][1].is_done:
-            message, future = self._in_flight.popleft()
+            message, future, _ = self._in_flight.popleft()
             if future.succeeded():
                 delivered_now += 1
             elif _retriable(future.exception):
@@ -366,6 +370,30 @@ class KafkaPublisher:
             )
             self._down_since = None
             self._last_warning = None
+
+    def _stalled(self) -> bool:
+        """Replace a producer whose oldest send has had no answer for ``stall_timeout`` seconds.
+
+        Why: kafka-python's own delivery timeout (10 s from ``kafka_producer_factory``) should fail
+        every send by then, but after a broker outage the log shipper's producer kept 1,432 sends
+        unanswered for minutes after the broker was back, and nothing drained (issue #15). Its sends
+        are queued again (at-least-once: consumers de-duplicate by id) for a fresh producer.
+        """
+        if not self._in_flight or self._in_flight[0][1].is_done:
+            return False
+        now = self.monotonic()
+        waited = now - self._in_flight[0][2]
+        if waited <= self.stall_timeout:
+            return False
+        log.warning(
+            "%s: no answer to the oldest of %d sends for %.0fs; replacing the producer, sending them again",
+            self.name,
+            len(self._in_flight),
+            waited,
+        )
+        self._discard_producer()
+        self._mark_down(TimeoutError("producer stalled"), now)
+        return True
 
     def _mark_down(self, error: Any, now: float) -> None:
         # Spaced from the end of the failed attempt: a connect that took its whole timeout must not

@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +31,18 @@ from kafka import KafkaProducer
 
 from forewarn.settings import REVEAL_SECRETS, Settings
 
-__all__ = ["DataflowProcess", "member_pids", "member_urls", "plain_producer", "probe", "start_dataflow"]
+__all__ = [
+    "DataflowProcess",
+    "child_env",
+    "member_pids",
+    "member_urls",
+    "plain_producer",
+    "probe",
+    "rss_bytes",
+    "snapshotted_offsets",
+    "start_dataflow",
+    "write_config",
+]
 
 
 @dataclass
@@ -72,8 +85,21 @@ def _write_config(settings: Settings, path: Path) -> Path:
     short_epochs = settings.model_copy(
         update={"pipeline": settings.pipeline.model_copy(update={"epoch_interval_seconds": 1.0})}
     )
-    # Secrets dump masked unless revealed: the process reading this file needs the real values.
-    data = short_epochs.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
+    return write_config(short_epochs, path)
+
+
+def child_env(config: Path) -> dict[str, str]:
+    """The environment of a forewarn child process reading ``config`` (no stray FOREWARN_ settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
+    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
+    if "FOREWARN_CACHE_DIR" in os.environ:
+        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    return env
+
+
+def write_config(settings: Settings, path: Path) -> Path:
+    """``settings`` as a YAML file a child process loads (secrets revealed: it needs them)."""
+    data = settings.model_dump(mode="json", exclude_none=True, context={REVEAL_SECRETS: True})
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -84,18 +110,20 @@ def _ignore_sigint() -> None:  # runs in the child before exec; SIG_IGN survives
 
 @contextlib.contextmanager
 def start_dataflow(
-    settings: Settings, tmp_path: Path, *extra: str, stop_within: float = 30.0, ignore_sigint: bool = False
+    settings: Settings,
+    tmp_path: Path,
+    *extra: str,
+    stop_within: float = 30.0,
+    ignore_sigint: bool = False,
+    ready: str = "dataflow running",
 ) -> Iterator[DataflowProcess]:
     """``forewarn run --from-beginning --metrics-port 0 EXTRA`` until the block ends, then SIGINT.
 
     ``ignore_sigint`` starts it as a background job of a non-interactive shell (a CI step) would:
-    SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own.
+    SIGINT ignored, so Python installs no KeyboardInterrupt handler of its own. The block starts
+    once a line contains ``ready`` (e.g. "started 2 dataflow processes": members still starting).
     """
-    config = _write_config(settings, tmp_path / "forewarn.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREWARN_")}
-    env.update({"FOREWARN_CONFIG": str(config), "PYTHONUNBUFFERED": "1"})
-    if "FOREWARN_CACHE_DIR" in os.environ:
-        env["FOREWARN_CACHE_DIR"] = os.environ["FOREWARN_CACHE_DIR"]
+    env = child_env(_write_config(settings, tmp_path / "forewarn.yaml"))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -114,7 +142,7 @@ def start_dataflow(
         preexec_fn=_ignore_sigint if ignore_sigint else None,
     )
     lines: list[str] = []
-    ready = threading.Event()
+    started = threading.Event()
     url: list[str] = []
 
     def pump() -> None:
@@ -124,17 +152,18 @@ def start_dataflow(
             found = re.search(r"metrics: (http://\S+/metrics)", line)
             if found:
                 url.append(found.group(1))
-            if "dataflow running" in line:
-                ready.set()
-        ready.set()
+            if ready in line:
+                started.set()
+        started.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     process: DataflowProcess | None = None
     try:
-        assert ready.wait(90), "dataflow did not start:\n" + "\n".join(lines)
-        assert proc.poll() is None and url, "dataflow exited:\n" + "\n".join(lines)
-        process = DataflowProcess(proc, url[0], lines)
+        assert started.wait(90), "dataflow did not start:\n" + "\n".join(lines)
+        assert proc.poll() is None, "dataflow exited:\n" + "\n".join(lines)
+        assert url or ready != "dataflow running", "no metrics URL:\n" + "\n".join(lines)
+        process = DataflowProcess(proc, url[0] if url else "", lines)
         yield process
     finally:
         if proc.poll() is None:
@@ -185,3 +214,47 @@ def probe(service: str, when: datetime, ok: bool) -> bytes:
 
 def plain_producer(settings: Settings) -> Any:
     return KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` now (0 once it has exited), from /proc: no extra dependency."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+def snapshotted_offsets(recovery_dir: Path, topic: str) -> int:
+    """How many messages of ``topic`` a restart on ``recovery_dir`` would skip: the input offsets in
+    the snapshots a resume would load (Bytewax resumes at the lowest worker frontier of the latest
+    execution and loads each key's last snapshot before it). Reads the store as a restart would,
+    so a test can wait for a snapshot instead of sleeping for one."""
+    frontiers: dict[int, list[int]] = {}
+    snaps: dict[str, list[tuple[int, bytes | None]]] = {}
+    for part in sorted(recovery_dir.glob("part-*.sqlite3")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=5)) as db:
+                for ex_num, frontier in db.execute("SELECT ex_num, worker_frontier FROM fronts"):
+                    frontiers.setdefault(int(ex_num), []).append(int(frontier))
+                rows = db.execute(
+                    "SELECT state_key, snap_epoch, ser_change FROM snaps WHERE step_id LIKE '%.input'"
+                )
+                for key, epoch, change in rows:
+                    if str(key).endswith(f"-{topic}"):
+                        snaps.setdefault(str(key), []).append((int(epoch), change))
+        except sqlite3.Error:  # a store being written at this instant: try again at the next poll
+            return 0
+    if not frontiers:
+        return 0
+    resume = min(frontiers[max(frontiers)])
+    total = 0
+    for versions in snaps.values():
+        usable = [(epoch, change) for epoch, change in versions if epoch < resume and change is not None]
+        if usable:
+            offset = pickle.loads(max(usable, key=lambda version: version[0])[1])  # our own store
+            total += max(0, int(offset))  # negative: OFFSET_BEGINNING/END, nothing read yet
+    return total

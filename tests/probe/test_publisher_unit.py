@@ -262,3 +262,40 @@ def test_delivery_refusals_are_retried_then_dropped_without_marking_kafka_down()
         assert publisher.stats().connected  # the broker answered: it is not down
     stats = publisher.stats()
     assert (stats.rejected, stats.buffered, stats.in_flight, stats.delivered) == (1, 0, 0, 0)
+
+
+@dataclass
+class StuckProducer(FakeProducer):
+    """Accepts sends and never answers them, even on flush: the stall seen after a broker outage."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        return
+
+
+def test_a_producer_that_never_answers_is_replaced_and_its_sends_go_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    producers: list[FakeProducer] = [StuckProducer(), FakeProducer()]
+    made: list[FakeProducer] = []
+
+    def factory() -> FakeProducer:
+        made.append(producers[len(made)])
+        return made[-1]
+
+    publisher = KafkaPublisher(factory, stall_timeout=30.0, reconnect_interval=5.0, monotonic=clock)
+    for i in range(3):
+        publisher.publish("t", "k", b"%d" % i)
+    clock.t += 29.0
+    publisher.flush()
+    assert publisher.stats().in_flight == 3 and len(made) == 1  # within the bound: still waiting
+    clock.t += 2.0
+    with caplog.at_level(logging.WARNING, logger="forewarn.kafka.publisher"):
+        publisher.flush()
+    assert made[0].closed and "replacing the producer" in caplog.text
+    assert publisher.stats().buffered == 3 and not publisher.stats().connected
+    clock.t += 5.0  # the reconnect interval
+    publisher.publish("t", "k", b"3")
+    publisher.flush()
+    assert len(made) == 2 and values(made[1]) == [b"0", b"1", b"2", b"3"]  # in order, none lost
+    assert publisher.stats().delivered == 4 and publisher.stats().dropped == 0
