@@ -425,11 +425,13 @@ class ApiSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    """Encryption at rest (``forewarn.field_crypto``): the state store's payloads, the audit log's details.
+    """Encryption at rest (``forewarn.field_crypto``): the state store's payloads, the audit log's
+    details, the healing executor's SQLite state and the dataflow's recovery snapshots.
 
     Keys are 32 random bytes in URL-safe base64 (``forewarn keys storage-key`` makes one). The first
     key seals new values, every key listed opens what it sealed: to rotate, put the new key first,
-    run ``forewarn store rekey``, then drop the old one. No key at all = plain storage, as before.
+    run ``forewarn store rekey`` and ``forewarn heal rekey``, then drop the old one. No key at all =
+    plain storage, as before.
     """
 
     storage_keys: list[Secret] = Field(default_factory=list)

@@ -46,7 +46,8 @@ def test_check_accepts_a_valid_file_with_a_summary(tmp_path: Path) -> None:
     assert "kafka broker:9092" in second and "healing shadow" in second
     assert warnings == [
         "  warning: no storage key (security.storage_keys / storage_key_file): the state store's "
-        "payloads and the audit log's details are written in plain text"
+        "payloads, the audit log's details, the healing state and the recovery snapshots are written "
+        "in plain text"
     ]
 
 

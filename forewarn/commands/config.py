@@ -88,8 +88,8 @@ def security_warnings(settings: Settings) -> list[str]:
     warnings = []
     if not settings.security.encrypts():
         warnings.append(
-            "no storage key (security.storage_keys / storage_key_file): the state store's payloads and "
-            "the audit log's details are written in plain text"
+            "no storage key (security.storage_keys / storage_key_file): the state store's payloads, "
+            "the audit log's details, the healing state and the recovery snapshots are written in plain text"
         )
     if settings.healing.admin_secret.get_secret_value():
         warnings.append(
