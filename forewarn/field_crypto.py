@@ -13,6 +13,10 @@ id is the first 8 hex digits of the SHA-256 of the key, so it names the key with
 and needs no configuration. Values without the prefix are plaintext written before a key was
 configured and are read as they are. A value sealed with a key that is not configured, or that fails
 authentication, raises :class:`StorageKeyError` naming the key id: never garbage.
+
+Binary values (recovery snapshots) have a binary form, ``b"fwenc1b:<key id>:" + nonce + ciphertext
++ tag``: no base64, because a snapshot is written every few seconds per series and is never read by
+a person or stored in a text column.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PREFIX",
+    "PREFIX_BYTES",
     "FieldCipher",
     "StorageKeyError",
     "cipher_from_settings",
@@ -48,6 +53,7 @@ __all__ = [
 ]
 
 PREFIX = "fwenc1:"
+PREFIX_BYTES = b"fwenc1b:"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
@@ -117,6 +123,7 @@ class FieldCipher:
             self._by_id.setdefault(key_id(key), AESGCM(key))
         self.current_id = key_id(keys[0])
         self._current = self._by_id[self.current_id]
+        self._current_id_bytes = self.current_id.encode("ascii")
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], where: str = "security.storage_keys") -> FieldCipher:
@@ -151,6 +158,32 @@ class FieldCipher:
                 "or moved from another row"
             ) from None
         return plain.decode("utf-8")
+
+    def encrypt_bytes(self, plaintext: bytes, context: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        body = self._current.encrypt(nonce, plaintext, context.encode("utf-8"))
+        return b"".join((PREFIX_BYTES, self._current_id_bytes, b":", nonce, body))
+
+    def decrypt_bytes(self, value: bytes, context: str) -> bytes:
+        """Open a value sealed by :meth:`encrypt_bytes`; anything else is an error (never passed on)."""
+        if not value.startswith(PREFIX_BYTES):
+            raise StorageKeyError(f"{context}: not a sealed binary value")
+        start = len(PREFIX_BYTES)
+        kid = value[start : start + 8].decode("ascii", "replace")
+        aead = self._by_id.get(kid)
+        if aead is None:
+            raise StorageKeyError(
+                f"{context}: sealed with storage key {kid}, which is not configured "
+                f"(configured: {', '.join(self._by_id)}); add it to security.storage_keys"
+            )
+        raw = value[start + 9 :]
+        try:
+            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8"))
+        except (ValueError, InvalidTag):
+            raise StorageKeyError(
+                f"{context}: authentication failed with storage key {kid}: the value was altered "
+                "or moved from elsewhere"
+            ) from None
 
     def is_current(self, value: str) -> bool:
         """True if ``value`` is sealed with the key that seals now (nothing for ``rekey`` to do)."""

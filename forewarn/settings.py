@@ -359,10 +359,31 @@ class HealingSettings(_Section):
     config: Path | None = None  # policies/guards/dependencies YAML; default: the shipped one
     admin_base_url: str = "http://127.0.0.1:8080"
     admin_key_id: str = "forewarn"
-    admin_secret: Secret = SecretStr("")  # signs admin API calls; empty = unsigned
+    # Signs admin API calls (``forewarn.admin_signing``): an Ed25519 private key, ``ed25519-private:
+    # <b64>`` (``forewarn keys admin``), here or as the first key in ``admin_private_key_file`` (that
+    # text or a PKCS#8 PEM); the admin server holds only the public half. ``admin_secret`` is the
+    # older HMAC scheme, for targets that still verify it. None of the three = calls are unsigned.
+    admin_private_key: Secret = SecretStr("")
+    admin_private_key_file: Path | None = None
+    admin_secret: Secret = SecretStr("")
     actions: ActionSettings = Field(default_factory=ActionSettings)
     # PEM CAs to trust for an https admin URL (a private CA) instead of the system store.
     admin_ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_admin_key(self) -> HealingSettings:
+        given = [
+            name
+            for name, value in (
+                ("admin_private_key", bool(self.admin_private_key.get_secret_value())),
+                ("admin_private_key_file", self.admin_private_key_file is not None),
+                ("admin_secret", bool(self.admin_secret.get_secret_value())),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            raise ValueError(f"healing: set one admin signing key, not {' and '.join(given)}")
+        return self
 
 
 class StoreSettings(_Section):
@@ -411,11 +432,13 @@ class ApiSettings(_Section):
 
 
 class SecuritySettings(_Section):
-    """Encryption at rest (``forewarn.field_crypto``): the state store's payloads, the audit log's details.
+    """Encryption at rest (``forewarn.field_crypto``): the state store's payloads, the audit log's
+    details, the healing executor's SQLite state and the dataflow's recovery snapshots.
 
     Keys are 32 random bytes in URL-safe base64 (``forewarn keys storage-key`` makes one). The first
     key seals new values, every key listed opens what it sealed: to rotate, put the new key first,
-    run ``forewarn store rekey``, then drop the old one. No key at all = plain storage, as before.
+    run ``forewarn store rekey`` and ``forewarn heal rekey``, then drop the old one. No key at all =
+    plain storage, as before.
     """
 
     storage_keys: list[Secret] = Field(default_factory=list)

@@ -81,7 +81,7 @@ class HealingExecutor:
         self.default_base_url = default_base_url.rstrip("/")
         self.actor = actor
         self.audit = AuditLog(paths.audit_log, clock=self.clock, cipher=audit_cipher)
-        self.store = StateStore(paths.state_db)
+        self.store = StateStore(paths.state_db, cipher=audit_cipher)
         self.kill_switch = KillSwitch(paths.kill_switch_file, clock=self.clock)
         self.deps = DependencyMap(config.services, dependencies)
         self.action_settings = action_settings or ActionSettings()

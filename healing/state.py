@@ -3,6 +3,13 @@
 Why persisted: the pipeline delivers at least once and the executor may restart; a key that was
 claimed before a crash must still be claimed after it, and budgets must not reset because the
 process did. SQLite gives atomic claims (``INSERT`` on a primary key) across threads and processes.
+
+Encryption at rest (``forewarn.field_crypto``, when a storage key is configured): the free-text
+columns are sealed with AES-256-GCM, each bound to its row: an action's result
+(``idempotency.result``: outputs, validation), an approval's ``payload`` (the plan, its params and
+the incident's reason) and an override's ``reason``. What the guards query, count and compare
+stays plain: keys, times, service and action names, statuses, breaker counts. Rows written before
+a key read as they are; ``rekey`` re-seals every row with the current key, after a rotation.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from forewarn.field_crypto import FieldCipher, seal, unseal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -44,8 +53,9 @@ class BreakerRow:
 class StateStore:
     """Thread-safe wrapper over one SQLite connection (WAL, so other processes can read)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, cipher: FieldCipher | None = None) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
@@ -71,7 +81,7 @@ class StateStore:
         with self._lock:
             self._db.execute(
                 "UPDATE idempotency SET status = ?, result = ? WHERE key = ?",
-                (status, json.dumps(result, default=str), key),
+                (status, self._seal(json.dumps(result, default=str), "idempotency:result", key), key),
             )
 
     def claimed(self, key: str) -> tuple[str, dict[str, Any]] | None:
@@ -79,7 +89,7 @@ class StateStore:
             row = self._db.execute("SELECT status, result FROM idempotency WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return str(row[0]), json.loads(row[1]) if row[1] else {}
+        return str(row[0]), json.loads(self._unseal(row[1], "idempotency:result", key)) if row[1] else {}
 
     # -- run history (rate limits, budgets, cool-downs) ---------------------------------------
 
@@ -151,7 +161,12 @@ class StateStore:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO approvals (id, created_at, expires_at, status, payload) "
                 "VALUES (?, ?, ?, 'pending', ?)",
-                (approval_id, created, expires, json.dumps(payload, default=str)),
+                (
+                    approval_id,
+                    created,
+                    expires,
+                    self._seal(json.dumps(payload, default=str), "approvals:payload", approval_id),
+                ),
             )
             return cursor.rowcount == 1
 
@@ -178,7 +193,7 @@ class StateStore:
                 "created_at": r[1],
                 "expires_at": r[2],
                 "status": r[3],
-                "payload": json.loads(r[4]),
+                "payload": json.loads(self._unseal(r[4], "approvals:payload", r[0])),
                 "decided_by": r[5],
             }
             for r in rows
@@ -191,10 +206,18 @@ class StateStore:
             if on:
                 self._db.execute(
                     "INSERT OR REPLACE INTO overrides (service, set_at, reason) VALUES (?, ?, ?)",
-                    (service, now, reason),
+                    (service, now, self._seal(reason, "overrides:reason", service)),
                 )
             else:
                 self._db.execute("DELETE FROM overrides WHERE service = ?", (service,))
+
+    def override_reason(self, service: str) -> str | None:
+        """Why ``service`` is overridden (None when it is not)."""
+        with self._lock:
+            row = self._db.execute("SELECT reason FROM overrides WHERE service = ?", (service,)).fetchone()
+        if row is None:
+            return None
+        return self._unseal(row[0], "overrides:reason", service) if row[0] else ""
 
     def overridden(self, service: str) -> bool:
         with self._lock:
@@ -202,6 +225,50 @@ class StateStore:
                 "SELECT 1 FROM overrides WHERE service = ? OR service = '*'", (service,)
             ).fetchone()
         return row is not None
+
+    # -- encryption at rest ------------------------------------------------------------------
+
+    def _seal(self, text: str, column: str, row_id: str) -> str:
+        return seal(self.cipher, text, f"healing:{column}:{row_id}")
+
+    def _unseal(self, value: str, column: str, row_id: str) -> str:
+        return unseal(self.cipher, value, f"healing:{column}:{row_id}")
+
+    def rekey(self) -> int:
+        """Re-seal every sealed column with the current key (plaintext rows too); returns rows changed.
+
+        One transaction: the state is small (approvals and action results, not telemetry). Run after
+        putting a new key first; then the old key can go. Raises ``StorageKeyError`` if a row was
+        sealed with a key no longer configured, before anything is written.
+        """
+        cipher = self.cipher
+        if cipher is None:
+            return 0
+        columns = [
+            ("idempotency", "key", "result"),
+            ("approvals", "id", "payload"),
+            ("overrides", "service", "reason"),
+        ]
+        changed = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, id_col, col in columns:
+                    rows = self._db.execute(
+                        f"SELECT {id_col}, {col} FROM {table} WHERE {col} IS NOT NULL AND {col} != ''"
+                    ).fetchall()
+                    for row_id, value in rows:
+                        if cipher.is_current(value):
+                            continue
+                        context = f"healing:{table}:{col}:{row_id}"
+                        fresh = cipher.encrypt(cipher.decrypt(value, context), context)
+                        self._db.execute(f"UPDATE {table} SET {col} = ? WHERE {id_col} = ?", (fresh, row_id))
+                        changed += 1
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return changed
 
 
 __all__ = ["BreakerRow", "StateStore"]

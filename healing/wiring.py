@@ -1,7 +1,7 @@
 """What ``HealingExecutor.from_settings`` builds from ``forewarn.settings``: config, paths, admin clients.
 
 Why apart from the executor: reading settings, loading the YAML config and signing admin requests
-(one httpx client per admin base URL, with the HMAC key from settings) is wiring, not acting; tests
+(one httpx client per admin base URL, with the signing key from settings) is wiring, not acting; tests
 build the executor from explicit parts and never need it.
 """
 
@@ -22,7 +22,7 @@ def parts_from_settings(
     settings: Any, overrides: dict[str, Any]
 ) -> tuple[HealingConfig, HealingPaths, dict[str, Any]]:
     """(config, paths, keyword options) for the executor; ``overrides`` win over settings."""
-    from forewarn.admin_signing import AdminAuth
+    from forewarn.admin_signing import AdminAuth, signing_key_from_settings
     from forewarn.field_crypto import cipher_from_settings
     from forewarn.healing.config import load_config
     from forewarn.settings import load_settings
@@ -32,8 +32,8 @@ def parts_from_settings(
     config = overrides.pop("config", None) or load_config(healing.config)
     paths = overrides.pop("paths", None) or HealingPaths.from_settings(healing)
     clients: dict[str, httpx.Client] = {}
-    secret = healing.admin_secret.get_secret_value()
-    auth = AdminAuth(healing.admin_key_id, secret) if secret else None
+    key = signing_key_from_settings(healing)
+    auth = AdminAuth(healing.admin_key_id, key) if key is not None else None
 
     # An https admin URL signed by a private CA: trust that CA (and still verify host names).
     verify: ssl.SSLContext | bool = True

@@ -36,6 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 from prometheus_client import CollectorRegistry
 
 from forewarn.events import Detection, ForecastEvent
+from forewarn.field_crypto import cipher_from_settings
 from forewarn.kafka.client_config import librdkafka_config
 from forewarn.pipeline.detection import DetectionEngine, DetectorFactory
 from forewarn.pipeline.forecast_steps import (
@@ -54,6 +55,7 @@ from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.observations import observations_from
+from forewarn.pipeline.snapshot_seal import sealed_builder
 from forewarn.pipeline.source_health import SourceHealth, WatchedKafkaSource, librdkafka_logger
 from forewarn.pipeline.steps import FlowSteps, is_event, letter_message, series_key
 from forewarn.settings import Settings
@@ -154,6 +156,7 @@ def build_flow(
     side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)
+    cipher = cipher_from_settings(settings.security)  # seals recovery snapshots; None = plain
 
     flow = Dataflow(flow_id)
     items = op.input("input", flow, HeartbeatSource(source, metrics.beat, stop))
@@ -166,16 +169,16 @@ def build_flow(
         "series-budget", op.flat_map("observations", valid.trues, observations_from), steps.admit
     )
     by_series = op.key_on("key-by-series", observations, series_key)
-    detections = op.stateful("detect", by_series, steps.series_logic)
+    detections = op.stateful("detect", by_series, sealed_builder(steps.series_logic, cipher, "detect"))
     messages = op.map("detection-message", detections, lambda kv: detection_message(kv[1]))
 
     gauges = op.filter("gauge-budget", op.flat_map("gauges", valid.trues, side.gauges), steps.admit)
     by_gauge = op.key_on("key-by-gauge", gauges, gauge_series)
-    forecasted = op.stateful("forecast", by_gauge, side.forecast_logic)
+    forecasted = op.stateful("forecast", by_gauge, sealed_builder(side.forecast_logic, cipher, "forecast"))
     exhaustion = _split("forecast", forecasted, is_forecast, forecast_message, sinks.forecasts, "exhaustion")
 
     logs = op.key_on("key-by-service", op.filter_map("logs", valid.trues, only_log), log_service)
-    patterns = op.stateful("log-patterns", logs, side.log_logic)
+    patterns = op.stateful("log-patterns", logs, sealed_builder(side.log_logic, cipher, "log-patterns"))
     pattern_messages = _split(
         "digest", patterns, is_digest, digest_message, sinks.log_templates, "log-pattern"
     )

@@ -46,7 +46,8 @@ def test_check_accepts_a_valid_file_with_a_summary(tmp_path: Path) -> None:
     assert "kafka broker:9092" in second and "healing shadow" in second
     assert warnings == [
         "  warning: no storage key (security.storage_keys / storage_key_file): the state store's "
-        "payloads and the audit log's details are written in plain text"
+        "payloads, the audit log's details, the healing state and the recovery snapshots are written "
+        "in plain text"
     ]
 
 
@@ -163,3 +164,29 @@ def test_the_example_file_documents_every_setting() -> None:
             undocumented.append(env)
     assert not missing, f"add to forewarn.example.yaml: {missing}"
     assert not undocumented, f"name these env vars in forewarn.example.yaml: {undocumented}"
+
+
+def test_check_validates_the_admin_signing_key_and_warns_on_hmac(tmp_path: Path) -> None:
+    from forewarn.admin_signing import generate_key_pair
+
+    private, public = generate_key_pair()
+    keys = f"security:\n  storage_keys: ['{generate_key_text()}']\n"
+    good = _write(tmp_path, keys + f"healing:\n  admin_private_key: '{private}'\n")
+    result = CliRunner().invoke(app, ["config", "check", str(good)])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    wrong_half = _write(tmp_path, keys + f"healing:\n  admin_private_key: '{public}'\n")
+    result = CliRunner().invoke(app, ["config", "check", str(wrong_half)])
+    assert result.exit_code == 2 and "healing.admin_private_key: expected ed25519-private" in result.output
+    assert public not in result.output.replace("ed25519-private", "")  # errors never echo a key
+    legacy = _write(tmp_path, keys + "healing:\n  admin_secret: an-hmac-secret-from-before\n")
+    result = CliRunner().invoke(app, ["config", "check", str(legacy)])
+    assert result.exit_code == 0 and "healing.admin_secret signs with HMAC" in result.output
+    both = _write(tmp_path, f"healing:\n  admin_private_key: '{private}'\n  admin_secret: an-hmac-secret-x\n")
+    result = CliRunner().invoke(app, ["config", "check", str(both)])
+    assert result.exit_code == 2 and "set one admin signing key" in result.output
+
+
+def generate_key_text() -> str:
+    from forewarn.field_crypto import generate_key
+
+    return generate_key()

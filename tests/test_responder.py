@@ -176,7 +176,7 @@ def test_respond_service_heals_the_real_demo_app(kafka_settings: Settings, tmp_p
     """Email failure detection on Kafka -> provider failover on the real app -> incident and action topics."""
     from forewarn.incidents.service import serve
     from forewarn.kafka.io import make_producer, read_topic
-    from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+    from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY
     from forewarn.musobuddy.server import running_app
 
     with running_app() as base_url:
@@ -189,7 +189,7 @@ def test_respond_service_heals_the_real_demo_app(kafka_settings: Settings, tmp_p
                     state_dir=tmp_path / "healing",
                     admin_base_url=base_url,
                     admin_key_id=DEMO_ADMIN_KEY_ID,
-                    admin_secret=DEMO_ADMIN_SECRET,
+                    admin_private_key=DEMO_ADMIN_PRIVATE_KEY,
                 )
             }
         )

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from forewarn.admin_signing import generate_key_pair
 from forewarn.dev.broker import LocalKafka, find_free_port
 from forewarn.dev.processes import ManagedProcess, ProcessGroup
 from forewarn.dev.prometheus_config import write_scrape_config
@@ -53,6 +54,8 @@ class Stack:
         self.group = ProcessGroup()
         self.kafka: LocalKafka | None = None
         self.api_url: str | None = None
+        # A fresh admin key pair per run, so the published demo pair never opens a running demo.
+        self.admin_private_key, self.admin_public_key = generate_key_pair()
 
     @property
     def store_url(self) -> str:
@@ -87,10 +90,14 @@ class Stack:
         port = find_free_port()
         app_log = self.workdir / "musobuddy-app.jsonl"
         self.components["app_log"] = str(app_log)
+        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID
+
+        # The app gets only this run's public admin key; the responder signs with the private half.
+        keys_env = {"MUSOBUDDY_ADMIN__KEYS": json.dumps({DEMO_ADMIN_KEY_ID: self.admin_public_key})}
         process = self._spawn(
             "demo-app",
             ["demo-app", "--host", "127.0.0.1", "--port", str(port), "--log-file", str(app_log)],
-            {**_child_env(), **(extra_env or {})},
+            {**_child_env(), **keys_env, **(extra_env or {})},
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -191,14 +198,14 @@ class Stack:
         return process
 
     def _responder_env(self, env: dict[str, str], base_url: str) -> dict[str, str]:
-        """Healing in auto mode against the demo app, with the demo's public admin key."""
-        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+        """Healing in auto mode against the demo app, signing with this run's private admin key."""
+        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID
 
         healing = {
             "FOREWARN_HEALING__MODE": "auto",
             "FOREWARN_HEALING__ADMIN_BASE_URL": base_url,
             "FOREWARN_HEALING__ADMIN_KEY_ID": DEMO_ADMIN_KEY_ID,
-            "FOREWARN_HEALING__ADMIN_SECRET": DEMO_ADMIN_SECRET,
+            "FOREWARN_HEALING__ADMIN_PRIVATE_KEY": self.admin_private_key,
             "FOREWARN_HEALING__STATE_DIR": str(self.workdir / "healing"),
             # The responder reads operator requests (approve, deny, trigger) from the API's store.
             "FOREWARN_STORE__URL": self.store_url,

@@ -8,12 +8,14 @@ that cannot be undone (a restart, a cache clear) says so with ``undo: null``.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forewarn.admin_signing import AdminKeyError, HmacKey, VerifyingKey, key_algorithm, parse_verifying_key
 from forewarn.musobuddy.admin_guard import KeyRing
 from forewarn.musobuddy.config import MusoBuddyConfig
 from forewarn.musobuddy.simulation import Simulation, Snapshot
@@ -38,6 +40,15 @@ class FailoverParams(ActionParams):
 
 class MaintenanceParams(ActionParams):
     enabled: bool
+
+
+class RotateKeysParams(ActionParams):
+    public_key: str | None = Field(
+        None,
+        max_length=200,
+        description="The caller's new Ed25519 public key (ed25519:<b64>). Omitted: a new HMAC secret, "
+        "only while the app still has HMAC keys.",
+    )
 
 
 class RollbackParams(ActionParams):
@@ -212,18 +223,39 @@ def scale_resources(ctx: ActionContext, params: ScaleParams) -> ActionOutcome:
     )
 
 
-def rotate_keys(ctx: ActionContext, params: ActionParams) -> ActionOutcome:
+def rotate_keys(ctx: ActionContext, params: RotateKeysParams) -> ActionOutcome:
+    """Register the caller's new public key (Ed25519), or, for an HMAC deployment, mint a secret.
+
+    With Ed25519 the caller made the pair and sends only the public half, so no secret crosses the
+    wire or rests here. Minting an HMAC secret is refused once no HMAC key is left: an app that has
+    moved to public keys never starts holding a secret again.
+    """
     now = ctx.wall_clock()
     grace = ctx.config.admin.rotation_grace_seconds
-    new, retiring = ctx.keyring.rotate(now, grace)
+    secret: str | None = None
+    if params.public_key is not None:
+        try:
+            new_key: VerifyingKey = parse_verifying_key(params.public_key, "public_key")
+        except AdminKeyError as exc:
+            raise ActionRefused(422, str(exc)) from exc
+        if isinstance(new_key, HmacKey):
+            raise ActionRefused(422, "public_key must be an Ed25519 public key (ed25519:<base64url>)")
+    elif ctx.keyring.has_hmac_keys(now):
+        secret = secrets.token_urlsafe(32)
+        new_key = HmacKey(secret)
+    else:
+        raise ActionRefused(422, "send the new Ed25519 public key as public_key (`forewarn keys admin`)")
+    new, retiring = ctx.keyring.rotate(now, grace, new_key)
+    shown: dict[str, Any] = {"key_id": new.key_id, "algorithm": key_algorithm(new_key)}
+    if secret is not None:
+        shown["secret"] = secret  # HMAC only, and the only time it is shown: store it now
     return ActionOutcome(
         changed=True,
         before={"valid_keys": [key.key_id for key in retiring]},
         after={"valid_keys": [key.key_id for key in retiring] + [new.key_id]},
         message=f"new key {new.key_id}; {len(retiring)} older key(s) stay valid for {grace:.0f} s",
         extra={
-            # The only time this secret is shown: store it now.
-            "new_key": {"key_id": new.key_id, "secret": new.secret},
+            "new_key": shown,
             "grace_seconds": grace,
             "retiring": [{"key_id": key.key_id, "expires_at": key.expires_at} for key in retiring],
         },
@@ -325,7 +357,7 @@ ACTIONS: dict[str, tuple[type[ActionParams], Callable[[ActionContext, Any], Acti
     "clear-cache": (ActionParams, clear_cache),
     "reset-connections": (ActionParams, reset_connections),
     "scale-resources": (ScaleParams, scale_resources),
-    "rotate-keys": (ActionParams, rotate_keys),
+    "rotate-keys": (RotateKeysParams, rotate_keys),
     "failover": (FailoverParams, failover),
     "maintenance": (MaintenanceParams, maintenance),
     "rollback-deployment": (RollbackParams, rollback_deployment),

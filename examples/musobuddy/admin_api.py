@@ -110,7 +110,7 @@ def add_admin_routes(app: FastAPI) -> None:
                 target(request),
                 body,
                 request.headers,
-                lambda kid: keyring.secret_for(kid, now),
+                lambda kid: keyring.key_for(kid, now),
                 now,
                 admin_cfg.max_skew_seconds,
             )
@@ -127,7 +127,10 @@ def add_admin_routes(app: FastAPI) -> None:
             )
         return key_id
 
-    @app.post("/api/admin/{action}", summary="Run an admin action (HMAC-signed; see forewarn.admin_signing)")
+    @app.post(
+        "/api/admin/{action}",
+        summary="Run an admin action (signed; see forewarn.admin_signing)",
+    )
     async def run_action(action: str, request: Request) -> JSONResponse:
         key_id = await authenticate(request, action, audited=True)
         now = muso.wall_clock()

@@ -16,16 +16,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from forewarn.admin_signing import parse_verifying_key
 from forewarn.settings import layered_sources
 
 CONFIG_ENV_VAR = "MUSOBUDDY_CONFIG"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# Demo-only admin credentials, documented in the README. Anyone can read them here: never use them
-# for a real service; configure ``admin.keys`` (or MUSOBUDDY_ADMIN__KEYS) instead.
+# The demo-only admin key pair, documented in the README. Anyone can read both halves here: never
+# use them for a real service; configure ``admin.keys`` (or MUSOBUDDY_ADMIN__KEYS) with your own
+# public keys instead (``forewarn keys admin``). The app loads only the public half; the private
+# half is here so ``forewarn demo-admin`` and the tests can sign against the default config.
+# ``./run demo`` does not use this pair: it makes a fresh one per run.
 DEMO_ADMIN_KEY_ID = "demo-admin"
-DEMO_ADMIN_SECRET = "demo-only-secret-do-not-use-in-production"
+DEMO_ADMIN_PUBLIC_KEY = "ed25519:LTjGiEDQpjHleErUanhjalcwRZBn1wO3KaTaZRZ1xh0"
+DEMO_ADMIN_PRIVATE_KEY = "ed25519-private:ZgbVDdNdWL4Q77yw5yFHhBOyfBO4jj9eonUpcoLiI8E"
 
 _file_for_next_load: ContextVar[Path | None] = ContextVar("musobuddy_config_file", default=None)
 
@@ -129,9 +134,14 @@ class ProvidersConfig(BaseModel):
 
 
 class AdminConfig(BaseModel):
-    """Admin API keys and the limits that protect it."""
+    """Admin API keys and the limits that protect it.
 
-    keys: dict[str, str] = Field(default_factory=lambda: {DEMO_ADMIN_KEY_ID: DEMO_ADMIN_SECRET})
+    ``keys`` maps a key id to what verifies its requests: an Ed25519 public key (``ed25519:<b64>``,
+    the default; the app holds nothing that can sign) or, for clients not yet moved, an HMAC secret
+    (``hmac:<secret>`` or the bare secret, as older configs have it). See ``forewarn.admin_signing``.
+    """
+
+    keys: dict[str, str] = Field(default_factory=lambda: {DEMO_ADMIN_KEY_ID: DEMO_ADMIN_PUBLIC_KEY})
     max_skew_seconds: float = Field(300.0, gt=0, le=3600)
     rate_limit_per_minute: float = Field(60.0, gt=0)
     rate_limit_burst: int = Field(10, ge=1)
@@ -141,10 +151,9 @@ class AdminConfig(BaseModel):
     @model_validator(mode="after")
     def _has_keys(self) -> AdminConfig:
         if not self.keys:
-            raise ValueError("admin.keys must hold at least one key id -> secret")
-        for key_id, secret in self.keys.items():
-            if len(secret) < 16:
-                raise ValueError(f"admin key {key_id!r}: secret must be at least 16 characters")
+            raise ValueError("admin.keys must hold at least one key id -> public key (or HMAC secret)")
+        for key_id, text in self.keys.items():
+            parse_verifying_key(text, f"admin key {key_id!r}")
         return self
 
 

@@ -67,14 +67,20 @@ def summary(settings: Settings) -> str:
 
 
 def security_problems(settings: Settings) -> list[str]:
-    """Storage keys that cannot be used (bad base64, wrong length, unreadable key file)."""
+    """Storage or admin keys that cannot be used (bad base64, wrong length, unreadable key file)."""
+    from forewarn.admin_signing import AdminKeyError, signing_key_from_settings
     from forewarn.field_crypto import StorageKeyError, cipher_from_settings
 
+    problems = []
     try:
         cipher_from_settings(settings.security)
     except StorageKeyError as exc:
-        return [f"security: {exc}"]
-    return []
+        problems.append(f"security: {exc}")
+    try:
+        signing_key_from_settings(settings.healing)
+    except AdminKeyError as exc:
+        problems.append(f"healing: {exc}")
+    return problems
 
 
 def security_warnings(settings: Settings) -> list[str]:
@@ -82,8 +88,14 @@ def security_warnings(settings: Settings) -> list[str]:
     warnings = []
     if not settings.security.encrypts():
         warnings.append(
-            "no storage key (security.storage_keys / storage_key_file): the state store's payloads and "
-            "the audit log's details are written in plain text"
+            "no storage key (security.storage_keys / storage_key_file): the state store's payloads, "
+            "the audit log's details, the healing state and the recovery snapshots are written in plain text"
+        )
+    if settings.healing.admin_secret.get_secret_value():
+        warnings.append(
+            "healing.admin_secret signs with HMAC, so the target holds the same secret; prefer an "
+            "Ed25519 key (healing.admin_private_key, `forewarn keys admin`): the target then holds "
+            "only the public key"
         )
     return warnings
 

@@ -1,8 +1,9 @@
 """``forewarn demo-app`` runs the MusoBuddy demo service; ``forewarn demo-admin`` calls its admin API.
 
 Why commands of their own: the probe runner, the log shipper and the healer need a live target to
-watch; ``demo-app`` starts one with one command. Its admin API only takes HMAC-signed requests,
-which curl cannot make, so ``demo-admin`` signs one call for a person at a terminal. Heavy imports
+watch; ``demo-app`` starts one with one command. Its admin API only takes signed requests
+(Ed25519, ``forewarn.admin_signing``), which curl cannot make, so ``demo-admin`` signs one call
+for a person at a terminal. Heavy imports
 (FastAPI, uvicorn, httpx) happen inside the bodies so ``forewarn --help`` stays instant.
 """
 
@@ -50,8 +51,8 @@ def register(app: typer.Typer) -> None:
 
         Serves /api/health/{auth,database,email,sms,payments,overall}, fault injection on
         /api/faults/{name} (e.g. `curl -X POST localhost:8080/api/faults/db_pool_leak -d '{"rate": 1}'
-        -H 'content-type: application/json'`) and the HMAC-signed admin API on /api/admin/*.
-        The default admin key (demo-admin) is for demos only. Stop with Ctrl-C.
+        -H 'content-type: application/json'`) and the signed admin API on /api/admin/*.
+        The default admin key (demo-admin, a published Ed25519 pair) is for demos only. Stop with Ctrl-C.
         """
         from forewarn.musobuddy.server import serve
         from forewarn.settings import load_settings
@@ -81,27 +82,45 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Base URL of the app. Default: http://<demo.host>:<demo.port>.")
         ] = None,
         key_id: Annotated[str | None, typer.Option(help="Admin key id. Env: MUSOBUDDY_ADMIN_KEY_ID.")] = None,
+        private_key: Annotated[
+            str | None,
+            typer.Option(
+                help="Ed25519 private key (ed25519-private:...). Env: MUSOBUDDY_ADMIN_PRIVATE_KEY. "
+                "Default: the demo-only key."
+            ),
+        ] = None,
         secret: Annotated[
             str | None,
-            typer.Option(help="Admin secret. Env: MUSOBUDDY_ADMIN_SECRET. Default: the demo-only key."),
+            typer.Option(
+                help="Sign with this HMAC secret instead (older apps). Env: MUSOBUDDY_ADMIN_SECRET."
+            ),
         ] = None,
     ) -> None:
-        """Send one HMAC-signed admin request to the demo app and print its JSON answer.
+        """Send one signed admin request to the demo app and print its JSON answer.
 
         Exit code 0 on a 2xx answer, 1 otherwise (the answer's `detail` says why).
         """
         import httpx
 
-        from forewarn.admin_signing import AdminAuth
-        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+        from forewarn.admin_signing import AdminAuth, AdminKeyError, HmacKey, SigningKey, parse_signing_key
+        from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY
         from forewarn.settings import load_settings
 
         settings = load_settings().demo
         base = url or f"http://{settings.host}:{settings.port}"
-        auth = AdminAuth(
-            key_id or os.environ.get("MUSOBUDDY_ADMIN_KEY_ID", DEMO_ADMIN_KEY_ID),
-            secret or os.environ.get("MUSOBUDDY_ADMIN_SECRET", DEMO_ADMIN_SECRET),
-        )
+        hmac_secret = secret or os.environ.get("MUSOBUDDY_ADMIN_SECRET")
+        try:
+            key: SigningKey = (
+                HmacKey(hmac_secret)
+                if hmac_secret
+                else parse_signing_key(
+                    private_key or os.environ.get("MUSOBUDDY_ADMIN_PRIVATE_KEY", DEMO_ADMIN_PRIVATE_KEY)
+                )
+            )
+        except AdminKeyError as exc:
+            typer.echo(f"demo-admin: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        auth = AdminAuth(key_id or os.environ.get("MUSOBUDDY_ADMIN_KEY_ID", DEMO_ADMIN_KEY_ID), key)
         try:
             params = json.loads(body)
         except json.JSONDecodeError as exc:

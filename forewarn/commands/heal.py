@@ -16,6 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from forewarn.healing.paths import HealingPaths
+    from forewarn.healing.state import StateStore
 
 
 def _paths(state_dir: Path | None = None) -> HealingPaths:
@@ -25,6 +26,15 @@ def _paths(state_dir: Path | None = None) -> HealingPaths:
     if state_dir is not None:
         return HealingPaths.under(state_dir)
     return HealingPaths.from_settings(load_settings().healing)
+
+
+def _state(state_dir: Path | None = None) -> StateStore:
+    """The executor's SQLite state, with the storage keys so sealed columns open."""
+    from forewarn.field_crypto import cipher_from_settings
+    from forewarn.healing.state import StateStore
+    from forewarn.settings import load_settings
+
+    return StateStore(_paths(state_dir).state_db, cipher=cipher_from_settings(load_settings().security))
 
 
 def _audit_control(why: str, actor: str, state_dir: Path | None) -> None:
@@ -55,7 +65,6 @@ def _queue(
     """
     import time
 
-    from forewarn.healing.state import StateStore
     from forewarn.settings import load_settings
     from forewarn.store.control import Verb
     from forewarn.store.db import open_store
@@ -65,7 +74,7 @@ def _queue(
     store = open_store(load_settings())
     try:
         if store.control.get(request_id) is None:
-            pending = {row["id"] for row in StateStore(_paths(state_dir).state_db).approvals("pending")}
+            pending = {row["id"] for row in _state(state_dir).approvals("pending")}
             if approval_id not in pending:
                 typer.echo(f"no pending approval {approval_id!r}", err=True)
                 raise typer.Exit(1)
@@ -137,12 +146,9 @@ def register(app: typer.Typer) -> None:
         """Manual override: on = a human owns SERVICE, the executor keeps its hands off."""
         import time
 
-        from forewarn.healing.state import StateStore
-
         if state not in ("on", "off"):
             raise typer.BadParameter("state must be on or off")
-        paths = _paths(state_dir)
-        StateStore(paths.state_db).set_override(service, state == "on", time.time(), reason)
+        _state(state_dir).set_override(service, state == "on", time.time(), reason)
         _audit_control(f"manual override {state} for {service}: {reason}", "cli", state_dir)
         typer.echo(f"override {state} for {service}")
 
@@ -178,12 +184,33 @@ def register(app: typer.Typer) -> None:
             flags += ", restarts" if action.restarts else ""
             typer.echo(f"{name:24} [{flags}] {action.description}")
 
+    @heal.command("rekey")
+    def rekey(state_dir: StateOpt = None) -> None:
+        """Re-seal the executor's state (results, approvals, override reasons) with the first storage key.
+
+        Run after putting a new key first in security.storage_keys (with `forewarn store rekey`); the
+        audit log is never re-sealed (its hash chain covers the ciphertext). Safe to repeat.
+        """
+        from forewarn.field_crypto import StorageKeyError
+
+        store = _state(state_dir)
+        try:
+            if store.cipher is None:
+                typer.echo("no storage key configured (security.storage_keys / storage_key_file)", err=True)
+                raise typer.Exit(2)
+            try:
+                changed = store.rekey()
+            except StorageKeyError as exc:
+                typer.echo(f"rekey stopped, nothing changed: {exc}", err=True)
+                raise typer.Exit(1) from None
+            typer.echo(f"re-sealed {changed} rows of {store.path} with key {store.cipher.current_id}")
+        finally:
+            store.close()
+
     @heal.command("approvals")
     def approvals(state_dir: StateOpt = None) -> None:
         """List pending approvals (mode: approve)."""
-        from forewarn.healing.state import StateStore
-
-        for row in StateStore(_paths(state_dir).state_db).approvals("pending"):
+        for row in _state(state_dir).approvals("pending"):
             typer.echo(f"{row['id']}  plan={row['payload'].get('plan')}  expires_at={row['expires_at']:.0f}")
 
     @heal.command("approve")

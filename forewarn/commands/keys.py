@@ -1,9 +1,10 @@
-"""``forewarn keys new|hash|storage-key``: make keys, and the hashed form settings keep instead.
+"""``forewarn keys new|hash|storage-key|admin``: make keys, and the hashed form settings keep instead.
 
 Why: the API keeps only SHA-256 digests of its keys (``forewarn.api.auth``); an operator hands the
 key to a client and puts ``sha256:<hex>`` in ``api.read_keys``/``api.admin_keys`` or the keys file,
 so the config holds nothing that opens the API. ``hash`` reads the key from standard input when it
-is not given, so it need not appear in the shell history.
+is not given, so it need not appear in the shell history. ``admin`` makes an Ed25519 pair for the
+signed admin API: the private half for the healing executor, the public half for the target.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def hashed(key: str) -> str:
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="Make API keys and storage keys; hash an API key for settings.", no_args_is_help=True
+        help="Make API keys, storage keys and admin key pairs; hash an API key for settings.",
+        no_args_is_help=True,
     )
     app.add_typer(group, name="keys")
 
@@ -50,3 +52,13 @@ def register(app: typer.Typer) -> None:
         from forewarn.field_crypto import generate_key
 
         typer.echo(generate_key())
+
+    @group.command("admin")
+    def admin() -> None:
+        """A new Ed25519 admin key pair: the private key signs (healing.admin_private_key or its key
+        file, on the executor's host only), the public key verifies (the target's admin key list)."""
+        from forewarn.admin_signing import generate_key_pair
+
+        private, public = generate_key_pair()
+        typer.echo(f"private: {private}")
+        typer.echo(f"public:  {public}")

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field
 
-from forewarn.admin_signing import AdminAuth
+from forewarn.admin_signing import AdminAuth, HmacKey, public_key_text
 from forewarn.healing.actions.base import Action, ActionContext, ActionOutcome
 from forewarn.healing.errors import ActionFailed
 
@@ -183,21 +184,37 @@ class RotateKeys(AdminAction):
     reversible = False
 
     def run(self, params: BaseModel, ctx: ActionContext) -> ActionOutcome:
-        data = call_admin(ctx, self.verb, self.body(params, ctx))
-        new_key = data.get("new_key")
+        """Ed25519: make the new pair here and send only its public half; HMAC: take the new secret.
+
+        The new private key lives in this process's memory only: write it to the key file (the
+        audit trail never holds it) before this process restarts, or the old key's grace ends.
+        """
         auth = ctx.admin.auth if ctx.admin is not None else None
+        body = self.body(params, ctx)
+        private: Ed25519PrivateKey | None = None
+        if isinstance(auth, AdminAuth) and isinstance(auth.key, Ed25519PrivateKey):
+            private = Ed25519PrivateKey.generate()
+            body["public_key"] = public_key_text(private.public_key())
+        data = call_admin(ctx, self.verb, body)
+        new_key = data.get("new_key")
         switched = False
         if isinstance(new_key, dict) and isinstance(auth, AdminAuth):
             # Switch our own signing key at once; the old one stays valid for the grace period.
-            auth.key_id = str(new_key["key_id"])
-            auth.secret = str(new_key["secret"])
-            switched = True
-        # The new secret is shown once by the service; it never goes into the audit trail.
+            if private is not None:
+                auth.key = private
+                switched = True
+            elif isinstance(new_key.get("secret"), str):
+                auth.key = HmacKey(new_key["secret"])
+                switched = True
+            if switched:
+                auth.key_id = str(new_key["key_id"])
+        # Neither the private key nor an HMAC secret goes into the audit trail.
         return ActionOutcome(
             True,
             str(data.get("message") or "keys rotated"),
             data={
                 "new_key_id": new_key.get("key_id") if isinstance(new_key, dict) else None,
+                "algorithm": new_key.get("algorithm") if isinstance(new_key, dict) else None,
                 "client_switched": switched,
                 "grace_seconds": data.get("grace_seconds"),
             },

@@ -113,7 +113,7 @@ def test_probe_process_serves_probe_metrics(kafka_settings: Settings) -> None:
 
 def test_respond_process_serves_healing_metrics(kafka_settings: Settings, tmp_path: Path) -> None:
     from forewarn.kafka.io import make_producer
-    from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+    from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY
     from forewarn.musobuddy.server import running_app
 
     port = find_free_port()
@@ -124,7 +124,7 @@ def test_respond_process_serves_healing_metrics(kafka_settings: Settings, tmp_pa
             FOREWARN_HEALING__MODE="auto",
             FOREWARN_HEALING__ADMIN_BASE_URL=base_url,
             FOREWARN_HEALING__ADMIN_KEY_ID=DEMO_ADMIN_KEY_ID,
-            FOREWARN_HEALING__ADMIN_SECRET=DEMO_ADMIN_SECRET,
+            FOREWARN_HEALING__ADMIN_PRIVATE_KEY=DEMO_ADMIN_PRIVATE_KEY,
             FOREWARN_HEALING__STATE_DIR=str(tmp_path / "healing"),
         )
         with forewarn_child(["respond", "--from-beginning", "--metrics-port", str(port)], env) as output:

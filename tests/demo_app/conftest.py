@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from forewarn.admin_signing import sign
+from forewarn.admin_signing import SigningKey, parse_signing_key, sign
 from forewarn.musobuddy.app import MusoBuddy, create_app
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY, MusoBuddyConfig
 
 
 class ManualClock:
@@ -95,11 +95,11 @@ class Response(Protocol):
 class AdminAuth:
     """Signs TestClient requests like forewarn.admin_signing.AdminAuth signs httpx ones."""
 
-    def __init__(self, key_id: str, secret: str, clock: Callable[[], float]) -> None:
-        self.key_id, self.secret, self.clock = key_id, secret, clock
+    def __init__(self, key_id: str, key: SigningKey, clock: Callable[[], float]) -> None:
+        self.key_id, self.key, self.clock = key_id, key, clock
 
     def headers(self, method: str, target: str, body: bytes) -> dict[str, str]:
-        return sign(method, target, body, self.key_id, self.secret, self.clock())
+        return sign(method, target, body, self.key_id, self.key, self.clock())
 
     def post(
         self, client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None
@@ -114,4 +114,4 @@ class AdminAuth:
 
 @pytest.fixture
 def auth(wall_clock: ManualClock) -> AdminAuth:
-    return AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=wall_clock)
+    return AdminAuth(DEMO_ADMIN_KEY_ID, parse_signing_key(DEMO_ADMIN_PRIVATE_KEY), clock=wall_clock)

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from forewarn.admin_signing import sign
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+from forewarn.admin_signing import HmacKey, generate_key_pair, parse_signing_key, sign
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY, DEMO_ADMIN_PUBLIC_KEY
 
 from .conftest import AdminAuth, AppFactory, ManualClock, Response
+
+DEMO_KEY = parse_signing_key(DEMO_ADMIN_PRIVATE_KEY)
 
 pytestmark = pytest.mark.unit
 
@@ -247,21 +249,19 @@ def test_unsigned_requests_are_401_and_audited(client: TestClient, auth: AdminAu
 
 
 def test_stale_requests_are_401(client: TestClient, wall_clock: ManualClock) -> None:
-    old = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=lambda: wall_clock.now - 301)
+    old = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_KEY, clock=lambda: wall_clock.now - 301)
     response = admin(client, old, "clear-cache")
     assert response.status_code == 401
     assert "301 s old" in response.json()["detail"]
-    future = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=lambda: wall_clock.now + 600)
+    future = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_KEY, clock=lambda: wall_clock.now + 600)
     assert admin(client, future, "clear-cache").status_code == 401
-    almost = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=lambda: wall_clock.now - 299)
+    almost = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_KEY, clock=lambda: wall_clock.now - 299)
     assert admin(client, almost, "clear-cache").status_code == 200
 
 
 def test_replayed_request_is_409(client: TestClient, wall_clock: ManualClock, auth: AdminAuth) -> None:
     body = b"{}"
-    headers = sign(
-        "POST", "/api/admin/restart-service", body, DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, wall_clock()
-    )
+    headers = sign("POST", "/api/admin/restart-service", body, DEMO_ADMIN_KEY_ID, DEMO_KEY, wall_clock())
     headers["content-type"] = "application/json"
     first = client.post("/api/admin/restart-service", content=body, headers=headers)
     assert first.status_code == 200
@@ -275,9 +275,7 @@ def test_replayed_request_is_409(client: TestClient, wall_clock: ManualClock, au
 
 def test_tampered_body_is_401(client: TestClient, wall_clock: ManualClock) -> None:
     signed_body = json.dumps({"enabled": False}).encode()
-    headers = sign(
-        "POST", "/api/admin/maintenance", signed_body, DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, wall_clock()
-    )
+    headers = sign("POST", "/api/admin/maintenance", signed_body, DEMO_ADMIN_KEY_ID, DEMO_KEY, wall_clock())
     headers["content-type"] = "application/json"
     response = client.post("/api/admin/maintenance", content=b'{"enabled": true}', headers=headers)
     assert response.status_code == 401
@@ -286,23 +284,28 @@ def test_tampered_body_is_401(client: TestClient, wall_clock: ManualClock) -> No
 
 
 def test_wrong_key_or_secret_is_401(client: TestClient, wall_clock: ManualClock) -> None:
-    stranger = AdminAuth("intruder", DEMO_ADMIN_SECRET, clock=wall_clock)
+    stranger = AdminAuth("intruder", DEMO_KEY, clock=wall_clock)
     response = admin(client, stranger, "restart-service")
     assert response.status_code == 401
     assert "unknown or expired admin key id 'intruder'" in response.json()["detail"]
-    guesser = AdminAuth(DEMO_ADMIN_KEY_ID, "not-the-right-secret-at-all", clock=wall_clock)
+    guesser = AdminAuth(DEMO_ADMIN_KEY_ID, parse_signing_key(generate_key_pair()[0]), clock=wall_clock)
     assert admin(client, guesser, "restart-service").status_code == 401
+    # The algorithm follows the stored key: an HMAC "signature" keyed with the public key is refused.
+    confused = AdminAuth(DEMO_ADMIN_KEY_ID, HmacKey(DEMO_ADMIN_PUBLIC_KEY), clock=wall_clock)
+    assert admin(client, confused, "restart-service").status_code == 401
 
 
 def test_key_rotation_keeps_old_key_for_the_grace_period(
     make_app: AppFactory, wall_clock: ManualClock, auth: AdminAuth
 ) -> None:
     client, _ = make_app(admin={"rotation_grace_seconds": 120})
-    rotated = admin(client, auth, "rotate-keys").json()
+    private, public = generate_key_pair()
+    rotated = admin(client, auth, "rotate-keys", {"public_key": public}).json()
     new_key = rotated["new_key"]
     assert rotated["grace_seconds"] == 120
     assert rotated["after"]["valid_keys"] == [DEMO_ADMIN_KEY_ID, new_key["key_id"]]
-    new_auth = AdminAuth(new_key["key_id"], new_key["secret"], clock=wall_clock)
+    assert new_key == {"key_id": new_key["key_id"], "algorithm": "ed25519"}  # no secret made here
+    new_auth = AdminAuth(new_key["key_id"], parse_signing_key(private), clock=wall_clock)
     # Both keys work during the grace period...
     wall_clock.advance(119)
     assert admin(client, auth, "clear-cache").status_code == 200
@@ -315,6 +318,33 @@ def test_key_rotation_keeps_old_key_for_the_grace_period(
     old = admin(client, auth, "clear-cache")
     assert old.status_code == 401
     assert "expired" in old.json()["detail"]
+    assert admin(client, new_auth, "clear-cache").status_code == 200
+    keys = {k["key_id"]: k["algorithm"] for k in new_auth.get(client, "/api/admin/keys").json()["keys"]}
+    assert keys == {DEMO_ADMIN_KEY_ID: "ed25519", new_key["key_id"]: "ed25519"}
+
+
+def test_rotation_without_a_public_key_is_refused_once_no_hmac_key_is_left(
+    client: TestClient, auth: AdminAuth
+) -> None:
+    response = admin(client, auth, "rotate-keys")
+    assert response.status_code == 422
+    assert "public_key" in response.json()["detail"]
+    private, _ = generate_key_pair()
+    assert (
+        admin(client, auth, "rotate-keys", {"public_key": private}).status_code == 422
+    )  # never a private key
+
+
+def test_hmac_deployment_still_rotates_to_a_shown_once_secret(
+    make_app: AppFactory, wall_clock: ManualClock
+) -> None:
+    """An app configured with an HMAC secret (before Ed25519) keeps working, rotation included."""
+    legacy = AdminAuth("ops", HmacKey("an-hmac-secret-from-before"), clock=wall_clock)
+    client, _ = make_app(admin={"keys": {"ops": "an-hmac-secret-from-before"}})
+    rotated = admin(client, legacy, "rotate-keys").json()
+    new_key = rotated["new_key"]
+    assert new_key["algorithm"] == "hmac-sha256"
+    new_auth = AdminAuth(new_key["key_id"], HmacKey(new_key["secret"]), clock=wall_clock)
     assert admin(client, new_auth, "clear-cache").status_code == 200
     # The secret is shown once and never lands in the audit trail.
     assert new_key["secret"] not in json.dumps(audit(client, new_auth))
@@ -330,12 +360,12 @@ def test_rate_limit_is_429_with_retry_after(
     assert limited.status_code == 429
     assert limited.headers["Retry-After"] == "10"  # one token per 10 s at 6/min
     assert "rate limit" in limited.json()["detail"]
-    other = AdminAuth("ops", "another-secret-of-enough-length", clock=wall_clock)
+    other = AdminAuth("ops", HmacKey("another-secret-of-enough-length"), clock=wall_clock)
     client2, _ = make_app(
         admin={
             "rate_limit_per_minute": 6,
             "rate_limit_burst": 1,
-            "keys": {DEMO_ADMIN_KEY_ID: DEMO_ADMIN_SECRET, "ops": "another-secret-of-enough-length"},
+            "keys": {DEMO_ADMIN_KEY_ID: DEMO_ADMIN_PUBLIC_KEY, "ops": "another-secret-of-enough-length"},
         }
     )
     assert admin(client2, auth, "clear-cache").status_code == 200

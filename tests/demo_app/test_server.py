@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from forewarn.admin_signing import AdminAuth
+from forewarn.admin_signing import AdminAuth, parse_signing_key
 from forewarn.events import LogRecord
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY, MusoBuddyConfig
 from forewarn.musobuddy.health import HEALTH_ENDPOINTS
 from forewarn.musobuddy.server import running_app
 
@@ -52,7 +52,7 @@ def test_health_over_http_takes_the_simulated_time(tmp_path: Path) -> None:
 
 def test_fault_and_signed_heal_over_http(tmp_path: Path) -> None:
     log_path = tmp_path / "app.jsonl"
-    auth = AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET)
+    auth = AdminAuth(DEMO_ADMIN_KEY_ID, parse_signing_key(DEMO_ADMIN_PRIVATE_KEY))
     with (
         running_app(quick_config(simulate_latency=False), log_path=log_path) as base_url,
         httpx.Client(base_url=base_url, timeout=10) as client,

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from forewarn.admin_signing import AdminAuth
+from forewarn.admin_signing import AdminAuth, parse_signing_key
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.config import HealingConfig, load_config
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.paths import HealingPaths
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, MusoBuddyConfig
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY, MusoBuddyConfig
 from forewarn.musobuddy.server import RunningApp, serve_in_thread
 
 
@@ -54,7 +54,7 @@ def admin(demo: RunningApp, clock: ManualClock) -> Iterator[httpx.Client]:
     """A signed admin client for the demo service."""
     with httpx.Client(
         base_url=demo.base_url,
-        auth=AdminAuth(DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET, clock=clock.now),
+        auth=AdminAuth(DEMO_ADMIN_KEY_ID, parse_signing_key(DEMO_ADMIN_PRIVATE_KEY), clock=clock.now),
         timeout=10,
     ) as client:
         yield client

@@ -20,7 +20,7 @@ from forewarn.field_crypto import generate_key
 from forewarn.healing.audit import verify_log
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.triggers import Trigger
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY
 from forewarn.musobuddy.server import serve_in_thread
 from forewarn.settings import HealingSettings, SecuritySettings, Settings
 from tests.tls import make_pki
@@ -51,7 +51,7 @@ def _settings(state_dir: Path, base_url: str, ca: Path | None, key: str) -> Sett
             state_dir=state_dir,
             admin_base_url=base_url,
             admin_key_id=DEMO_ADMIN_KEY_ID,
-            admin_secret=DEMO_ADMIN_SECRET,
+            admin_private_key=DEMO_ADMIN_PRIVATE_KEY,
             admin_ca_bundle=ca,
         ),
         security=SecuritySettings(storage_keys=[key]),

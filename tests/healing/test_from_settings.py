@@ -12,7 +12,7 @@ import pytest
 from forewarn.events import Severity
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.triggers import Trigger
-from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_SECRET
+from forewarn.musobuddy.config import DEMO_ADMIN_KEY_ID, DEMO_ADMIN_PRIVATE_KEY
 from forewarn.musobuddy.server import serve_in_thread
 from forewarn.settings import HealingSettings, Settings
 
@@ -43,7 +43,7 @@ def test_from_settings_heals_the_real_service(tmp_path: Path) -> None:
                 state_dir=tmp_path,
                 admin_base_url=running.base_url,
                 admin_key_id=DEMO_ADMIN_KEY_ID,
-                admin_secret=DEMO_ADMIN_SECRET,
+                admin_private_key=DEMO_ADMIN_PRIVATE_KEY,
             )
         )
         inject(http, running.base_url, "db_pool_leak", rate=10.0)
