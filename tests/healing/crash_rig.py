@@ -47,6 +47,7 @@ class AdminServer:
     """
 
     delay_seconds: float = 0.0
+    port: int = 0  # a fixed port: a test can point forewarn at it before the server is up
     hold_verbs: set[str] = field(default_factory=set)
     hold_health: bool = False
     health: dict[str, str] = field(default_factory=dict)
@@ -84,7 +85,7 @@ class AdminServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
