@@ -590,6 +590,30 @@ def _node_exporter_capacities() -> dict[str, GaugeCapacity]:
     }
 
 
+class WatchdogSettings(_Section):
+    """``forewarn watchdog``: forewarn watching itself, alerting around whatever part failed.
+
+    It reads each component's ``/metrics`` heartbeat over HTTP, the consumer groups' lag and the age of
+    the newest message on ``event_topics`` from Kafka, and alerts straight to a webhook and/or by
+    SMTP: never through Kafka or the responder, which may be the part that failed.
+    """
+
+    interval_seconds: float = Field(15.0, gt=0)
+    # component name -> its /metrics URL (it must export forewarn_heartbeat_timestamp_seconds).
+    targets: dict[str, str] = Field(default_factory=dict)
+    heartbeat_max_age_seconds: float = Field(60.0, gt=0)
+    consumer_groups: list[str] = Field(default_factory=list)  # e.g. forewarn-responder, forewarn-store
+    max_lag_messages: int = Field(1000, ge=0)
+    event_topics: list[str] = Field(default_factory=list)  # e.g. forewarn.probes
+    max_event_age_seconds: float = Field(300.0, gt=0)
+    webhook_url: Secret = SecretStr("")  # PagerDuty Events v2 shaped trigger/resolve; empty = none
+    webhook_routing_key: Secret = SecretStr("")
+    email_host: str | None = None  # SMTP server for the same alerts; None = no email
+    email_port: int = Field(25, ge=1, le=65535)
+    email_sender: str = "forewarn-watchdog@localhost"
+    email_to: list[str] = Field(default_factory=list)
+
+
 class ForecastSettings(_Section):
     """Exhaustion forecasts of resource gauges (ratios such as db_pool_usage) inside the dataflow.
 
@@ -691,6 +715,7 @@ class Settings(BaseSettings):
     dependencies: Dependencies = Field(default_factory=musobuddy_dependencies)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    watchdog: WatchdogSettings = Field(default_factory=WatchdogSettings)
     log_level: LogLevel = "INFO"
 
     @classmethod

@@ -27,7 +27,7 @@ from forewarn.healing.actions.base import ActionContext
 from forewarn.healing.actions.output import basic_redact
 from forewarn.healing.actions.registry import ActionRegistry, default_registry
 from forewarn.healing.approvals import Approval, Approvals
-from forewarn.healing.audit import AuditLog
+from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.clock import Clock, SystemClock
 from forewarn.healing.config import HealingConfig, Policy, strictest
 from forewarn.healing.decisions import Recorder
@@ -95,6 +95,7 @@ class HealingExecutor:
             config.notifications,
             channels if channels is not None else build_channels(config.notifications.channels),
             self.clock,
+            memory=self.store,  # what was delivered survives a restart: no duplicate after kill -9
         )
         self.recorder = Recorder(self.audit, self.clock, actor, self.global_mode)
         self.planner = Planner(config, self.registry, self.guards, self.recorder)
@@ -148,6 +149,31 @@ class HealingExecutor:
         """Stop the escalation ladder of a group (an incident id, or ``service/issue_class``) and
         resolve its alerts where the channel keeps them (PagerDuty ``resolve``, dedup_key = group)."""
         return self.escalation.resolve(group_id)
+
+    def recover(self) -> list[ActionDecision]:
+        """After a restart: finish the steps a crash cut (validate them, or undo, or escalate).
+
+        Run once at start-up, before any new trigger; a step found in flight is never run again.
+        """
+        from forewarn.healing.recovery import recover_in_flight
+
+        try:
+            return recover_in_flight(self)
+        except Exception as exc:  # recovery must not stop the responder from starting
+            record = ActionDecision(
+                trigger_id="recovery",
+                group_id="recovery",
+                service="forewarn",
+                issue_class="unknown",
+                mode=self.global_mode,
+                status="error",
+                detail=f"recovery failed: {type(exc).__name__}: {exc}",
+                at=self.clock.now(),
+            )
+            self.audit.append(
+                AuditRecord(event="recovery", actor=self.actor, why=record.detail, outcome="error")
+            )
+            return [record]
 
     def success_rate(self, issue_class: str, action: str) -> float:
         """Laplace-smoothed share of heals of ``issue_class`` by ``action`` that validated."""
@@ -218,7 +244,8 @@ class HealingExecutor:
                 idempotency_key=key,
                 params=params.model_dump(mode="json"),
             )
-            if not self.store.claim(key, self.clock.now()):
+            plan = dict(base, trigger=trigger.model_dump(mode="json"), issue_class=issue_class)
+            if not self.store.claim(key, self.clock.now(), plan):
                 previous = self.store.claimed(key)
                 record = self.recorder.decide(
                     "skipped",
@@ -235,16 +262,10 @@ class HealingExecutor:
                 with self.guards.slot(service, guards):
                     self._mark_healing(service, policy)
                     run_id = self.store.record_run(self.clock.now(), service, name, action.restarts)
-                    ctx = ActionContext(
-                        service=service,
-                        clock=self.clock,
-                        idempotency_key=key,
-                        admin=self.admin_client_for(service),
-                        reason=f"{issue_class} on {service}: {trigger.reason}"[:300],
-                        http=self.http,
-                        settings=self.action_settings,
-                        redact=self.redact,
-                    )
+                    ctx = self.context(service, key, f"{issue_class} on {service}: {trigger.reason}")
+                    # Write-ahead: the claim holds the plan; this line says the call is about to go out.
+                    started = self.recorder.record(trigger, issue_class, "succeeded", **base)
+                    self.recorder.log("start", trigger, started, why=f"calling {name}", outcome="started")
                     try:
                         outcome = action.run(params, ctx)
                     finally:
@@ -269,13 +290,14 @@ class HealingExecutor:
                 self.planner.verdict(trigger, issue_class, name, False, guards)
                 records.append(record)
                 self._rollback(trigger, policy, done)
+                self._settle(done)
                 why = f"{name} failed: {exc}" + rollback_note(done)
                 self._escalate(trigger, policy, issue_class, why, records)
                 return records
             record = self.recorder.record(
                 trigger, issue_class, "succeeded", **base, detail=outcome.detail, result=outcome.as_dict()
             )
-            self.store.finish(key, "ok", outcome.as_dict())
+            self.store.finish(key, "ran", outcome.as_dict())  # validation still to come
             self.recorder.log(
                 "attempt", trigger, record, why=f"step {step_index} of policy {policy.name}", outcome="ran"
             )
@@ -286,6 +308,7 @@ class HealingExecutor:
         if policy.validation is None:
             for item in done:
                 self.planner.verdict(trigger, issue_class, item.action.name, True, guards)
+            self._settle(done)
             self.resolve(trigger.incident_id or f"{service}/{issue_class}")
             return records
         url = health_url(self.config, service, policy.validation.endpoint, self.default_base_url)
@@ -303,15 +326,37 @@ class HealingExecutor:
         if result.ok:
             for item in done:
                 self.planner.verdict(trigger, issue_class, item.action.name, True, guards)
+            self._settle(done)
             self.resolve(trigger.incident_id or f"{service}/{issue_class}")
             return records
         for item in done:
             item.record.status = "not_validated"
             self.planner.verdict(trigger, issue_class, item.action.name, False, guards)
         self._rollback(trigger, policy, done)
+        self._settle(done)
         why = f"validation failed: {result.detail}" + rollback_note(done)
         self._escalate(trigger, policy, issue_class, why, records)
         return records
+
+    def context(self, service: str, key: str, reason: str) -> ActionContext:
+        """What an action (or its undo) may touch, for ``service`` under idempotency ``key``."""
+        return ActionContext(
+            service=service,
+            clock=self.clock,
+            idempotency_key=key,
+            admin=self.admin_client_for(service),
+            reason=reason[:300],
+            http=self.http,
+            settings=self.action_settings,
+            redact=self.redact,
+        )
+
+    def _settle(self, done: list[Done]) -> None:
+        """The steps' final status in the state store: validated (``ok``) or what the rollback left."""
+        for item in done:
+            if item.record.idempotency_key is not None:
+                status = "ok" if item.record.status == "succeeded" else item.record.status
+                self.store.finish(item.record.idempotency_key, status, item.outcome.as_dict())
 
     def _rollback(self, trigger: Trigger, policy: Policy, done: list[Done]) -> None:
         def audit(record: ActionDecision, why: str, outcome: str) -> None:
@@ -325,6 +370,12 @@ class HealingExecutor:
             self._healing_until[service] = self.clock.now() + window
 
     # -- escalation --------------------------------------------------------------------------
+
+    def escalate(
+        self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]
+    ) -> None:
+        """Open or update the group's escalation ladder and send what is already due."""
+        self._escalate(trigger, policy, issue_class, why, records)
 
     def _escalate(
         self, trigger: Trigger, policy: Policy, issue_class: str, why: str, records: list[ActionDecision]

@@ -41,7 +41,25 @@ CREATE TABLE IF NOT EXISTS approvals (
     payload TEXT NOT NULL, decided_by TEXT
 );
 CREATE TABLE IF NOT EXISTS overrides (service TEXT PRIMARY KEY, set_at REAL NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS notifications_sent (
+    channel TEXT NOT NULL, dedup_key TEXT NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (channel, dedup_key)
+);
 """
+
+# Step statuses that say the step's story is not finished: ``running`` was written before the action
+# was called (the write-ahead record; a crash leaves the outcome unknown), ``ran`` after it answered
+# and before its validation was recorded. ``HealingExecutor.recover`` finishes both after a restart.
+IN_FLIGHT = ("running", "ran")
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """One step found in flight: its key, how far it got, what it answered (if it did), its plan."""
+
+    key: str
+    status: str
+    result: dict[str, Any]
+    plan: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,9 @@ class StateStore:
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency)")}
+        if "plan" not in columns:  # a state file from before the write-ahead plan: add the column
+            self._db.execute("ALTER TABLE idempotency ADD COLUMN plan TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -68,12 +89,17 @@ class StateStore:
 
     # -- idempotency -------------------------------------------------------------------------
 
-    def claim(self, key: str, now: float) -> bool:
-        """Atomically claim a key; False if it was claimed before (by anyone, ever)."""
+    def claim(self, key: str, now: float, plan: dict[str, Any] | None = None) -> bool:
+        """Atomically claim a key; False if it was claimed before (by anyone, ever).
+
+        ``plan`` (the trigger, policy, step, action and params) is the write-ahead record: it is on
+        disk before the action is called, so a restart knows what was in flight.
+        """
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO idempotency (key, claimed_at, status) VALUES (?, ?, 'running')",
-                (key, now),
+                "INSERT OR IGNORE INTO idempotency (key, claimed_at, status, plan) "
+                "VALUES (?, ?, 'running', ?)",
+                (key, now, json.dumps(plan, default=str) if plan is not None else None),
             )
             return cursor.rowcount == 1
 
@@ -90,6 +116,44 @@ class StateStore:
         if row is None:
             return None
         return str(row[0]), json.loads(self._unseal(row[1], "idempotency:result", key)) if row[1] else {}
+
+    def in_flight(self) -> list[InFlight]:
+        """Steps whose story a crash may have cut (status ``running`` or ``ran``), oldest first."""
+        marks = ",".join("?" for _ in IN_FLIGHT)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT key, status, result, plan FROM idempotency WHERE status IN ({marks}) "
+                "ORDER BY claimed_at, key",
+                IN_FLIGHT,
+            ).fetchall()
+        return [
+            InFlight(
+                key=str(r[0]),
+                status=str(r[1]),
+                result=json.loads(r[2]) if r[2] else {},
+                plan=json.loads(r[3]) if r[3] else {},
+            )
+            for r in rows
+        ]
+
+    # -- notifications sent (de-duplication that survives a restart) --------------------------
+
+    def notified_at(self, channel: str, dedup_key: str) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sent_at FROM notifications_sent WHERE channel = ? AND dedup_key = ?",
+                (channel, dedup_key),
+            ).fetchone()
+        return float(row[0]) if row is not None else None
+
+    def mark_notified(self, channel: str, dedup_key: str, now: float, keep_seconds: float) -> None:
+        """Remember a delivered notification; forget those older than ``keep_seconds`` (bounded table)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO notifications_sent (channel, dedup_key, sent_at) VALUES (?, ?, ?)",
+                (channel, dedup_key, now),
+            )
+            self._db.execute("DELETE FROM notifications_sent WHERE sent_at < ?", (now - keep_seconds,))
 
     # -- run history (rate limits, budgets, cool-downs) ---------------------------------------
 
@@ -271,4 +335,4 @@ class StateStore:
         return changed
 
 
-__all__ = ["BreakerRow", "StateStore"]
+__all__ = ["IN_FLIGHT", "BreakerRow", "InFlight", "StateStore"]

@@ -13,8 +13,10 @@ fingerprint and id are stable when detections are replayed.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from forewarn.events import ALERT_DETECTOR, Detection, Incident, LogTemplateSummary, MetricValue, Severity
 from forewarn.settings import musobuddy_dependencies
@@ -47,6 +49,7 @@ class IncidentGrouper:
         max_metric_values: int = 50,
         max_templates: int = 12,
         root_skew_seconds: float = 60.0,
+        max_snapshot_seen: int = 20_000,
     ) -> None:
         self.window_seconds = window_seconds
         self.root_skew_seconds = root_skew_seconds
@@ -59,6 +62,7 @@ class IncidentGrouper:
         self.max_templates = max_templates
         self._open: list[Incident] = []
         self._seen: set[str] = set()
+        self._recent: deque[str] = deque(maxlen=max_snapshot_seen)  # the seen ids a snapshot keeps
         self._ended: set[str] = set()  # series of outside alerts that resolved while their incident is open
 
     def __repr__(self) -> str:
@@ -87,6 +91,7 @@ class IncidentGrouper:
         if detection.id in self._seen:
             return None
         self._seen.add(detection.id)
+        self._recent.append(detection.id)
         self._ended.discard(detection.series)  # an outside alert that fires again is not over
         incident = self._match(detection)
         if incident is None:
@@ -97,6 +102,28 @@ class IncidentGrouper:
             incident = self._join(incident, detection)
             self._open[index] = incident
         return incident
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted responder needs to go on: the open incidents and the recent seen ids.
+
+        Re-delivered detections (those after the last committed offset) are recent, so a bounded list
+        of seen ids is enough to recognise them; the open incidents keep their ids, so a detection
+        that arrives after a restart joins the incident it belongs to instead of opening (and healing)
+        a second one.
+        """
+        return {
+            "open": [incident.model_dump(mode="json") for incident in self._open],
+            "seen": list(self._recent),
+            "ended": sorted(self._ended),
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Go on from a :meth:`snapshot` (replaces the current state)."""
+        self._open = [Incident.model_validate(item) for item in snapshot.get("open", [])]
+        self._recent.clear()
+        self._recent.extend(str(i) for i in snapshot.get("seen", []))
+        self._seen = set(self._recent) | {d.id for i in self._open for d in i.detections}
+        self._ended = {str(s) for s in snapshot.get("ended", [])}
 
     def refresh_templates(self, service: str) -> list[Incident]:
         """Re-attach log templates to the open incidents of ``service``; returns those that changed.

@@ -130,7 +130,10 @@ class Responder:
 
     # -- outputs -------------------------------------------------------------------------------
     def _heal(self, trigger: Trigger) -> list[ActionDecision]:
-        records = self.executor.handle(trigger)
+        return self.publish_decisions(self.executor.handle(trigger))
+
+    def publish_decisions(self, records: list[ActionDecision]) -> list[ActionDecision]:
+        """Count and publish the executor's records (a heal's, or those of the start-up recovery)."""
         if self.metrics is not None:
             self.metrics.observe_records(records)
         self._publish_actions(topic_events(records))

@@ -5,6 +5,10 @@ wires it to Kafka, the state store, metrics and shutdown. The consumer and the l
 then commit: at-least-once; ticks) are ``forewarn.kafka.consume``'s, shared with the store sink; the
 healing executor's idempotency keys and the grouper's seen-ids make a re-delivered message harmless.
 
+Crash safety: before each commit the grouper's open incidents are saved (``checkpoint.py``), and at
+start-up they are restored and the executor finishes the steps a crash cut (``HealingExecutor.recover``)
+before any message is read, so a ``kill -9`` and a restart neither heal nor notify twice.
+
 This process is the one owner of the healing executor (``forewarn heal run`` is an alias of it): the
 API and ``forewarn heal approve/reject`` queue requests in the state store, and each tick applies them.
 """
@@ -87,6 +91,21 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
 
     store = open_store(settings)  # operator requests (approve, deny, trigger) are queued there
     responder, executor = build_responder(settings, publish, registry, requests=store.control)
+    from forewarn.healing.paths import HealingPaths
+    from forewarn.incidents.checkpoint import GrouperCheckpoint
+
+    grouper = responder.tracker.grouper
+    checkpoint = GrouperCheckpoint(
+        HealingPaths.from_settings(settings.healing).state_dir / "responder.sqlite3"
+    )
+    restored = checkpoint.restore(grouper)
+    recovered = responder.publish_decisions(executor.recover())
+    producer.flush(timeout=10)
+    log.info(
+        "responder state: %d open incidents restored, %d in-flight steps recovered", restored, len(recovered)
+    )
+    for action in recovered:
+        log.info("recovered %s %s on %s: %s", action.status, action.action, action.service, action.detail)
     consumer = make_consumer(
         settings,
         reads,
@@ -112,7 +131,7 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
             stop,
             consumer,
             handle,
-            flush=lambda: producer.flush(timeout=10),
+            flush=lambda: (producer.flush(timeout=10), checkpoint.save(grouper)),
             tick=responder.tick,
             tick_seconds=settings.responder.tick_seconds,
             poll_ms=250,
@@ -127,4 +146,5 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
         close = getattr(executor, "close", None)
         if callable(close):
             close()
+        checkpoint.close()
         store.close()

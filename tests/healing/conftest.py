@@ -116,7 +116,7 @@ def free_port() -> int:
 class HttpReceiver:
     """A real HTTP server that records every JSON POST (stands in for Slack / PagerDuty)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, port: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
         self.status = status
         receiver = self
@@ -133,7 +133,7 @@ class HttpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

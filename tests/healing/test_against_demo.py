@@ -80,7 +80,7 @@ def test_leak_forecast_restarts_before_the_breach_and_validates(
     assert health(http, demo.base_url, "overall")["status"] == "ok"
     assert verify_log(executor.audit.path).ok
     events = [r.event for r in executor.audit.records()]
-    assert events == ["attempt", "validation", "heal"]
+    assert events == ["start", "attempt", "validation", "heal"]  # "start": the write-ahead line
 
 
 def test_failed_heal_rolls_back_and_escalates(
