@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -46,9 +45,11 @@ def _fast_path_agrees(value: bytes) -> bool:
     return keys == 0 or keys == len(_VERSION_ONE.findall(value))
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """What a source hands over: bytes plus where they came from (for the dead letter)."""
+class RawMessage(NamedTuple):
+    """What a source hands over: bytes plus where they came from (for the dead letter).
+
+    A named tuple: the Kafka source builds one per message, in half the time of a frozen dataclass.
+    """
 
     value: bytes | None
     topic: str | None = None
