@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -30,7 +29,6 @@ _ADAPTERS: dict[str, TypeAdapter[TelemetryEvent]] = {
 _FAST: TypeAdapter[TelemetryEvent] = TypeAdapter(
     Annotated[ProbeResult | LogRecord | MetricSample, Field(discriminator="kind")]
 )
-_VERSION_KEY = re.compile(rb'"schema_version"')
 _VERSION_ONE = re.compile(rb'"schema_version"[ \t\r\n]*:[ \t\r\n]*1(?![0-9.eE])')
 
 
@@ -43,13 +41,15 @@ def _fast_path_agrees(value: bytes) -> bool:
     """
     if b"\\u" in value:
         return False
-    keys = len(_VERSION_KEY.findall(value))
+    keys = value.count(b'"schema_version"')  # a plain count: most messages carry none, or one
     return keys == 0 or keys == len(_VERSION_ONE.findall(value))
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """What a source hands over: bytes plus where they came from (for the dead letter)."""
+class RawMessage(NamedTuple):
+    """What a source hands over: bytes plus where they came from (for the dead letter).
+
+    A named tuple: the Kafka source builds one per message, in half the time of a frozen dataclass.
+    """
 
     value: bytes | None
     topic: str | None = None

@@ -55,9 +55,11 @@ class SeriesBudget:
     def admit(self, series: str, now: float) -> bool:
         """True when ``series`` may be modelled; a refused one is counted and reported."""
         seen = self._last_seen
-        if series in seen:
+        last = seen.get(series)
+        if last is not None:
             seen.move_to_end(series)
-            seen[series] = max(now, seen[series])
+            if now > last:
+                seen[series] = now
             return True
         if self.limit is not None and len(seen) >= self.limit and not self._free_one(now):
             self.dropped += 1

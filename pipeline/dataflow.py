@@ -1,18 +1,17 @@
 """The Bytewax dataflow: wiring only (the logic lives in plain, separately tested modules).
 
-    input (Kafka topics: probes, logs, metrics)
-      -> raw message            consumer errors are counted, never fatal
-      -> parse/validate         forewarn.ingest.parse_message
+    input (Kafka topics: probes, logs, metrics), one item per poll (a micro-batch of messages)
+      -> parse/validate         forewarn.ingest.parse_message; consumer errors counted, never fatal
          -> dead letters        -> dead-letter topic (reason + original bytes)
       -> observations           one per series: <svc>/latency_ms, <svc>/failure, <svc>/<metric>, ...
-      -> key by series
+         grouped by series      (series, [observations in order]) per batch
       -> detect (op.stateful)   per-series detector state with a cheap snapshot
       -> detections topic       keyed by service
       -> gauges (probe details, metric samples named in settings.forecast.gauges)
-         -> key by series -> forecast (op.stateful, TrendForecaster)
+         -> grouped by series -> forecast (op.stateful, TrendForecaster)
             -> forecasts topic    keyed by service
             -> exhaustion_forecast detections -> detections topic
-      -> log records -> key by service -> log patterns (op.stateful, drain3) -> detections topic
+      -> log records -> grouped by service -> log patterns (op.stateful, drain3) -> detections topic
          -> per-service template digests -> log-templates topic (the responder's log evidence)
 
 Tests swap the Kafka source and sinks for ``TestingSource``/``TestingSink`` through
@@ -44,20 +43,16 @@ from forewarn.pipeline.forecast_steps import (
     LogOutput,
     digest_message,
     forecast_message,
-    gauge_series,
     is_digest,
     is_forecast,
-    log_service,
     only_detection,
-    only_log,
 )
 from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
-from forewarn.pipeline.observations import observations_from
 from forewarn.pipeline.snapshot_seal import sealed_builder
 from forewarn.pipeline.source_health import SourceHealth, WatchedKafkaSource, librdkafka_logger
-from forewarn.pipeline.steps import FlowSteps, is_event, letter_message, series_key
+from forewarn.pipeline.steps import FlowSteps, dead_letter_messages
 from forewarn.settings import Settings
 
 __all__ = ["FlowSinks", "build_flow", "kafka_sinks", "kafka_source", "utc_now"]
@@ -153,31 +148,27 @@ def build_flow(
     steps = FlowSteps(
         settings.ingest, engine, metrics, clock, settings.pipeline.series_idle, settings.pipeline.max_series
     )
-    side = ForecastSteps(settings, metrics, metrics.registry, clock)  # forecasts and log patterns
+    side = ForecastSteps(settings, metrics, metrics.registry, clock, admit=steps.admit)  # forecasts, logs
     source = source if source is not None else kafka_source(settings)
     sinks = sinks or kafka_sinks(settings)
     cipher = cipher_from_settings(settings.security)  # seals recovery snapshots; None = plain
 
     flow = Dataflow(flow_id)
-    items = op.input("input", flow, HeartbeatSource(source, metrics.beat, stop))
-    raws = op.filter_map("raw", items, steps.raw)
-    parsed = op.map("parse", raws, steps.parse)
-    valid = op.branch("valid", parsed, is_event)
-    letters = op.map("dead-letter-message", valid.falses, letter_message)
+    # One item per poll of the source (a micro-batch); keyed steps get one item per key per batch.
+    batches = op.input("input", flow, HeartbeatSource(source, metrics.beat, stop, batched=True))
+    parsed = op.map("parse", batches, steps.parse_batch)
+    letters = op.flat_map("dead-letter-messages", parsed, dead_letter_messages)
     op.output("dead-letters-out", letters, sinks.dead_letters)
-    observations = op.filter(
-        "series-budget", op.flat_map("observations", valid.trues, observations_from), steps.admit
-    )
-    by_series = op.key_on("key-by-series", observations, series_key)
+
+    by_series = op.flat_map("observations-by-series", parsed, steps.observations)
     detections = op.stateful("detect", by_series, sealed_builder(steps.series_logic, cipher, "detect"))
     messages = op.map("detection-message", detections, lambda kv: detection_message(kv[1]))
 
-    gauges = op.filter("gauge-budget", op.flat_map("gauges", valid.trues, side.gauges), steps.admit)
-    by_gauge = op.key_on("key-by-gauge", gauges, gauge_series)
+    by_gauge = op.flat_map("gauges-by-series", parsed, side.gauge_groups)
     forecasted = op.stateful("forecast", by_gauge, sealed_builder(side.forecast_logic, cipher, "forecast"))
     exhaustion = _split("forecast", forecasted, is_forecast, forecast_message, sinks.forecasts, "exhaustion")
 
-    logs = op.key_on("key-by-service", op.filter_map("logs", valid.trues, only_log), log_service)
+    logs = op.flat_map("logs-by-service", parsed, side.log_groups)
     patterns = op.stateful("log-patterns", logs, sealed_builder(side.log_logic, cipher, "log-patterns"))
     pattern_messages = _split(
         "digest", patterns, is_digest, digest_message, sinks.log_templates, "log-pattern"

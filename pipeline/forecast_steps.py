@@ -27,7 +27,7 @@ from forewarn.pipeline.forecasting import (
 from forewarn.pipeline.log_patterns import MinerFactory, ServicePatterns, default_miner
 from forewarn.pipeline.messages import OutMessage
 from forewarn.pipeline.metrics import PipelineMetrics
-from forewarn.pipeline.steps import DEFAULT_SERIES_IDLE
+from forewarn.pipeline.steps import DEFAULT_SERIES_IDLE, Parsed, group_by
 from forewarn.settings import PipelineSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,13 @@ __all__ = [
 ]
 
 
-class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, ForecastSnapshot | None]):
+_ForecastOut = ForecastEvent | Detection
+
+
+class ForecastLogic(StatefulLogic[list[GaugeObservation], _ForecastOut, ForecastSnapshot | None]):
     """One instance per gauge series, built on its first reading, dropped after ``idle`` of silence
-    (wall clock; setting ``pipeline.series_idle_seconds``, as on the detection path)."""
+    (wall clock; setting ``pipeline.series_idle_seconds``, as on the detection path). Each item is
+    the series' readings of one micro-batch, in order."""
 
     def __init__(
         self,
@@ -74,18 +78,24 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
             return [], StatefulLogic.DISCARD
         return [], StatefulLogic.RETAIN
 
-    def on_item(self, value: GaugeObservation) -> tuple[list[ForecastEvent | Detection], bool]:
+    def on_item(self, value: list[GaugeObservation]) -> tuple[list[ForecastEvent | Detection], bool]:
         self._last_seen = self._engine.clock()
+        out: list[ForecastEvent | Detection] = []
+        for reading in value:
+            out += self._one(reading)
+        return out, StatefulLogic.RETAIN
+
+    def _one(self, value: GaugeObservation) -> list[ForecastEvent | Detection]:
         if self._state is None:
             self._state = self._engine.new_state(value)
         if self._engine.is_late(self._state, value):
             self._metrics.observe_late("gauge")
-            return [], StatefulLogic.RETAIN
+            return []
         try:
             self._state, out = self._engine.step(self._state, value)
         except Exception:  # numbers a forecast cannot be built from cost that reading, not the flow
             log.exception("forecast step failed on %s = %r", value.series, value.value)
-            return [], StatefulLogic.RETAIN
+            return []
         for item in out:
             if isinstance(item, ForecastEvent):
                 self._forecasts.observe(
@@ -98,7 +108,7 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
             else:
                 self._metrics.observe_detection(item)
                 log.info("detection %s %s: %s", item.severity.value, item.series, item.reason)
-        return out, StatefulLogic.RETAIN
+        return out
 
     def snapshot(self) -> ForecastSnapshot | None:
         return self._state.snapshot() if self._state is not None else None
@@ -107,9 +117,9 @@ class ForecastLogic(StatefulLogic[GaugeObservation, ForecastEvent | Detection, F
 LogOutput = Detection | LogTemplateDigest
 
 
-class LogPatternLogic(StatefulLogic[LogRecord, LogOutput, bytes]):
+class LogPatternLogic(StatefulLogic[list[LogRecord], LogOutput, bytes]):
     """One miner per service, built on its first line (dropped after ``idle`` of silence); the
-    snapshot is the pickled miner.
+    snapshot is the pickled miner. Each item is the service's lines of one micro-batch, in order.
 
     Besides detections it emits the service's template digest once a period of ``digest_every`` has
     passed: in event time when the next line comes, or on the wall clock when the service goes quiet
@@ -150,19 +160,21 @@ class LogPatternLogic(StatefulLogic[LogRecord, LogOutput, bytes]):
             return list(self._digests()), StatefulLogic.RETAIN
         return [], StatefulLogic.RETAIN
 
-    def on_item(self, value: LogRecord) -> tuple[list[LogOutput], bool]:
+    def on_item(self, value: list[LogRecord]) -> tuple[list[LogOutput], bool]:
         self._last_seen = self._clock()
         out: list[LogOutput] = []
-        since = self._patterns.pending_since()
-        if since is not None and value.timestamp - since >= self._digest_every:
-            out += self._digests()
-        detections = self._patterns.observe(value)
-        for detection in detections:
-            self._metrics.observe_detection(detection)
-            log.info("detection %s %s: %s", detection.severity.value, detection.series, detection.reason)
-        if self._digest_due is None:
-            self._digest_due = self._last_seen + self._digest_every
-        return [*out, *detections], StatefulLogic.RETAIN
+        for record in value:
+            since = self._patterns.pending_since()
+            if since is not None and record.timestamp - since >= self._digest_every:
+                out += self._digests()
+            detections = self._patterns.observe(record)
+            for detection in detections:
+                self._metrics.observe_detection(detection)
+                log.info("detection %s %s: %s", detection.severity.value, detection.series, detection.reason)
+            if self._digest_due is None:
+                self._digest_due = self._last_seen + self._digest_every
+            out += detections
+        return out, StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[LogOutput], bool]:
         return list(self._digests()), StatefulLogic.RETAIN
@@ -185,8 +197,11 @@ class ForecastSteps:
         registry: CollectorRegistry,
         clock: Callable[[], datetime],
         miner_factory: MinerFactory = default_miner,
+        admit: Callable[[GaugeObservation], bool] | None = None,
     ) -> None:
+        """``admit``: whether a gauge's series fits the process' series budget (None: all do)."""
         self.settings = settings.forecast
+        self.admit = admit
         self.engine = ForecastEngine(settings.forecast, settings.detector, clock)
         self.metrics = metrics
         self.forecasts = forecast_metrics(registry)
@@ -197,6 +212,17 @@ class ForecastSteps:
 
     def gauges(self, event: TelemetryEvent) -> list[GaugeObservation]:
         return gauge_observations(event, self.settings)
+
+    def gauge_groups(self, parsed: Parsed) -> list[tuple[str, list[GaugeObservation]]]:
+        """The batch's admitted gauge readings, grouped by gauge series (in order)."""
+        admit, settings = self.admit, self.settings
+        readings = (g for event in parsed.events for g in gauge_observations(event, settings))
+        return group_by(readings if admit is None else filter(admit, readings), gauge_series)
+
+    @staticmethod
+    def log_groups(parsed: Parsed) -> list[tuple[str, list[LogRecord]]]:
+        """The batch's log records, grouped by service (in order)."""
+        return group_by((e for e in parsed.events if isinstance(e, LogRecord)), log_service)
 
     def forecast_logic(self, resume: ForecastSnapshot | None) -> ForecastLogic:
         return ForecastLogic(self.engine, self.metrics, self.forecasts, resume, self.idle)

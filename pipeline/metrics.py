@@ -9,7 +9,7 @@ text), and service/kind for detections.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -118,6 +118,31 @@ class PipelineMetrics:
         if event_time > self._newest_event_time:  # a plain float: reading the registry is slow
             self._newest_event_time = event_time
             self.last_event.set(event_time)
+
+    def observe_events(self, topics: Sequence[str | None], events: Sequence[TelemetryEvent]) -> None:
+        """:meth:`observe_event` for a micro-batch (``topics[i]`` is where ``events[i]`` came from):
+        each counter moves once per (topic, kind), the lag is observed per event at one clock reading."""
+        if not events:
+            return
+        counts: dict[tuple[str, str], int] = {}
+        now = self.clock()
+        newest = self._newest_event_time
+        observe_lag = self.lag.observe
+        for topic, event in zip(topics, events, strict=True):
+            key: tuple[str, str] = (topic or "unknown", event.kind)
+            counts[key] = counts.get(key, 0) + 1
+            event_time = event.timestamp.timestamp()
+            observe_lag(max(0.0, now - event_time))
+            if event_time > newest:
+                newest = event_time
+        for key, count in counts.items():
+            child = self._event_children.get(key)
+            if child is None:
+                child = self._event_children[key] = self.events.labels(topic=key[0], kind=key[1])
+            child.inc(count)
+        if newest > self._newest_event_time:
+            self._newest_event_time = newest
+            self.last_event.set(newest)
 
     def observe_dead_letter(self, letter: DeadLetter) -> None:
         self.dead_letters.labels(reason=reason_class(letter.reason)).inc()

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSource
-from bytewax.connectors.kafka import _KafkaSourcePartition as _BytewaxPartition
 from confluent_kafka import KafkaError
 
+from forewarn.pipeline.kafka_input import RawKafkaPartition
 from forewarn.pipeline.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,9 @@ class SourceHealth:
             log.warning("Kafka broker reachable again after %.1f s", self._clock() - was_down)
 
 
-class _WatchedPartition(_BytewaxPartition):
-    """Bytewax's partition, with its stats also reported to :class:`SourceHealth`."""
+class _WatchedPartition(RawKafkaPartition):
+    """Bytewax's partition (handing over ``RawMessage``), with its stats also reported to
+    :class:`SourceHealth`."""
 
     def __init__(self, health: SourceHealth, client: str, *args: Any) -> None:
         self._health = health

@@ -43,7 +43,7 @@ from forewarn.dev.bench.pipeline_load import (
     raw_consume,
     series_workload,
 )
-from forewarn.dev.bench.pipeline_run import DataflowProcess
+from forewarn.dev.bench.pipeline_run import DataflowProcess, machine_busy_seconds
 from forewarn.settings import Settings, TopicSettings, load_settings
 
 __all__ = ["PipelineBenchConfig", "print_table", "run_pipeline_bench"]
@@ -201,6 +201,9 @@ class PipelineBench:
             "raw_reads_events_per_second": [round(r.per_second) for r in reads],
             "end_to_end_events_per_second": round(one.per_second),
             "ratio": round(one.per_second / raw, 4),
+            "cpu_us_per_event_1_process": round(one.cpu_us_per_event, 1),
+            "dataflow_cores_1_process": round(one.cpu_seconds / one.cpu_span, 2),
+            "machine_busy_cores_1_process": round(one.machine_busy_seconds / one.cpu_span, 2),
             "detections_1_process": detections_one,
             "peak_rss_bytes_1_process": one.peak_rss_bytes,
         }
@@ -210,6 +213,11 @@ class PipelineBench:
             )
             out[f"end_to_end_{cfg.processes}_processes_events_per_second"] = round(many.per_second)
             out[f"speedup_{cfg.processes}_processes"] = round(many.per_second / one.per_second, 3)
+            out[f"cpu_us_per_event_{cfg.processes}_processes"] = round(many.cpu_us_per_event, 1)
+            out[f"dataflow_cores_{cfg.processes}_processes"] = round(many.cpu_seconds / many.cpu_span, 2)
+            out[f"machine_busy_cores_{cfg.processes}_processes"] = round(
+                many.machine_busy_seconds / many.cpu_span, 2
+            )
             out[f"detections_{cfg.processes}_processes"] = detections_many
         return out
 
@@ -258,6 +266,9 @@ class PipelineBench:
             "latency_sustained": best["sustained"],
             "p50_latency_ms": best["p50_ms"],
             "p99_latency_ms": best["p99_ms"],
+            "latency_cores": {
+                k: best.get(k) for k in ("dataflow_cores", "load_generator_cores", "machine_busy_cores")
+            },
             "latency_tries": tries,
         }
 
@@ -279,6 +290,11 @@ class PipelineBench:
             reader.start()
             seconds = cfg.latency_warmup + cfg.latency_seconds
             started = time.time()
+            cpu_start, machine_start, clock_start = (
+                proc.cpu_seconds(),
+                machine_busy_seconds(),
+                time.monotonic(),
+            )
             pace = subprocess.Popen(
                 [
                     sys.executable,
@@ -297,6 +313,11 @@ class PipelineBench:
                     time.sleep(0.5)
                     advance(0.5)
             sent = pace.stdout.read() if pace.stdout else ""
+            elapsed = time.monotonic() - clock_start
+            cores = {
+                "dataflow_cores": round((proc.cpu_seconds() - cpu_start) / elapsed, 2),
+                "machine_busy_cores": round((machine_busy_seconds() - machine_start) / elapsed, 2),
+            }
             time.sleep(3.0)  # the last detections in flight
         finally:
             done.set()
@@ -305,6 +326,7 @@ class PipelineBench:
         import json
 
         offered = json.loads(sent.strip().splitlines()[-1]) if sent.strip() else {"sent": 0, "rate": 0.0}
+        cores["load_generator_cores"] = round(offered.get("cpu_seconds", 0.0) / elapsed, 2)
         measured = sorted(
             (arrived - event) * 1000 for event, arrived in samples if event >= started + cfg.latency_warmup
         )
@@ -312,6 +334,7 @@ class PipelineBench:
             return {
                 "offered_rate": rate,
                 "sent": offered["sent"],
+                **cores,
                 "samples": 0,
                 "sustained": False,
                 "p50_ms": None,
@@ -328,6 +351,7 @@ class PipelineBench:
             "offered_rate": rate,
             "achieved_rate": round(offered["rate"]),
             "sent": offered["sent"],
+            **cores,
             "samples": len(measured),
             "p50_ms": round(_quantile(measured, 0.5), 1),
             "p99_ms": round(_quantile(measured, 0.99), 1),
@@ -435,6 +459,18 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         table.add_row(
             f"speed-up 1 -> {n} processes", num(report[f"speedup_{n}_processes"], ".2f") + "x", ">= 1.7x"
         )
+    if "cpu_us_per_event_1_process" in report:
+        many = report.get(f"cpu_us_per_event_{n}_processes")
+        table.add_row(
+            f"dataflow CPU per event, 1{f' / {n}' if many is not None else ''} processes, us",
+            f"{report['cpu_us_per_event_1_process']:,.1f}" + (f" / {many:,.1f}" if many is not None else ""),
+            "",
+        )
+        table.add_row(
+            "cores used: dataflow / whole machine (1 process)",
+            f"{report['dataflow_cores_1_process']:.2f} / {report['machine_busy_cores_1_process']:.2f}",
+            "",
+        )
     rate = report["latency_rate_events_per_second"]
     sustained = "" if report["latency_sustained"] else " (not sustained)"
     table.add_row(
@@ -445,6 +481,15 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         num(report["p99_latency_ms"], ",.0f"),
         "<= 500 at 10k/s",
     )
+    cores = report.get("latency_cores") or {}
+    if cores.get("dataflow_cores") is not None:
+        table.add_row(
+            "latency step cores: dataflow / load generator / whole machine",
+            " / ".join(
+                f"{cores[k]:.2f}" for k in ("dataflow_cores", "load_generator_cores", "machine_busy_cores")
+            ),
+            "",
+        )
     table.add_row(
         "state per series (pickled, largest signal), bytes",
         num(report["state_bytes_per_series"]),

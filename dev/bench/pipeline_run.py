@@ -30,7 +30,7 @@ _METRICS_LINE = re.compile(r"metrics: http://([\d.]+):(\d+)/metrics")
 _PIDS_LINE = re.compile(r"started \d+ dataflow processes: pids ([\d, ]+)")
 _COUNTERS = ("forewarn_pipeline_events_total", "forewarn_pipeline_dead_letters_total")
 
-__all__ = ["DataflowProcess", "DrainResult", "topic_env"]
+__all__ = ["DataflowProcess", "DrainResult", "cpu_seconds", "machine_busy_seconds", "topic_env"]
 
 
 def topic_env(topics: TopicSettings) -> dict[str, str]:
@@ -54,16 +54,41 @@ def scrape(url: str, timeout: float = 2.0) -> dict[str, float]:
     return sums
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads, librdkafka's included); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (every core, idle and I/O wait left out) since boot."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True, slots=True)
 class DrainResult:
     events: int
     seconds: float
     peak_rss_bytes: int
     active_series: int
+    cpu_seconds: float = 0.0  # of the dataflow processes, from ready to the last event
+    machine_busy_seconds: float = 0.0  # of the whole machine (other work included), same span
+    cpu_events: int = 1  # the events ``cpu_seconds`` covers (all of them)
+    cpu_span: float = 1.0  # wall seconds ``cpu_seconds`` and ``machine_busy_seconds`` cover
 
     @property
     def per_second(self) -> float:
         return self.events / self.seconds
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """What one event costs the dataflow in CPU: unlike events/s, it barely depends on how much
+        of the (shared) machine the dataflow got."""
+        return self.cpu_seconds / self.cpu_events * 1e6
 
 
 class DataflowProcess:
@@ -141,6 +166,9 @@ class DataflowProcess:
     ) -> DrainResult:
         """Wait until ``expected`` messages are processed; the rate from first work to the last."""
         self.wait_ready()
+        # CPU from here (flow built, consuming starts): a tiny run may finish between two scrapes
+        cpu_start, machine_start = self.cpu_seconds(), machine_busy_seconds()
+        span_start = time.monotonic()
         first: tuple[float, int] | None = None
         done = 0
         deadline = time.monotonic() + timeout
@@ -162,11 +190,20 @@ class DataflowProcess:
         start, at_start = first
         if now - start < poll:  # it all went in between two scrapes: the rate is only a floor
             start, at_start = start - poll, 0
+        cpu, machine = self.cpu_seconds() - cpu_start, machine_busy_seconds() - machine_start
         active = int(self.totals().get("forewarn_pipeline_active_series", 0))
-        return DrainResult(expected - at_start, now - start, self.peak_rss(), active)
+        span = max(time.monotonic() - span_start, 1e-3)
+        return DrainResult(
+            expected - at_start, now - start, self.peak_rss(), active, cpu, machine, expected, span
+        )
 
     def member_pids(self) -> list[int]:
         return self._pids or [self.popen.pid]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by ``forewarn run`` and its dataflow processes (``-w N``)."""
+        pids = {self.popen.pid, *self.member_pids()}
+        return sum(cpu_seconds(pid) for pid in pids)
 
     def peak_rss(self) -> int:
         """Summed peak resident memory (VmHWM) of the dataflow processes, in bytes."""

@@ -65,7 +65,7 @@ def test_logs_flow_into_detections_and_incident_templates() -> None:
         record = LogRecord(
             service="sms", timestamp=T0 + timedelta(seconds=i), message=f"sms sent in {i % 9} ms"
         )
-        deliver(logic.on_item(record)[0])
+        deliver(logic.on_item([record])[0])
     for i in range(10):
         record = LogRecord(
             service="sms",
@@ -73,7 +73,7 @@ def test_logs_flow_into_detections_and_incident_templates() -> None:
             level="ERROR",
             message="SMS delivery failed via twilio: HTTP 503 Service Unavailable",
         )
-        deliver(logic.on_item(record)[0])
+        deliver(logic.on_item([record])[0])
     deliver(logic.on_eof()[0])
     last = incidents[-1]
     assert last.service == "sms"

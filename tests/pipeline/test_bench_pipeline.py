@@ -31,6 +31,10 @@ REQUIRED = (
     "publisher_messages_per_second",
     "shipper_lines_per_second",
     "kafka_python_send_per_second",
+    "cpu_us_per_event_1_process",
+    "cpu_us_per_event_2_processes",
+    "dataflow_cores_1_process",
+    "machine_busy_cores_1_process",
 )
 
 

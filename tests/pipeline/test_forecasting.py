@@ -303,7 +303,7 @@ def test_a_failing_forecast_step_costs_the_reading_not_the_flow() -> None:
     metrics = PipelineMetrics(registry)
     broken = Broken(ForecastSettings(), DetectorSettings(), clock=lambda: WALL)
     logic = ForecastLogic(broken, metrics, forecast_metrics(registry), None)
-    assert logic.on_item(obs(0, 0.5)) == ([], StatefulLogic.RETAIN)
+    assert logic.on_item([obs(0, 0.5)]) == ([], StatefulLogic.RETAIN)
     healthy = ForecastLogic(engine(), metrics, forecast_metrics(CollectorRegistry()), logic.snapshot())
     assert healthy.snapshot() is not None  # the state built before the failure is still usable
 
@@ -313,11 +313,11 @@ def test_an_idle_series_is_dropped_after_a_day_of_silence() -> None:
     eng = ForecastEngine(ForecastSettings(), DetectorSettings(), clock=lambda: now[0])
     registry = CollectorRegistry()
     logic = ForecastLogic(eng, PipelineMetrics(registry), forecast_metrics(registry), None)
-    logic.on_item(obs(0, 0.5))
+    logic.on_item([obs(0, 0.5)])
     assert logic.notify_at() == WALL + timedelta(hours=24)
     now[0] = WALL + timedelta(hours=23)
     assert logic.on_notify() == ([], StatefulLogic.RETAIN)
-    logic.on_item(obs(1, 0.5))  # seen again: the day starts over
+    logic.on_item([obs(1, 0.5)])  # seen again: the day starts over
     now[0] = WALL + timedelta(hours=46)
     assert logic.on_notify() == ([], StatefulLogic.RETAIN)
     now[0] = WALL + timedelta(hours=47)

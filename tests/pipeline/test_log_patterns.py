@@ -185,7 +185,7 @@ def test_recovery_resumes_miner_state_exactly(tmp_path: Path) -> None:
 def test_a_silent_service_miner_is_dropped_after_a_day() -> None:
     now = [WALL]
     logic = LogPatternLogic(default_miner, lambda: now[0], PipelineMetrics(CollectorRegistry()), None)
-    logic.on_item(LogRecord(service="auth", message="login ok", timestamp=at(0)))
+    logic.on_item([LogRecord(service="auth", message="login ok", timestamp=at(0))])
     now[0] = WALL + timedelta(seconds=5)  # the quiet service's pending digest goes out first
     (digest,), retained = logic.on_notify()
     assert isinstance(digest, LogTemplateDigest) and retained == StatefulLogic.RETAIN
@@ -251,7 +251,7 @@ def test_a_quiet_service_digest_goes_out_on_the_wall_clock() -> None:
     logic = LogPatternLogic(default_miner, lambda: now[0], PipelineMetrics(CollectorRegistry()), None)
     for i in range(3):
         out, _ = logic.on_item(
-            LogRecord(service="email", message="smtp failed", timestamp=at(i), level="ERROR")
+            [LogRecord(service="email", message="smtp failed", timestamp=at(i), level="ERROR")]
         )
         assert out == []  # no detection for 3 lines, and the period is still open
     assert logic.notify_at() == WALL + timedelta(seconds=5)

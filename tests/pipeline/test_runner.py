@@ -171,7 +171,7 @@ def test_idle_series_are_dropped_after_the_idle_time() -> None:
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry)
     logic = SeriesLogic(engine, metrics, None, idle=timedelta(hours=1))
-    logic.on_item(Observation("auth/failure", "auth", "failure", "failure", 0.0, at(0)))
+    logic.on_item([Observation("auth/failure", "auth", "failure", "failure", 0.0, at(0))])
     assert registry.get_sample_value("forewarn_pipeline_active_series") == 1
     assert logic.notify_at() == WALL + timedelta(hours=1)
     now[0] = WALL + timedelta(minutes=59)
