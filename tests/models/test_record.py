@@ -87,3 +87,18 @@ def test_runs_in_a_river_pipeline() -> None:
     assert scores[-1] == 1.0
     assert max(scores[200:-1]) < 1.0
     assert detector.n == len(values)
+
+
+def test_runs_in_river_evaluate() -> None:
+    """``river.evaluate.progressive_val_score`` drives it score-then-learn, as River's own detectors."""
+    from river import evaluate, metrics
+
+    rng = random.Random(5)
+    data = []
+    for i in range(2000):
+        spike = i > 300 and i % 250 == 0
+        data.append(({"value": 50.0 + rng.gauss(0.0, 2.0) + (12.0 if spike else 0.0)}, spike))
+    detector = RecordLikelihoodDetector()
+    auc = evaluate.progressive_val_score(data, detector, metrics.ROCAUC())
+    assert auc.get() > 0.9  # 6-sigma spikes ranked above the noise
+    assert detector.n == len(data)
