@@ -8,6 +8,8 @@ not depend on the series' unit or offset; and the detector runs inside a River p
 from __future__ import annotations
 
 import random
+from collections.abc import Hashable
+from typing import Any
 
 import pytest
 from river import compose, preprocessing
@@ -94,11 +96,11 @@ def test_runs_in_river_evaluate() -> None:
     from river import evaluate, metrics
 
     rng = random.Random(5)
-    data = []
+    data: list[tuple[dict[Hashable, Any], bool]] = []  # River's feature-dict type
     for i in range(2000):
         spike = i > 300 and i % 250 == 0
         data.append(({"value": 50.0 + rng.gauss(0.0, 2.0) + (12.0 if spike else 0.0)}, spike))
     detector = RecordLikelihoodDetector()
-    auc = evaluate.progressive_val_score(data, detector, metrics.ROCAUC())
+    auc = evaluate.progressive_val_score(data, detector, metrics.ROCAUC())  # type: ignore[no-untyped-call]
     assert auc.get() > 0.9  # 6-sigma spikes ranked above the noise
     assert detector.n == len(data)
