@@ -228,7 +228,7 @@ class DetectorSettings(_Section):
 
     # Latency and metric series: "likelihood_record" (the default: models/record.py, the likelihood
     # detector plus Numenta's record rule: a value 5 % of the span past every value seen scores 1.0;
-    # NAB online 57.5, tuning/held-out in bench/README.md, ~35k events/s, ~1.2 KB per series),
+    # NAB online 57.5, tuning/held-out in bench/README.md, ~30k events/s, ~1.2 KB per series),
     # "likelihood" (models/likelihood.py alone, NAB 55.3, reports each excursion once), "cad"
     # (models/cad.py, the contextual detector: also flags ordinary values in an unseen order, NAB 59
     # with its range learned online, ~3.5k events/s and up to ~16 KB per series; it has no direction,
