@@ -66,6 +66,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         blend_weight: float = 0.5,
         alert_evidence: float = 0.82,
         direction: str = "both",
+        relative_floor: float = 1e-6,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -92,6 +93,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.blend_weight = blend_weight
         self.alert_evidence = alert_evidence
         self.direction = direction
+        self.relative_floor = relative_floor
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -116,7 +118,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             f"drift_alpha={self.drift_alpha}, seasonal_bins={self.seasonal_bins}, "
             f"raw_cap={self.raw_cap}, history_alpha={self.history_alpha}, "
             f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
-            f"alert_evidence={self.alert_evidence}, direction={self.direction!r})"
+            f"alert_evidence={self.alert_evidence}, direction={self.direction!r}, "
+            f"relative_floor={self.relative_floor})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -219,8 +222,18 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     def _expected(self, t: float | None) -> float:
         return self.level + self._seasonal(t)
 
+    # snapshots from before the parameter existed restore with the value they were built with
+    relative_floor = 1e-6
+
     def _floor(self) -> float:
-        return 1e-9 + 1e-6 * self.magnitude
+        """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).
+
+        1e-6 (the default) makes a gauge that only moves by less than a millionth of its level
+        unalarming, but it also breaks scale-freedom: a series offset by 10^6 has its drift channel
+        floored. ``RecordLikelihoodDetector`` uses 1e-9, still ~10^7 times float64's rounding of the
+        residual of a value that large, so a shifted series scores as the original (tested).
+        """
+        return 1e-9 + self.relative_floor * self.magnitude
 
     def _z(self, value: float, expected: float) -> float:
         """|residual| in units of the larger of the MAD-based sigma and the tail-quantile sigma."""

@@ -18,6 +18,7 @@ _DETECTORS: dict[str, tuple[str, str]] = {
     "service": ("forewarn.models.multivariate", "ServiceDetector"),
     "cad": ("forewarn.models.cad", "ContextDetector"),
     "likelihood_cad": ("forewarn.models.ensemble", "LikelihoodContextDetector"),
+    "likelihood_record": ("forewarn.models.record", "RecordLikelihoodDetector"),
 }
 _FORECASTERS: dict[str, tuple[str, str]] = {
     "trend": ("forewarn.models.trend", "TrendForecaster"),

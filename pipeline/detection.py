@@ -34,6 +34,7 @@ from forewarn.models.alert_scale import AlertScaled
 from forewarn.models.base import AnomalyScore, Detector
 from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
+from forewarn.models.record import RecordLikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
 from forewarn.pipeline.observations import Observation, Signal
 from forewarn.settings import DetectorSettings
@@ -81,9 +82,11 @@ def default_detector_factory(settings: DetectorSettings) -> DetectorFactory:
             # the context detector's own alert threshold (0.75) read as the dataflow's 0.5
             cad = ContextDetector(feature=observation.feature)
             return AlertScaled(cad, threshold=cad.base_threshold)
+        # Latency only matters when it rises; a gauge (pool in use, memory) can fail both ways.
+        direction = "up" if observation.signal == "latency" else "both"
+        if settings.model == "likelihood_record":
+            return RecordLikelihoodDetector(feature=observation.feature, direction=direction)
         if settings.model == "likelihood":
-            # Latency only matters when it rises; a gauge (pool in use, memory) can fail both ways.
-            direction = "up" if observation.signal == "latency" else "both"
             return LikelihoodDetector(feature=observation.feature, direction=direction)
         return EWZScore(
             alpha=settings.alpha,
@@ -200,7 +203,7 @@ class DetectionEngine:
         return state, detections
 
     def _persistence(self, signal: Signal) -> int:
-        if signal in ("failure", "log_errors") or self.settings.model in ("likelihood", "cad"):
+        if signal in ("failure", "log_errors") or self.settings.model != "zscore":
             return 1
         return self.settings.persistence
 

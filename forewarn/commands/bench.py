@@ -94,6 +94,11 @@ def register(app: typer.Typer) -> None:
         jitter_seconds: Annotated[
             float, typer.Option(min=0.0, help="Robustness: jitter the detector's timestamps by +-this.")
         ] = 0.0,
+        scale: Annotated[
+            float,
+            typer.Option(help="Robustness: the detector sees scale * value + offset."),
+        ] = 1.0,
+        offset: Annotated[float, typer.Option(help="Robustness: added to every value after --scale.")] = 0.0,
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
         from forewarn.dev.bench.nab import FileResult, Perturbation, run_corpus
@@ -120,7 +125,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"[{i:>2}/{n}] {r.key:<60} {r.rows:>7} rows {rate:>9.0f} ev/s {r.state_bytes:>6} B")
 
         started = time.perf_counter()
-        perturb = Perturbation(drop_fraction=drop_fraction, jitter_seconds=jitter_seconds)
+        perturb = Perturbation(
+            drop_fraction=drop_fraction, jitter_seconds=jitter_seconds, scale=scale, offset=offset
+        )
         results = run_corpus(factory, data_dir, out, progress, perturb, priors=protocol == "nab")
         rows = sum(r.rows for r in results)
         spent = sum(r.seconds for r in results)
@@ -129,6 +136,8 @@ def register(app: typer.Typer) -> None:
             "protocol": protocol,
             "drop_fraction": drop_fraction,
             "jitter_seconds": jitter_seconds,
+            "scale": scale,
+            "offset": offset,
             "files": len(results),
             "rows": rows,
             "detector_seconds": spent,
@@ -142,37 +151,19 @@ def register(app: typer.Typer) -> None:
         scorer_path = scorer or _default_scorer(root)
         labels_path = labels or root / "labels" / "combined_windows.json"
         if scorer_path.is_file() and labels_path.is_file():
-            scores_json = out / "nab_scores.json"
-            cmd = [
-                sys.executable,
-                str(scorer_path),
-                "score",
-                str(out),
-                "--labels",
-                str(labels_path),
-                "--data-dir",
-                str(data_dir),
-                "--out",
-                str(scores_json),
-                "--no-per-file",
-            ]
-            if thresholds is not None:
-                cmd += ["--thresholds", str(thresholds)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                typer.echo(proc.stdout + proc.stderr, err=True)
-                raise typer.Exit(proc.returncode)
-            scored = json.loads(scores_json.read_text())
-            summary["scores"] = {
-                name: {
-                    "normalized": e["normalized_score"],
-                    "threshold": e["threshold"],
-                    "windows_detected": e["counts"]["windows_detected"],
-                    "windows": e["counts"]["windows"],
-                    "fp_rows": e["counts"]["fp_rows"],
-                }
-                for name, e in scored["profiles"].items()
-            }
+            from forewarn.dev.bench.nab import write_split_labels
+
+            def score(labels_file: Path, name: str, fixed: Path | None) -> dict[str, dict[str, object]]:
+                return _nab_score(scorer_path, out, labels_file, data_dir, out / name, fixed)
+
+            summary["scores"] = score(labels_path, "nab_scores.json", thresholds)
+            # The held-out split (a hash of each file name, dev/bench/nab.py): the tuning files with
+            # their own optimal thresholds, the held-out files with the tuning files' thresholds.
+            tuning_labels, held_out_labels = write_split_labels(labels_path, out / "split")
+            summary["scores_tuning"] = score(tuning_labels, "nab_scores_tuning.json", thresholds)
+            summary["scores_held_out"] = score(
+                held_out_labels, "nab_scores_held_out.json", thresholds or out / "nab_scores_tuning.json"
+            )
         else:
             typer.echo(
                 f"note: scorer {scorer_path} or labels {labels_path} not found; CSVs written, not scored"
@@ -259,17 +250,60 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {json_path}")
 
 
+def _nab_score(
+    scorer: Path, results: Path, labels: Path, data_dir: Path, out: Path, thresholds: Path | None
+) -> dict[str, dict[str, object]]:
+    """Run the NAB scorer on ``results`` for the files of ``labels``; the summary per profile."""
+    cmd = [
+        sys.executable,
+        str(scorer),
+        "score",
+        str(results),
+        "--labels",
+        str(labels),
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--no-per-file",
+    ]
+    if thresholds is not None:
+        cmd += ["--thresholds", str(thresholds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        typer.echo(proc.stdout + proc.stderr, err=True)
+        raise typer.Exit(proc.returncode)
+    scored = json.loads(out.read_text())
+    return {
+        name: {
+            "normalized": e["normalized_score"],
+            "threshold": e["threshold"],
+            "threshold_source": e["threshold_source"],
+            "windows_detected": e["counts"]["windows_detected"],
+            "windows": e["counts"]["windows"],
+            "fp_rows": e["counts"]["fp_rows"],
+        }
+        for name, e in scored["profiles"].items()
+    }
+
+
 def _print_nab_table(summary: dict[str, object]) -> None:
     typer.echo("")
-    scores = summary.get("scores")
-    if isinstance(scores, dict):
-        typer.echo(f"{'profile':<22}{'score':>8}{'threshold':>12}{'windows':>10}{'FP rows':>9}")
+    parts = (("all", "scores"), ("tuning", "scores_tuning"), ("held-out", "scores_held_out"))
+    header = f"{'files':<10}{'profile':<22}{'score':>8}{'threshold':>12}{'windows':>10}{'FP rows':>9}"
+    for label, key in parts:
+        scores = summary.get(key)
+        if not isinstance(scores, dict):
+            continue
+        if label == "all":
+            typer.echo(header)
         for name, e in scores.items():
             thr = "none" if e["threshold"] is None else f"{e['threshold']:.4g}"
             typer.echo(
-                f"{name:<22}{e['normalized']:>8.2f}{thr:>12}"
+                f"{label:<10}{name:<22}{e['normalized']:>8.2f}{thr:>12}"
                 f"{e['windows_detected']:>5}/{e['windows']:<4}{e['fp_rows']:>9}"
             )
+    typer.echo("(held-out: the tuning files' thresholds, or --thresholds; split: dev/bench/nab.py)")
     eps = summary.get("events_per_second")
     typer.echo(f"throughput: {eps:,.0f} events/s (score+learn, one core)" if isinstance(eps, float) else "")
     typer.echo(

@@ -222,3 +222,38 @@ def test_nab_protocol_gives_priors_and_online_withholds_them(tmp_path: Path) -> 
     assert seen[0].value_range == (10.0, 16.0)
     assert seen[1].value_range is None and seen[1].lo < 10.0  # learned online, with headroom
     assert len((tmp_path / "out-online.csv").read_text().splitlines()) == 1001
+
+
+def test_bench_nab_scale_and_offset_reach_the_detector_only(tmp_path: Path) -> None:
+    """``--scale``/``--offset``: the default detector is scale-free, so its scores do not move."""
+    _synthetic_corpus(tmp_path / "corpus")
+    runs: list[list[str]] = []
+    for extra in ([], ["--scale", "1000", "--offset", "1000000"]):
+        out = tmp_path / f"out{len(runs)}"
+        args = ["bench", "nab", "--data", str(tmp_path / "corpus"), "--out", str(out), "--protocol", "online"]
+        args += ["--scorer", str(tmp_path / "none.py"), *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        runs.append((out / "synthetic" / "b.csv").read_text().splitlines())
+    clean, moved = runs
+    assert [r.split(",")[:2] for r in clean] == [r.split(",")[:2] for r in moved]  # CSV keeps the data
+    scores = [
+        (float(a.split(",")[2]), float(b.split(",")[2])) for a, b in zip(clean[1:], moved[1:], strict=True)
+    ]
+    assert max(abs(a - b) for a, b in scores) < 1e-3
+    assert max(a for a, _ in scores) >= 0.5  # the corpus does alert
+
+
+def test_the_held_out_split_is_fixed_by_the_file_name_and_partitions_the_labels(tmp_path: Path) -> None:
+    from forewarn.dev.bench.nab import is_held_out, write_split_labels
+
+    keys = [f"cat{i % 3}/file_{i}.csv" for i in range(200)]
+    held = [k for k in keys if is_held_out(k)]
+    assert 0.2 < len(held) / len(keys) < 0.4  # about 30 %
+    assert is_held_out("realKnownCause/nyc_taxi.csv") and is_held_out("other/nyc_taxi.csv")  # name only
+    assert not is_held_out("realKnownCause/cpu_utilization_asg_misconfiguration.csv")
+    labels = tmp_path / "windows.json"
+    labels.write_text(json.dumps({k: [] for k in keys}))
+    tuning, held_out = (json.loads(p.read_text()) for p in write_split_labels(labels, tmp_path / "split"))
+    assert set(held_out) == set(held) and set(tuning) | set(held_out) == set(keys)
+    assert not set(tuning) & set(held_out)

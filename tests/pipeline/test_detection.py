@@ -253,20 +253,26 @@ def test_metric_anomaly_both_directions() -> None:
     assert det.reason.startswith("db pool = 0 is -") and "sigma from its recent normal of 10.5" in det.reason
 
 
-def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise() -> None:
-    """The pipeline's default model (LikelihoodDetector): quiet on noise, one detection on a jump."""
+@pytest.mark.parametrize(
+    ("model", "name"), [(None, "RecordLikelihoodDetector"), ("likelihood", "LikelihoodDetector")]
+)
+def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
+    model: str | None, name: str
+) -> None:
+    """The default model (likelihood + record rule) and the likelihood alone: quiet on noise, one jump."""
     import random
 
     rng = random.Random(7)
     noise = [latency(i, 100.0 + rng.gauss(0, 8)) for i in range(300)]
     jump = [latency(300 + i, 900.0 + rng.gauss(0, 8)) for i in range(20)]
-    eng = DetectionEngine(DetectorSettings(), clock=lambda: WALL)
-    assert eng.settings.model == "likelihood"
+    settings = DetectorSettings() if model is None else DetectorSettings(model=model)
+    eng = DetectionEngine(settings, clock=lambda: WALL)
+    assert eng.settings.model == (model or "likelihood_record")
     assert run(eng, noise) == []
     detections = run(eng, noise + jump)
     assert len(detections) == 1
     (det,) = detections
-    assert det.series == "auth/latency_ms" and det.detector == "LikelihoodDetector"
+    assert det.series == "auth/latency_ms" and det.detector == name
     assert 300 <= (det.timestamp - T0).total_seconds() <= 305
 
 
