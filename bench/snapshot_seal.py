@@ -62,15 +62,20 @@ def states(events: int) -> dict[str, Any]:
         )
         for obs in observations_from(probe):
             if obs.series == "auth/latency_ms":
-                detect.on_item(obs)
+                detect.on_item([obs])
         gauge = MetricSample(service="database", timestamp=at, name="db_pool_usage", value=0.2 + 0.0001 * i)
         for gauge_obs in side.gauges(gauge):
-            forecast.on_item(gauge_obs)
+            forecast.on_item([gauge_obs])
         user = rng.randrange(10_000)
         logs.on_item(
-            LogRecord(
-                service="auth", timestamp=at, level="INFO", message=f"login ok for user {user} in {i % 90} ms"
-            )
+            [
+                LogRecord(
+                    service="auth",
+                    timestamp=at,
+                    level="INFO",
+                    message=f"login ok for user {user} in {i % 90} ms",
+                )
+            ]
         )
     return {"detect": detect.snapshot(), "forecast": forecast.snapshot(), "log-patterns": logs.snapshot()}
 
