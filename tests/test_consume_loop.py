@@ -93,3 +93,33 @@ def test_ticks_follow_the_injected_clock_and_flush_what_they_published() -> None
     # 11 polls, 2 s per clock read: ticks at t=4 (at once), 12, 20, 28 (5 s after each, read at 6, 14, 22)
     assert stats.ticks == journal.count("tick") == journal.count("flush") == 4
     assert "commit" not in journal  # empty polls commit nothing
+
+
+class AssignedConsumer(ScriptedConsumer):
+    """Also has an assignment and positions, like a ``KafkaConsumer`` given partitions."""
+
+    def __init__(self, stop: threading.Event, journal: list[str], assignment: set[str]) -> None:
+        super().__init__([{}, {"p0": [Msg("a", b"1")]}, {}], stop, journal)
+        self.assigned = assignment
+        self.positions = {"p0": 4, "p1": 9}
+
+    def assignment(self) -> set[str]:
+        return self.assigned
+
+    def position(self, tp: str) -> int:
+        return self.positions[tp]
+
+    def commit(self, offsets: dict[str, Any] | None = None) -> None:  # type: ignore[override]
+        if offsets is None:
+            self.journal.append("commit")
+        else:
+            self.journal.append("mark " + ",".join(f"{tp}@{o.offset}" for tp, o in sorted(offsets.items())))
+
+
+def test_each_assigned_partition_gets_its_position_committed_once_even_if_never_read() -> None:
+    """A partition never read from still has a commit, so the watchdog can see work waiting there."""
+    stop, journal = threading.Event(), list[str]()
+    consumer = AssignedConsumer(stop, journal, {"p0", "p1"})
+    consume_until(stop, consumer, lambda topic, value: journal.append(f"handle {topic}"))
+    # marked after the first (empty) poll; later polls mark nothing new, and reads still commit
+    assert journal == ["mark p0@4,p1@9", "handle a", "commit"]

@@ -18,6 +18,32 @@ from forewarn.settings import KafkaSettings
 __all__ = ["KafkaReader", "fetch_metrics"]
 
 
+def _behind(consumer: Any, committed: dict[Any, Any]) -> dict[str, int]:
+    """Messages not yet committed, per topic, over every partition of the topics the group commits to.
+
+    Why every partition: a consumer commits only the partitions it has consumed from, so a partition
+    that got its first messages while the consumer was down has no commit at all; it counts from its
+    beginning offset (what a group reading from the earliest offset still has to read).
+    """
+    from kafka import TopicPartition
+
+    parts = {
+        TopicPartition(topic, p)
+        for topic in {tp.topic for tp in committed}
+        for p in (consumer.partitions_for_topic(topic) or ())
+    } | set(committed)
+    if not parts:
+        return {}
+    ends = consumer.end_offsets(list(parts))
+    missing = [tp for tp in parts if tp not in committed]
+    starts = consumer.beginning_offsets(missing) if missing else {}
+    behind: dict[str, int] = {}
+    for tp in parts:
+        done = committed[tp].offset if tp in committed else starts.get(tp, 0)
+        behind[tp.topic] = behind.get(tp.topic, 0) + max(0, ends.get(tp, 0) - done)
+    return behind
+
+
 def fetch_metrics(client: httpx.Client, url: str) -> tuple[str | None, str]:
     """(the exposition text, "") or (None, why it could not be read)."""
     try:
@@ -67,11 +93,7 @@ class KafkaReader:
                 for group in groups:
                     try:
                         committed = admin.list_group_offsets(group).get(group, {})
-                        ends = consumer.end_offsets(list(committed)) if committed else {}
-                        behind: dict[str, int] = {}
-                        for tp, meta in committed.items():
-                            behind[tp.topic] = behind.get(tp.topic, 0) + max(0, ends.get(tp, 0) - meta.offset)
-                        out[group] = (behind, "")
+                        out[group] = (_behind(consumer, committed), "")
                     except Exception as exc:
                         out[group] = (None, f"{type(exc).__name__}: {exc}"[:200])
             finally:

@@ -122,6 +122,7 @@ class ConsumeLoop:
         self._max_records = max_records
         self._now = now
         self._next_tick: float | None = None
+        self._marked: set[Any] = set()  # partitions whose position has been committed at least once
 
     def step(self, poll_ms: int | None = None) -> int:
         """One poll and what follows it; returns how many messages it handled."""
@@ -144,6 +145,7 @@ class ConsumeLoop:
             if self._flush is not None:
                 self._flush()
             self.consumer.commit()
+        self._mark_new_partitions()
         if self._tick is not None and self._now() >= self._next_tick:
             self._tick()
             self.stats.ticks += 1
@@ -151,6 +153,27 @@ class ConsumeLoop:
                 self._flush()
             self._next_tick = self._now() + self._tick_seconds
         return len(messages)
+
+    def _mark_new_partitions(self) -> None:
+        """Commit the position of each newly assigned partition once, read from or not.
+
+        Why: kafka-python commits only the partitions it has returned records from. A partition
+        whose first messages arrive while this process is down then has no commit at all, and a
+        lag check from outside (``forewarn watchdog``) cannot see the work waiting there. Called
+        after the batch is handled, so a position never runs ahead of what was handled.
+        """
+        assignment = getattr(self.consumer, "assignment", None)
+        if assignment is None:
+            return
+        current = set(assignment())
+        new = current - self._marked
+        if not new:
+            return
+        from kafka.structs import OffsetAndMetadata
+
+        consumer: Any = self.consumer
+        consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in new})
+        self._marked = current
 
     def run(self, stop: threading.Event, *, max_seconds: float | None = None) -> LoopStats:
         """Step until ``stop`` is set (or ``max_seconds`` of ``now()`` pass); returns what it did."""
