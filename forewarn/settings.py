@@ -233,15 +233,15 @@ class IngestSettings(_Section):
 class DetectorSettings(_Section):
     """The online detector run per series by the dataflow."""
 
-    # Latency and metric series: "likelihood_record" (the default: models/record.py, the likelihood
+    # Latency and metric series: "likelihood" (the default: models/likelihood.py, NAB 55.3, reports
+    # each excursion once, <1 KB per series), "likelihood_record" (models/record.py, the likelihood
     # detector plus Numenta's record rule: a value 5 % of the span past every value seen scores 1.0;
-    # NAB online 57.5, tuning/held-out in bench/README.md, ~30k events/s, ~1.2 KB per series),
-    # "likelihood" (models/likelihood.py alone, NAB 55.3, reports each excursion once), "cad"
+    # NAB online 57.5 but lower than "likelihood" on the held-out files, bench/README.md), "cad"
     # (models/cad.py, the contextual detector: also flags ordinary values in an unseen order, NAB 59
     # with its range learned online, ~3.5k events/s and up to ~16 KB per series; it has no direction,
     # so a latency that suddenly drops can be reported too) or "zscore" (models/zscore.py, a plain EW
     # z-score: simple, but NAB 0.0). Failure and log-error series always use the EW failure rate.
-    model: Literal["likelihood_record", "likelihood", "cad", "zscore"] = "likelihood_record"
+    model: Literal["likelihood", "likelihood_record", "cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
     warmup: int = Field(10, ge=2)

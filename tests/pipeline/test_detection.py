@@ -254,12 +254,12 @@ def test_metric_anomaly_both_directions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "name"), [(None, "RecordLikelihoodDetector"), ("likelihood", "LikelihoodDetector")]
+    ("model", "name"), [(None, "LikelihoodDetector"), ("likelihood_record", "RecordLikelihoodDetector")]
 )
 def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
     model: str | None, name: str
 ) -> None:
-    """The default model (likelihood + record rule) and the likelihood alone: quiet on noise, one jump."""
+    """The default model (likelihood) and the likelihood + record rule: quiet on noise, one jump."""
     import random
 
     rng = random.Random(7)
@@ -267,7 +267,7 @@ def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
     jump = [latency(300 + i, 900.0 + rng.gauss(0, 8)) for i in range(20)]
     settings = DetectorSettings() if model is None else DetectorSettings(model=model)
     eng = DetectionEngine(settings, clock=lambda: WALL)
-    assert eng.settings.model == (model or "likelihood_record")
+    assert eng.settings.model == (model or "likelihood")
     assert run(eng, noise) == []
     detections = run(eng, noise + jump)
     assert len(detections) == 1
