@@ -26,7 +26,7 @@ import yaml
 from forewarn.dev.processes import ManagedProcess
 from forewarn.settings import Settings
 
-__all__ = ["AdminServer", "fault_report", "responder_env", "start_responder", "wait_for", "write_config"]
+__all__ = ["AdminServer", "responder_env", "start_responder", "wait_for", "write_config"]
 
 
 @dataclass
@@ -199,36 +199,3 @@ def wait_for(
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tail}")
         time.sleep(0.1)
     return time.monotonic() - start
-
-
-def fault_report(
-    fault: str,
-    *,
-    sent: int,
-    accounted: int,
-    actions: int,
-    duplicates: int,
-    recovered_seconds: float | None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """One JSON line per scenario: to ``$FOREWARN_FAULT_REPORT`` (appended) and to stdout (``-s``).
-
-    ``scripts/fault_table.py`` turns the lines into the closing table
-    (fault | events sent | accounted for | actions | duplicates | recovered in).
-    """
-    line = {
-        "fault": fault,
-        "events_sent": sent,
-        "accounted_for": accounted,
-        "actions": actions,
-        "duplicates": duplicates,
-        "recovered_seconds": None if recovered_seconds is None else round(recovered_seconds, 2),
-        **extra,
-    }
-    text = json.dumps(line, sort_keys=False)
-    target = os.environ.get("FOREWARN_FAULT_REPORT")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-    print(f"FAULT {text}")
-    return line

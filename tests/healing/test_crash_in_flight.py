@@ -22,11 +22,11 @@ from forewarn.healing.audit import AuditLog, verify_log
 from forewarn.kafka.io import make_producer, read_topic
 from forewarn.settings import Settings
 from tests.factories import make_detection
+from tests.fault_report import record
 
 from .conftest import HttpReceiver
 from .crash_rig import (
     AdminServer,
-    fault_report,
     kill_9,
     responder_env,
     start_responder,
@@ -99,13 +99,13 @@ def test_a_step_cut_by_kill_9_is_validated_or_undone_never_repeated(
     calls = admin.calls_of(verb)
     undos = admin.calls_of("put-back")
     pages = [r["json"] for r in hook.received if r["json"].get("event_action") == "trigger"]
-    fault_report(
+    record(
         f"kill -9 during the {cut} (service {health_after} after)",
-        sent=1,
-        accounted=len({s["id"] for s in steps}),
+        events_sent=1,
+        accounted_for=len({s["id"] for s in steps}),
         actions=len(calls) + len(undos),
         duplicates=len(calls) - 1,
-        recovered_seconds=recovered,
+        recovered_in_s=recovered,
         status=steps[-1]["status"],
         undo_calls=len(undos),
         notifications=len(pages),

@@ -24,11 +24,11 @@ from forewarn.events import Detection
 from forewarn.kafka.io import make_producer, read_topic
 from forewarn.settings import Settings
 from tests.factories import make_detection
+from tests.fault_report import record
 
 from .conftest import HttpReceiver
 from .crash_rig import (
     AdminServer,
-    fault_report,
     kill_9,
     responder_env,
     start_responder,
@@ -116,13 +116,13 @@ def _run(
     calls = Counter(_service(c.body) for c in admin.calls)
     notes = Counter(_noted(r) for r in hook.received)
     duplicates = sum(n - 1 for n in calls.values()) + sum(n - 1 for n in notes.values())
-    fault_report(
+    record(
         "kill -9 responder mid-stream",
-        sent=len(detections),
-        accounted=len(sent_ids & seen_ids),
+        events_sent=len(detections),
+        accounted_for=len(sent_ids & seen_ids),
         actions=len(admin.calls),
         duplicates=duplicates,
-        recovered_seconds=recovered,
+        recovered_in_s=recovered,
         notifications=len(hook.received),
         incidents=len({i["id"] for i in incidents}),
         admin_calls_before_kill=calls_at_kill,

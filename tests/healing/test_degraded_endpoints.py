@@ -20,9 +20,10 @@ import pytest
 from forewarn.kafka.io import make_producer, read_topic
 from forewarn.settings import Settings
 from tests.factories import make_detection
+from tests.fault_report import record
 
 from .conftest import HttpReceiver, free_port
-from .crash_rig import AdminServer, fault_report, responder_env, start_responder, wait_for, write_config
+from .crash_rig import AdminServer, responder_env, start_responder, wait_for, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,13 +73,13 @@ def test_notifications_queue_while_the_receiver_is_down_and_go_out_once_it_is_ba
         if hook is not None:
             hook.close()
     noted = sorted(r["json"]["payload"]["source"] for r in hook.received)
-    fault_report(
+    record(
         "notification receiver down, then back",
-        sent=len(services),
-        accounted=len(set(noted)),
+        events_sent=len(services),
+        accounted_for=len(set(noted)),
         actions=len(noted),
         duplicates=len(noted) - len(set(noted)),
-        recovered_seconds=recovered,
+        recovered_in_s=recovered,
     )
     assert noted == services  # every notification, once
 
@@ -116,13 +117,13 @@ def test_a_heal_against_a_down_admin_api_escalates_and_the_next_heals_once_it_is
     ]
     final = {a["service"]: a["status"] for a in actions if a["action"] == "clear-cache"}
     pages = [r for r in hook.received if r["json"].get("event_action") == "trigger"]
-    fault_report(
+    record(
         "service admin API down, then back",
-        sent=2,
-        accounted=len(final),
+        events_sent=2,
+        accounted_for=len(final),
         actions=len(admin.calls) if admin else 0,
         duplicates=len(admin.calls) - 1 if admin else 0,
-        recovered_seconds=recovered,
+        recovered_in_s=recovered,
         escalations=len(pages),
     )
     assert final == {"svc-a": "failed", "svc-b": "succeeded"}

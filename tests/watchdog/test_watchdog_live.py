@@ -23,10 +23,10 @@ from forewarn.dev.processes import ManagedProcess
 from forewarn.kafka.io import make_producer
 from forewarn.settings import Settings
 from tests.factories import make_detection
+from tests.fault_report import record
 from tests.healing.conftest import HttpReceiver, free_port
 from tests.healing.crash_rig import (
     AdminServer,
-    fault_report,
     kill_9,
     responder_env,
     start_responder,
@@ -136,13 +136,13 @@ def test_the_watchdog_alerts_when_the_responder_stops_and_resolves_when_it_is_ba
         for r in responder_hook.received
         if r["json"]["event_action"] == "trigger"
     }
-    fault_report(
+    record(
         "responder stopped (watchdog)",
-        sent=sent,
-        accounted=len(handled),
+        events_sent=sent,
+        accounted_for=len(handled),
         actions=sum(events.values()),
         duplicates=sum(n - 1 for n in events.values()),
-        recovered_seconds=recovered,
+        recovered_in_s=recovered,
         alerted_seconds=round(alerted, 2),
     )
     assert events == {
