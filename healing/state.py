@@ -6,7 +6,8 @@ process did. SQLite gives atomic claims (``INSERT`` on a primary key) across thr
 
 Encryption at rest (``forewarn.field_crypto``, when a storage key is configured): the free-text
 columns are sealed with AES-256-GCM, each bound to its row: an action's result
-(``idempotency.result``: outputs, validation), an approval's ``payload`` (the plan, its params and
+(``idempotency.result``: outputs, validation) and its write-ahead plan (``idempotency.plan``: the
+trigger, with its reason, and the params), an approval's ``payload`` (the plan, its params and
 the incident's reason) and an override's ``reason``. What the guards query, count and compare
 stays plain: keys, times, service and action names, statuses, breaker counts. Rows written before
 a key read as they are; ``rekey`` re-seals every row with the current key, after a rotation.
@@ -99,7 +100,13 @@ class StateStore:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO idempotency (key, claimed_at, status, plan) "
                 "VALUES (?, ?, 'running', ?)",
-                (key, now, json.dumps(plan, default=str) if plan is not None else None),
+                (
+                    key,
+                    now,
+                    self._seal(json.dumps(plan, default=str), "idempotency:plan", key)
+                    if plan is not None
+                    else None,
+                ),
             )
             return cursor.rowcount == 1
 
@@ -130,8 +137,8 @@ class StateStore:
             InFlight(
                 key=str(r[0]),
                 status=str(r[1]),
-                result=json.loads(r[2]) if r[2] else {},
-                plan=json.loads(r[3]) if r[3] else {},
+                result=json.loads(self._unseal(r[2], "idempotency:result", str(r[0]))) if r[2] else {},
+                plan=json.loads(self._unseal(r[3], "idempotency:plan", str(r[0]))) if r[3] else {},
             )
             for r in rows
         ]
@@ -310,6 +317,7 @@ class StateStore:
             return 0
         columns = [
             ("idempotency", "key", "result"),
+            ("idempotency", "key", "plan"),
             ("approvals", "id", "payload"),
             ("overrides", "service", "reason"),
         ]

@@ -5,7 +5,8 @@ and new detections of incidents opened before the crash keep arriving. Without i
 restarted responder would open a second incident for the same problem, with a new id, and so a new
 idempotency key: a second heal and a second notification. The consume loop flushes what a batch
 caused, then saves this snapshot, then commits, so after a crash the snapshot is at least as new as
-the committed offsets and every re-delivered detection is recognised.
+the committed offsets and every re-delivered detection is recognised. The snapshot holds detection
+reasons and log templates, so it is sealed with the storage key when one is configured.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from forewarn.field_crypto import FieldCipher, seal, unseal
 from forewarn.incidents.grouping import IncidentGrouper
 
 __all__ = ["GrouperCheckpoint"]
@@ -24,8 +26,11 @@ __all__ = ["GrouperCheckpoint"]
 class GrouperCheckpoint:
     """One row in a SQLite file (atomic replace: a crash mid-write leaves the previous snapshot)."""
 
-    def __init__(self, path: Path | str) -> None:
+    _CONTEXT = "incidents:grouper:1"
+
+    def __init__(self, path: Path | str, cipher: FieldCipher | None = None) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
@@ -41,7 +46,10 @@ class GrouperCheckpoint:
         if body == self._last:
             return False
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO grouper (id, body) VALUES (1, ?)", (body,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO grouper (id, body) VALUES (1, ?)",
+                (seal(self.cipher, body, self._CONTEXT),),
+            )
         self._last = body
         return True
 
@@ -51,9 +59,10 @@ class GrouperCheckpoint:
             row = self._db.execute("SELECT body FROM grouper WHERE id = 1").fetchone()
         if row is None:
             return 0
-        snapshot: dict[str, Any] = json.loads(row[0])
+        body = unseal(self.cipher, row[0], self._CONTEXT)
+        snapshot: dict[str, Any] = json.loads(body)
         grouper.restore(snapshot)
-        self._last = row[0]
+        self._last = body
         return len(grouper.open_incidents)
 
     def close(self) -> None:

@@ -95,8 +95,11 @@ def serve(settings: Settings, stop: threading.Event | None = None, *, from_begin
     from forewarn.incidents.checkpoint import GrouperCheckpoint
 
     grouper = responder.tracker.grouper
+    from forewarn.field_crypto import cipher_from_settings
+
     checkpoint = GrouperCheckpoint(
-        HealingPaths.from_settings(settings.healing).state_dir / "responder.sqlite3"
+        HealingPaths.from_settings(settings.healing).state_dir / "responder.sqlite3",
+        cipher=cipher_from_settings(settings.security),  # incident reasons and log templates: sealed
     )
     restored = checkpoint.restore(grouper)
     recovered = responder.publish_decisions(executor.recover())

@@ -149,3 +149,18 @@ def test_heal_rekey_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("FOREWARN_SECURITY__STORAGE_KEYS", f'["{new}"]')
     listed = CliRunner().invoke(app, ["heal", "approvals", "--state-dir", str(state)])
     assert listed.exit_code == 0 and "a1" in listed.output
+
+
+def test_an_in_flight_step_is_sealed_on_disk_and_read_back_after_a_restart(tmp_path: Path) -> None:
+    """The write-ahead plan carries the trigger's reason: sealed like the result, and recovery reads both."""
+    key = generate_key()
+    path = tmp_path / "s.sqlite3"
+    store = StateStore(path, cipher=_cipher(key))
+    assert store.claim("step-1", 100.0, {"trigger": {"reason": f"token {MARKER}"}, "action": "fix"})
+    store.finish("step-1", "ran", {"output": MARKER})
+    store.close()
+    assert MARKER.encode() not in _raw(path)
+    again = StateStore(path, cipher=_cipher(key))
+    [step] = again.in_flight()
+    assert step.plan["trigger"]["reason"] == f"token {MARKER}" and step.result == {"output": MARKER}
+    again.close()

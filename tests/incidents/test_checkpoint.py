@@ -37,3 +37,20 @@ def test_no_snapshot_restores_nothing(tmp_path: Path) -> None:
     grouper = IncidentGrouper()
     assert GrouperCheckpoint(tmp_path / "none.sqlite3").restore(grouper) == 0
     assert grouper.open_incidents == []
+
+
+@pytest.mark.unit
+def test_with_a_storage_key_the_snapshot_on_disk_is_sealed(tmp_path: Path) -> None:
+    """Detection reasons and log templates are in the snapshot: with a key, none of it is in the file."""
+    from forewarn.field_crypto import FieldCipher, generate_key, parse_keys
+
+    cipher = FieldCipher(parse_keys([generate_key()]))
+    grouper = IncidentGrouper(dependencies={})
+    grouper.add(make_detection("email", T0, reason="token sk_live_Zq81mPw4TbX0aLr9 in the email log"))
+    path = tmp_path / "responder.sqlite3"
+    checkpoint = GrouperCheckpoint(path, cipher=cipher)
+    assert checkpoint.save(grouper)
+    checkpoint.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("responder.sqlite3*"))
+    assert b"sk_live_Zq81mPw4TbX0aLr9" not in raw and b"email log" not in raw
+    assert GrouperCheckpoint(path, cipher=cipher).restore(IncidentGrouper(dependencies={})) == 1
