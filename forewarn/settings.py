@@ -262,7 +262,13 @@ class PipelineSettings(_Section):
     # Without a recovery dir, where to start reading the input topics: "latest" watches from now
     # (a restart does not replay history), "earliest" replays what the topics still hold.
     start_from: Literal["latest", "earliest"] = "latest"
-    # Bytewax recovery (SQLite snapshots of detector state and input offsets); None = no recovery.
+    # Bytewax recovery (SQLite snapshots of detector state and input offsets), so a crash or a restart
+    # resumes where the flow was instead of losing state or input. On by default (``--no-recovery``
+    # turns it off); costs about 6 % of throughput.
+    recovery: bool = True
+    # Where its store lives. Default: <cache>/recovery/<key>, the key naming the Kafka cluster (its
+    # id), the input topics and the member count, since the snapshots hold input offsets that mean
+    # nothing on another cluster. A member of a cluster across hosts needs an explicit directory.
     recovery_dir: Path | None = None
     # Without a recovery dir: how long a Bytewax epoch lasts (nothing else depends on it then).
     epoch_interval_seconds: float = Field(10.0, gt=0)

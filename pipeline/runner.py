@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
+import hashlib
 import logging
 import os
 import signal
@@ -29,13 +31,13 @@ from pathlib import Path
 from types import FrameType
 
 from forewarn.pipeline import supervisor
-from forewarn.settings import Settings
+from forewarn.settings import Settings, cache_dir
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-__all__ = ["RunOptions", "run", "run_cluster", "run_process"]
+__all__ = ["RunOptions", "recovery_directory", "run", "run_cluster", "run_process"]
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,26 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
-def _recovery(settings: Settings, options: RunOptions, partitions: int) -> object | None:
-    directory = options.recovery_dir or settings.pipeline.recovery_dir
+def recovery_directory(settings: Settings, options: RunOptions, members: int) -> Path | None:
+    """The recovery store's directory: given, or by default one in the cache named for this flow.
+
+    Why the default key holds the Kafka cluster's id, the input topics and the member count: the
+    snapshots hold input offsets, which mean nothing on another cluster (the demo formats a new
+    broker each run) or other topics, and Bytewax fixes a store's partitions at creation. A member
+    started by hand (``--process-id``, maybe on another host) gets no default: the members of a
+    cluster must agree on where their store is, so it must be given.
+    """
+    given = options.recovery_dir or settings.pipeline.recovery_dir
+    if given is not None or not settings.pipeline.recovery or options.process_id is not None:
+        return given
+    from forewarn.kafka.io import cluster_id
+
+    timeout = settings.kafka.start_timeout_seconds
+    key = "\n".join([cluster_id(settings.kafka, timeout), *sorted(settings.topics.inputs()), str(members)])
+    return cache_dir() / "recovery" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _recovery(settings: Settings, directory: Path | None, partitions: int) -> object | None:
     if directory is None:
         return None
     from bytewax.recovery import RecoveryConfig, init_db_dir
@@ -139,7 +159,12 @@ def _run_flow(
     metrics = PipelineMetrics(registry)
     source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
-    recovery = _recovery(settings, options, max(1, len(options.addresses)))
+    directory = recovery_directory(settings, options, max(1, len(options.addresses)))
+    recovery = _recovery(settings, directory, max(1, len(options.addresses)))
+    if directory is not None and options.process_id is None:
+        announce(f"recovery store: {directory} (state and offsets survive a restart)")
+    elif directory is None:
+        announce(f"recovery off: a restart starts over{member}")
     if settings.kafka.security_protocol != "PLAINTEXT":
         bootstrap += f" ({settings.kafka.security_protocol})"
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
@@ -199,7 +224,15 @@ def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str
     Returns 0 after a clean stop; see :func:`forewarn.pipeline.supervisor.exit_code` otherwise.
     """
     # Initialise the recovery store once here: members starting together would race to create it.
-    _recovery(settings, options, options.workers)
+    if settings.pipeline.recovery and options.recovery_dir is None and settings.pipeline.recovery_dir is None:
+        from forewarn.kafka.io import wait_until_ready
+
+        wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)  # for its id
+    directory = recovery_directory(settings, options, options.workers)
+    _recovery(settings, directory, options.workers)
+    if directory is not None:
+        announce(f"recovery store: {directory} (state and offsets survive a restart)")
+        options = dataclasses.replace(options, recovery_dir=directory)  # every member uses this one
     base = [sys.executable, "-m", "forewarn", "run"]
     request = supervisor.StopRequest()
     # Handlers first: a stop during the start is kept, and (caught signals being reset at exec) the

@@ -13,9 +13,10 @@ HELP = (
     "Run the dataflow: read probes, logs and metrics from Kafka, validate them (bad messages go to "
     "the dead-letter topic with the reason), learn each series online, and publish detections to "
     "the detections topic. Serves Prometheus metrics on /metrics.\n\n"
-    "Creates missing topics first. Without --recovery-dir it starts at the end of the input topics "
-    "(only new telemetry) unless --from-beginning is given; with a recovery dir a restart resumes "
-    "detector state and offsets where the last snapshot left them (one every "
+    "Creates missing topics first. The first run starts at the end of the input topics (only new "
+    "telemetry) unless --from-beginning is given; recovery is on by default (a store in the cache, "
+    "or --recovery-dir), so a restart resumes detector state and offsets where the last snapshot "
+    "left them (one every "
     "pipeline.snapshot_interval_seconds, default 1 s; output is at-least-once; detection and "
     "dead-letter ids are deterministic, so consumers can drop duplicates).\n\n"
     "--workers N starts N processes on this host (threads share Python's GIL and are slower); across "
@@ -48,7 +49,17 @@ def register(app: typer.Typer) -> None:
                 "--recovery-dir",
                 file_okay=False,
                 help="Directory for Bytewax recovery snapshots (created if missing). Keep the same "
-                "--workers across restarts.",
+                "--workers across restarts. Default: one in the cache, named for the Kafka cluster, "
+                "the input topics and --workers.",
+            ),
+        ] = None,
+        recovery: Annotated[
+            bool | None,
+            typer.Option(
+                "--recovery/--no-recovery",
+                help="Snapshot state and offsets so a restart resumes (default: on; setting "
+                "pipeline.recovery). --no-recovery: a restart starts over from --from-beginning/latest.",
+                show_default=False,
             ),
         ] = None,
         bootstrap_servers: BootstrapServers = None,
@@ -83,6 +94,9 @@ def register(app: typer.Typer) -> None:
         if bootstrap_servers:
             kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
             settings = settings.model_copy(update={"kafka": kafka})
+        if recovery is not None:
+            pipeline = settings.pipeline.model_copy(update={"recovery": recovery})
+            settings = settings.model_copy(update={"pipeline": pipeline})
         setup_logging(settings.log_level)
         # kafka-python (used only to wait for the broker and create topics) logs every retry; our own
         # error says what failed. The dataflow itself talks to Kafka through librdkafka.

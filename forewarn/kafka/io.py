@@ -42,6 +42,7 @@ __all__ = [
     "KafkaRefused",
     "TopicLayout",
     "TopicRefused",
+    "cluster_id",
     "ensure_topics",
     "make_producer",
     "read_topic",
@@ -143,6 +144,16 @@ def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> N
         except (KafkaError, OSError, ValueError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+def cluster_id(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> str:
+    """The Kafka cluster's id (a new one each time a KRaft cluster is formatted)."""
+    kafka = kafka_settings(bootstrap)
+    admin = _admin(kafka, timeout)
+    try:
+        return str(admin.describe_cluster()["cluster_id"])
+    finally:
+        admin.close()
 
 
 @dataclass(frozen=True)

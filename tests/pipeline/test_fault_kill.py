@@ -46,11 +46,18 @@ def _outputs(settings: Settings) -> tuple[Counter[str], Counter[str]]:
     )
 
 
+def _store_of(lines: list[str]) -> Path:
+    """The recovery store a ``forewarn run`` announced."""
+    (store,) = (line.split("recovery store: ")[1].split()[0] for line in lines if "recovery store: " in line)
+    return Path(store)
+
+
 def test_kill_9_mid_stream_loses_no_event_and_restores_model_state(
-    kafka_settings: Settings, tmp_path: Path
+    kafka_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No recovery flag or setting: the store the dataflow keeps by default is what restores it."""
     topics = kafka_settings.topics
-    recovery = tmp_path / "recovery"
+    monkeypatch.setenv("FOREWARN_CACHE_DIR", str(tmp_path / "cache"))  # where the default store goes
     start = datetime.now(UTC) - timedelta(seconds=120)
     producer = plain_producer(kafka_settings)
 
@@ -71,7 +78,9 @@ def test_kill_9_mid_stream_loses_no_event_and_restores_model_state(
 
     for name in ("first", "second"):
         (tmp_path / name).mkdir()
-    with start_dataflow(kafka_settings, tmp_path / "first", "--recovery-dir", str(recovery)) as first:
+    with start_dataflow(kafka_settings, tmp_path / "first") as first:
+        recovery = _store_of(first.lines)
+        assert recovery.parent == tmp_path / "cache" / "recovery"
         for i, service in enumerate(SERVICES):
             producer.send(topics.probes, key=service.encode(), value=failed(service, 0))
             producer.send(topics.logs, value=b"{phase 1 bad %d" % i)
@@ -90,7 +99,8 @@ def test_kill_9_mid_stream_loses_no_event_and_restores_model_state(
         first.kill()
         killed = time.monotonic()
 
-    with start_dataflow(kafka_settings, tmp_path / "second", "--recovery-dir", str(recovery)) as second:
+    with start_dataflow(kafka_settings, tmp_path / "second") as second:
+        assert any(f"recovery store: {recovery}" in line for line in second.lines)  # the same store
         assert phase2_sent.wait(60)
         sender.join(5)
         producer.close()

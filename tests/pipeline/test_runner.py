@@ -19,7 +19,13 @@ from forewarn.ingest import RawMessage
 from forewarn.pipeline.heartbeat import HeartbeatSource
 from forewarn.pipeline.messages import detection_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
-from forewarn.pipeline.runner import RunOptions, _interrupted, cluster_commands, epoch_interval
+from forewarn.pipeline.runner import (
+    RunOptions,
+    _interrupted,
+    cluster_commands,
+    epoch_interval,
+    recovery_directory,
+)
 from forewarn.settings import PipelineSettings, Settings
 
 from .conftest import WALL, at
@@ -189,3 +195,35 @@ def test_with_recovery_the_epoch_is_the_short_snapshot_interval() -> None:
     tuned = Settings(pipeline=PipelineSettings(snapshot_interval_seconds=5, epoch_interval_seconds=30))
     assert epoch_interval(tuned, recovery=object()) == timedelta(seconds=5)
     assert epoch_interval(tuned, recovery=None) == timedelta(seconds=30)
+
+
+def test_recovery_is_on_by_default_in_a_store_named_for_the_cluster_topics_and_members(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Another cluster (the demo formats a new broker each run), other topics or another member count:
+    another store, since a store's offsets and partitions mean nothing there."""
+    clusters = iter(["cluster-A", "cluster-A", "cluster-B", "cluster-A"])
+    monkeypatch.setattr("forewarn.kafka.io.cluster_id", lambda *args, **kwargs: next(clusters))
+    monkeypatch.setenv("FOREWARN_CACHE_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.pipeline.recovery is True
+    first = recovery_directory(settings, RunOptions(), 1)
+    assert first is not None and first.parent == tmp_path / "recovery"
+    assert recovery_directory(settings, RunOptions(), 1) == first  # a restart finds its store
+    assert recovery_directory(settings, RunOptions(), 1) != first  # a new cluster id
+    assert recovery_directory(settings, RunOptions(), 2) != first  # -w 2
+
+
+def test_recovery_off_given_or_for_a_hand_started_member(tmp_path: Path) -> None:
+    off = Settings(pipeline=PipelineSettings(recovery=False))
+    assert recovery_directory(off, RunOptions(), 1) is None
+    assert recovery_directory(off, RunOptions(recovery_dir=tmp_path), 1) == tmp_path  # asked for
+    member = RunOptions(process_id=0, addresses=("127.0.0.2:2101", "127.0.0.3:2101"))
+    assert recovery_directory(Settings(), member, 2) is None  # members must agree on one: given only
+    configured = Settings(pipeline=PipelineSettings(recovery_dir=tmp_path))
+    assert recovery_directory(configured, member, 2) == tmp_path
+
+
+def test_no_recovery_flag_is_in_the_help() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert "--no-recovery" in result.output
