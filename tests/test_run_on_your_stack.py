@@ -320,21 +320,16 @@ def test_done_means_prometheus_alertmanager_and_a_signed_webhook_through_the_pro
     healing policy for it (mode auto) must call a webhook action whose receiver, a real HTTP server with
     its own HMAC code, accepts the signature.
     """
-    from forewarn.dev.prometheus_server import PrometheusServer, PrometheusUnavailable, ensure_installed
+    from forewarn.dev.prometheus_server import PrometheusServer
     from tests.healing.test_http_actions import Server, signed_hook_answer
-    from tests.receive.running import metrics_target
+    from tests.receive.running import metrics_target, real_binaries
     from tests.receive.test_alertmanager_incident import KEY as ALERTMANAGER_KEY
     from tests.receive.test_alertmanager_incident import alertmanager
     from tests.receive.test_prometheus_leak import KEY as PROMETHEUS_KEY
     from tests.receive.test_prometheus_leak import LeakingGauge, prometheus_config
 
-    try:
-        prometheus_binary = ensure_installed()
-        alertmanager_binary = ensure_installed(
-            binary="prometheus-alertmanager", package="prometheus-alertmanager"
-        )
-    except PrometheusUnavailable as error:
-        pytest.fail(f"a real Prometheus and Alertmanager are required: {error}")
+    prometheus_binary, alertmanager_binary = real_binaries(alertmanager=True)
+    assert alertmanager_binary is not None
     from prometheus_client import CollectorRegistry
 
     folder, files = stack_dir

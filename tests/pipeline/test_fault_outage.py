@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -32,7 +32,7 @@ from forewarn.settings import KafkaSettings, ProbeSettings, ProbeTarget, Setting
 
 from ..conftest import local_broker, prefixed_topics
 from ..fault_report import record
-from .kafka_process import DataflowProcess, child_env, start_dataflow, write_config
+from .kafka_process import DataflowProcess, child_env, start_dataflow, wait_until, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,15 +126,6 @@ def _stop_outcome(child: _Child) -> str:
     except subprocess.TimeoutExpired:
         return "did not stop within 30 s of SIGINT (killed)"
     return f"exit {code} in {time.monotonic() - start:.1f} s"
-
-
-def _until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.25)
-    return True
 
 
 @contextlib.contextmanager
@@ -236,7 +227,7 @@ def test_broker_outage_producers_buffer_and_every_consumer_catches_up(
                 prober = _Child(["probe"], env)
                 children.append(prober)
                 probe_metrics, ship_metrics = prober.metrics(), shipper.metrics()
-                assert _until(lambda: _store_probes(store) >= 2 * len(SERVICES), 60), "\n".join(
+                assert wait_until(lambda: _store_probes(store) >= 2 * len(SERVICES), 60), "\n".join(
                     api.lines[-20:]
                 )
 
@@ -269,7 +260,7 @@ def test_broker_outage_producers_buffer_and_every_consumer_catches_up(
                         and _store_probes(store) >= probes_by_restart
                     )
 
-                recovered = _until(caught_up, 120)
+                recovered = wait_until(caught_up, 120)
                 recovered_in = time.monotonic() - back_at
                 time.sleep(3)  # a few more rounds and lines with the broker back
                 dropped = {
@@ -279,7 +270,7 @@ def test_broker_outage_producers_buffer_and_every_consumer_catches_up(
                 lines = writer.stop()
                 assert prober.stop() == 0 and shipper.stop() == 0, prober.lines[-5:] + shipper.lines[-5:]
                 probes = sum(_Health.answered.values())
-                assert _until(
+                assert wait_until(
                     lambda: (
                         dataflow.metric(EVENTS, {"kind": "log"}) >= lines
                         and dataflow.metric(EVENTS, {"kind": "probe"}) >= probes

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from forewarn.kafka.io import ensure_topics
 from forewarn.settings import KafkaSettings, Settings
 
 from ..conftest import local_broker, prefixed_topics
-from .kafka_process import plain_producer, probe, start_dataflow
+from .kafka_process import plain_producer, probe, start_dataflow, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,15 +38,6 @@ CONTACT = "forewarn_pipeline_source_last_contact_timestamp_seconds"
 def message_of(line: str) -> str:
     """A log line without its time stamp, digits masked: what the repeat filter counts as one message."""
     return re.sub(r"\d+", "#", line.split(" ", 2)[-1]).split(" ... repeated")[0]
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.25)
-    return True
 
 
 def test_broker_outage_moves_the_source_metrics_and_the_log_stays_bounded(

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
+from forewarn.dev.prometheus_server import PrometheusUnavailable, ensure_installed
 from forewarn.dev.serving import serving
 from forewarn.kafka.publisher import Publisher
 
-__all__ = ["ListPublisher", "metrics_target", "serving"]
+__all__ = ["ListPublisher", "metrics_target", "real_binaries", "serving"]
+
+
+def real_binaries(alertmanager: bool = False) -> tuple[Path, Path | None]:
+    """The real Prometheus (and Alertmanager) binaries, installed once per machine; else the test fails.
+
+    Fails rather than skips: these tests are the boundary's real check (rule 2), so a machine that
+    cannot install them must show red, not a quiet skip.
+    """
+    try:
+        prometheus = ensure_installed()
+        manager = (
+            ensure_installed(binary="prometheus-alertmanager", package="prometheus-alertmanager")
+            if alertmanager
+            else None
+        )
+    except PrometheusUnavailable as error:
+        pytest.fail(f"a real Prometheus{' and Alertmanager' if alertmanager else ''} is required: {error}")
+    return prometheus, manager
 
 
 class ListPublisher:

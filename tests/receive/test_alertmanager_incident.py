@@ -24,15 +24,13 @@ from pydantic import SecretStr
 
 from forewarn.dev.prometheus_server import (
     PrometheusServer,
-    PrometheusUnavailable,
-    ensure_installed,
     free_port,
 )
 from forewarn.kafka.io import read_topic
 from forewarn.settings import HealingSettings, ReceiverSettings, Settings
 
 from .receiver_process import start_receiver
-from .running import metrics_target
+from .running import metrics_target, real_binaries
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -137,13 +135,8 @@ def test_a_firing_alert_opens_an_incident_and_its_resolution_closes_it(
 ) -> None:
     from forewarn.incidents.service import serve
 
-    try:
-        prometheus_binary = ensure_installed()
-        alertmanager_binary = ensure_installed(
-            binary="prometheus-alertmanager", package="prometheus-alertmanager"
-        )
-    except PrometheusUnavailable as error:
-        pytest.fail(f"a real Prometheus and Alertmanager are required: {error}")
+    prometheus_binary, alertmanager_binary = real_binaries(alertmanager=True)
+    assert alertmanager_binary is not None
     target, gauge = error_ratio
     settings = kafka_settings.model_copy(
         update={

@@ -20,13 +20,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import SecretStr
 
-from forewarn.dev.prometheus_server import PrometheusServer, PrometheusUnavailable, ensure_installed
+from forewarn.dev.prometheus_server import PrometheusServer
 from forewarn.kafka.io import read_topic
 from forewarn.settings import ForecastSettings, GaugeCapacity, ReceiverSettings, Settings
 from tests.pipeline.kafka_process import start_dataflow
 
 from .receiver_process import start_receiver
-from .running import metrics_target
+from .running import metrics_target, real_binaries
 from .test_prometheus_leak import KEY, prometheus_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -75,10 +75,7 @@ def node_target() -> Iterator[tuple[str, FillingNode]]:
 def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
     kafka_settings: Settings, tmp_path: Path, node_target: tuple[str, FillingNode]
 ) -> None:
-    try:
-        binary = ensure_installed()
-    except PrometheusUnavailable as error:
-        pytest.fail(f"a real Prometheus is required: {error}")
+    binary, _ = real_binaries()
     target, node = node_target
     forecast = ForecastSettings()
     forecast.capacities["app_memory_bytes"] = GaugeCapacity(label="capacity")

@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import SecretStr
 
-from forewarn.dev.prometheus_server import PrometheusServer, PrometheusUnavailable, ensure_installed
+from forewarn.dev.prometheus_server import PrometheusServer
 from forewarn.kafka.io import read_topic
 from forewarn.settings import ReceiverSettings, Settings
 from tests.pipeline.kafka_process import start_dataflow
 
 from .receiver_process import start_receiver
-from .running import metrics_target
+from .running import metrics_target, real_binaries
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,10 +95,7 @@ def metric_events(settings: Settings, name: str) -> list[dict[str, Any]]:
 def test_a_real_prometheus_remote_writes_a_leak_and_forewarn_forecasts_it(
     kafka_settings: Settings, tmp_path: Path, leaking_target: tuple[str, LeakingGauge]
 ) -> None:
-    try:
-        binary = ensure_installed()
-    except PrometheusUnavailable as error:
-        pytest.fail(f"a real Prometheus is required: {error}")
+    binary, _ = real_binaries()
     target, gauge = leaking_target
     settings = kafka_settings.model_copy(update={"receiver": ReceiverSettings(keys=[SecretStr(KEY)])})
     with start_receiver(settings, tmp_path) as receiver, start_dataflow(settings, tmp_path) as dataflow:
