@@ -16,13 +16,13 @@ a key read as they are; ``rekey`` re-seals every row with the current key, after
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forewarn.field_crypto import FieldCipher, seal, unseal
+from forewarn.sqlite_wal import connect_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -75,10 +75,8 @@ class StateStore:
     def __init__(self, path: Path | str, cipher: FieldCipher | None = None) -> None:
         self.path = Path(path)
         self.cipher = cipher
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect_wal(self.path)
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency)")}
         if "plan" not in columns:  # a state file from before the write-ahead plan: add the column

@@ -12,13 +12,13 @@ reasons and log templates, so it is sealed with the storage key when one is conf
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from forewarn.field_crypto import FieldCipher, seal, unseal
 from forewarn.incidents.grouping import IncidentGrouper
+from forewarn.sqlite_wal import connect_wal
 
 __all__ = ["GrouperCheckpoint"]
 
@@ -31,10 +31,8 @@ class GrouperCheckpoint:
     def __init__(self, path: Path | str, cipher: FieldCipher | None = None) -> None:
         self.path = Path(path)
         self.cipher = cipher
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect_wal(self.path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS grouper (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT)"
         )
