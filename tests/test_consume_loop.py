@@ -109,7 +109,7 @@ class AssignedConsumer(ScriptedConsumer):
     def position(self, tp: str) -> int:
         return self.positions[tp]
 
-    def commit(self, offsets: dict[str, Any] | None = None) -> None:  # type: ignore[override]
+    def commit(self, offsets: dict[str, Any] | None = None) -> None:
         if offsets is None:
             self.journal.append("commit")
         else:
