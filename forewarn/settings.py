@@ -264,7 +264,8 @@ class PipelineSettings(_Section):
     start_from: Literal["latest", "earliest"] = "latest"
     # Bytewax recovery (SQLite snapshots of detector state and input offsets), so a crash or a restart
     # resumes where the flow was instead of losing state or input. On by default (``--no-recovery``
-    # turns it off); costs about 6 % of throughput.
+    # turns it off). Its cost grows with the series touched per snapshot interval (bench/README.md):
+    # raise snapshot_interval_seconds for very many busy series.
     recovery: bool = True
     # Where its store lives. Default: <cache>/recovery/<key>, the key naming the Kafka cluster (its
     # id), the input topics and the member count, since the snapshots hold input offsets that mean
