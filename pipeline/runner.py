@@ -76,22 +76,26 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
-def recovery_directory(settings: Settings, options: RunOptions, members: int) -> Path | None:
+def recovery_directory(
+    settings: Settings, options: RunOptions, members: int, cluster_id: str | None = None
+) -> Path | None:
     """The recovery store's directory: given, or by default one in the cache named for this flow.
 
     Why the default key holds the Kafka cluster's id, the input topics and the member count: the
     snapshots hold input offsets, which mean nothing on another cluster (the demo formats a new
     broker each run) or other topics, and Bytewax fixes a store's partitions at creation. A member
     started by hand (``--process-id``, maybe on another host) gets no default: the members of a
-    cluster must agree on where their store is, so it must be given.
+    cluster must agree on where their store is, so it must be given. ``cluster_id``: the id the
+    caller's own wait for the broker returned; None waits for the broker here to learn it.
     """
     given = options.recovery_dir or settings.pipeline.recovery_dir
     if given is not None or not settings.pipeline.recovery or options.process_id is not None:
         return given
-    from forewarn.kafka.io import cluster_id
+    if cluster_id is None:
+        from forewarn.kafka.io import wait_until_ready
 
-    timeout = settings.kafka.start_timeout_seconds
-    key = "\n".join([cluster_id(settings.kafka, timeout), *sorted(settings.topics.inputs()), str(members)])
+        cluster_id = wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
+    key = "\n".join([cluster_id, *sorted(settings.topics.inputs()), str(members)])
     return cache_dir() / "recovery" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -145,7 +149,7 @@ def _run_flow(
     member = "" if options.process_id is None else f" (process {options.process_id})"
     bootstrap = settings.kafka.bootstrap_servers
     try:
-        wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
+        cluster_id = wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
         ensure_topics(settings.kafka, settings.topics.all())
     except KeyboardInterrupt:
         announce(f"dataflow forced to stop before it started{member}")
@@ -159,7 +163,7 @@ def _run_flow(
     metrics = PipelineMetrics(registry)
     source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
-    directory = recovery_directory(settings, options, max(1, len(options.addresses)))
+    directory = recovery_directory(settings, options, max(1, len(options.addresses)), cluster_id)
     recovery = _recovery(settings, directory, max(1, len(options.addresses)))
     if directory is not None and options.process_id is None:
         announce(f"recovery store: {directory} (state and offsets survive a restart)")
@@ -224,10 +228,6 @@ def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str
     Returns 0 after a clean stop; see :func:`forewarn.pipeline.supervisor.exit_code` otherwise.
     """
     # Initialise the recovery store once here: members starting together would race to create it.
-    if settings.pipeline.recovery and options.recovery_dir is None and settings.pipeline.recovery_dir is None:
-        from forewarn.kafka.io import wait_until_ready
-
-        wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)  # for its id
     directory = recovery_directory(settings, options, options.workers)
     _recovery(settings, directory, options.workers)
     if directory is not None:

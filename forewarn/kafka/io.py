@@ -42,7 +42,6 @@ __all__ = [
     "KafkaRefused",
     "TopicLayout",
     "TopicRefused",
-    "cluster_id",
     "ensure_topics",
     "make_producer",
     "read_topic",
@@ -116,8 +115,9 @@ def _admin(kafka: KafkaSettings, timeout: float) -> KafkaAdminClient:
         raise
 
 
-def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> None:
-    """Return once a broker at ``bootstrap`` lists itself in cluster metadata; else KafkaNotReady.
+def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> str:
+    """Once a broker at ``bootstrap`` lists itself in cluster metadata, return the cluster's id (a new
+    one each time a KRaft cluster is formatted); else KafkaNotReady.
 
     A broker that refuses our TLS or SASL settings raises :class:`KafkaRefused` at once: waiting
     does not change credentials.
@@ -135,25 +135,15 @@ def wait_until_ready(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> N
         try:
             admin = _admin(kafka, min(remaining, 5.0))
             try:
-                brokers = admin.describe_cluster().get("brokers", [])
+                cluster = admin.describe_cluster()
             finally:
                 admin.close()
-            if brokers:
-                return
+            if cluster.get("brokers"):
+                return str(cluster.get("cluster_id"))
             last_error = "metadata lists no broker yet"
         except (KafkaError, OSError, ValueError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-
-
-def cluster_id(bootstrap: KafkaSettings | str, timeout: float = 30.0) -> str:
-    """The Kafka cluster's id (a new one each time a KRaft cluster is formatted)."""
-    kafka = kafka_settings(bootstrap)
-    admin = _admin(kafka, timeout)
-    try:
-        return str(admin.describe_cluster()["cluster_id"])
-    finally:
-        admin.close()
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ def test_recovery_is_on_by_default_in_a_store_named_for_the_cluster_topics_and_m
     """Another cluster (the demo formats a new broker each run), other topics or another member count:
     another store, since a store's offsets and partitions mean nothing there."""
     clusters = iter(["cluster-A", "cluster-A", "cluster-B", "cluster-A"])
-    monkeypatch.setattr("forewarn.kafka.io.cluster_id", lambda *args, **kwargs: next(clusters))
+    monkeypatch.setattr("forewarn.kafka.io.wait_until_ready", lambda *args, **kwargs: next(clusters))
     monkeypatch.setenv("FOREWARN_CACHE_DIR", str(tmp_path))
     settings = Settings()
     assert settings.pipeline.recovery is True
