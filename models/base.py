@@ -120,6 +120,20 @@ class Snapshottable:
         return model
 
 
+def score_learn(detector: Detector, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
+    """Score ``x`` against the state before it, then learn it: one call when the detector fuses the two.
+
+    Why: score and learn compute the same surprise; a detector's ``score_learn_one`` computes it once
+    (the same numbers, tested), and the dataflow and ``forewarn bench nab`` both go through here.
+    """
+    fused = getattr(detector, "score_learn_one", None)
+    if fused is not None:
+        return fused(x, t)  # type: ignore[no-any-return]
+    score = detector.score_one(x, t)
+    detector.learn_one(x, t)
+    return score
+
+
 def as_finite(value: object) -> float | None:
     """The float in ``value``, or None when it is missing, non-numeric, NaN or infinite.
 

@@ -145,16 +145,51 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         if value is None:
             return
         if self.n == 0:
-            self.level = self.fast_mean = value
-            self.magnitude = abs(value)
-            self.n = 1
-            self.last_t = t
+            self._start(value, t)
             return
         t = self._clock(t)
         expected = self._expected(t)
         raw = self._raw(value, expected)
+        evidence = self._evidence(value, expected) if self.suppress_halflife > 0 else 0.0
+        self._learn(value, t, expected, raw, evidence)
+
+    def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
+        """``score_one`` then ``learn_one`` (the same numbers, tested), computing the surprise once.
+
+        The dataflow's per-observation step: the two verbs apart compute it three times.
+        """
+        value = self._value(x)
+        if value is None or self.n == 0:
+            self.learn_one(x, t)  # a gap learns nothing; the first value starts the series
+            return AnomalyScore(score=0.0, confidence=0.0)
+        t = self._clock(t)
+        expected = self._expected(t)
+        z = self._z(value, expected)
+        raw = self._capped(z, value, expected)
+        evidence = self._evidence_of(value, expected, raw, z)
+        score = evidence
+        if self.suppress_halflife > 0 and score <= self.peak * self._decay():
+            score = 0.0  # not above the recent peak: the same incident, already reported
+        score = self._rescale(score)
+        result = AnomalyScore(
+            score=score,
+            confidence=self.confidence(),
+            drivers={self.feature or "value": score},
+            expected=expected,
+        )
+        self._learn(value, t, expected, raw, evidence if self.suppress_halflife > 0 else 0.0)
+        return result
+
+    def _start(self, value: float, t: float | None) -> None:
+        self.level = self.fast_mean = value
+        self.magnitude = abs(value)
+        self.n = 1
+        self.last_t = t
+
+    def _learn(self, value: float, t: float | None, expected: float, raw: float, evidence: float) -> None:
+        """Learn ``value`` given its capped surprise ``raw`` and its ``evidence``, both before learning."""
         if self.suppress_halflife > 0:
-            self.peak = max(self.peak * self._decay(), self._evidence(value, expected))
+            self.peak = max(self.peak * self._decay(), evidence)
         if self.n >= 3:
             # long-run distribution of surprise: EW mean/variance (Welford-style)
             a = max(self.history_alpha, 1.0 / (self.n_hist + 1))
@@ -249,7 +284,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
 
     def _raw(self, value: float, expected: float) -> float:
         """Capped surprise in [0, 1]: the stronger of the point and the drift channel."""
-        z = self._z(value, expected)
+        return self._capped(self._z(value, expected), value, expected)
+
+    def _capped(self, z: float, value: float, expected: float) -> float:
+        """``_raw`` given the point surprise ``z`` already computed."""
         if self.drift_alpha > 0 and self.n > 2:
             z = max(z, self._drift(value, expected))
         return min(z, self.raw_cap) / self.raw_cap
@@ -258,13 +296,18 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         """The score before de-duplication: relative (likelihood) and absolute evidence, blended."""
         if self.n_hist < self.warmup:
             return 0.0
+        z = self._z(value, expected)
+        return self._evidence_of(value, expected, self._capped(z, value, expected), z)
+
+    def _evidence_of(self, value: float, expected: float, raw: float, z: float) -> float:
+        """``_evidence`` given the capped surprise ``raw`` and the point surprise ``z``."""
+        if self.n_hist < self.warmup:
+            return 0.0
         if (self.direction == "up" and value < expected) or (self.direction == "down" and value > expected):
             return 0.0  # e.g. latency: faster than usual is not an incident
-        raw = self._raw(value, expected)
         std = max(math.sqrt(self.hist_var), self.min_history_std)
         zz = max(0.0, (raw - self.hist_mean) / std)
         relative = zz / (1.0 + zz)  # monotone in the Gaussian tail, never saturates to a tie at 1
-        z = self._z(value, expected)
         absolute = z / (1.0 + z)
         w = self.blend_weight
         return min(1.0, math.pow(relative, w) * math.pow(absolute, 1.0 - w))

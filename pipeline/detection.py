@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 
 from forewarn.events import Detection, Severity
 from forewarn.models.alert_scale import AlertScaled
-from forewarn.models.base import AnomalyScore, Detector
+from forewarn.models.base import AnomalyScore, Detector, score_learn
 from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.record import RecordLikelihoodDetector
@@ -176,11 +176,16 @@ class DetectionEngine:
         x = {observation.feature: observation.value}
         t = observation.timestamp.timestamp()
         detector = state.detector
-        result = detector.score_one(x, t)
-        # Explanations are only needed for a detection, but must see the state before learning.
-        explain_one = getattr(detector, "explain_one", None) if result.score >= ALERT_SCORE else None
-        facts: dict[str, float] = explain_one(x) if callable(explain_one) else {}
-        detector.learn_one(x, t)
+        explain_one = getattr(detector, "explain_one", None)
+        facts: dict[str, float] = {}
+        if callable(explain_one):
+            # Explanations are only needed for a detection, but must see the state before learning.
+            result = detector.score_one(x, t)
+            if result.score >= ALERT_SCORE:
+                facts = explain_one(x)
+            detector.learn_one(x, t)
+        else:
+            result = score_learn(detector, x, t)
         previous = state.alert
         anomalous = result.score >= ALERT_SCORE
         streak = previous.streak + 1 if anomalous else 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from forewarn.models.base import Detector, UsesPriors, as_finite
+from forewarn.models.base import Detector, UsesPriors, as_finite, score_learn
 
 DetectorFactory = Callable[[], Detector]
 
@@ -163,8 +163,7 @@ def run_file(
                     value = perturb.scale * value + perturb.offset
             x = {"value": value} if value is not None else {}
             start = time.perf_counter()
-            score = detector.score_one(x, t).score
-            detector.learn_one(x, t)
+            score = score_learn(detector, x, t)
             spent += time.perf_counter() - start
             writer.writerow([ts_text, value_text, repr(float(score))])
             rows += 1

@@ -17,7 +17,7 @@ import pytest
 from river.base import AnomalyDetector
 
 from forewarn.models import registry
-from forewarn.models.base import AnomalyScore, Detector, Forecast, Forecaster
+from forewarn.models.base import AnomalyScore, Detector, Forecast, Forecaster, score_learn
 
 pytestmark = pytest.mark.unit
 
@@ -147,6 +147,25 @@ def test_out_of_order_and_missing_timestamps(detector_factory: Callable[[], Any]
     x = {"value": 100.0}
     _check_score(model.score_one(x, None))
     model.learn_one(x, None)
+
+
+def test_the_fused_step_gives_the_two_verbs_numbers(detector_factory: Callable[[], Any]) -> None:
+    """``score_learn`` (what the dataflow and ``bench nab`` call) equals ``score_one`` then ``learn_one``,
+    score by score and state by state, through gaps, late and missing times, spikes and a level shift."""
+    data: list[tuple[float | None, Any]] = list(_series(900))
+    for i in range(0, 900, 97):
+        data[i] = (data[i][0], None if i % 2 else float("nan"))
+    data[300:320] = list(reversed(data[300:320]))
+    data[500] = (None, 130.0)
+    data[650] = (data[650][0], 1e9)
+    fused, plain = detector_factory(), detector_factory()
+    for t, v in data:
+        x = {"value": v}
+        got = score_learn(fused, x, t)
+        expected = plain.score_one(x, t)
+        plain.learn_one(x, t)
+        assert got == expected
+    assert pickle.dumps(fused) == pickle.dumps(plain)
 
 
 @pytest.mark.parametrize("extreme", [1e300, -1e300, 1e-300, 0.0, -5.0])
