@@ -46,7 +46,7 @@ from forewarn.dev.bench.pipeline_load import (
 from forewarn.dev.bench.pipeline_run import DataflowProcess, machine_busy_seconds
 from forewarn.settings import Settings, TopicSettings, load_settings
 
-__all__ = ["PipelineBenchConfig", "print_table", "run_pipeline_bench"]
+__all__ = ["PipelineBenchConfig", "print_table", "run_pipeline_bench", "speedup_ceiling"]
 
 Advance = Callable[[float], None]
 
@@ -194,6 +194,9 @@ class PipelineBench:
                 reads.append(raw_consume(self.bootstrap, topics.inputs()))
                 advance(cfg.events)
         raw = max(r.per_second for r in reads)
+        with self.steps.step("raw consumer + json.loads (parse-only ceiling)", cfg.events) as advance:
+            parse_only = raw_consume(self.bootstrap, topics.inputs(), decode=True).per_second
+            advance(cfg.events)
         one, detections_one = self._drain("one-process", inputs, cfg.events, 1)
         out: dict[str, Any] = {
             "producer_events_per_second": round(produce_rate),
@@ -201,6 +204,9 @@ class PipelineBench:
             "raw_reads_events_per_second": [round(r.per_second) for r in reads],
             "end_to_end_events_per_second": round(one.per_second),
             "ratio": round(one.per_second / raw, 4),
+            # the same read with json.loads per message: no Python consumer of JSON events beats it
+            "parse_only_events_per_second": round(parse_only),
+            "parse_only_ratio": round(parse_only / raw, 4),
             "cpu_us_per_event_1_process": round(one.cpu_us_per_event, 1),
             "dataflow_cores_1_process": round(one.cpu_seconds / one.cpu_span, 2),
             "machine_busy_cores_1_process": round(one.machine_busy_seconds / one.cpu_span, 2),
@@ -219,6 +225,9 @@ class PipelineBench:
                 many.machine_busy_seconds / many.cpu_span, 2
             )
             out[f"detections_{cfg.processes}_processes"] = detections_many
+            out[f"speedup_ceiling_{cfg.processes}_processes"] = speedup_ceiling(
+                os.cpu_count() or 1, out["machine_busy_cores_1_process"], cfg.processes
+            )
         return out
 
     def series_scaling(self) -> list[dict[str, Any]]:
@@ -369,6 +378,19 @@ class PipelineBench:
             return measure_publishers(self.bootstrap, self.config.publisher_messages, advance)
 
 
+def speedup_ceiling(cpus: int, busy_cores_one: float, processes: int) -> float:
+    """The most ``processes`` dataflow processes can gain on this machine, from the 1-process run.
+
+    The broker, the load and the dataflow all share the machine, and their work grows with the
+    event rate: at the 1-process rate they keep ``busy_cores_one`` cores busy, so with every core
+    busy and no scaling loss the rate grows by ``cpus / busy_cores_one`` at most (and by no more than
+    the process count). An upper bound, for reading the measured speed-up.
+    """
+    if busy_cores_one <= 0:
+        return float(processes)
+    return round(min(float(processes), cpus / busy_cores_one), 2)
+
+
 def _quantile(ordered: list[float], q: float) -> float:
     """Nearest-rank quantile of a sorted list."""
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -451,6 +473,12 @@ def print_table(report: dict[str, Any], console: Console) -> None:
     table.add_row("raw consumer (confluent-kafka), events/s", num(report["raw_events_per_second"]), "")
     table.add_row("forewarn run -w 1, end to end, events/s", num(report["end_to_end_events_per_second"]), "")
     table.add_row("ratio end to end / raw", num(report["ratio"], ".1%"), ">= 50%")
+    if "parse_only_events_per_second" in report:
+        table.add_row(
+            "raw consumer + json.loads only (ceiling), events/s (ratio)",
+            f"{num(report['parse_only_events_per_second'])} ({num(report['parse_only_ratio'], '.1%')})",
+            "",
+        )
     n = report["config"]["processes"]
     if f"speedup_{n}_processes" in report:
         table.add_row(
@@ -459,6 +487,13 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         table.add_row(
             f"speed-up 1 -> {n} processes", num(report[f"speedup_{n}_processes"], ".2f") + "x", ">= 1.7x"
         )
+        ceiling = report.get(f"speedup_ceiling_{n}_processes")
+        if ceiling is not None:
+            table.add_row(
+                f"speed-up ceiling on this machine ({report['machine']['cpus']} cores / busy at 1 process)",
+                f"{ceiling:.2f}x",
+                "",
+            )
     if "cpu_us_per_event_1_process" in report:
         many = report.get(f"cpu_us_per_event_{n}_processes")
         table.add_row(

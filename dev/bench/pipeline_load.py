@@ -171,11 +171,13 @@ class RawRead:
         return self.timed / self.seconds if self.seconds > 0 else 0.0
 
 
-def raw_consume(bootstrap: str, topics: Iterable[str], batch: int = 1000) -> RawRead:
+def raw_consume(bootstrap: str, topics: Iterable[str], batch: int = 1000, *, decode: bool = False) -> RawRead:
     """Read every partition of ``topics`` from the start to its end with one plain consumer.
 
     No processing at all (the count of messages is all that is kept): the most a Python process
     reading these topics with librdkafka can do, in batches of ``batch`` as the dataflow's source.
+    ``decode`` also runs the standard library's ``json.loads`` on each message (a bad one counts
+    too): the ceiling of any Python consumer that must look inside JSON events.
     """
     consumer = Consumer(
         {
@@ -197,6 +199,8 @@ def raw_consume(bootstrap: str, topics: Iterable[str], batch: int = 1000) -> Raw
                 error = message.error()
                 if error is None:
                     count += 1
+                    if decode:
+                        _try_json(message.value())
                     if started is None:
                         started = time.perf_counter()
                 elif error.code() == KafkaError._PARTITION_EOF:
@@ -207,6 +211,13 @@ def raw_consume(bootstrap: str, topics: Iterable[str], batch: int = 1000) -> Raw
         return RawRead(count, max(0, count - 1), seconds)
     finally:
         consumer.close()
+
+
+def _try_json(value: bytes | None) -> object:
+    try:
+        return json.loads(value or b"")
+    except ValueError:
+        return None
 
 
 def detection_times(

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.dev.bench.pipeline import speedup_ceiling
 from tests.conftest import KafkaBroker
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,6 +36,9 @@ REQUIRED = (
     "cpu_us_per_event_2_processes",
     "dataflow_cores_1_process",
     "machine_busy_cores_1_process",
+    "parse_only_events_per_second",
+    "parse_only_ratio",
+    "speedup_ceiling_2_processes",
 )
 
 
@@ -66,3 +70,14 @@ def test_bench_pipeline_tiny(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
         assert row["events"] == max(3 * row["series"], 300)
         assert _positive(row["events_per_second"]) and _positive(row["peak_rss_bytes"])
     assert report["latency_tries"][-1]["samples"] > 0
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("cpus", "busy", "processes", "ceiling"),
+    [(2, 1.07, 2, 1.87), (16, 1.07, 2, 2.0), (2, 2.0, 2, 1.0), (4, 1.0, 8, 4.0), (2, 0.0, 2, 2.0)],
+)
+def test_speedup_ceiling_is_the_idle_share_of_the_machine(
+    cpus: int, busy: float, processes: int, ceiling: float
+) -> None:
+    assert speedup_ceiling(cpus, busy, processes) == ceiling
