@@ -285,6 +285,11 @@ class PipelineSettings(_Section):
     # which the recovery dir is backed up, so a restored backup still finds the snapshots it names.
     backup_interval_seconds: float = Field(0.0, ge=0)
     batch_size: int = Field(1000, ge=1)
+    # Allocations between two passes of Python's cyclic garbage collector in `forewarn run` (Python's
+    # default is 700). The flow allocates a few short-lived, acyclic objects per event, freed by
+    # reference counting, so frequent passes only re-scan live state: per-series detectors made the
+    # full passes cost ~15 % at 100k series in a py-spy profile (bench/README.md). 0 keeps Python's.
+    gc_threshold: int = Field(50_000, ge=0)
     # Per-series state (a detector, a forecaster, a service's log miner) silent this long (wall clock)
     # is dropped, so memory stays bounded even if producers keep inventing names; a series that comes
     # back starts over with a fresh warm-up.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
@@ -112,6 +113,18 @@ def _recovery(settings: Settings, directory: Path | None, partitions: int) -> ob
     return RecoveryConfig(str(directory), backup)  # type: ignore[no-untyped-call]
 
 
+def tune_gc(threshold: int) -> None:
+    """Collect cycles every ``threshold`` allocations (setting ``pipeline.gc_threshold``; 0: Python's).
+
+    ``gc.freeze`` first moves what start-up built (modules, settings, the flow) out of the collector's
+    sight: it lives as long as the process, so no pass needs to scan it again.
+    """
+    if threshold <= 0:
+        return
+    gc.freeze()
+    gc.set_threshold(threshold)
+
+
 def epoch_interval(settings: Settings, recovery: object | None) -> timedelta:
     """With recovery, the snapshot interval (Bytewax snapshots at each epoch's end), else the epoch."""
     pipeline = settings.pipeline
@@ -172,6 +185,7 @@ def _run_flow(
     if settings.kafka.security_protocol != "PLAINTEXT":
         bootstrap += f" ({settings.kafka.security_protocol})"
     announce(f"dataflow running on {bootstrap}: {', '.join(settings.topics.inputs())}{member}")
+    tune_gc(settings.pipeline.gc_threshold)
     try:
         cli_main(  # type: ignore[no-untyped-call]
             flow,

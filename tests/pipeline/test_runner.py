@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from forewarn.pipeline.runner import (
     cluster_commands,
     epoch_interval,
     recovery_directory,
+    tune_gc,
 )
 from forewarn.settings import PipelineSettings, Settings
 
@@ -227,3 +230,27 @@ def test_recovery_off_given_or_for_a_hand_started_member(tmp_path: Path) -> None
 def test_no_recovery_flag_is_in_the_help() -> None:
     result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert "--no-recovery" in result.output
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    before = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*before)
+
+
+@pytest.mark.unit
+@pytest.mark.usefixtures("restore_gc")
+def test_tune_gc_spaces_out_the_passes_and_freezes_start_up() -> None:
+    default = gc.get_threshold()
+    tune_gc(0)  # 0 keeps Python's own
+    assert gc.get_threshold() == default and gc.get_freeze_count() == 0
+    tune_gc(50_000)
+    assert gc.get_threshold()[0] == 50_000
+    assert gc.get_freeze_count() > 0  # start-up's objects are out of the collector's sight
+    # cycles made after it are still collected
+    first: list[object] = []
+    first.append(first)
+    del first
+    assert gc.collect() >= 1
