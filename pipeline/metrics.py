@@ -9,6 +9,7 @@ text), and service/kind for detections.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from forewarn.ingest import reason_class
 # Event lag (wall clock at parse minus event time): probes every second up to replays of an hour.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
-__all__ = ["PipelineMetrics", "serve_metrics"]
+__all__ = ["PipelineMetrics", "observe_many", "serve_metrics"]
 
 
 class PipelineMetrics:
@@ -127,14 +128,15 @@ class PipelineMetrics:
         counts: dict[tuple[str, str], int] = {}
         now = self.clock()
         newest = self._newest_event_time
-        observe_lag = self.lag.observe
+        lags: list[float] = []
         for topic, event in zip(topics, events, strict=True):
             key: tuple[str, str] = (topic or "unknown", event.kind)
             counts[key] = counts.get(key, 0) + 1
             event_time = event.timestamp.timestamp()
-            observe_lag(max(0.0, now - event_time))
+            lags.append(max(0.0, now - event_time))
             if event_time > newest:
                 newest = event_time
+        observe_many(self.lag, lags)
         for key, count in counts.items():
             child = self._event_children.get(key)
             if child is None:
@@ -152,6 +154,35 @@ class PipelineMetrics:
 
     def observe_late(self, signal: str) -> None:
         self.late_events.labels(signal=signal).inc()
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for each ``v`` (NaN skipped), one locked add per bucket touched.
+
+    Why: the lag is observed once per event, and ``observe`` takes two locks each time (~1.5 µs, 4 % of
+    the flow's Python work). This adds to the client's own bucket counters (its ``_upper_bounds``,
+    ``_buckets`` and ``_sum``, stable across prometheus-client 0.x); a test checks the exposition
+    equals ``observe``'s, and a client without them is served by ``observe``.
+    """
+    bounds: list[float] | None = getattr(histogram, "_upper_bounds", None)
+    buckets: list[Any] | None = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts: dict[int, int] = {}
+    added = 0.0
+    for value in values:
+        if value != value:  # NaN: no bucket would take it
+            continue
+        index = bisect_left(bounds, value)
+        counts[index] = counts.get(index, 0) + 1
+        added += value
+    for index, count in counts.items():
+        buckets[index].inc(count)
+    if counts:
+        total.inc(added)
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> tuple[WSGIServer, int]:
