@@ -148,10 +148,12 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             self._start(value, t)
             return
         t = self._clock(t)
-        expected = self._expected(t)
+        k = self._bin_of(t)
+        expected = self.level + (self.season[k] if k is not None else 0.0)
         raw = self._raw(value, expected)
-        evidence = self._evidence(value, expected) if self.suppress_halflife > 0 else 0.0
-        self._learn(value, t, expected, raw, evidence)
+        suppress = self.suppress_halflife > 0
+        evidence = self._evidence(value, expected) if suppress else 0.0
+        self._learn(value, t, k, expected, raw, evidence, self._decay() if suppress else 1.0)
 
     def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         """``score_one`` then ``learn_one`` (the same numbers, tested), computing the surprise once.
@@ -163,12 +165,15 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             self.learn_one(x, t)  # a gap learns nothing; the first value starts the series
             return AnomalyScore(score=0.0, confidence=0.0)
         t = self._clock(t)
-        expected = self._expected(t)
+        k = self._bin_of(t)
+        expected = self.level + (self.season[k] if k is not None else 0.0)
         z = self._z(value, expected)
         raw = self._capped(z, value, expected)
         evidence = self._evidence_of(value, expected, raw, z)
         score = evidence
-        if self.suppress_halflife > 0 and score <= self.peak * self._decay():
+        suppress = self.suppress_halflife > 0
+        decay = self._decay() if suppress else 1.0
+        if suppress and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
         score = self._rescale(score)
         result = AnomalyScore(
@@ -177,7 +182,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             drivers={self.feature or "value": score},
             expected=expected,
         )
-        self._learn(value, t, expected, raw, evidence if self.suppress_halflife > 0 else 0.0)
+        self._learn(value, t, k, expected, raw, evidence if suppress else 0.0, decay)
         return result
 
     def _start(self, value: float, t: float | None) -> None:
@@ -186,10 +191,20 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.n = 1
         self.last_t = t
 
-    def _learn(self, value: float, t: float | None, expected: float, raw: float, evidence: float) -> None:
-        """Learn ``value`` given its capped surprise ``raw`` and its ``evidence``, both before learning."""
+    def _learn(
+        self,
+        value: float,
+        t: float | None,
+        k: int | None,
+        expected: float,
+        raw: float,
+        evidence: float,
+        decay: float,
+    ) -> None:
+        """Learn ``value`` (time-of-day bin ``k``) given its capped surprise ``raw`` and ``evidence``,
+        both before learning, and the peak's ``decay`` per event (computed once per event)."""
         if self.suppress_halflife > 0:
-            self.peak = max(self.peak * self._decay(), evidence)
+            self.peak = max(self.peak * decay, evidence)
         if self.n >= 3:
             # long-run distribution of surprise: EW mean/variance (Welford-style)
             a = max(self.history_alpha, 1.0 / (self.n_hist + 1))
@@ -211,9 +226,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             else:
                 self.tail = max(0.0, self.tail - step * (1.0 - self.tail_quantile))
         self.magnitude += a_scale * (abs(value) - self.magnitude)
-        self.level += self.level_alpha * (value - self.level - self._seasonal(t))
-        if self.seasonal_bins and t is not None:
-            k = self._bin(t)
+        if k is None:
+            self.level += self.level_alpha * (value - self.level)
+        else:
+            self.level += self.level_alpha * (value - self.level - self.season[k])
             self.season[k] += self.seasonal_alpha * (value - self.level - self.season[k])
         if t is not None:
             self.last_t = t
@@ -248,6 +264,12 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     def _bin(self, t: float) -> int:
         phase = (t % self.seasonal_period_seconds) / self.seasonal_period_seconds
         return min(self.seasonal_bins - 1, int(phase * self.seasonal_bins))
+
+    def _bin_of(self, t: float | None) -> int | None:
+        """The time-of-day bin of ``t``; None without a seasonal profile or a time."""
+        if not self.seasonal_bins or t is None:
+            return None
+        return self._bin(t)
 
     def _seasonal(self, t: float | None) -> float:
         if not self.seasonal_bins or t is None:
