@@ -97,7 +97,7 @@ def one_pass(messages: list[RawMessage], settings: Settings) -> tuple[dict[str, 
         keyed(log_groups, logs, side.log_logic)
         t8 = clock()
         marks = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
-        for name, begin, end in zip(STEPS, marks, marks[1:], strict=True):
+        for name, begin, end in zip(STEPS, marks[:-1], marks[1:], strict=True):
             spent[name] += end - begin
     return spent, detections
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,21 @@ def test_speedup_ceiling_is_the_idle_share_of_the_machine(
     cpus: int, busy: float, processes: int, ceiling: float
 ) -> None:
     assert speedup_ceiling(cpus, busy, processes) == ceiling
+
+
+@pytest.mark.unit
+def test_bench_pipeline_stages_accounts_for_every_step(tmp_path: Path) -> None:
+    """bench/pipeline_stages.py: every step timed, the shares add up to the flow's own work."""
+    out = tmp_path / "stages.json"
+    script = Path(__file__).resolve().parents[2] / "bench" / "pipeline_stages.py"
+    args = [sys.executable, str(script), "--events", "1500", "--rounds", "1", "--json", str(out)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    steps = {row["step"]: row for row in report["steps"]}
+    assert len(steps) == 8 and all(row["us_per_event"] >= 0 for row in steps.values())
+    assert sum(row["share"] for row in steps.values()) == pytest.approx(1.0, abs=0.01)
+    assert report["events"] == 1500 and report["detections"] >= 0
+    for key in ("flow_us_per_event", "json_loads_us_per_event", "pydantic_us_per_event"):
+        assert _positive(report[key]), key
+    assert "log patterns" in done.stdout  # the table
