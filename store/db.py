@@ -106,13 +106,18 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def create_tables(engine: Engine, attempts: int = 5) -> None:
+_CREATE_RACE = ("already exists", "duplicate", "database is locked")
+
+
+def create_tables(engine: Engine, attempts: int = 8) -> None:
     """Create the missing tables, tolerating another process doing the same at the same moment.
 
     Why: ``forewarn api`` and ``forewarn respond`` both open the store and start together (one Procfile);
     ``create_all`` checks, then creates, so the slower one can find a table created in between ("table
-    probes already exists" on SQLite; DuplicateTable or a pg_type unique violation on PostgreSQL). A
-    second pass sees the table and skips it.
+    probes already exists" on SQLite; DuplicateTable or a pg_type unique violation on PostgreSQL). On
+    SQLite, a reader whose transaction must become a writer after another one wrote gets "database is
+    locked" at once, without waiting out the busy timeout (SQLite's deadlock rule). A second pass sees
+    the tables and skips them.
     """
     for attempt in range(attempts):
         try:
@@ -120,7 +125,7 @@ def create_tables(engine: Engine, attempts: int = 5) -> None:
             return
         except DBAPIError as exc:
             text = str(exc.orig).lower()
-            if attempt == attempts - 1 or not ("already exists" in text or "duplicate" in text):
+            if attempt == attempts - 1 or not any(race in text for race in _CREATE_RACE):
                 raise
             time.sleep(0.05 * (attempt + 1))
 

@@ -36,6 +36,16 @@ def test_losing_the_create_race_is_retried_and_other_errors_are_not(
     Store(make_engine(f"sqlite:///{tmp_path / 'a.db'}"))
     assert len(calls) == 2
 
+    def locked(engine: Engine) -> None:
+        calls.append(1)
+        if len(calls) == 3:  # SQLite's deadlock rule: a reader that must write after another wrote
+            raise OperationalError("CREATE TABLE probes", {}, Exception("database is locked"))
+        real(engine)
+
+    monkeypatch.setattr(metadata, "create_all", locked)
+    Store(make_engine(f"sqlite:///{tmp_path / 'c.db'}"))
+    assert len(calls) == 4
+
     def broken(engine: Engine) -> None:
         raise OperationalError("CREATE TABLE probes", {}, Exception("disk I/O error"))
 
