@@ -277,6 +277,11 @@ def test_broker_outage_producers_buffer_and_every_consumer_catches_up(
                         and _store_probes(store) >= probes
                     ),
                     60,
+                ), (
+                    f"not caught up 60 s after the producers stopped (recovered={recovered} in "
+                    f"{recovered_in:.0f} s): dataflow logs {dataflow.metric(EVENTS, {'kind': 'log'}):.0f}"
+                    f"/{lines}, probes {dataflow.metric(EVENTS, {'kind': 'probe'}):.0f}/{probes}, "
+                    f"stored probes {_store_probes(store)}/{probes}; api:\n" + "\n".join(api.lines[-15:])
                 )
                 read = {
                     "logs": int(dataflow.metric(EVENTS, {"kind": "log"})),
