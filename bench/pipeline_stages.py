@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from forewarn.dev.bench.pipeline_load import mixed_workload
 from forewarn.ingest import RawMessage
+from forewarn.pipeline.dataflow import utc_now
 from forewarn.pipeline.detection import DetectionEngine
 from forewarn.pipeline.forecast_steps import ForecastSteps
 from forewarn.pipeline.messages import detection_message
@@ -48,10 +49,6 @@ STEPS = (
     "log records, grouped by service",
     "log patterns (redaction + drain3)",
 )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def one_pass(messages: list[RawMessage], settings: Settings) -> tuple[dict[str, float], int]:

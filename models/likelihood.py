@@ -128,17 +128,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         if value is None or self.n == 0:
             return AnomalyScore(score=0.0, confidence=0.0)
         t = self._clock(t)
-        expected = self._expected(t)
-        score = self._evidence(value, expected)
-        if self.suppress_halflife > 0 and score <= self.peak * self._decay():
-            score = 0.0  # not above the recent peak: the same incident, already reported
-        score = self._rescale(score)
-        return AnomalyScore(
-            score=score,
-            confidence=self.confidence(),
-            drivers={self.feature or "value": score},
-            expected=expected,
-        )
+        expected = self._expected_at(self._bin_of(t))
+        return self._scored(self._evidence(value, expected), expected, self._peak_decay())
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
@@ -149,11 +140,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             return
         t = self._clock(t)
         k = self._bin_of(t)
-        expected = self.level + (self.season[k] if k is not None else 0.0)
+        expected = self._expected_at(k)
         raw = self._raw(value, expected)
-        suppress = self.suppress_halflife > 0
-        evidence = self._evidence(value, expected) if suppress else 0.0
-        self._learn(value, t, k, expected, raw, evidence, self._decay() if suppress else 1.0)
+        evidence = self._evidence(value, expected) if self.suppress_halflife > 0 else 0.0
+        self._learn(value, t, k, expected, raw, evidence, self._peak_decay())
 
     def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         """``score_one`` then ``learn_one`` (the same numbers, tested), computing the surprise once.
@@ -166,24 +156,27 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             return AnomalyScore(score=0.0, confidence=0.0)
         t = self._clock(t)
         k = self._bin_of(t)
-        expected = self.level + (self.season[k] if k is not None else 0.0)
+        expected = self._expected_at(k)
         z = self._z(value, expected)
         raw = self._capped(z, value, expected)
         evidence = self._evidence_of(value, expected, raw, z)
+        decay = self._peak_decay()
+        result = self._scored(evidence, expected, decay)
+        self._learn(value, t, k, expected, raw, evidence if self.suppress_halflife > 0 else 0.0, decay)
+        return result
+
+    def _scored(self, evidence: float, expected: float, decay: float) -> AnomalyScore:
+        """The reported score of ``evidence``: 0 unless it beats the recent peak, then rescaled."""
         score = evidence
-        suppress = self.suppress_halflife > 0
-        decay = self._decay() if suppress else 1.0
-        if suppress and score <= self.peak * decay:
+        if self.suppress_halflife > 0 and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
         score = self._rescale(score)
-        result = AnomalyScore(
+        return AnomalyScore(
             score=score,
             confidence=self.confidence(),
             drivers={self.feature or "value": score},
             expected=expected,
         )
-        self._learn(value, t, k, expected, raw, evidence if suppress else 0.0, decay)
-        return result
 
     def _start(self, value: float, t: float | None) -> None:
         self.level = self.fast_mean = value
@@ -258,8 +251,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             return 0.5 * evidence / a
         return min(1.0, 0.5 + 0.5 * (evidence - a) / (1.0 - a))
 
-    def _decay(self) -> float:
-        return math.pow(0.5, 1.0 / self.suppress_halflife)
+    def _peak_decay(self) -> float:
+        """The recent peak's decay per event (1 when de-duplication is off)."""
+        return math.pow(0.5, 1.0 / self.suppress_halflife) if self.suppress_halflife > 0 else 1.0
 
     def _bin(self, t: float) -> int:
         phase = (t % self.seasonal_period_seconds) / self.seasonal_period_seconds
@@ -271,13 +265,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             return None
         return self._bin(t)
 
-    def _seasonal(self, t: float | None) -> float:
-        if not self.seasonal_bins or t is None:
-            return 0.0
-        return self.season[self._bin(t)]
-
-    def _expected(self, t: float | None) -> float:
-        return self.level + self._seasonal(t)
+    def _expected_at(self, k: int | None) -> float:
+        """The level plus the time-of-day profile at bin ``k`` (None: no profile or no time)."""
+        return self.level + (self.season[k] if k is not None else 0.0)
 
     # snapshots from before the parameter existed restore with the value they were built with
     relative_floor = 1e-6

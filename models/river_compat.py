@@ -48,12 +48,6 @@ class RiverDetector(_RiverAnomalyDetector):
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         """Learn ``x``; after ``score_one`` on the same event (River's and the dataflow's order)."""
 
-    def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
-        """``score_one`` then ``learn_one``: the dataflow's step, which a detector may fuse (same numbers)."""
-        score = self.score_one(x, t)
-        self.learn_one(x, t)
-        return score
-
     def _value(self, x: Mapping[str, float]) -> float | None:
         """The value of ``feature`` in ``x`` (or its first value), None when missing or not finite."""
         if self.feature is not None:
