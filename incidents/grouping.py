@@ -4,8 +4,9 @@ Why: a database outage produces dozens of detections (database probe failures, a
 payment errors, error-log spikes). Paging, reporting and healing per detection would be noise; a
 person wants one incident that says "database, since 17:02, auth and payments affected". A detection
 joins an open incident when it arrives within ``window_seconds`` of the incident's latest detection
-and its service is the incident's, or related to one of its services through the dependency map.
-The root service is the one the others depend on (database over auth over payments).
+and its service is one of the incident's, or related to the incident's root service through the
+dependency map (one depends on the other, directly or not). The root service is the one the others
+depend on (database over auth over payments).
 
 Plain class, deterministic for a given input order (no clock reads: time is event time), so the
 fingerprint and id are stable when detections are replayed.
@@ -185,11 +186,20 @@ class IncidentGrouper:
                 incident.opened_at - window <= detection.timestamp <= incident.updated_at + window
             ):
                 continue
-            if any(self.related(detection.service, s) for s in incident.services) and (
+            if self._belongs(detection.service, incident) and (
                 best is None or incident.updated_at > best.updated_at
             ):
                 best = incident
         return best
+
+    def _belongs(self, service: str, incident: Incident) -> bool:
+        """A service already in the incident, or one related to its root service.
+
+        Why the root and not any member: a dependent shared by many services (``overall``) is
+        related to all of them, so matching on members chained siblings together: an SMS latency
+        blip, then the overall check, then a database pool forecast became one "SMS outage".
+        """
+        return service in incident.services or self.related(service, incident.service)
 
     def _root(self, detections: list[Detection]) -> str:
         """The probable root service.

@@ -181,3 +181,20 @@ def test_templates_are_attached_from_the_miner() -> None:
         incident = grouper.add(d)
     assert incident is not None
     assert incident.log_templates[0].template.startswith("database connection failed")
+
+
+def test_services_that_only_share_a_dependent_stay_apart() -> None:
+    """``overall`` depends on sms and on the database, which do not depend on each other.
+
+    Seen in a demo run under load: an SMS latency blip opened an incident, the overall check joined
+    it, and a database pool forecast 3 s later joined through ``overall``: the report then blamed
+    the SMS provider for the database's pool leak.
+    """
+    grouper = IncidentGrouper()
+    sms = grouper.add(_det("sms", 0, kind="latency_anomaly"))
+    overall = grouper.add(_det("overall", 1, kind="latency_anomaly"))
+    database = grouper.add(_det("database", 3, kind="exhaustion_forecast"))
+    assert sms is not None and overall is not None and database is not None
+    assert overall.id == sms.id and overall.services == ["overall", "sms"]
+    assert database.id != sms.id and database.service == "database"
+    assert len(grouper.open_incidents) == 2
