@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from forewarn.kafka.consume import consume_until
+from forewarn.kafka.consume import ConsumeLoop, consume_until
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,8 @@ class ScriptedConsumer:
             return {}
         return self.batches.pop(0)
 
-    def commit(self) -> None:
+    def commit(self, offsets: Any = None, timeout_ms: int | None = None) -> None:
+        assert timeout_ms is not None, "a commit must not wait on the broker forever"
         self.journal.append("commit")
 
 
@@ -106,10 +107,12 @@ class AssignedConsumer(ScriptedConsumer):
     def assignment(self) -> set[str]:
         return self.assigned
 
-    def position(self, tp: str) -> int:
+    def position(self, tp: str, timeout_ms: int | None = None) -> int:
+        assert timeout_ms is not None, "a position must not wait on the broker forever"
         return self.positions[tp]
 
-    def commit(self, offsets: dict[str, Any] | None = None) -> None:
+    def commit(self, offsets: dict[str, Any] | None = None, timeout_ms: int | None = None) -> None:
+        assert timeout_ms is not None, "a commit must not wait on the broker forever"
         if offsets is None:
             self.journal.append("commit")
         else:
@@ -123,3 +126,57 @@ def test_each_assigned_partition_gets_its_position_committed_once_even_if_never_
     consume_until(stop, consumer, lambda topic, value: journal.append(f"handle {topic}"))
     # marked after the first (empty) poll; later polls mark nothing new, and reads still commit
     assert journal == ["mark p0@4,p1@9", "handle a", "commit"]
+
+
+class FlakyBroker(AssignedConsumer):
+    """The broker goes away: a poll, a position and a commit fail once each, as kafka-python's do."""
+
+    def __init__(self, stop: threading.Event, journal: list[str]) -> None:
+        super().__init__(stop, journal, {"p0"})
+        self.batches = [{"p0": [Msg("a", b"1")]}, {}, {}, {"p0": [Msg("a", b"2")]}, {}]
+        self.failures = {"position": 1, "commit": 1, "poll": 1}
+
+    def _fail(self, call: str) -> None:
+        from kafka.errors import KafkaTimeoutError
+
+        if self.failures[call]:
+            self.failures[call] -= 1
+            self.journal.append(f"{call} failed")
+            raise KafkaTimeoutError(f"{call} timed out")
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, list[Msg]]:
+        if len(self.batches) == 3:  # the third poll
+            self._fail("poll")
+        return super().poll(timeout_ms, max_records)
+
+    def position(self, tp: str, timeout_ms: int | None = None) -> int:
+        self._fail("position")
+        return super().position(tp, timeout_ms)
+
+    def commit(self, offsets: dict[str, Any] | None = None, timeout_ms: int | None = None) -> None:
+        self._fail("commit")
+        super().commit(offsets, timeout_ms)
+
+
+def test_kafka_errors_are_logged_and_the_loop_goes_on() -> None:
+    """A broker outage used to end the store sink's thread (a commit raising after its timeout), and
+    the API then served a store that no longer grew. Every Kafka error is now counted and survived."""
+    stop, journal = threading.Event(), list[str]()
+    pauses: list[int] = []
+    consumer = FlakyBroker(stop, journal)
+    loop = ConsumeLoop(
+        consumer,
+        lambda topic, value: journal.append(f"handle {value!r}"),
+        error_pause=lambda: pauses.append(1),
+    )
+    stats = loop.run(stop)
+    assert journal == [
+        "handle b'1'",
+        "commit failed",  # left to the next batch's commit
+        "position failed",  # p0 not marked yet: tried again on the next step
+        "mark p0@4",
+        "poll failed",
+        "handle b'2'",
+        "commit",
+    ]
+    assert stats.kafka_errors == 3 and pauses == [1] and stats.messages == 2

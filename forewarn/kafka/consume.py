@@ -13,11 +13,17 @@ wrong, so both live here once:
 3. every ``tick_seconds`` of ``now()`` run the time-driven work (escalation, approval expiry,
    operator requests, resolving quiet incidents, retention) and flush what it published.
 
+The broker going away must not stop the loop: every call that waits on it is bounded
+(``kafka_timeout_ms``), and a Kafka error from a poll, a commit or a position is logged and the loop
+goes on. A commit that failed is not retried by itself: the next batch's commit covers its offsets,
+and a restart before that re-reads the batch (harmless, as above).
+
 ``now`` is injected so a simulated clock (the healing executor's) can drive the ticks in tests.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,13 +35,15 @@ from forewarn.settings import Settings
 
 __all__ = ["ConsumeLoop", "Consumer", "LoopStats", "consume_until", "make_consumer"]
 
+log = logging.getLogger(__name__)
+
 
 class Consumer(Protocol):
     """The two kafka-python ``KafkaConsumer`` calls the loop needs."""
 
     def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> Any: ...
 
-    def commit(self) -> Any: ...
+    def commit(self, offsets: Any = ..., timeout_ms: int | None = ...) -> Any: ...
 
 
 def make_consumer(
@@ -93,6 +101,7 @@ class LoopStats:
     messages: int = 0
     batches: int = 0
     ticks: int = 0
+    kafka_errors: int = 0  # polls, commits and positions that failed (logged; the loop went on)
 
 
 class ConsumeLoop:
@@ -110,6 +119,8 @@ class ConsumeLoop:
         poll_ms: int = 250,
         max_records: int | None = None,
         now: Callable[[], float] = time.monotonic,
+        kafka_timeout_ms: int = 10_000,
+        error_pause: Callable[[], object] = lambda: time.sleep(1.0),
     ) -> None:
         self.consumer = consumer
         self.stats = LoopStats()
@@ -121,6 +132,8 @@ class ConsumeLoop:
         self._poll_ms = poll_ms
         self._max_records = max_records
         self._now = now
+        self._kafka_timeout_ms = kafka_timeout_ms
+        self._error_pause = error_pause
         self._next_tick: float | None = None
         self._marked: set[Any] = set()  # partitions whose position has been committed at least once
 
@@ -144,7 +157,7 @@ class ConsumeLoop:
             self.stats.batches += 1
             if self._flush is not None:
                 self._flush()
-            self.consumer.commit()
+            self._commit(None)
         self._mark_new_partitions()
         if self._tick is not None and self._now() >= self._next_tick:
             self._tick()
@@ -169,17 +182,51 @@ class ConsumeLoop:
         new = current - self._marked
         if not new:
             return
+        from kafka.errors import KafkaError
         from kafka.structs import OffsetAndMetadata
 
         consumer: Any = self.consumer
-        consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in new})
-        self._marked = current
+        offsets = {}
+        for tp in new:
+            try:
+                position = consumer.position(tp, timeout_ms=self._kafka_timeout_ms)
+            except KafkaError as error:  # not reachable now, or no longer ours: try next step
+                self._kafka_error(f"position of {tp}", error)
+                continue
+            if position is not None:
+                offsets[tp] = OffsetAndMetadata(position, "", -1)
+        if offsets and self._commit(offsets):
+            self._marked = (self._marked & current) | set(offsets)
+
+    def _commit(self, offsets: dict[Any, Any] | None) -> bool:
+        """Commit (the consumed positions, or ``offsets``) within the timeout; False when it failed."""
+        from kafka.errors import KafkaError
+
+        try:
+            if offsets is None:
+                self.consumer.commit(timeout_ms=self._kafka_timeout_ms)
+            else:
+                self.consumer.commit(offsets, timeout_ms=self._kafka_timeout_ms)
+        except KafkaError as error:
+            self._kafka_error("commit", error)
+            return False
+        return True
+
+    def _kafka_error(self, what: str, error: Exception) -> None:
+        self.stats.kafka_errors += 1
+        log.warning("Kafka %s failed, going on: %s: %s", what, type(error).__name__, error)
 
     def run(self, stop: threading.Event, *, max_seconds: float | None = None) -> LoopStats:
         """Step until ``stop`` is set (or ``max_seconds`` of ``now()`` pass); returns what it did."""
+        from kafka.errors import KafkaError
+
         deadline = None if max_seconds is None else self._now() + max_seconds
         while not stop.is_set() and (deadline is None or self._now() < deadline):
-            self.step()
+            try:
+                self.step()
+            except KafkaError as error:  # e.g. a poll while the group cannot be joined
+                self._kafka_error("poll", error)
+                self._error_pause()
         return self.stats
 
 

@@ -33,7 +33,7 @@ class ListConsumer:
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> Mapping[Any, list[Any]]:
         return {"tp": self.batches.pop(0)} if self.batches else {}
 
-    def commit(self) -> None:
+    def commit(self, offsets: Any = None, timeout_ms: int | None = None) -> None:
         self.commits += 1
 
     def close(self) -> None:
