@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from forewarn.cli import app
+from forewarn.events import Severity
 from forewarn.healing.actions.registry import default_registry
+from forewarn.healing.classify import classify
 from forewarn.healing.config import load_config, strictest
 from forewarn.healing.errors import ConfigError
+from forewarn.healing.planner import _matches
+from forewarn.healing.triggers import Trigger
+from tests.factories import make_detection
 
 pytestmark = pytest.mark.unit
 
@@ -128,3 +134,20 @@ def test_strictest_mode_wins() -> None:
     assert strictest("auto", "dry-run") == "dry-run"
     assert strictest("approve", "auto") == "approve"
     assert strictest("off", "auto", "shadow") == "off"
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_the_shipped_failover_waits_for_a_confident_trigger(channel: str) -> None:
+    """A demo run under CPU load saw latency warnings at confidence 0.29 on email, sms and overall at
+    once, and failed SMS over to its secondary provider. A failing check (confidence 1.0) still does."""
+    config = load_config()
+
+    def policies(kind: str, confidence: float) -> list[str]:
+        at = datetime(2026, 12, 6, 7, 4, 56, tzinfo=UTC)
+        detection = make_detection(channel, at, kind=kind, severity=Severity.WARNING, confidence=confidence)
+        trigger = Trigger.from_detection(detection)
+        issue_class = classify(trigger, config.signatures)
+        return [p.name for p in config.policies if _matches(p, trigger, issue_class)]
+
+    assert policies("latency_anomaly", 0.29) == []
+    assert policies("failure", 1.0) == [f"{channel}-provider-failover"]
