@@ -56,12 +56,19 @@ _TLS_FILES = {
 }
 
 
+# kafka-python doubles its wait between reconnects up to 30 s, so after an outage a client could sit
+# up to 30 s beside a broker that is back; 1 s is the Java client's reconnect.backoff.max.ms.
+RECONNECT_BACKOFF_MAX_MS = 1000
+
+
 def kafka_python_config(kafka: KafkaSettings) -> dict[str, Any]:
     """kafka-python keyword arguments (``KafkaProducer``/``KafkaConsumer``/``KafkaAdminClient``):
-    the bootstrap servers and, when enabled, TLS and SASL. Host names are always checked."""
+    the bootstrap servers, the reconnect back-off cap and, when enabled, TLS and SASL. Host names
+    are always checked."""
     config: dict[str, Any] = {
         "bootstrap_servers": _brokers(kafka),
         "security_protocol": kafka.security_protocol,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
     }
     if kafka.security_protocol in ("SSL", "SASL_SSL"):
         config["ssl_check_hostname"] = True

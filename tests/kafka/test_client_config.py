@@ -53,6 +53,7 @@ def test_plaintext_is_the_default_and_adds_nothing_but_the_address() -> None:
     assert kafka_python_config(kafka) == {
         "bootstrap_servers": ["a:9092", "b:9092"],
         "security_protocol": "PLAINTEXT",
+        "reconnect_backoff_max_ms": 1000,  # kafka-python's 30 s would leave a client idle after an outage
     }
     assert librdkafka_config(kafka) == {
         "bootstrap.servers": "a:9092,b:9092",
@@ -67,6 +68,7 @@ def test_sasl_ssl_maps_to_both_libraries_names(pem_files: dict[str, Path]) -> No
     assert kafka_python_config(kafka) == {
         "bootstrap_servers": ["kafka-1:9093", "kafka-2:9093"],
         "security_protocol": "SASL_SSL",
+        "reconnect_backoff_max_ms": 1000,
         "ssl_check_hostname": True,
         "ssl_cafile": str(pem_files["ca"]),
         "ssl_certfile": str(pem_files["cert"]),
