@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Self
 
 from forewarn.dev.kafka_jars import ProgressCallback, ensure_kafka_jars
+from forewarn.free_ports import free_ports
 from forewarn.settings import Settings, cache_dir
 
 __all__ = [
@@ -146,10 +147,8 @@ class SecureListener:
 
 
 def find_free_port() -> int:
-    """A port that was free a moment ago (the OS picks it); good enough for tests and the CLI."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port free a moment ago, outside the kernel's ephemeral range (see ``forewarn.free_ports``)."""
+    return free_ports(1, HOST)[0]
 
 
 def broker_properties(

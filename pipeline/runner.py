@@ -21,7 +21,6 @@ import hashlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from forewarn.free_ports import free_ports
 from forewarn.pipeline import supervisor
 from forewarn.settings import Settings, cache_dir
 
@@ -209,20 +209,9 @@ def _run_flow(
     return 0
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def cluster_commands(options: RunOptions, base: Sequence[str]) -> list[list[str]]:
     """The command line of each cluster member (exposed for tests)."""
-    addresses = [f"127.0.0.1:{p}" for p in _free_ports(options.workers)]
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(options.workers)]
     commands = []
     for index in range(options.workers):
         cmd = [*base, "--process-id", str(index), "--addresses", ",".join(addresses)]

@@ -186,7 +186,9 @@ def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
             timeout=60,
             max_messages=6,
         )
-        assert sorted(Detection.model_validate_json(r.value).service for r in records) == sorted(services)
+        assert sorted(Detection.model_validate_json(r.value).service for r in records) == sorted(services), (
+            "detections within 60 s:\n" + "\n".join(dataflow.lines[-40:])
+        )
         deadline = time.monotonic() + 30
         while len(member_urls(dataflow.lines)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
