@@ -240,8 +240,11 @@ class DetectorSettings(_Section):
     # (models/cad.py, the contextual detector: also flags ordinary values in an unseen order, NAB 59
     # with its range learned online, ~3.5k events/s and up to ~16 KB per series; it has no direction,
     # so a latency that suddenly drops can be reported too) or "zscore" (models/zscore.py, a plain EW
-    # z-score: simple, but NAB 0.0). Failure and log-error series always use the EW failure rate.
-    model: Literal["likelihood", "likelihood_record", "cad", "zscore"] = "likelihood"
+    # z-score: simple, but NAB 0.0), or "likelihood_cad" (models/ensemble.py: the larger of the
+    # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 62.3, and above
+    # "likelihood" on the held-out files too, at CAD's cost in CPU and state). Failure and log-error
+    # series always use the EW failure rate.
+    model: Literal["likelihood", "likelihood_record", "cad", "likelihood_cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
     warmup: int = Field(10, ge=2)

@@ -33,6 +33,7 @@ from forewarn.events import Detection, Severity
 from forewarn.models.alert_scale import AlertScaled
 from forewarn.models.base import AnomalyScore, Detector, score_learn
 from forewarn.models.cad import ContextDetector
+from forewarn.models.ensemble import LikelihoodContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.record import RecordLikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
@@ -88,6 +89,8 @@ def default_detector_factory(settings: DetectorSettings) -> DetectorFactory:
             return RecordLikelihoodDetector(feature=observation.feature, direction=direction)
         if settings.model == "likelihood":
             return LikelihoodDetector(feature=observation.feature, direction=direction)
+        if settings.model == "likelihood_cad":
+            return LikelihoodContextDetector(feature=observation.feature, direction=direction)
         return EWZScore(
             alpha=settings.alpha,
             warmup=settings.warmup,

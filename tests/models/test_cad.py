@@ -179,6 +179,33 @@ def test_ensemble_flags_what_either_part_flags() -> None:
         LikelihoodContextDetector(context_weight=1.5)
 
 
+@pytest.mark.parametrize("direction", ["both", "up"])
+def test_ensemble_for_latency_ignores_novel_patterns_below_the_expected_value(direction: str) -> None:
+    """After a cycle, 2.0 right after 2.0 is unseen (a dip that stays low): novel, but below usual."""
+    from forewarn.models.base import score_learn
+    from forewarn.models.ensemble import LikelihoodContextDetector
+
+    model = LikelihoodContextDetector(direction=direction)
+    for i, v in enumerate(PATTERN * 80):
+        score_learn(model, {"value": v}, T0 + 60.0 * i)
+    t = T0 + 60.0 * len(PATTERN) * 80
+    scores = [score_learn(model, {"value": 2.0}, t + 60.0 * i) for i in range(4)]
+    assert all(s.expected is not None and s.expected > 2.0 for s in scores)
+    top = max(s.score for s in scores)
+    assert (top >= 0.5) if direction == "both" else (top == 0.0)
+
+
+def test_ensemble_snapshots_from_before_direction_restore_as_both_ways() -> None:
+    import pickle
+
+    from forewarn.models.ensemble import LikelihoodContextDetector
+
+    model = LikelihoodContextDetector(direction="up")
+    del model.__dict__["direction"]  # what an older snapshot holds
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.direction == "both"
+
+
 def test_a_new_record_beyond_the_tolerance_scores_one_at_once() -> None:
     """The spatial rule (Numenta's HTM detector for NAB): a value 5 % of the span past every value seen."""
     model = ContextDetector(rest_period=1000, value_range=(0.0, 100.0))

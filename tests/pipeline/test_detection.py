@@ -254,12 +254,17 @@ def test_metric_anomaly_both_directions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "name"), [(None, "LikelihoodDetector"), ("likelihood_record", "RecordLikelihoodDetector")]
+    ("model", "name"),
+    [
+        (None, "LikelihoodDetector"),
+        ("likelihood_record", "RecordLikelihoodDetector"),
+        ("likelihood_cad", "LikelihoodContextDetector"),
+    ],
 )
 def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
     model: str | None, name: str
 ) -> None:
-    """The default model (likelihood) and the likelihood + record rule: quiet on noise, one jump."""
+    """The default model (likelihood), + record rule, + contextual detector: quiet on noise, one jump."""
     import random
 
     rng = random.Random(7)
