@@ -49,6 +49,7 @@ import array
 import math
 import zlib
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from river import stats
@@ -142,7 +143,9 @@ class ContextDetector(Snapshottable, RiverDetector):
         value = self._value(x)
         if value is None or not self.ready:
             return AnomalyScore(score=0.0, confidence=0.0)
-        plan = self._plan(value)
+        return self._score(value, self._plan(value))
+
+    def _score(self, value: float, plan: Plan) -> AnomalyScore:
         beyond = plan.sens[0] >= 2 * self.value_bits  # above or below the range: new evidence, not a repeat
         score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
         score = 1.0 if self._new_record(value) else min(1.0, max(0.0, score))
@@ -169,8 +172,11 @@ class ContextDetector(Snapshottable, RiverDetector):
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
-        if value is None:
-            return
+        if value is not None:
+            self._learn(value)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _learn(self, value: float) -> None:
         self.n += 1
         self.seen_min.update(value)
         self.seen_max.update(value)
@@ -191,7 +197,6 @@ class ContextDetector(Snapshottable, RiverDetector):
             hi = max(self.hi, value + self.range_growth * span) if value > self.hi else self.hi
             self._relearn(lo, hi)
 
-    # -- internals ----------------------------------------------------------------------------
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
         if self.spatial_tolerance is None or self.value_range is None:
@@ -217,8 +222,7 @@ class ContextDetector(Snapshottable, RiverDetector):
             return (2 * self.value_bits + 1,)
         if position < 0 or not math.isfinite(position):
             return (2 * self.value_bits,)
-        q = min(int(position), levels)  # the top edge itself falls in the top bin
-        return tuple(2 * i + ((q >> i) & 1) for i in range(self.value_bits))
+        return _bin_facts(min(int(position), levels), self.value_bits)  # top edge: in the top bin
 
     def _plan(self, value: float) -> Plan:
         if self._cache is not None and self._cache[0] == value:
@@ -261,6 +265,12 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.__dict__.update(state)
         self.memory = memory
         self._cache = None
+
+
+@lru_cache(maxsize=1024)
+def _bin_facts(q: int, value_bits: int) -> tuple[int, ...]:
+    """The facts of bin ``q``: bit position and bit (cached: a step's cost is counted in microseconds)."""
+    return tuple(2 * i + ((q >> i) & 1) for i in range(value_bits))
 
 
 def _pack(memory: ContextMemory) -> bytes:
@@ -315,20 +325,21 @@ def _unpack(blob: bytes) -> ContextMemory:
         pos += size
         columns.append(column)
     left_len, left, right_len, right, c_left, c_right, c_count, c_zero, c_age, prev = columns
-    memory = ContextMemory(max_left, max_active)
-    memory.left_facts = _split([_fact(f) for f in left], left_len)
-    memory.right_facts = _split(list(right), right_len)
-    memory.ctx_left = list(c_left)
-    memory.ctx_right = list(c_right)
-    memory.ctx_count = list(c_count)
-    memory.ctx_zero = [bool(z) for z in c_zero]
-    memory.ctx_last = [clock - age for age in c_age]
-    memory.clock = clock
-    memory.prev = tuple(_fact(f) for f in prev)
-    if len(memory.ctx_left) != n:
+    if len(c_left) != n:
         raise ValueError("corrupt ContextDetector state")
-    memory._reindex()
-    return memory
+    return ContextMemory.restore(
+        max_left,
+        max_active,
+        left_facts=_split([_fact(f) for f in left], left_len),
+        right_facts=_split(list(right), right_len),
+        ctx_left=list(c_left),
+        ctx_right=list(c_right),
+        ctx_count=list(c_count),
+        ctx_zero=[bool(z) for z in c_zero],
+        ctx_last=[clock - age for age in c_age],
+        clock=clock,
+        prev=tuple(_fact(f) for f in prev),
+    )
 
 
 def _fact(stored: int) -> int:
