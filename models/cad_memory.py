@@ -77,6 +77,7 @@ class Plan:
     # the candidates as keys over (prev, sens) positions (``_key_pair``), turned into pairs on demand
     candidate_keys: IntArray = field(default_factory=_empty_ids)
     listed: list[Pair] | None = None
+    ranked: dict[int, tuple[list[int], int]] | None = None  # where commit keeps the ranking (``_Left``)
 
     @property
     def active(self) -> list[int]:
@@ -111,6 +112,8 @@ class _Left:
     selected_right: MaskArray  # their right masks
     prev_lid: int | None  # the left semi-context that is ``prev`` itself, if known
     active: dict[int, IntArray] = field(default_factory=dict)  # value mask -> active contexts
+    # value mask -> the top-ranked active contexts as last committed, and the clock of that commit
+    ranked: dict[int, tuple[list[int], int]] = field(default_factory=dict)
 
 
 class _Column:
@@ -510,7 +513,14 @@ class ContextMemory:
         plan.version = self._version
         hit_share = len(active) / plan.selected if plan.selected else 0.0
         plan.raw = (1.0 - hit_share + new_share) / 2.0
-        neurons = self._neurons(active)
+        ranked = left.ranked.get(sens_mask)
+        if ranked is not None and ranked[1] == self._c_last.data.take(active).max():
+            # none of them active since that commit, which raised all their counts by one: same top
+            neurons = ranked[0]
+        else:
+            neurons = self._neurons(active)
+        if len(active) > self.max_active:  # cheaper to rank again than to check
+            plan.ranked = left.ranked
         plan.next_left = sens + tuple(map(NEURON.__add__, neurons))  # value facts < NEURON: in order
         plan.next_parts = (sens_mask, neurons)
         return plan
@@ -642,6 +652,8 @@ class ContextMemory:
         if len(active):
             self._c_count.data[active] += 1
             self._c_last.data[active] = self.clock
+            if plan.ranked is not None and plan.version == self._version:
+                plan.ranked[plan.next_parts[0]] = (plan.next_parts[1], self.clock)
         if plan.version == self._version:
             for pair in plan.new:  # unknown when planned, so unknown now (the zero pair is not among them)
                 self._add(pair, zero=False)
