@@ -52,6 +52,7 @@ BoolArray = npt.NDArray[np.bool_]
 _ALL = (1 << VALUE_FACTS) - 1
 _LEFTS_CACHED = 16  # left sides kept per memory (a few KB each)
 _PREFILTER = 128  # rank more active contexts than this by count first
+_TABLE_FACTS = 12  # value facts below this are gathered by table (4096 entries at most)
 _KEY_BITS = 62  # a candidate key holds a bit per fact of prev and of the step (``_plan_candidates``)
 _EMPTY: IntArray = np.zeros(0, dtype=np.int64)
 
@@ -558,12 +559,15 @@ class ContextMemory:
         values = self._l_mask.data.take(lids)
         neurons: list[int] = []
         bits: list[int] = []
+        value_at: list[tuple[int, int]] = []
         for i, f in enumerate(prev):
             if f >= NEURON:
                 neurons.append(f - NEURON)
                 bits.append(1 << i)
             else:
-                keys |= ((values >> np.uint64(f)) & np.uint64(1)).astype(np.int64) << i
+                value_at.append((i, f))
+        if value_at:
+            keys |= _gather(values, tuple(value_at))
         if neurons and self._l_neurons.shape[1]:
             # neuron id -> its bit; the last slot answers 0 for the rows' -1 padding
             table = np.zeros(max(self._neuron_span, *neurons) + 2, dtype=np.int64)
@@ -752,9 +756,34 @@ def _renumber(facts: tuple[int, ...], remap: dict[int, int]) -> tuple[int, ...] 
 
 def _right_keys(masks: MaskArray, sens: tuple[int, ...]) -> IntArray:
     """Which of the step's value facts each right mask has, as bits over ``sens``'s positions."""
+    return _gather(masks, tuple(enumerate(sens)))
+
+
+def _gather(masks: MaskArray, value_at: tuple[tuple[int, int], ...]) -> IntArray:
+    """Bit ``i`` set where the mask has fact ``f``, for each ``(i, f)``: a table lookup when small."""
+    table = _gather_table(value_at)
+    if table is not None:
+        return table.take((masks & np.uint64(table.size - 1)).astype(np.intp))  # type: ignore[no-any-return]
     keys = np.zeros(len(masks), dtype=np.int64)
-    for i, f in enumerate(sens):
+    for i, f in value_at:
         keys |= ((masks >> np.uint64(f)) & np.uint64(1)).astype(np.int64) << i
+    return keys
+
+
+@lru_cache(maxsize=256)
+def _gather_table(value_at: tuple[tuple[int, int], ...]) -> IntArray | None:
+    """``_gather``'s answer for every mask of facts below ``_TABLE_FACTS`` (None past them).
+
+    Why: CAD's value facts are few and small (``2 * value_bits + 2``), so one ``take`` replaces a
+    shift-and-mask round per fact; tables are a few KB, cached per fact set (a handful per series).
+    """
+    top = max(f for _, f in value_at)
+    if top >= _TABLE_FACTS:
+        return None
+    masks = np.arange(1 << (top + 1), dtype=np.int64)
+    keys = np.zeros(len(masks), dtype=np.int64)
+    for i, f in value_at:
+        keys |= (masks >> f & 1) << i
     return keys
 
 
