@@ -763,7 +763,7 @@ def _gather(masks: MaskArray, value_at: tuple[tuple[int, int], ...]) -> IntArray
     """Bit ``i`` set where the mask has fact ``f``, for each ``(i, f)``: a table lookup when small."""
     table = _gather_table(value_at)
     if table is not None:
-        return table.take((masks & np.uint64(table.size - 1)).astype(np.intp))  # type: ignore[no-any-return]
+        return table.take((masks & np.uint64(table.size - 1)).astype(np.intp))
     keys = np.zeros(len(masks), dtype=np.int64)
     for i, f in value_at:
         keys |= ((masks >> np.uint64(f)) & np.uint64(1)).astype(np.int64) << i
