@@ -52,6 +52,8 @@ BoolArray = npt.NDArray[np.bool_]
 _ALL = (1 << VALUE_FACTS) - 1
 _LEFTS_CACHED = 16  # left sides kept per memory (a few KB each)
 _PREFILTER = 128  # rank more active contexts than this by count first
+_TABLE_FACTS = 12  # value facts below this are gathered by table (4096 entries at most)
+_KEY_BITS = 62  # a candidate key holds a bit per fact of prev and of the step (``_plan_candidates``)
 _EMPTY: IntArray = np.zeros(0, dtype=np.int64)
 
 
@@ -68,17 +70,32 @@ class Plan:
     zero_id: int | None  # its id when it is already known
     active_ids: IntArray = field(default_factory=_empty_ids)  # contexts whose prediction came true
     selected: int = 0  # contexts whose left side held
-    candidates: list[Pair] = field(default_factory=list)  # partial overlaps to learn
     new: list[Pair] = field(default_factory=list)  # the candidates not yet known, once each, in order
     version: int = 0  # the memory's version the plan was made on
     raw: float = 0.0  # (1 - active/selected + new/unique candidates) / 2
     next_left: tuple[int, ...] = ()  # facts the next step's contexts start from
     next_parts: tuple[int, list[int]] = (0, [])  # next_left as a value mask and neuron ids
+    # the candidates as keys over (prev, sens) positions (``_key_pair``), turned into pairs on demand
+    candidate_keys: IntArray = field(default_factory=_empty_ids)
+    listed: list[Pair] | None = None
+    ranked: dict[int, tuple[list[int], int]] | None = None  # where commit keeps the ranking (``_Left``)
 
     @property
     def active(self) -> list[int]:
         """The active context ids in walk order, as a list (what the pure-Python memory returned)."""
         return self.active_ids.tolist()  # type: ignore[no-any-return]
+
+    @property
+    def candidates(self) -> list[Pair]:
+        """Partial overlaps to learn, in walk order (built from the keys only when asked for).
+
+        Why lazy: a step needs only how many are unique and which are new, so building a pair of
+        tuples per candidate (a hundred a step on noisy series) was most of CAD's online cost.
+        """
+        if self.listed is None:
+            prev = self.zero[0] if self.zero is not None else ()
+            self.listed = [_key_pair(key, prev, self.sens) for key in self.candidate_keys.tolist()]
+        return self.listed
 
 
 @dataclass(slots=True)
@@ -96,6 +113,8 @@ class _Left:
     selected_right: MaskArray  # their right masks
     prev_lid: int | None  # the left semi-context that is ``prev`` itself, if known
     active: dict[int, IntArray] = field(default_factory=dict)  # value mask -> active contexts
+    # value mask -> the top-ranked active contexts as last committed, and the clock of that commit
+    ranked: dict[int, tuple[list[int], int]] = field(default_factory=dict)
 
 
 class _Column:
@@ -484,16 +503,25 @@ class ContextMemory:
             active = left.active[sens_mask] = left.selected[(left.selected_right & outside) == 0]
         plan = Plan(sens=sens, zero=zero, zero_id=zero_id, active_ids=active, selected=len(left.selected))
         new_share = 0.0
-        if new_zero:
-            plan.candidates = self._candidates(left, sens_mask, outside)
-            unique = dict.fromkeys(plan.candidates)  # a set that keeps the first-seen order
+        if new_zero and len(self.prev) + len(sens) <= _KEY_BITS:
+            new_share = self._plan_candidates(plan, left, sens_mask, outside)
+        elif new_zero:  # too many facts for a key: pairs of tuples, as the pure-Python memory
+            plan.listed = self._candidates(left, sens_mask, outside)
+            unique = dict.fromkeys(plan.listed)  # a set that keeps the first-seen order
             plan.new = [c for c in unique if c != zero and self.find(c) is None]
             unique[zero] = None  # type: ignore[index]
             new_share = (len(plan.new) + 1) / len(unique)
         plan.version = self._version
         hit_share = len(active) / plan.selected if plan.selected else 0.0
         plan.raw = (1.0 - hit_share + new_share) / 2.0
-        neurons = self._neurons(active)
+        ranked = left.ranked.get(sens_mask)
+        if ranked is not None and ranked[1] == self._c_last.data.take(active).max():
+            # none of them active since that commit, which raised all their counts by one: same top
+            neurons = ranked[0]
+        else:
+            neurons = self._neurons(active)
+        if len(active) > self.max_active:  # cheaper to rank again than to check
+            plan.ranked = left.ranked
         plan.next_left = sens + tuple(map(NEURON.__add__, neurons))  # value facts < NEURON: in order
         plan.next_parts = (sens_mask, neurons)
         return plan
@@ -518,6 +546,68 @@ class ContextMemory:
             hashes = self._c_hash_right.data.take(top), self._c_hash_left.data.take(top)
             top = top.take(np.lexsort((*hashes, counts))[-k:])
         return sorted(top.tolist())
+
+    def _subset_keys(self, lids: IntArray) -> IntArray:
+        """Which of ``prev``'s facts each left semi-context has, as bits over ``prev``'s positions.
+
+        Why: a candidate's left side is a subset of ``prev`` and its right side a subset of the step's
+        value facts, so a candidate is two small bit sets, one int64, and the walk's order, the
+        dedup and the lookup of known contexts become array operations instead of tuples per row.
+        """
+        prev = self.prev
+        keys = np.zeros(len(lids), dtype=np.int64)
+        values = self._l_mask.data.take(lids)
+        neurons: list[int] = []
+        bits: list[int] = []
+        value_at: list[tuple[int, int]] = []
+        for i, f in enumerate(prev):
+            if f >= NEURON:
+                neurons.append(f - NEURON)
+                bits.append(1 << i)
+            else:
+                value_at.append((i, f))
+        if value_at:
+            keys |= _gather(values, tuple(value_at))
+        if neurons and self._l_neurons.shape[1]:
+            # neuron id -> its bit; the last slot answers 0 for the rows' -1 padding
+            table = np.zeros(max(self._neuron_span, *neurons) + 2, dtype=np.int64)
+            table[neurons] = bits
+            keys |= table.take(self._l_neurons.take(lids, axis=0)).sum(axis=1)  # distinct bits
+        return keys
+
+    def _plan_candidates(self, plan: Plan, left: _Left, sens_mask: int, outside: np.uint64) -> float:
+        """The candidates of a step with a new zero-level context as keys; the plan's ``new`` share.
+
+        The same as ``_candidates`` then dedup and ``find`` (the pure-Python memory's way): a known
+        candidate's left side is within ``prev`` and its right within the value facts, so the known
+        ones are exactly the active contexts, and keys compare them without building pairs.
+        """
+        prev, sens = self.prev, plan.sens
+        width = len(sens)
+        masks = self._c_mask.view
+        hit = np.flatnonzero(self._c_zero.view & ((masks & np.uint64(sens_mask)) != 0))
+        lids = self._c_left.data[hit]
+        right = masks[hit]
+        partial = ~(left.full[lids] & ((right & outside) == 0))  # the others came true: active
+        hit, lids, right = hit[partial], lids[partial], right[partial]
+        shared = self._subset_keys(lids)
+        count = np.bitwise_count(shared)
+        learnable = (count > 0) & (count <= self.max_left_facts)  # crossed, and short enough to learn
+        hit, lids, right, shared = hit[learnable], lids[learnable], right[learnable], shared[learnable]
+        # walk order: first fact shared with prev (its lowest bit), left id, context id
+        order = np.lexsort((hit, lids, shared & -shared))
+        keys = shared.take(order) << width | _right_keys(right.take(order), sens)
+        plan.candidate_keys = keys
+        unique = dict.fromkeys(keys.tolist())  # a set that keeps the first-seen order (ints: cheap)
+        active = plan.active_ids
+        known = self._subset_keys(self._c_left.data.take(active)) << width | _right_keys(
+            self._c_mask.data.take(active), sens
+        )
+        zero_key = ((1 << len(prev)) - 1) << width | ((1 << width) - 1)
+        unique.pop(zero_key, None)  # counted once below, never new
+        known_keys = set(known.tolist())
+        plan.new = [_key_pair(key, prev, sens) for key in unique if key not in known_keys]
+        return (len(plan.new) + 1) / (len(unique) + 1)
 
     def _candidates(self, left: _Left, sens_mask: int, outside: np.uint64) -> list[Pair]:
         """Partial overlaps of zero-level contexts with this step, in the reference walk order.
@@ -566,6 +656,8 @@ class ContextMemory:
         if len(active):
             self._c_count.data[active] += 1
             self._c_last.data[active] = self.clock
+            if plan.ranked is not None and plan.version == self._version:
+                plan.ranked[plan.next_parts[0]] = (plan.next_parts[1], self.clock)
         if plan.version == self._version:
             for pair in plan.new:  # unknown when planned, so unknown now (the zero pair is not among them)
                 self._add(pair, zero=False)
@@ -660,3 +752,46 @@ def _renumber(facts: tuple[int, ...], remap: dict[int, int]) -> tuple[int, ...] 
         else:
             out.append(f)
     return tuple(sorted(out))
+
+
+def _right_keys(masks: MaskArray, sens: tuple[int, ...]) -> IntArray:
+    """Which of the step's value facts each right mask has, as bits over ``sens``'s positions."""
+    return _gather(masks, tuple(enumerate(sens)))
+
+
+def _gather(masks: MaskArray, value_at: tuple[tuple[int, int], ...]) -> IntArray:
+    """Bit ``i`` set where the mask has fact ``f``, for each ``(i, f)``: a table lookup when small."""
+    table = _gather_table(value_at)
+    if table is not None:
+        return table.take((masks & np.uint64(table.size - 1)).astype(np.intp))
+    keys = np.zeros(len(masks), dtype=np.int64)
+    for i, f in value_at:
+        keys |= ((masks >> np.uint64(f)) & np.uint64(1)).astype(np.int64) << i
+    return keys
+
+
+@lru_cache(maxsize=256)
+def _gather_table(value_at: tuple[tuple[int, int], ...]) -> IntArray | None:
+    """``_gather``'s answer for every mask of facts below ``_TABLE_FACTS`` (None past them).
+
+    Why: CAD's value facts are few and small (``2 * value_bits + 2``), so one ``take`` replaces a
+    shift-and-mask round per fact; tables are a few KB, cached per fact set (a handful per series).
+    """
+    top = max(f for _, f in value_at)
+    if top >= _TABLE_FACTS:
+        return None
+    masks = np.arange(1 << (top + 1), dtype=np.int64)
+    keys = np.zeros(len(masks), dtype=np.int64)
+    for i, f in value_at:
+        keys |= (masks >> f & 1) << i
+    return keys
+
+
+def _key_pair(key: int, prev: tuple[int, ...], sens: tuple[int, ...]) -> Pair:
+    """The candidate a key stands for: (the facts of ``prev`` it has, the value facts it has)."""
+    width = len(sens)
+    shared = key >> width
+    return (
+        tuple(f for i, f in enumerate(prev) if shared >> i & 1),
+        tuple(f for i, f in enumerate(sens) if key >> i & 1),
+    )
