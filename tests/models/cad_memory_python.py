@@ -6,30 +6,8 @@ order of new contexts or a tie in the ranking; ``tests/models/test_cad_memory.py
 the numpy memory side by side and asserts identical plans step by step. This is the code that was
 checked against ``cad_reference.py`` and scored NAB before the rewrite; do not optimise it.
 
-Its original description follows.
-
-The context memory of CAD OSE: semi-contexts, contexts, and one step split into plan and commit.
-
-Why a module of its own: the memory is the algorithm (what a context is, when it is selected, active
-or a candidate), while ``ContextDetector`` in ``cad.py`` is the streaming wrapper around it
-(quantisation, value range, rest period, snapshots). Keeping them apart lets the step be checked
-against the reference behaviour without the wrapper's choices in the way.
-
-Terms, after Smirnov's CAD OSE (the NAB 2016 winner, MIT-licensed reference in the NAB repository):
-
-* A *fact* is an int: a value fact (bit position and bit of the quantised value) or a *neuron* fact
-  (``NEURON + id`` of a context that was active on the previous step).
-* A *context* pairs a left semi-context (the facts of the previous step) with a right one (the value
-  facts now). Semi-contexts are shared between contexts, which is what keeps the memory small.
-* On each step the left semi-contexts crossed by the previous step's facts are walked: a context is
-  *selected* when all its left facts held, *active* when its right facts hold now as well, and when
-  the step's own (zero-level) context is new, the partial overlaps of zero-level contexts become
-  *candidates* that are learned as new contexts.
-* ``plan`` reads only; ``commit`` learns. ``plan`` followed by ``commit`` is exactly one step of the
-  reference ``CAD_OSE.step`` (checked in ``tests/models/test_cad.py``).
-
-Memory is capped: past ``max_contexts`` the least recently active half is forgotten (``prune``), with
-every context whose left facts name a forgotten neuron, because it can never be selected again.
+What a fact, a semi-context, a context and a step are: the module docstring of
+``forewarn.models.cad_memory``, which this copy shared before the rewrite.
 """
 
 from __future__ import annotations
