@@ -214,12 +214,7 @@ class ContextMemory:
         self.left_facts.append(left)
         self._left_id[left] = lid
         self._left_hash.append(hash(left))
-        mask, neurons = 0, []
-        for f in left:  # value facts were checked by ``_sens`` or ``_load``
-            if f >= NEURON:
-                neurons.append(f - NEURON)
-            else:
-                mask |= 1 << f
+        mask, neurons = _split_facts(left)  # value facts were checked by ``_sens`` or ``_load``
         sign = _signature(mask, neurons)
         self._wide_values = self._wide_values or mask >= 1 << 32
         if neurons:
@@ -452,12 +447,7 @@ class ContextMemory:
         if parts is not None and parts[0] is prev:  # as the last commit planned it
             value_mask, neurons = parts[1], parts[2]
         else:
-            value_mask, neurons = 0, []
-            for f in prev:  # its value facts were checked by ``_sens`` or ``restore``
-                if f >= NEURON:
-                    neurons.append(f - NEURON)
-                else:
-                    value_mask |= 1 << f
+            value_mask, neurons = _split_facts(prev)  # value facts checked by ``_sens`` or ``restore``
         # prev's neurons as a lookup table; the last slot answers True for the rows' -1 padding
         in_prev = np.zeros(max(self._neuron_span, *neurons, -1) + 2, dtype=np.bool_)
         in_prev[[*neurons, -1]] = True
@@ -584,12 +574,7 @@ class ContextMemory:
         """
         prev, sens = self.prev, plan.sens
         width = len(sens)
-        masks = self._c_mask.view
-        hit = np.flatnonzero(self._c_zero.view & ((masks & np.uint64(sens_mask)) != 0))
-        lids = self._c_left.data[hit]
-        right = masks[hit]
-        partial = ~(left.full[lids] & ((right & outside) == 0))  # the others came true: active
-        hit, lids, right = hit[partial], lids[partial], right[partial]
+        hit, lids, right = self._partial_overlaps(left, sens_mask, outside)
         shared = self._subset_keys(lids)
         count = np.bitwise_count(shared)
         learnable = (count > 0) & (count <= self.max_left_facts)  # crossed, and short enough to learn
@@ -609,20 +594,24 @@ class ContextMemory:
         plan.new = [_key_pair(key, prev, sens) for key in unique if key not in known_keys]
         return (len(plan.new) + 1) / (len(unique) + 1)
 
+    def _partial_overlaps(
+        self, left: _Left, sens_mask: int, outside: np.uint64
+    ) -> tuple[IntArray, IntArray, MaskArray]:
+        """Zero-level contexts sharing a value fact with the step but not active: ids, left ids, masks."""
+        masks = self._c_mask.view
+        hit = np.flatnonzero(self._c_zero.view & ((masks & np.uint64(sens_mask)) != 0))
+        lids = self._c_left.data[hit]
+        right = masks[hit]
+        partial = ~(left.full[lids] & ((right & outside) == 0))  # the others came true: active
+        return hit[partial], lids[partial], right[partial]
+
     def _candidates(self, left: _Left, sens_mask: int, outside: np.uint64) -> list[Pair]:
         """Partial overlaps of zero-level contexts with this step, in the reference walk order.
 
         The walk visits left semi-contexts by the first fact they share with ``prev``, then by id, and
         a semi-context's contexts by id; the order decides the ids the candidates are learned under.
         """
-        masks = self._c_mask.view
-        hit = np.flatnonzero(self._c_zero.view & ((masks & np.uint64(sens_mask)) != 0))
-        if not hit.size:
-            return []
-        lids = self._c_left.data[hit]
-        right = masks[hit]
-        partial = ~(left.full[lids] & ((right & outside) == 0))  # the others came true: active
-        hit, lids, right = hit[partial], lids[partial], right[partial]
+        hit, lids, right = self._partial_overlaps(left, sens_mask, outside)
         shared_value = (self._l_mask.data[lids] & np.uint64(left.value_mask)).tolist()
         order = {f: i for i, f in enumerate(self.prev)}
         prev_neurons = {f for f in self.prev if f >= NEURON}
@@ -723,6 +712,17 @@ class ContextMemory:
         prev = [f for f in old_prev if f < NEURON or f - NEURON in remap]
         self.prev = tuple(sorted(f if f < NEURON else NEURON + remap[f - NEURON] for f in prev))
         self._left = None
+
+
+def _split_facts(facts: tuple[int, ...]) -> tuple[int, list[int]]:
+    """Facts as a value mask and the context ids of their neurons (in the facts' order)."""
+    mask, neurons = 0, []
+    for f in facts:
+        if f >= NEURON:
+            neurons.append(f - NEURON)
+        else:
+            mask |= 1 << f
+    return mask, neurons
 
 
 def _signature(value_mask: int, neurons: list[int]) -> int:

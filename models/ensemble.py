@@ -24,9 +24,10 @@ from forewarn.models.river_compat import RiverDetector
 class LikelihoodContextDetector(Snapshottable, RiverDetector):
     """``max(likelihood, context_weight * context)`` per event; score in [0, 1].
 
-    ``direction`` is the likelihood detector's (see ``LikelihoodDetector``): with ``"up"`` a value
-    below the expected one scores 0 from both parts, since the contextual part has no sense of
-    direction and a latency that drops into an unseen pattern is not an incident.
+    ``direction`` builds the default likelihood part; the likelihood part's direction rule
+    (``LikelihoodDetector.benign``) then zeroes the contextual part too: with ``"up"`` a value below
+    the expected one scores 0 from both, since the contextual part has no sense of direction and a
+    latency that drops into an unseen pattern is not an incident.
     """
 
     def __init__(
@@ -73,13 +74,11 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
         )
 
     def _benign_side(self, x: Mapping[str, float], expected: float | None) -> bool:
-        """True when the value moved the way ``direction`` says does not matter (e.g. latency fell)."""
-        if self.direction == "both" or expected is None:
+        """The likelihood part's direction rule, applied to the contextual part too."""
+        if expected is None:
             return False
         value = self._value(x)
-        if value is None:
-            return False
-        return value < expected if self.direction == "up" else value > expected
+        return value is not None and self.likelihood.benign(value, expected)
 
     def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         return self._combined(x, self.likelihood.score_one(x, t), self.context.score_one(x, t))

@@ -311,12 +311,17 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         z = self._z(value, expected)
         return self._evidence_of(value, expected, self._capped(z, value, expected), z)
 
+    def benign(self, value: float, expected: float) -> bool:
+        """True when ``value`` left ``expected`` the way ``direction`` ignores (latency: faster)."""
+        up, down = self.direction == "up", self.direction == "down"
+        return (up and value < expected) or (down and value > expected)
+
     def _evidence_of(self, value: float, expected: float, raw: float, z: float) -> float:
         """``_evidence`` given the capped surprise ``raw`` and the point surprise ``z``."""
         if self.n_hist < self.warmup:
             return 0.0
-        if (self.direction == "up" and value < expected) or (self.direction == "down" and value > expected):
-            return 0.0  # e.g. latency: faster than usual is not an incident
+        if self.benign(value, expected):
+            return 0.0
         std = max(math.sqrt(self.hist_var), self.min_history_std)
         zz = max(0.0, (raw - self.hist_mean) / std)
         relative = zz / (1.0 + zz)  # monotone in the Gaussian tail, never saturates to a tie at 1
