@@ -288,6 +288,15 @@ class PipelineSettings(_Section):
     # which the recovery dir is backed up, so a restored backup still finds the snapshots it names.
     backup_interval_seconds: float = Field(0.0, ge=0)
     batch_size: int = Field(1000, ge=1)
+    # How `forewarn run --workers N` splits the work. "shards" (default): N independent processes,
+    # process i reading the partitions p with p % N == i, nothing exchanged between them. Sound while
+    # every event of a series arrives on one partition, which in-order delivery needs anyway: it holds
+    # for messages keyed as forewarn's producers key them (the service; metrics service/name), and
+    # forewarn_pipeline_unkeyed_events_total counts those that are not. "cluster": one Bytewax
+    # cluster, every series routed to its worker over the members' connections whatever partition it
+    # came from; that exchange made 2 processes 1.05-1.2x one, against 1.6-2.0x for shards
+    # (bench/README.md).
+    scale_out: Literal["shards", "cluster"] = "shards"
     # Allocations between two passes of Python's cyclic garbage collector in `forewarn run` (Python's
     # default is 700). The flow allocates a few short-lived, acyclic objects per event, freed by
     # reference counting, so frequent passes only re-scan live state: per-series detectors made the

@@ -48,6 +48,7 @@ from forewarn.pipeline.forecast_steps import (
     only_detection,
 )
 from forewarn.pipeline.heartbeat import HeartbeatSource
+from forewarn.pipeline.kafka_input import Shard, ShardedKafkaSource
 from forewarn.pipeline.messages import OutMessage, detection_message
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.pipeline.snapshot_seal import sealed_builder
@@ -98,10 +99,12 @@ def kafka_source(
     from_beginning: bool | None = None,
     tail: bool = True,
     health: SourceHealth | None = None,
+    shard: Shard | None = None,
 ) -> KafkaSource:
     """The input topics. ``tail=False`` stops at the current end (benchmarks, batch replays).
 
-    With ``health``, the consumers report errors and broker contact to it (``forewarn run``).
+    With ``health``, the consumers report errors and broker contact to it (``forewarn run``). With
+    ``shard``, only that shard's partitions (``pipeline.scale_out: shards``).
     """
     earliest = settings.pipeline.start_from == "earliest" if from_beginning is None else from_beginning
     options: dict[str, Any] = {
@@ -111,9 +114,10 @@ def kafka_source(
         "batch_size": settings.pipeline.batch_size,
         "raise_on_errors": False,
     }
+    brokers, topics = _brokers(settings), settings.topics.inputs()
     if health is not None:
-        return WatchedKafkaSource(health, _brokers(settings), settings.topics.inputs(), **options)
-    return KafkaSource(_brokers(settings), settings.topics.inputs(), **options)
+        return WatchedKafkaSource(health, brokers, topics, shard=shard, **options)
+    return ShardedKafkaSource(brokers, topics, shard=shard, **options)
 
 
 def kafka_sinks(settings: Settings) -> FlowSinks:

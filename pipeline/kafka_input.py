@@ -11,16 +11,42 @@ which is pinned (its last release).
 
 from __future__ import annotations
 
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from typing import Any
+
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.connectors.kafka import _KafkaSourcePartition as _BytewaxPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka import Message
 
 from forewarn.ingest import RawMessage
 
-__all__ = ["RawKafkaPartition"]
+__all__ = ["RawKafkaPartition", "Shard", "ShardedKafkaSource", "in_shard"]
 
 _Bytes = bytes | None
+Shard = tuple[int, int]  # (index, count): this process reads partitions p with p % count == index
+
+
+def in_shard(part: str, shard: Shard) -> bool:
+    """Whether Bytewax's input part ``"<partition>-<topic>"`` belongs to ``shard``."""
+    index, count = shard
+    return int(part.split("-", 1)[0]) % count == index
+
+
+class ShardedKafkaSource(KafkaSource):
+    """``KafkaSource`` that reads only its shard's partitions of each topic (all of them without one).
+
+    Why: independent processes, each over its own partitions, scale without the cluster's exchange of
+    items between members (see ``pipeline.scale_out`` in ``settings.py``). Partition ``p`` of every
+    topic goes to the same shard, so a service's probes, logs and metrics meet in one process.
+    """
+
+    def __init__(self, *args: Any, shard: Shard | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shard = shard
+
+    def list_parts(self) -> list[str]:
+        parts = super().list_parts()
+        return parts if self.shard is None else [p for p in parts if in_shard(p, self.shard)]
 
 
 class RawKafkaPartition(_BytewaxPartition):

@@ -50,6 +50,14 @@ class PipelineMetrics:
             ["service", "kind"],
             registry=registry,
         )
+        self.unkeyed_events = Counter(
+            "forewarn_pipeline_unkeyed_events_total",
+            "Valid events whose Kafka key is not the one forewarn's producers give (the service; for "
+            "metrics service/name), by topic: such a series can arrive on several partitions, out of "
+            "order, and split between shards (pipeline.scale_out).",
+            ["topic"],
+            registry=registry,
+        )
         self.late_events = Counter(
             "forewarn_pipeline_late_events_total",
             "Observations ignored because they were older than the last one of their series.",

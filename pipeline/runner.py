@@ -51,6 +51,16 @@ class RunOptions:
     metrics_port: int | None = None  # None: settings.metrics.port; 0: a free port
     process_id: int | None = None  # set in a cluster member started by run_cluster
     addresses: tuple[str, ...] = ()
+    shard: tuple[int, int] | None = None  # (index, count): an independent process over its partitions
+
+    @property
+    def member(self) -> str:
+        """How this process is named in its log lines: empty when it runs the whole flow alone."""
+        if self.process_id is not None:
+            return f" (process {self.process_id})"
+        if self.shard is not None:
+            return f" (shard {self.shard[0]}/{self.shard[1]})"
+        return ""
 
 
 class _GracefulStop:
@@ -86,7 +96,8 @@ def recovery_directory(
     snapshots hold input offsets, which mean nothing on another cluster (the demo formats a new
     broker each run) or other topics, and Bytewax fixes a store's partitions at creation. A member
     started by hand (``--process-id``, maybe on another host) gets no default: the members of a
-    cluster must agree on where their store is, so it must be given. ``cluster_id``: the id the
+    cluster must agree on where their store is, so it must be given. A shard's store is its own
+    (its key names the shard), so shards started by hand get one too. ``cluster_id``: the id the
     caller's own wait for the broker returned; None waits for the broker here to learn it.
     """
     given = options.recovery_dir or settings.pipeline.recovery_dir
@@ -96,7 +107,8 @@ def recovery_directory(
         from forewarn.kafka.io import wait_until_ready
 
         cluster_id = wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
-    key = "\n".join([cluster_id, *sorted(settings.topics.inputs()), str(members)])
+    scale = str(members) if options.shard is None else f"shard {options.shard[0]}/{options.shard[1]}"
+    key = "\n".join([cluster_id, *sorted(settings.topics.inputs()), scale])
     return cache_dir() / "recovery" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -159,7 +171,7 @@ def _run_flow(
     from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
     from forewarn.pipeline.source_health import SourceHealth
 
-    member = "" if options.process_id is None else f" (process {options.process_id})"
+    member = options.member
     bootstrap = settings.kafka.bootstrap_servers
     try:
         cluster_id = wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
@@ -174,7 +186,17 @@ def _run_flow(
     announce(f"metrics: http://{settings.metrics.bind_address}:{bound}/metrics{member}")
 
     metrics = PipelineMetrics(registry)
-    source = kafka_source(settings, from_beginning=options.from_beginning, health=SourceHealth(metrics))
+    source = kafka_source(
+        settings, from_beginning=options.from_beginning, health=SourceHealth(metrics), shard=options.shard
+    )
+    if options.shard is not None and not source.list_parts():
+        announce(
+            f"error: shard {options.shard[0]}/{options.shard[1]} has no partition to read: the input "
+            "topics have fewer partitions than shards (run fewer --workers, or add partitions)"
+        )
+        server.shutdown()
+        server.server_close()
+        return 2
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     directory = recovery_directory(settings, options, max(1, len(options.addresses)), cluster_id)
     recovery = _recovery(settings, directory, max(1, len(options.addresses)))
@@ -209,18 +231,24 @@ def _run_flow(
     return 0
 
 
-def cluster_commands(options: RunOptions, base: Sequence[str]) -> list[list[str]]:
-    """The command line of each cluster member (exposed for tests)."""
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(options.workers)]
+def cluster_commands(options: RunOptions, base: Sequence[str], shards: bool = False) -> list[list[str]]:
+    """The command line of each member: of a Bytewax cluster, or with ``shards`` of a shard (for tests)."""
+    addresses = [] if shards else [f"127.0.0.1:{p}" for p in free_ports(options.workers)]
     commands = []
     for index in range(options.workers):
-        cmd = [*base, "--process-id", str(index), "--addresses", ",".join(addresses)]
+        if shards:
+            cmd = [*base, "--shard", f"{index}/{options.workers}"]
+        else:
+            cmd = [*base, "--process-id", str(index), "--addresses", ",".join(addresses)]
         if options.metrics_port is not None:
             cmd += ["--metrics-port", str(options.metrics_port + index if options.metrics_port else 0)]
         if options.from_beginning is not None:
             cmd.append("--from-beginning" if options.from_beginning else "--from-latest")
         if options.recovery_dir is not None:
-            cmd += ["--recovery-dir", str(options.recovery_dir)]
+            store = options.recovery_dir
+            if shards:  # a store per shard
+                store = store / f"shard-{index}-of-{options.workers}"
+            cmd += ["--recovery-dir", str(store)]
         commands.append(cmd)
     return commands
 
@@ -229,13 +257,17 @@ def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str
     """Start ``options.workers`` member processes and supervise them until they end or we are stopped.
 
     Returns 0 after a clean stop; see :func:`forewarn.pipeline.supervisor.exit_code` otherwise.
+    With ``pipeline.scale_out: shards`` the members are independent shards, each with its own
+    recovery store (under the given directory, or its own default).
     """
-    # Initialise the recovery store once here: members starting together would race to create it.
-    directory = recovery_directory(settings, options, options.workers)
-    _recovery(settings, directory, options.workers)
-    if directory is not None:
-        announce(f"recovery store: {directory} (state and offsets survive a restart)")
-        options = dataclasses.replace(options, recovery_dir=directory)  # every member uses this one
+    shards = settings.pipeline.scale_out == "shards"
+    if not shards:
+        # Initialise the recovery store once here: members starting together would race to create it.
+        directory = recovery_directory(settings, options, options.workers)
+        _recovery(settings, directory, options.workers)
+        if directory is not None:
+            announce(f"recovery store: {directory} (state and offsets survive a restart)")
+            options = dataclasses.replace(options, recovery_dir=directory)  # every member uses this one
     base = [sys.executable, "-m", "forewarn", "run"]
     request = supervisor.StopRequest()
     # Handlers first: a stop during the start is kept, and (caught signals being reset at exec) the
@@ -245,10 +277,11 @@ def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str
     with request.installed():
         members = [
             supervisor.Member(index, _start_member(cmd, settings))
-            for index, cmd in enumerate(cluster_commands(options, base))
+            for index, cmd in enumerate(cluster_commands(options, base, shards))
         ]
         pids = ", ".join(str(m.popen.pid) for m in members)
-        announce(f"started {len(members)} dataflow processes: pids {pids}")
+        kind = "shards" if shards else "cluster members"
+        announce(f"started {len(members)} dataflow processes ({kind}): pids {pids}")
         try:
             supervisor.supervise(members, request)
             announce(supervisor.stop_reason(members, request))

@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaSource
 from confluent_kafka import KafkaError
 
-from forewarn.pipeline.kafka_input import RawKafkaPartition
+from forewarn.pipeline.kafka_input import RawKafkaPartition, ShardedKafkaSource
 from forewarn.pipeline.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class _WatchedPartition(RawKafkaPartition):
         super()._process_stats(json_stats)
 
 
-class WatchedKafkaSource(KafkaSource):
+class WatchedKafkaSource(ShardedKafkaSource):
     """``KafkaSource`` whose consumers report errors and broker state to ``health``.
 
     ``build_part`` is Bytewax 0.21.1's, with an ``error_cb`` per partition and the watched class.

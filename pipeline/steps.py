@@ -158,6 +158,7 @@ class FlowSteps:
         parsed = Parsed()
         events, letters = parsed.events, parsed.letters
         topics: list[str | None] = []
+        unkeyed: dict[str, int] = {}
         for item in batch:
             message = self.raw(item)
             if message is None:
@@ -169,7 +170,12 @@ class FlowSteps:
             else:
                 events.append(result)
                 topics.append(message.topic)
+                if message.key != result.key().encode():
+                    topic = message.topic or "unknown"
+                    unkeyed[topic] = unkeyed.get(topic, 0) + 1
         self.metrics.observe_events(topics, events)
+        for topic, count in unkeyed.items():
+            self.metrics.unkeyed_events.labels(topic=topic).inc(count)
         return parsed
 
     def admit(self, item: Observation | GaugeObservation) -> bool:

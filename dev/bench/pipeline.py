@@ -160,18 +160,21 @@ class PipelineBench:
         self.run_id = uuid.uuid4().hex[:8]
 
     def _dataflow(
-        self, name: str, inputs: str, workers: int = 1, *, from_beginning: bool = True
+        self, name: str, inputs: str, workers: int = 1, *, from_beginning: bool = True, scale_out: str = ""
     ) -> tuple[DataflowProcess, TopicSettings]:
         topics = _topics(f"bench.{self.run_id}.{name}.", inputs)
         create_topics(self.bootstrap, _outputs(topics), self.config.partitions)
         log = self.workdir / f"dataflow-{name}.log"
+        env = {"FOREWARN_PIPELINE__SCALE_OUT": scale_out} if scale_out else None
         return DataflowProcess(
-            self.bootstrap, topics, log, workers=workers, from_beginning=from_beginning
+            self.bootstrap, topics, log, workers=workers, from_beginning=from_beginning, extra_env=env
         ), topics
 
-    def _drain(self, name: str, inputs: str, events: int, workers: int) -> tuple[Any, int]:
+    def _drain(
+        self, name: str, inputs: str, events: int, workers: int, scale_out: str = ""
+    ) -> tuple[Any, int]:
         """Run ``forewarn run`` over ``inputs``; (result, detections written)."""
-        proc, topics = self._dataflow(name, inputs, workers)
+        proc, topics = self._dataflow(name, inputs, workers, scale_out=scale_out)
         try:
             with self.steps.step(f"forewarn run -w {workers}: {name}", events) as advance:
                 result = proc.drain(events, advance, self.config.timeout)
@@ -214,20 +217,34 @@ class PipelineBench:
             "peak_rss_bytes_1_process": one.peak_rss_bytes,
         }
         if cfg.processes > 1:
-            many, detections_many = self._drain(
-                f"{cfg.processes}-processes", inputs, cfg.events, cfg.processes
-            )
-            out[f"end_to_end_{cfg.processes}_processes_events_per_second"] = round(many.per_second)
-            out[f"speedup_{cfg.processes}_processes"] = round(many.per_second / one.per_second, 3)
-            out[f"cpu_us_per_event_{cfg.processes}_processes"] = round(many.cpu_us_per_event, 1)
-            out[f"dataflow_cores_{cfg.processes}_processes"] = round(many.cpu_seconds / many.cpu_span, 2)
-            out[f"machine_busy_cores_{cfg.processes}_processes"] = round(
-                many.machine_busy_seconds / many.cpu_span, 2
-            )
-            out[f"detections_{cfg.processes}_processes"] = detections_many
+            out.update(self._scale_out(inputs, one))
             out[f"speedup_ceiling_{cfg.processes}_processes"] = speedup_ceiling(
                 os.cpu_count() or 1, out["machine_busy_cores_1_process"], cfg.processes
             )
+        return out
+
+    def _scale_out(self, inputs: str, one: Any) -> dict[str, Any]:
+        """``--workers N`` in both ``pipeline.scale_out`` modes; the unsuffixed keys are the default's.
+
+        Why both: a Bytewax cluster exchanges items between its members (every series to its
+        worker), shards exchange nothing; the figures show what the exchange costs.
+        """
+        n, out = self.config.processes, {}
+        default = load_settings().pipeline.scale_out
+        for mode in ("cluster", "shards"):
+            many, detections = self._drain(f"{n}-processes-{mode}", inputs, self.config.events, n, mode)
+            figures = {
+                f"end_to_end_{n}_processes_events_per_second": round(many.per_second),
+                f"speedup_{n}_processes": round(many.per_second / one.per_second, 3),
+                f"cpu_us_per_event_{n}_processes": round(many.cpu_us_per_event, 1),
+                f"dataflow_cores_{n}_processes": round(many.cpu_seconds / many.cpu_span, 2),
+                f"machine_busy_cores_{n}_processes": round(many.machine_busy_seconds / many.cpu_span, 2),
+                f"detections_{n}_processes": detections,
+            }
+            out.update({f"{key}_{mode}": value for key, value in figures.items()})
+            if mode == default:
+                out.update(figures)
+        out["scale_out"] = default
         return out
 
     def series_scaling(self) -> list[dict[str, Any]]:
@@ -480,24 +497,32 @@ def print_table(report: dict[str, Any], console: Console) -> None:
             "",
         )
     n = report["config"]["processes"]
-    if f"speedup_{n}_processes" in report:
+    for mode in ("cluster", "shards"):
+        if f"speedup_{n}_processes_{mode}" not in report:
+            continue
+        default = " (default)" if report.get("scale_out") == mode else ""
         table.add_row(
-            f"forewarn run -w {n}, events/s", num(report[f"end_to_end_{n}_processes_events_per_second"]), ""
+            f"forewarn run -w {n}, scale_out {mode}{default}, events/s",
+            num(report[f"end_to_end_{n}_processes_events_per_second_{mode}"]),
+            "",
         )
         table.add_row(
-            f"speed-up 1 -> {n} processes", num(report[f"speedup_{n}_processes"], ".2f") + "x", ">= 1.7x"
+            f"speed-up 1 -> {n} processes, {mode}",
+            num(report[f"speedup_{n}_processes_{mode}"], ".2f") + "x",
+            ">= 1.7x",
         )
-        ceiling = report.get(f"speedup_ceiling_{n}_processes")
-        if ceiling is not None:
-            table.add_row(
-                f"speed-up ceiling on this machine ({report['machine']['cpus']} cores / busy at 1 process)",
-                f"{ceiling:.2f}x",
-                "",
-            )
+    ceiling = report.get(f"speedup_ceiling_{n}_processes")
+    if ceiling is not None:
+        table.add_row(
+            f"speed-up ceiling on this machine ({report['machine']['cpus']} cores / busy at 1 process)",
+            f"{ceiling:.2f}x",
+            "",
+        )
     if "cpu_us_per_event_1_process" in report:
         many = report.get(f"cpu_us_per_event_{n}_processes")
+        mode = f" ({report['scale_out']})" if many is not None and "scale_out" in report else ""
         table.add_row(
-            f"dataflow CPU per event, 1{f' / {n}' if many is not None else ''} processes, us",
+            f"dataflow CPU per event, 1{f' / {n}' if many is not None else ''} processes{mode}, us",
             f"{report['cpu_us_per_event_1_process']:,.1f}" + (f" / {many:,.1f}" if many is not None else ""),
             "",
         )

@@ -27,7 +27,7 @@ from typing import IO
 from forewarn.settings import TopicSettings
 
 _METRICS_LINE = re.compile(r"metrics: http://([\d.]+):(\d+)/metrics")
-_PIDS_LINE = re.compile(r"started \d+ dataflow processes: pids ([\d, ]+)")
+_PIDS_LINE = re.compile(r"started \d+ dataflow processes(?: \([^)]*\))?: pids ([\d, ]+)")
 _COUNTERS = ("forewarn_pipeline_events_total", "forewarn_pipeline_dead_letters_total")
 
 __all__ = ["DataflowProcess", "DrainResult", "cpu_seconds", "machine_busy_seconds", "topic_env"]

@@ -19,8 +19,11 @@ HELP = (
     "left them (one every "
     "pipeline.snapshot_interval_seconds, default 1 s; output is at-least-once; detection and "
     "dead-letter ids are deterministic, so consumers can drop duplicates).\n\n"
-    "--workers N starts N processes on this host (threads share Python's GIL and are slower); across "
-    "hosts, start one member per process with --process-id and --addresses. "
+    "--workers N starts N processes on this host (threads share Python's GIL and are slower): one "
+    "Bytewax cluster, or with pipeline.scale_out: shards, N independent shards over the partitions "
+    "(faster; needs every series on one partition, as forewarn's producers key them). Across hosts, "
+    "start one member per process with --process-id and --addresses, or one shard per process with "
+    "--shard I/N. "
     "Stop with Ctrl-C or SIGTERM; with --workers, a process still running after the grace period "
     "(setting pipeline.stop_grace_seconds) gets SIGTERM, then SIGKILL, and the exit code is 124.\n\n"
     "Example: forewarn run --from-beginning --metrics-port 0"
@@ -81,6 +84,16 @@ def register(app: typer.Typer) -> None:
                 "own entry (addresses[process-id]).",
             ),
         ] = None,
+        shard: Annotated[
+            str | None,
+            typer.Option(
+                "--shard",
+                metavar="I/N",
+                help="Run as shard I of N independent processes (0 <= I < N): read only the input "
+                "partitions p with p % N == I, with a recovery store of its own. Needs every event of "
+                "a series on one partition (messages keyed by service, as forewarn's producers do).",
+            ),
+        ] = None,
     ) -> None:
         """Run the dataflow until Ctrl-C."""
         import logging
@@ -116,6 +129,10 @@ def register(app: typer.Typer) -> None:
                 "error: --workers starts processes on this host; a cluster member is one process", err=True
             )
             raise typer.Exit(2)
+        parsed_shard = _parse_shard(shard) if shard is not None else None
+        if parsed_shard is not None and (process_id is not None or workers > 1):
+            typer.echo("error: a --shard is one process of its own: no --workers, --process-id", err=True)
+            raise typer.Exit(2)
         options = RunOptions(
             workers=workers,
             from_beginning=from_beginning,
@@ -123,6 +140,7 @@ def register(app: typer.Typer) -> None:
             metrics_port=metrics_port,
             process_id=process_id,
             addresses=members,
+            shard=parsed_shard,
         )
 
         def announce(line: str) -> None:
@@ -140,3 +158,17 @@ def register(app: typer.Typer) -> None:
             announce(f"error: {error}; {hint}.")
             raise typer.Exit(2) from None
         raise typer.Exit(code)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` as (I, N) with 0 <= I < N, or a usage error that says what is wrong."""
+    index, sep, count = text.partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        parsed = int(index), int(count)
+    except ValueError:
+        raise typer.BadParameter(f"expected I/N (e.g. 0/2), got {text!r}", param_hint="--shard") from None
+    if not 0 <= parsed[0] < parsed[1]:
+        raise typer.BadParameter(f"need 0 <= I < N, got {text!r}", param_hint="--shard")
+    return parsed

@@ -65,6 +65,10 @@ def test_bench_pipeline_tiny(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
     # Same input, same flow: 2 processes write the detections 1 process writes.
     assert report["detections_1_process"] > 0
     assert report["detections_2_processes"] == report["detections_1_process"]
+    assert report["scale_out"] == "shards"  # the unsuffixed figures are the default's
+    for mode in ("cluster", "shards"):  # both ways of scaling out write what 1 process writes
+        assert report[f"detections_2_processes_{mode}"] == report["detections_1_process"]
+        assert _positive(report[f"cpu_us_per_event_2_processes_{mode}"])  # the members' pids were read
     rows = report["series_tested"]
     assert [row["series"] for row in rows] == [50, 150]
     for row in rows:

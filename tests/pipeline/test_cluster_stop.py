@@ -108,7 +108,10 @@ def test_sigint_while_the_members_start_stops_them_cleanly(
     Discriminating: before the fix the 0 s round ended with members killed by SIGINT or exiting 130
     (KeyboardInterrupt in their imports), and sometimes one forced out by SIGKILL after 2 grace periods.
     """
-    pipeline = kafka_settings.pipeline.model_copy(update={"stop_grace_seconds": GRACE})
+    # a cluster's start-up is where a member used to wait for a dead peer; shards wait for no one
+    pipeline = kafka_settings.pipeline.model_copy(
+        update={"stop_grace_seconds": GRACE, "scale_out": "cluster"}
+    )
     settings = kafka_settings.model_copy(update={"pipeline": pipeline})
     extra = ("--workers", "2", "--recovery-dir", str(tmp_path / "recovery"))
     with start_dataflow(

@@ -19,7 +19,7 @@ from forewarn.models.base import AnomalyScore
 from forewarn.pipeline.dataflow import FlowSinks, build_flow
 from forewarn.settings import DetectorSettings, Settings
 
-from .conftest import WALL, at, probe_bytes, raw, recovery_config, run_one_worker, run_two_workers
+from .conftest import PROBES, WALL, at, probe_bytes, raw, recovery_config, run_one_worker, run_two_workers
 
 pytestmark = pytest.mark.unit
 
@@ -188,6 +188,19 @@ def test_late_events_are_counted_not_learned() -> None:
     run_flow(one_worker, messages, registry)
     assert registry.get_sample_value("forewarn_pipeline_late_events_total", {"signal": "failure"}) == 1
     assert registry.get_sample_value("forewarn_pipeline_late_events_total", {"signal": "latency"}) == 1
+
+
+def test_events_keyed_otherwise_than_by_service_are_counted_by_topic() -> None:
+    """What shards (and in-order delivery) rely on is visible: a missing or foreign key is counted."""
+    messages = [
+        raw(probe_bytes("auth", 0), 0, key=b"auth"),
+        raw(probe_bytes("auth", 1), 1),  # no key
+        raw(probe_bytes("auth", 2), 2, key=b"sms"),
+        raw(b"{oops", 3),  # a dead letter is not an event: not counted
+    ]
+    registry = CollectorRegistry()
+    run_flow(one_worker, messages, registry)
+    assert registry.get_sample_value("forewarn_pipeline_unkeyed_events_total", {"topic": PROBES}) == 2
 
 
 def test_recovery_resumes_detector_state_exactly(tmp_path: Path) -> None:

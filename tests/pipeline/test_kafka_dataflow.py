@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,12 +25,14 @@ from forewarn.settings import DetectorSettings, Settings
 
 from .kafka_process import (
     DataflowProcess,
+    child_env,
     member_pids,
     member_urls,
     plain_producer,
     probe,
     snapshotted_offsets,
     start_dataflow,
+    write_config,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -162,9 +166,16 @@ def test_malformed_flood_goes_to_dead_letters_and_the_dataflow_stays_up(
     assert time.time() - heartbeat < 10
 
 
+@pytest.mark.parametrize("scale_out", ["cluster", "shards"])
 def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
-    kafka_settings: Settings, tmp_path: Path
+    kafka_settings: Settings, tmp_path: Path, scale_out: str
 ) -> None:
+    """Both ways of scaling out: every service detected once, both processes busy, both stopped.
+
+    Shards exchange nothing, so this also checks that a service's probes all reach one shard.
+    """
+    pipeline = kafka_settings.pipeline.model_copy(update={"scale_out": scale_out})
+    kafka_settings = kafka_settings.model_copy(update={"pipeline": pipeline})
     start = datetime.now(UTC) - timedelta(seconds=60)
     services = ["auth", "database", "email", "sms", "payments", "overall"]
     recovery = tmp_path / "recovery"
@@ -201,7 +212,24 @@ def test_two_worker_processes_share_the_partitions_and_stop_cleanly(
         pids = member_pids(dataflow.lines)
     for pid in pids:  # the supervisor stopped both members before exiting
         assert not Path(f"/proc/{pid}").exists()
-    assert len(list(recovery.glob("part-*.sqlite3"))) == 2  # one store partition per member
+    if scale_out == "cluster":
+        assert len(list(recovery.glob("part-*.sqlite3"))) == 2  # one store partition per member
+    else:  # a store of its own per shard
+        assert [len(list((recovery / f"shard-{i}-of-2").glob("part-*.sqlite3"))) for i in (0, 1)] == [1, 1]
+
+
+def test_a_shard_without_partitions_stops_and_says_why(kafka_settings: Settings, tmp_path: Path) -> None:
+    """Topics of 3 partitions, shard 3 of 4: nothing to read, so it exits 2 instead of idling."""
+    env = child_env(write_config(kafka_settings, tmp_path / "forewarn.yaml"))
+    done = subprocess.run(
+        [sys.executable, "-m", "forewarn", "run", "--shard", "3/4", "--metrics-port", "0", "--no-recovery"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "shard 3/4 has no partition to read" in done.stderr
 
 
 def test_restart_with_a_recovery_dir_resumes_state_and_offsets(

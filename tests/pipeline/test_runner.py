@@ -19,6 +19,7 @@ from forewarn.cli import app
 from forewarn.events import Detection, Severity
 from forewarn.ingest import RawMessage
 from forewarn.pipeline.heartbeat import HeartbeatSource
+from forewarn.pipeline.kafka_input import in_shard
 from forewarn.pipeline.messages import detection_message, to_raw
 from forewarn.pipeline.metrics import PipelineMetrics, serve_metrics
 from forewarn.pipeline.runner import (
@@ -77,6 +78,36 @@ def test_cluster_commands_give_each_member_its_id_shared_addresses_and_port() ->
     assert all("--from-beginning" in cmd and "/tmp/rec" in cmd for cmd in commands)
     free = cluster_commands(RunOptions(workers=2, metrics_port=0), ["x"])
     assert [cmd[cmd.index("--metrics-port") + 1] for cmd in free] == ["0", "0"]
+
+
+def test_shard_commands_name_each_shard_and_give_each_its_own_store() -> None:
+    options = RunOptions(workers=2, metrics_port=9200, recovery_dir=Path("/tmp/rec"))
+    commands = cluster_commands(options, ["forewarn", "run"], shards=True)
+    assert [cmd[cmd.index("--shard") + 1] for cmd in commands] == ["0/2", "1/2"]
+    assert not any("--addresses" in cmd or "--process-id" in cmd for cmd in commands)
+    stores = [cmd[cmd.index("--recovery-dir") + 1] for cmd in commands]
+    assert stores == ["/tmp/rec/shard-0-of-2", "/tmp/rec/shard-1-of-2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shard", "2/2"], "need 0 <= I < N"),
+        (["--shard", "1"], "expected I/N"),
+        (["--shard", "a/b"], "expected I/N"),
+        (["-w", "2", "--shard", "0/2"], "a --shard is one process of its own"),
+    ],
+)
+def test_a_shard_must_be_one_process_named_i_of_n(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["run", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_each_partition_belongs_to_exactly_one_shard_the_same_for_every_topic() -> None:
+    parts = [f"{p}-{topic}" for topic in ("forewarn.probes", "forewarn.logs-2") for p in range(5)]
+    owners = {part: [i for i in range(3) if in_shard(part, (i, 3))] for part in parts}
+    assert all(len(found) == 1 for found in owners.values())
+    assert owners["4-forewarn.probes"] == owners["4-forewarn.logs-2"] == [1]
 
 
 def test_metrics_endpoint_serves_the_injected_registry_on_a_free_port() -> None:
@@ -205,7 +236,7 @@ def test_recovery_is_on_by_default_in_a_store_named_for_the_cluster_topics_and_m
 ) -> None:
     """Another cluster (the demo formats a new broker each run), other topics or another member count:
     another store, since a store's offsets and partitions mean nothing there."""
-    clusters = iter(["cluster-A", "cluster-A", "cluster-B", "cluster-A"])
+    clusters = iter(["cluster-A", "cluster-A", "cluster-B", "cluster-A", "cluster-A", "cluster-A"])
     monkeypatch.setattr("forewarn.kafka.io.wait_until_ready", lambda *args, **kwargs: next(clusters))
     monkeypatch.setenv("FOREWARN_CACHE_DIR", str(tmp_path))
     settings = Settings()
@@ -215,6 +246,9 @@ def test_recovery_is_on_by_default_in_a_store_named_for_the_cluster_topics_and_m
     assert recovery_directory(settings, RunOptions(), 1) == first  # a restart finds its store
     assert recovery_directory(settings, RunOptions(), 1) != first  # a new cluster id
     assert recovery_directory(settings, RunOptions(), 2) != first  # -w 2
+    shard0 = recovery_directory(settings, RunOptions(shard=(0, 2)), 1)
+    assert shard0 not in (None, first)  # a shard's store is its own, by default too
+    assert shard0 != recovery_directory(settings, RunOptions(shard=(1, 2)), 1)
 
 
 def test_recovery_off_given_or_for_a_hand_started_member(tmp_path: Path) -> None:
