@@ -274,6 +274,11 @@ class PipelineSettings(_Section):
     # id), the input topics and the member count, since the snapshots hold input offsets that mean
     # nothing on another cluster. A member of a cluster across hosts needs an explicit directory.
     recovery_dir: Path | None = None
+    # Default stores (never a given recovery_dir) that no run has written for this many days are
+    # removed when a dataflow starts: each new Kafka cluster, topic set or worker count starts a new
+    # one, and old ones would pile up in the cache. 7 = Kafka's default retention, after which the
+    # offsets a store holds are gone from the topics anyway. 0 keeps every store.
+    recovery_max_age_days: float = Field(7.0, ge=0)
     # Without a recovery dir: how long a Bytewax epoch lasts (nothing else depends on it then).
     epoch_interval_seconds: float = Field(10.0, gt=0)
     # With a recovery dir, Bytewax snapshots at each epoch's end, so this is the epoch (``-s`` of

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +33,8 @@ from types import FrameType
 
 from forewarn.free_ports import free_ports
 from forewarn.pipeline import supervisor
-from forewarn.settings import Settings, cache_dir
+from forewarn.pipeline.recovery_stores import default_store_root, prune_stale_stores
+from forewarn.settings import Settings
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -109,7 +111,20 @@ def recovery_directory(
         cluster_id = wait_until_ready(settings.kafka, timeout=settings.kafka.start_timeout_seconds)
     scale = str(members) if options.shard is None else f"shard {options.shard[0]}/{options.shard[1]}"
     key = "\n".join([cluster_id, *sorted(settings.topics.inputs()), scale])
-    return cache_dir() / "recovery" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    return default_store_root() / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def prune_default_stores(
+    settings: Settings, options: RunOptions, directory: Path | None, announce: Callable[[str], None]
+) -> None:
+    """With a default store, remove the stale ones beside it (``recovery_stores.py``) and say so."""
+    if directory is None or (options.recovery_dir or settings.pipeline.recovery_dir) is not None:
+        return
+    days = settings.pipeline.recovery_max_age_days
+    removed = prune_stale_stores(default_store_root(), directory, days * 86400.0, time.time())
+    if removed:
+        names = ", ".join(store.name for store in removed)
+        announce(f"removed {len(removed)} recovery store(s) no run wrote for {days:g} days: {names}")
 
 
 def _recovery(settings: Settings, directory: Path | None, partitions: int) -> object | None:
@@ -199,6 +214,7 @@ def _run_flow(
         return 2
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     directory = recovery_directory(settings, options, max(1, len(options.addresses)), cluster_id)
+    prune_default_stores(settings, options, directory, announce)
     recovery = _recovery(settings, directory, max(1, len(options.addresses)))
     if directory is not None and options.process_id is None:
         announce(f"recovery store: {directory} (state and offsets survive a restart)")
@@ -264,6 +280,7 @@ def run_cluster(settings: Settings, options: RunOptions, announce: Callable[[str
     if not shards:
         # Initialise the recovery store once here: members starting together would race to create it.
         directory = recovery_directory(settings, options, options.workers)
+        prune_default_stores(settings, options, directory, announce)
         _recovery(settings, directory, options.workers)
         if directory is not None:
             announce(f"recovery store: {directory} (state and offsets survive a restart)")
