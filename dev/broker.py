@@ -321,16 +321,17 @@ class LocalKafka:
         self._log_offset = 0  # where this run's part of kafka.log starts
 
     def _pick_free_ports(self) -> None:
-        if self._auto_port:
-            self.port = find_free_port()
-        if self._auto_controller_port:
-            self.controller_port = find_free_port()
-        while self._auto_controller_port and self.controller_port == self.port:
-            self.controller_port = find_free_port()
-        if self._auto_secure_port:
-            self.secure_port = find_free_port()
-        while self._auto_secure_port and self.secure_port in (self.port, self.controller_port):
-            self.secure_port = find_free_port()
+        """Fresh ports for the listeners asked for as 0: distinct, and apart from the ones given."""
+        asked = {
+            "port": self._auto_port,
+            "controller_port": self._auto_controller_port,
+            "secure_port": self._auto_secure_port,
+        }
+        auto = [name for name, zero in asked.items() if zero]
+        given = {getattr(self, name) for name, zero in asked.items() if not zero}
+        picked = [p for p in free_ports(len(auto) + len(given), HOST) if p not in given]
+        for name, port in zip(auto, picked, strict=False):
+            setattr(self, name, port)
 
     def _busy_port(self) -> str | None:
         ports = [("broker", self.port), ("controller", self.controller_port)]

@@ -24,6 +24,7 @@ from forewarn.admin_signing import generate_key_pair
 from forewarn.dev.broker import LocalKafka, find_free_port
 from forewarn.dev.processes import ManagedProcess, ProcessGroup
 from forewarn.dev.prometheus_config import write_scrape_config
+from forewarn.free_ports import free_ports
 from forewarn.kafka.io import ensure_topics
 from forewarn.settings import Settings
 
@@ -124,7 +125,7 @@ class Stack:
         """
         env = _child_env(bootstrap, base_url)
         # Known metrics ports (not 0), so the run's prometheus.yml can list every /metrics endpoint.
-        ports = {name: find_free_port() for name in ("dataflow", "probe", "respond")}
+        ports = dict(zip(("dataflow", "probe", "respond"), free_ports(3, "127.0.0.1"), strict=True))
         self._spawn("dataflow", ["run", "--metrics-port", str(ports["dataflow"]), "--from-beginning"], env)
         interval = str(self.settings.demo.probe_interval_seconds)
         self._spawn("probe", ["probe", "--interval", interval, "--metrics-port", str(ports["probe"])], env)

@@ -183,11 +183,16 @@ def test_a_free_port_stolen_before_start_is_picked_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import forewarn.dev.broker as broker_module
+    from forewarn.free_ports import free_ports as real
 
-    real = broker_module.find_free_port
     with _bound_not_listening() as taken:
-        picks = iter([taken.getsockname()[1]])
-        monkeypatch.setattr(broker_module, "find_free_port", lambda: next(picks, None) or real())
+        stolen = [taken.getsockname()[1]]  # handed out once, as the first port of the first pick
+
+        def picks(count: int, host: str) -> list[int]:
+            first = [stolen.pop()] if stolen else []
+            return first + [p for p in real(count, host) if p not in first][: count - len(first)]
+
+        monkeypatch.setattr(broker_module, "free_ports", picks)
         broker = LocalKafka(tmp_path, port=0, controller_port=0, version=VERSION, die_with_parent=True)
         assert broker.port == taken.getsockname()[1]
         with broker:
