@@ -6,12 +6,18 @@ sent later by :meth:`Escalator.tick` as their ``after_seconds`` pass, until the 
 News on an open ladder goes to the level already reached (the router groups it into a digest).
 What no ladder covers (no policy matched, or the policy has no ``escalation:``) goes to the channels
 of the matching ``notifications.routes``, so a person hears about a problem forewarn cannot heal.
+
+Open ladders are kept in the executor's state store (when given one): a responder restarted in the
+middle of an incident (a crash, a deploy) keeps climbing the ladder it had, so the pager is still
+reached on time, and a level already sent is not sent again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 
 from forewarn.healing.audit import AuditLog, AuditRecord
 from forewarn.healing.clock import Clock
@@ -19,9 +25,12 @@ from forewarn.healing.config import Policy
 from forewarn.healing.notify.message import Notification
 from forewarn.healing.notify.router import Delivery, NotificationRouter
 from forewarn.healing.records import ActionDecision
+from forewarn.healing.state import LadderRow, StateStore
 from forewarn.healing.triggers import Trigger
 
 __all__ = ["Escalator"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,13 +45,50 @@ class _Ladder:
 class Escalator:
     """Open, update, climb and resolve escalation ladders; every notification is audited."""
 
-    def __init__(self, notifier: NotificationRouter, audit: AuditLog, clock: Clock, actor: str) -> None:
+    def __init__(
+        self,
+        notifier: NotificationRouter,
+        audit: AuditLog,
+        clock: Clock,
+        actor: str,
+        store: StateStore | None = None,
+        policies: Mapping[str, Policy] | None = None,
+    ) -> None:
+        """With ``store``, open ladders are saved there and the ones saved before are climbed again;
+        ``policies`` (by name, the current config's) give them their levels."""
         self.notifier = notifier
         self.audit = audit
         self.clock = clock
         self.actor = actor
+        self.store = store
         self._lock = threading.RLock()
         self._ladders: dict[str, _Ladder] = {}
+        if store is not None:
+            self._restore(store, policies or {})
+
+    def _restore(self, store: StateStore, policies: Mapping[str, Policy]) -> None:
+        for row in store.ladders():
+            policy = policies.get(row.policy)
+            if policy is None or not policy.escalation:  # the config no longer climbs it
+                log.warning(
+                    "escalation of %s dropped: policy %r has no ladder now", row.group_key, row.policy
+                )
+                store.drop_ladder(row.group_key)
+                continue
+            note = Notification(**row.note)
+            self._ladders[row.group_key] = _Ladder(row.started, policy, note, set(row.levels))
+
+    def _save(self, group: str, ladder: _Ladder) -> None:
+        """Keep an open ladder in the store (a resolved one is dropped)."""
+        if self.store is None:
+            return
+        if ladder.resolved or not ladder.policy.escalation:
+            self.store.drop_ladder(group)
+            return
+        row = LadderRow(
+            group, ladder.started, ladder.policy.name, sorted(ladder.sent_levels), asdict(ladder.note)
+        )
+        self.store.save_ladder(row)
 
     def _note(
         self,
@@ -92,12 +138,13 @@ class Escalator:
         with self._lock:
             ladder = self._ladders.get(group)
             if ladder is None or ladder.resolved:
-                self._ladders[group] = _Ladder(self.clock.now(), policy, note, set())
+                ladder = self._ladders[group] = _Ladder(self.clock.now(), policy, note, set())
             else:  # still open: keep climbing the same ladder, with the latest news
                 if ladder.sent_levels and note.summary != ladder.note.summary:
                     level = max(ladder.sent_levels)
                     update = (_at_level(note, level, note.created_at), policy.escalation[level].notify)
                 ladder.note = note
+            self._save(group, ladder)
         if not policy.escalation:  # no ladder of its own: the routes decide who hears about it
             self._audit(group, note, self.notifier.route(note))
             return False
@@ -120,6 +167,10 @@ class Escalator:
                 ladder.sent_levels.add(level)
                 note = _at_level(ladder.note, level, now)
                 sent = self.notifier.notify(note, step.notify)
+                # Saved after sending: a crash in between sends the level again after the restart,
+                # and the router's delivery memory drops it where it did arrive (never a lost page).
+                with self._lock:
+                    self._save(group, ladder)
                 deliveries.extend(sent)
                 self._audit(group, note, sent)
         deliveries.extend(self.notifier.flush())
@@ -131,6 +182,7 @@ class Escalator:
             ladder = self._ladders.get(group_id)
             if ladder is not None:
                 ladder.resolved = True
+                self._save(group_id, ladder)
         sent = self.notifier.resolve(group_id)
         if sent:
             note = ladder.note if ladder is not None else None

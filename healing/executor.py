@@ -100,7 +100,11 @@ class HealingExecutor:
         self.recorder = Recorder(self.audit, self.clock, actor, self.global_mode)
         self.planner = Planner(config, self.registry, self.guards, self.recorder)
         self.approvals = Approvals(config, self.store, self.recorder)
-        self.escalation = Escalator(self.notifier, self.audit, self.clock, actor)
+        # Open ladders are kept in the state store: a restart mid-incident keeps climbing them.
+        policies = {policy.name: policy for policy in config.policies}
+        self.escalation = Escalator(
+            self.notifier, self.audit, self.clock, actor, store=self.store, policies=policies
+        )
         self._lock = threading.RLock()
         self._healing_until: dict[str, float] = {}
 

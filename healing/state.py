@@ -8,8 +8,10 @@ Encryption at rest (``forewarn.field_crypto``, when a storage key is configured)
 columns are sealed with AES-256-GCM, each bound to its row: an action's result
 (``idempotency.result``: outputs, validation) and its write-ahead plan (``idempotency.plan``: the
 trigger, with its reason, and the params), an approval's ``payload`` (the plan, its params and
-the incident's reason) and an override's ``reason``. What the guards query, count and compare
-stays plain: keys, times, service and action names, statuses, breaker counts. Rows written before
+the incident's reason), an override's ``reason`` and an open escalation's notification
+(``ladders.note``: the summary, the trigger's reason and what was done). What the guards query,
+count and compare
+stay plain: keys, times, service and action names, statuses, breaker counts. Rows written before
 a key read as they are; ``rekey`` re-seals every row with the current key, after a rotation.
 """
 
@@ -45,6 +47,10 @@ CREATE TABLE IF NOT EXISTS overrides (service TEXT PRIMARY KEY, set_at REAL NOT 
 CREATE TABLE IF NOT EXISTS notifications_sent (
     channel TEXT NOT NULL, dedup_key TEXT NOT NULL, sent_at REAL NOT NULL, PRIMARY KEY (channel, dedup_key)
 );
+CREATE TABLE IF NOT EXISTS ladders (
+    group_key TEXT PRIMARY KEY, started REAL NOT NULL, policy TEXT NOT NULL, levels TEXT NOT NULL,
+    note TEXT NOT NULL
+);
 """
 
 # Step statuses that say the step's story is not finished: ``running`` was written before the action
@@ -61,6 +67,17 @@ class InFlight:
     status: str
     result: dict[str, Any]
     plan: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LadderRow:
+    """An open escalation ladder as stored: its group, start, policy name, levels sent, notification."""
+
+    group_key: str
+    started: float
+    policy: str
+    levels: list[int]
+    note: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +176,43 @@ class StateStore:
                 (channel, dedup_key, now),
             )
             self._db.execute("DELETE FROM notifications_sent WHERE sent_at < ?", (now - keep_seconds,))
+
+    # -- escalation ladders (open ones; a restart keeps climbing them) --------------------------
+
+    def save_ladder(self, row: LadderRow) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO ladders (group_key, started, policy, levels, note) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    row.group_key,
+                    row.started,
+                    row.policy,
+                    json.dumps(sorted(row.levels)),
+                    self._seal(json.dumps(row.note, default=str), "ladders:note", row.group_key),
+                ),
+            )
+
+    def drop_ladder(self, group_key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM ladders WHERE group_key = ?", (group_key,))
+
+    def ladders(self) -> list[LadderRow]:
+        """The open ladders, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT group_key, started, policy, levels, note FROM ladders ORDER BY started, group_key"
+            ).fetchall()
+        return [
+            LadderRow(
+                group_key=str(r[0]),
+                started=float(r[1]),
+                policy=str(r[2]),
+                levels=[int(level) for level in json.loads(r[3])],
+                note=json.loads(self._unseal(r[4], "ladders:note", str(r[0]))),
+            )
+            for r in rows
+        ]
 
     # -- run history (rate limits, budgets, cool-downs) ---------------------------------------
 
@@ -318,6 +372,7 @@ class StateStore:
             ("idempotency", "key", "plan"),
             ("approvals", "id", "payload"),
             ("overrides", "service", "reason"),
+            ("ladders", "group_key", "note"),
         ]
         changed = 0
         with self._lock:
@@ -341,4 +396,4 @@ class StateStore:
         return changed
 
 
-__all__ = ["IN_FLIGHT", "BreakerRow", "InFlight", "StateStore"]
+__all__ = ["IN_FLIGHT", "BreakerRow", "InFlight", "LadderRow", "StateStore"]

@@ -17,7 +17,7 @@ from forewarn.cli import app as cli_app
 from forewarn.events import Severity
 from forewarn.healing.audit import verify_log
 from forewarn.healing.clock import ManualClock
-from forewarn.healing.config import EscalationStep, NotificationConfig, load_config
+from forewarn.healing.config import EscalationStep, HealingConfig, NotificationConfig, load_config
 from forewarn.healing.triggers import Trigger
 from forewarn.musobuddy.server import RunningApp
 
@@ -83,17 +83,10 @@ def test_leak_forecast_restarts_before_the_breach_and_validates(
     assert events == ["start", "attempt", "validation", "heal"]  # "start": the write-ahead line
 
 
-def test_failed_heal_rolls_back_and_escalates(
-    make_executor: ExecutorFactory,
-    demo: RunningApp,
-    http: httpx.Client,
-    clock: ManualClock,
-    receiver: HttpReceiver,
-    smtp: SmtpReceiver,
-) -> None:
-    """Both email providers down: failover runs, validation fails, it is undone, humans are paged."""
+def _paging_config(receiver: HttpReceiver, smtp: SmtpReceiver) -> HealingConfig:
+    """The shipped config, with email failover escalating to Slack and email at once, the pager at 600 s."""
     base = load_config()
-    config = base.model_copy(
+    return base.model_copy(
         update={
             "notifications": NotificationConfig.model_validate(
                 {
@@ -125,6 +118,18 @@ def test_failed_heal_rolls_back_and_escalates(
             ],
         }
     )
+
+
+def test_failed_heal_rolls_back_and_escalates(
+    make_executor: ExecutorFactory,
+    demo: RunningApp,
+    http: httpx.Client,
+    clock: ManualClock,
+    receiver: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
+    """Both email providers down: failover runs, validation fails, it is undone, humans are paged."""
+    config = _paging_config(receiver, smtp)
     inject(http, demo.base_url, "email_outage", provider="both")
     clock.advance(5)
     assert health(http, demo.base_url, "email")["status"] == "down"
@@ -153,6 +158,42 @@ def test_failed_heal_rolls_back_and_escalates(
     assert pd[0]["payload"]["custom_details"]["actions"][0]["status"] == "rolled_back"
     events = [r.event for r in executor.audit.records()]
     assert "rollback" in events and "escalation" in events
+
+
+def test_a_restart_mid_escalation_still_pages_on_time_and_once(
+    make_executor: ExecutorFactory,
+    demo: RunningApp,
+    http: httpx.Client,
+    clock: ManualClock,
+    receiver: HttpReceiver,
+    smtp: SmtpReceiver,
+) -> None:
+    """The responder is replaced between level 0 (Slack, email) and level 1 (the pager at 600 s).
+
+    Discriminating: ladders used to live in memory only, so the new executor had none and the pager
+    was never reached for an incident already escalated. Level 0 is not sent again.
+    """
+    config = _paging_config(receiver, smtp)
+    inject(http, demo.base_url, "email_outage", provider="both")
+    clock.advance(5)
+    first = make_executor(config)
+    assert [r.status for r in first.handle(detection(clock, "email"))] == ["rolled_back"]
+    assert len([r for r in receiver.received if r["path"] == "/slack"]) == 1 and len(smtp.messages) == 1
+    first.close()
+
+    second = make_executor(config)  # the same state directory: a restarted responder
+    clock.advance(300)
+    second.tick()
+    assert not [r for r in receiver.received if r["path"] == "/pd"], "level 1 waits 600 s from the start"
+    clock.advance(301)
+    second.tick()
+    second.tick()
+    assert len([r for r in receiver.received if r["path"] == "/pd"]) == 1
+    assert len([r for r in receiver.received if r["path"] == "/slack"]) == 1 and len(smtp.messages) == 1
+    open_ladders = [row.group_key for row in second.store.ladders()]
+    assert open_ladders == ["email/email_provider_outage"]
+    second.escalation.resolve(open_ladders[0])
+    assert second.store.ladders() == []  # resolved: nothing left to climb after another restart
 
 
 def test_action_refused_by_service_fails_and_escalates(

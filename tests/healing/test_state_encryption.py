@@ -14,7 +14,7 @@ from forewarn.field_crypto import FieldCipher, StorageKeyError, generate_key, ke
 from forewarn.healing.clock import ManualClock
 from forewarn.healing.executor import HealingExecutor
 from forewarn.healing.paths import HealingPaths
-from forewarn.healing.state import StateStore
+from forewarn.healing.state import LadderRow, StateStore
 
 from .fakes import config, registry_with_fakes
 from .helpers import detection
@@ -163,4 +163,27 @@ def test_an_in_flight_step_is_sealed_on_disk_and_read_back_after_a_restart(tmp_p
     again = StateStore(path, cipher=_cipher(key))
     [step] = again.in_flight()
     assert step.plan["trigger"]["reason"] == f"token {MARKER}" and step.result == {"output": MARKER}
+    again.close()
+
+
+def test_an_open_escalation_is_sealed_on_disk_read_back_and_rekeyed(tmp_path: Path) -> None:
+    """The ladder's notification carries the trigger's reason: sealed, bound to its group, rotated."""
+    old, new = generate_key(), generate_key()
+    path = tmp_path / "s.sqlite3"
+    store = StateStore(path, cipher=_cipher(old))
+    note = {"title": "email down", "summary": f"token {MARKER}", "service": "email", "severity": "critical"}
+    store.save_ladder(
+        LadderRow("email/outage", 100.0, "failover", [1, 0], {**note, "group_key": "email/outage"})
+    )
+    store.save_ladder(LadderRow("sms/outage", 90.0, "failover", [], {**note, "group_key": "sms/outage"}))
+    store.drop_ladder("sms/outage")
+    store.close()
+    assert MARKER.encode() not in _raw(path)
+    rotated = StateStore(path, cipher=_cipher(new, old))
+    assert rotated.rekey() == 1
+    rotated.close()
+    again = StateStore(path, cipher=_cipher(new))
+    [row] = again.ladders()
+    assert (row.group_key, row.started, row.policy, row.levels) == ("email/outage", 100.0, "failover", [0, 1])
+    assert row.note["summary"] == f"token {MARKER}"
     again.close()
