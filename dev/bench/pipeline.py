@@ -217,13 +217,13 @@ class PipelineBench:
             "peak_rss_bytes_1_process": one.peak_rss_bytes,
         }
         if cfg.processes > 1:
-            out.update(self._scale_out(inputs, one))
+            out.update(self._scale_out(inputs, one, raw))
             out[f"speedup_ceiling_{cfg.processes}_processes"] = speedup_ceiling(
                 os.cpu_count() or 1, out["machine_busy_cores_1_process"], cfg.processes
             )
         return out
 
-    def _scale_out(self, inputs: str, one: Any) -> dict[str, Any]:
+    def _scale_out(self, inputs: str, one: Any, raw: float) -> dict[str, Any]:
         """``--workers N`` in both ``pipeline.scale_out`` modes; the unsuffixed keys are the default's.
 
         Why both: a Bytewax cluster exchanges items between its members (every series to its
@@ -236,6 +236,7 @@ class PipelineBench:
             figures = {
                 f"end_to_end_{n}_processes_events_per_second": round(many.per_second),
                 f"speedup_{n}_processes": round(many.per_second / one.per_second, 3),
+                f"ratio_{n}_processes": round(many.per_second / raw, 4),
                 f"cpu_us_per_event_{n}_processes": round(many.cpu_us_per_event, 1),
                 f"dataflow_cores_{n}_processes": round(many.cpu_seconds / many.cpu_span, 2),
                 f"machine_busy_cores_{n}_processes": round(many.machine_busy_seconds / many.cpu_span, 2),
@@ -504,6 +505,11 @@ def print_table(report: dict[str, Any], console: Console) -> None:
         table.add_row(
             f"forewarn run -w {n}, scale_out {mode}{default}, events/s",
             num(report[f"end_to_end_{n}_processes_events_per_second_{mode}"]),
+            "",
+        )
+        table.add_row(
+            f"ratio end to end -w {n}, {mode} / raw",
+            num(report[f"ratio_{n}_processes_{mode}"], ".1%"),
             "",
         )
         table.add_row(
