@@ -2,9 +2,11 @@
 
 Why processes for scaling: Bytewax worker *threads* share one GIL, and we measured two threads to
 be slower than one on this workload; worker *processes* run in parallel. ``workers > 1`` therefore
-starts that many child processes (``forewarn run --process-id I --addresses ...``), each one a
-Bytewax cluster member with one worker and its own ``/metrics`` endpoint; the parent only
-supervises them and stops them in bounded time (see ``supervisor.py``).
+starts that many child processes, each with one worker and its own ``/metrics`` endpoint: by
+default independent shards (``forewarn run --shard I/N``, each over its own partitions, nothing
+exchanged), or with ``pipeline.scale_out: cluster`` the members of one Bytewax cluster
+(``--process-id I --addresses ...``, every series routed to its member). The parent only supervises
+them and stops them in bounded time (see ``supervisor.py``).
 
 Stopping: SIGINT or SIGTERM ends the input (see ``heartbeat.py``): the flow drains what it holds,
 its sinks flush, consumers close, and the process exits 0. A second signal forces it out. A member
