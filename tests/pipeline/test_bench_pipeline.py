@@ -70,7 +70,8 @@ def test_bench_pipeline_tiny(kafka_broker: KafkaBroker, tmp_path: Path) -> None:
         assert report[f"detections_2_processes_{mode}"] == report["detections_1_process"]
         assert _positive(report[f"cpu_us_per_event_2_processes_{mode}"])  # the members' pids were read
         share = report[f"end_to_end_2_processes_events_per_second_{mode}"] / report["raw_events_per_second"]
-        assert report[f"ratio_2_processes_{mode}"] == pytest.approx(share, abs=1e-3)
+        # the JSON rounds the rates to whole events/s (a tiny run reads ~2,000 events/s raw)
+        assert report[f"ratio_2_processes_{mode}"] == pytest.approx(share, rel=0.01)
     rows = report["series_tested"]
     assert [row["series"] for row in rows] == [50, 150]
     for row in rows:
