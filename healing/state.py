@@ -10,9 +10,9 @@ columns are sealed with AES-256-GCM, each bound to its row: an action's result
 trigger, with its reason, and the params), an approval's ``payload`` (the plan, its params and
 the incident's reason), an override's ``reason`` and an open escalation's notification
 (``ladders.note``: the summary, the trigger's reason and what was done). What the guards query,
-count and compare
-stay plain: keys, times, service and action names, statuses, breaker counts. Rows written before
-a key read as they are; ``rekey`` re-seals every row with the current key, after a rotation.
+count and compare stays plain: keys, times, service and action names, statuses, breaker counts.
+Rows written before a key read as they are; ``rekey`` re-seals every row with the current key,
+after a rotation.
 """
 
 from __future__ import annotations

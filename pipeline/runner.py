@@ -91,6 +91,11 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
+def _given_store(settings: Settings, options: RunOptions) -> Path | None:
+    """The recovery store asked for (``--recovery-dir``, else ``pipeline.recovery_dir``), if any."""
+    return options.recovery_dir or settings.pipeline.recovery_dir
+
+
 def recovery_directory(
     settings: Settings, options: RunOptions, members: int, cluster_id: str | None = None
 ) -> Path | None:
@@ -104,7 +109,7 @@ def recovery_directory(
     (its key names the shard), so shards started by hand get one too. ``cluster_id``: the id the
     caller's own wait for the broker returned; None waits for the broker here to learn it.
     """
-    given = options.recovery_dir or settings.pipeline.recovery_dir
+    given = _given_store(settings, options)
     if given is not None or not settings.pipeline.recovery or options.process_id is not None:
         return given
     if cluster_id is None:
@@ -120,7 +125,7 @@ def prune_default_stores(
     settings: Settings, options: RunOptions, directory: Path | None, announce: Callable[[str], None]
 ) -> None:
     """With a default store, remove the stale ones beside it (``recovery_stores.py``) and say so."""
-    if directory is None or (options.recovery_dir or settings.pipeline.recovery_dir) is not None:
+    if directory is None or _given_store(settings, options) is not None:
         return
     days = settings.pipeline.recovery_max_age_days
     removed = prune_stale_stores(default_store_root(), directory, days * 86400.0, time.time())
@@ -198,22 +203,19 @@ def _run_flow(
         return 0
 
     registry = CollectorRegistry()
-    port = settings.metrics.port if options.metrics_port is None else options.metrics_port
-    server, bound = serve_metrics(registry, settings.metrics.bind_address, port)
-    announce(f"metrics: http://{settings.metrics.bind_address}:{bound}/metrics{member}")
-
     metrics = PipelineMetrics(registry)
     source = kafka_source(
         settings, from_beginning=options.from_beginning, health=SourceHealth(metrics), shard=options.shard
     )
-    if options.shard is not None and not source.list_parts():
+    if options.shard is not None and not source.list_parts():  # before anything needs shutting down
         announce(
             f"error: shard {options.shard[0]}/{options.shard[1]} has no partition to read: the input "
             "topics have fewer partitions than shards (run fewer --workers, or add partitions)"
         )
-        server.shutdown()
-        server.server_close()
         return 2
+    port = settings.metrics.port if options.metrics_port is None else options.metrics_port
+    server, bound = serve_metrics(registry, settings.metrics.bind_address, port)
+    announce(f"metrics: http://{settings.metrics.bind_address}:{bound}/metrics{member}")
     flow = build_flow(settings, source, metrics=metrics, stop=stopper.event)
     directory = recovery_directory(settings, options, max(1, len(options.addresses)), cluster_id)
     prune_default_stores(settings, options, directory, announce)
