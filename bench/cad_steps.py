@@ -6,7 +6,8 @@ learns candidates; the four combinations cost very different amounts. This runs 
 through ``ContextDetector()`` (online protocol: no priors), wraps ``ContextMemory.plan`` and
 ``commit`` with a plain clock, and prints each path's share of steps and of time, so a change can be
 aimed at the paths that cost. The wrapping adds about a microsecond per call; the per-event figure
-includes it and the wrapper's own work (value range, rest period, the score object).
+includes it and the wrapper's own work (value range, rest period, the score object). It profiles
+the numpy memory, the fallback where no C compiler is found (``models/cad_native.py``).
 
 Usage: ``python bench/cad_steps.py [--data NAB_DIR] [--files N] [--json FILE]``; the data default is
 ``$FOREWARN_NAB_DIR`` or ``../shared/datasets/nab`` beside the repository.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from forewarn.dev.bench.nab import corpus_files, read_series
+from forewarn.models import cad
 from forewarn.models.cad import ContextDetector
 from forewarn.models.cad_memory import ContextMemory, Plan
 
@@ -63,6 +65,8 @@ def measure(files: list[Path]) -> dict[str, Any]:
 
     events, total = 0, 0
     ContextMemory.plan, ContextMemory.commit = timed_plan, timed_commit  # type: ignore[method-assign,assignment]
+    made_by = cad.memory_factory
+    cad.memory_factory = ContextMemory  # the numpy memory is what this profiles, not the C one
     try:
         for path in files:
             detector = ContextDetector()
@@ -75,6 +79,7 @@ def measure(files: list[Path]) -> dict[str, Any]:
                 events += 1
     finally:
         ContextMemory.plan, ContextMemory.commit = plan, commit  # type: ignore[method-assign]
+        cad.memory_factory = made_by
     paths = [
         {
             "path": name,

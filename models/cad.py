@@ -38,7 +38,8 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   headroom keeps a young gauge's first daily cycle from breaking a record every hour). ``None``
   turns it off (the reference CAD OSE).
 * **Bounded memory.** Past ``max_contexts`` the least recently active half of the contexts is
-  forgotten, and the pickled state is packed and compressed: at most 20 KB per series on NAB.
+  forgotten, and the pickled state is packed and compressed (``cad_state.py``): at most 20 KB per
+  series on NAB.
 
 ``score_one`` only reads; ``learn_one`` commits the same step (the plan is cached between them);
 ``score_learn_one`` does both with one plan.
@@ -48,8 +49,7 @@ from __future__ import annotations
 
 import array
 import math
-import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -57,9 +57,13 @@ from river import stats
 
 from forewarn.models.base import AnomalyScore, Snapshottable
 from forewarn.models.cad_memory import NEURON, ContextMemory, Plan
+from forewarn.models.cad_native import NativeContextMemory, NativePlan, new_memory
+from forewarn.models.cad_state import pack, unpack
 from forewarn.models.river_compat import RiverDetector
 
-_STATE_VERSION = 1
+# The memory a detector gets: the C one where it builds, else numpy (``cad_native.new_memory``).
+# A name of its own so tests and ``bench/cad_steps.py`` can run the detector over another memory.
+memory_factory: Callable[[int, int], ContextMemory | NativeContextMemory] = new_memory
 
 
 class ContextDetector(Snapshottable, RiverDetector):
@@ -113,8 +117,8 @@ class ContextDetector(Snapshottable, RiverDetector):
         # last ``replay`` values (online range only), as float32: half the bytes, and a replay only
         # needs the bin of each value
         self.recent: array.array[float] = array.array("f")
-        self.memory = ContextMemory(max_left_facts, max_active_neurons)
-        self._cache: tuple[float, Plan] | None = None
+        self.memory = memory_factory(max_left_facts, max_active_neurons)
+        self._cache: tuple[float, Plan | NativePlan] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -158,17 +162,23 @@ class ContextDetector(Snapshottable, RiverDetector):
         if not self.ready:
             self._learn(value)
             return AnomalyScore(score=0.0, confidence=0.0)
-        score = self._score(value, self._plan(value))
-        self._learn(value)  # commits the plan just made (cached by value)
-        return score
+        # the score reads the state before learning; the step itself is planned and learned in one go
+        beyond = self._facts(value)[0] >= 2 * self.value_bits
+        record, n, since = self._new_record(value), self.n, self.since_strong
+        raw = self._learn(value)
+        return self._scored(raw if raw is not None else 0.0, beyond, record, n, since)
 
-    def _score(self, value: float, plan: Plan) -> AnomalyScore:
-        beyond = plan.sens[0] >= 2 * self.value_bits  # above or below the range: new evidence, not a repeat
-        score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
-        score = 1.0 if self._new_record(value) else min(1.0, max(0.0, score))
+    def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
+        beyond = plan.sens[0] >= 2 * self.value_bits
+        return self._scored(plan.raw, beyond, self._new_record(value), self.n, self.since_strong)
+
+    def _scored(self, raw: float, beyond: bool, record: bool, n: int, since: int) -> AnomalyScore:
+        """The score of a step: ``beyond`` the range is new evidence, not a repeat (no rest period)."""
+        score = raw if beyond or since > self.rest_period else 0.0
+        score = 1.0 if record else min(1.0, max(0.0, score))
         return AnomalyScore(
             score=score,
-            confidence=min(1.0, self.n / (self.warmup + self.rest_period + 1.0)),
+            confidence=min(1.0, n / (self.warmup + self.rest_period + 1.0)),
             drivers={self.feature or "value": score},
         )
 
@@ -193,7 +203,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             self._learn(value)
 
     # -- internals ----------------------------------------------------------------------------
-    def _learn(self, value: float) -> None:
+    def _learn(self, value: float) -> float | None:
+        """Learn ``value``; the raw score of its step, or None while the online range warms up."""
         self.n += 1
         self.seen_min.update(value)
         self.seen_max.update(value)
@@ -206,13 +217,14 @@ class ContextDetector(Snapshottable, RiverDetector):
                     lo, hi = min(self.recent), max(self.recent)
                     margin = self.initial_headroom * (hi - lo)
                     self._relearn(lo - margin, hi + margin)
-                return
-        self._step(value)
+                return None
+        raw = self._step(value)
         if self.value_range is None and not self.lo <= value <= self.hi:
             span = self.hi - self.lo
             lo = min(self.lo, value - self.range_growth * span) if value < self.lo else self.lo
             hi = max(self.hi, value + self.range_growth * span) if value > self.hi else self.hi
             self._relearn(lo, hi)
+        return raw
 
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
@@ -241,26 +253,31 @@ class ContextDetector(Snapshottable, RiverDetector):
             return (2 * self.value_bits,)
         return _bin_facts(min(int(position), levels), self.value_bits)  # top edge: in the top bin
 
-    def _plan(self, value: float) -> Plan:
+    def _plan(self, value: float) -> Plan | NativePlan:
         if self._cache is not None and self._cache[0] == value:
             return self._cache[1]
         plan = self.memory.plan(self._facts(value))
         self._cache = (value, plan)
         return plan
 
-    def _step(self, value: float) -> None:
-        plan = self._plan(value)
-        self.memory.commit(plan)
+    def _step(self, value: float) -> float:
+        """Learn one step (the plan cached by ``score_one`` when there is one); its raw score."""
+        if self._cache is not None and self._cache[0] == value:
+            raw = self._cache[1].raw
+            self.memory.commit(self._cache[1])  # type: ignore[arg-type]
+        else:
+            raw = self.memory.step(self._facts(value))
         self._cache = None
-        self.since_strong = 1 if plan.raw >= self.base_threshold else self.since_strong + 1
+        self.since_strong = 1 if raw >= self.base_threshold else self.since_strong + 1
         if len(self.memory) > self.max_contexts:
             self.memory.prune(self.max_contexts // 2)
+        return raw
 
     def _relearn(self, lo: float, hi: float) -> None:
         """New bins: start a fresh memory and replay the recent values through it (no alerts)."""
         self.lo, self.hi = lo, hi
         self.ready = True
-        self.memory = ContextMemory(self.max_left_facts, self.max_active_neurons)
+        self.memory = memory_factory(self.max_left_facts, self.max_active_neurons)
         self._cache = None
         since = self.since_strong
         for v in self.recent:
@@ -270,11 +287,11 @@ class ContextDetector(Snapshottable, RiverDetector):
     # -- pickling: the memory packed into arrays and compressed --------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("memory", "_cache")}
-        state["memory"] = _pack(self.memory)
+        state["memory"] = pack(self.memory)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        memory = _unpack(state.pop("memory"))
+        memory = unpack(state.pop("memory"))
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
             state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
             state["seen_min"].update(state.pop("seen_lo"))
@@ -288,87 +305,6 @@ class ContextDetector(Snapshottable, RiverDetector):
 def _bin_facts(q: int, value_bits: int) -> tuple[int, ...]:
     """The facts of bin ``q``: bit position and bit (cached: a step's cost is counted in microseconds)."""
     return tuple(2 * i + ((q >> i) & 1) for i in range(value_bits))
-
-
-def _pack(memory: ContextMemory) -> bytes:
-    """The memory as compressed column arrays (about 5 bytes per context on NAB).
-
-    Why columns of small ints: each column is regular (ids grow, counts are small, neuron facts are
-    ids), so zlib packs them far better than pickled lists; a neuron fact is stored as ``-1 - id``.
-    """
-    n = len(memory)
-    columns: list[array.array[int]] = [
-        array.array("B", (len(f) for f in memory.left_facts)),
-        array.array("i", (f if f < NEURON else NEURON - 1 - f for fs in memory.left_facts for f in fs)),
-        array.array("B", (len(f) for f in memory.right_facts)),
-        array.array("i", (f for fs in memory.right_facts for f in fs)),
-        array.array("i", memory.ctx_left),
-        array.array("i", memory.ctx_right),
-        array.array("q", memory.ctx_count),
-        array.array("B", (int(z) for z in memory.ctx_zero)),
-        array.array("q", (memory.clock - last for last in memory.ctx_last)),
-        array.array("i", (f if f < NEURON else NEURON - 1 - f for f in memory.prev)),
-    ]
-    header = array.array(
-        "q",
-        (
-            _STATE_VERSION,
-            memory.max_left_facts,
-            memory.max_active,
-            memory.clock,
-            n,
-            *(len(c) for c in columns),
-        ),
-    )
-    return zlib.compress(header.tobytes() + b"".join(c.tobytes() for c in columns), 9)
-
-
-_CODES = ("B", "i", "B", "i", "i", "i", "q", "B", "q", "i")
-
-
-def _unpack(blob: bytes) -> ContextMemory:
-    data = memoryview(zlib.decompress(blob))
-    head = array.array("q")
-    head.frombytes(data[: head.itemsize * (5 + len(_CODES))])
-    pos = head.itemsize * len(head)
-    version, max_left, max_active, clock, n, *lengths = head
-    if version != _STATE_VERSION:
-        raise ValueError(f"unknown ContextDetector state version {version}")
-    columns: list[array.array[int]] = []
-    for code, count in zip(_CODES, lengths, strict=True):
-        column = array.array(code)
-        size = column.itemsize * count
-        column.frombytes(data[pos : pos + size])
-        pos += size
-        columns.append(column)
-    left_len, left, right_len, right, c_left, c_right, c_count, c_zero, c_age, prev = columns
-    if len(c_left) != n:
-        raise ValueError("corrupt ContextDetector state")
-    return ContextMemory.restore(
-        max_left,
-        max_active,
-        left_facts=_split([_fact(f) for f in left], left_len),
-        right_facts=_split(list(right), right_len),
-        ctx_left=list(c_left),
-        ctx_right=list(c_right),
-        ctx_count=list(c_count),
-        ctx_zero=[bool(z) for z in c_zero],
-        ctx_last=[clock - age for age in c_age],
-        clock=clock,
-        prev=tuple(_fact(f) for f in prev),
-    )
-
-
-def _fact(stored: int) -> int:
-    return stored if stored >= 0 else NEURON - 1 - stored
-
-
-def _split(flat: list[int], lengths: array.array[int]) -> list[tuple[int, ...]]:
-    out, pos = [], 0
-    for n in lengths:
-        out.append(tuple(flat[pos : pos + n]))
-        pos += n
-    return out
 
 
 __all__ = ["NEURON", "ContextDetector"]

@@ -30,6 +30,9 @@ The walk's order (left semi-contexts by their first fact shared with the previou
 contexts by id) is kept exactly, because it decides the ids of new contexts and ties in the ranking
 of active ones: the pure-Python memory this replaced is kept in ``tests/models/cad_memory_python.py``
 and ``tests/models/test_cad_memory.py`` checks the two agree plan by plan.
+
+The detector runs on the C memory (``cad_native.c``) where a compiler is found; this one is the
+fallback, and gives the same plans.
 """
 
 from __future__ import annotations
@@ -632,6 +635,12 @@ class ContextMemory:
                 out.append((order[shared[0]], lid, cid, (shared, _mask_facts(mask & sens_mask))))
         out.sort()  # (first shared fact, left id, context id) is unique: the pairs are never compared
         return [c[3] for c in out]
+
+    def step(self, value_facts: tuple[int, ...]) -> float:
+        """Plan and commit one step; its raw score."""
+        plan = self.plan(value_facts)
+        self.commit(plan)
+        return plan.raw
 
     def commit(self, plan: Plan) -> None:
         """Learn the planned step: the zero-level context, the active counts, the candidates."""

@@ -85,6 +85,7 @@ def test_wheel_contains_and_imports_every_module(wheel: Path, tmp_path: Path) ->
         for py in folder.glob("*.py")
     }
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
+    assert "forewarn/models/cad_native.c" in names  # the C memory is compiled from it on first use
     modules = sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in expected)
     # -S skips site-packages' .pth files, so the editable install's import hook is not active:
     # only the extracted wheel (first on the path) can provide forewarn.*.
@@ -94,11 +95,14 @@ def test_wheel_contains_and_imports_every_module(wheel: Path, tmp_path: Path) ->
         "for m in mods:\n"
         "    mod = importlib.import_module(m)\n"
         f"    assert mod.__file__.startswith({str(tmp_path / 'site')!r}), (m, mod.__file__)\n"
+        "from forewarn.models import cad_native\n"
+        "assert cad_native.library() is not None, 'the C memory did not build from the wheel'\n"
         "print(len(mods))\n"
     )
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), sysconfig.get_paths()["purelib"]]),
+        "FOREWARN_CACHE_DIR": str(tmp_path / "cache"),  # built from the wheel's source, not found cached
     }
     done = subprocess.run(
         [sys.executable, "-S", "-c", script],

@@ -155,6 +155,12 @@ class ContextMemory:
         plan.next_left = tuple(sorted(set(sens) | neurons))
         return plan
 
+    def step(self, value_facts: tuple[int, ...]) -> float:
+        """Plan and commit (added for ``ContextDetector``'s one-call step; the algorithm is untouched)."""
+        plan = self.plan(value_facts)
+        self.commit(plan)
+        return plan.raw
+
     def commit(self, plan: Plan) -> None:
         """Learn the planned step: the zero-level context, the active counts, the candidates."""
         self.clock += 1

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from forewarn.models import cad
-from forewarn.models.cad import ContextDetector, _pack, _unpack
+from forewarn.models import cad, cad_state
+from forewarn.models.cad import ContextDetector
 from forewarn.models.cad_memory import ContextMemory, Plan
+from forewarn.models.cad_state import pack as _pack
+from forewarn.models.cad_state import unpack as _unpack
 from tests.models import cad_memory_python as oracle
 
 pytestmark = pytest.mark.unit
@@ -137,13 +139,14 @@ def test_scoring_several_values_before_a_commit_gives_the_same_plans() -> None:
     _assert_same_memory(old, new)
 
 
-def test_pickle_and_snapshot_round_trips_continue_the_same_stream() -> None:
+def test_pickle_and_snapshot_round_trips_continue_the_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cad_state, "restore_memory", ContextMemory.restore)  # the numpy memory, not the C one
     old: Any = oracle.ContextMemory(7, 15)  # quacks like a ContextMemory for ``_pack``
     new = ContextMemory(7, 15)
     _drive(old, new, _random_stream(7, 800, 3), max_contexts=250)
     pickled = pickle.loads(pickle.dumps(new))
     _assert_same_memory(old, pickled)
-    restored = _unpack(_pack(old))  # a snapshot written by the pure-Python memory
+    restored: Any = _unpack(_pack(old))  # a snapshot written by the pure-Python memory
     _assert_same_memory(old, restored)
     twin = pickle.loads(pickle.dumps(old))
     _drive(twin, pickled, _random_stream(8, 500, 3), max_contexts=250)
@@ -163,21 +166,27 @@ def test_restore_rejects_inconsistent_columns() -> None:
 def test_the_detector_scores_and_stores_the_same_with_either_memory(
     online: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ContextDetector over the pure-Python memory and over the numpy one: same scores, same pickle."""
+    """ContextDetector over the pure-Python memory and over the numpy one: same scores, same pickle.
+
+    (``test_cad_native.py`` does the same for the C memory.)
+    """
     rng = random.Random(12)
     values = [50.0 + 30.0 * math.sin(i / 20.0) + rng.gauss(0.0, 3.0) for i in range(2500)]
     values[1200:1210] = [170.0] * 10  # a spike: online, the range is widened and relearned
     kwargs: dict[str, Any] = (
         {"max_contexts": 400} if online else {"max_contexts": 400, "value_range": (0, 120)}
     )
+    monkeypatch.setattr(cad, "memory_factory", ContextMemory)
     new = ContextDetector(**kwargs)
-    monkeypatch.setattr(cad, "ContextMemory", oracle.ContextMemory)
+    assert type(new.memory) is ContextMemory
+    monkeypatch.setattr(cad, "memory_factory", oracle.ContextMemory)
     old = ContextDetector(**kwargs)
     for i, v in enumerate(values):
         x = {"value": v}
         expected = old.score_one(x, T0 + 60 * i)
         old.learn_one(x, T0 + 60 * i)
-        monkeypatch.setattr(cad, "ContextMemory", ContextMemory)
+        monkeypatch.setattr(cad, "memory_factory", ContextMemory)
         assert new.score_learn_one(x, T0 + 60 * i) == expected
-        monkeypatch.setattr(cad, "ContextMemory", oracle.ContextMemory)
+        assert type(new.memory) is ContextMemory  # a relearn makes a new one
+        monkeypatch.setattr(cad, "memory_factory", oracle.ContextMemory)
     assert pickle.dumps(new) == pickle.dumps(old)

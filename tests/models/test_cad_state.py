@@ -1,0 +1,86 @@
+"""CAD snapshots: version 2 round trips for every memory, version 1 still reads, corruption is refused."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+
+from forewarn.models import cad_native
+from forewarn.models.cad import ContextDetector
+from forewarn.models.cad_memory import ContextMemory
+from forewarn.models.cad_native import NativeContextMemory
+from forewarn.models.cad_state import pack, unpack
+from tests.models import cad_memory_python as oracle
+from tests.models.cad_state_v1 import pack_v1
+from tests.models.test_cad_memory import _assert_same_memory, _real_shaped_stream
+
+pytestmark = pytest.mark.unit
+
+
+def _learned(memory: Any, steps: int = 3000, max_contexts: int = 2000) -> Any:
+    for facts in _real_shaped_stream(4, steps):
+        memory.commit(memory.plan(facts))
+        if len(memory) > max_contexts:
+            memory.prune(max_contexts // 2)
+    return memory
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    return _learned(oracle.ContextMemory(7, 15))
+
+
+@pytest.mark.parametrize("kind", ["oracle", "numpy", "c"])
+def test_version_2_round_trips_every_memory(kind: str, reference: Any) -> None:
+    make = {"oracle": oracle.ContextMemory, "numpy": ContextMemory, "c": NativeContextMemory}[kind]
+    memory = _learned(make(7, 15))
+    _assert_same_memory(reference, memory)
+    restored = unpack(pack(memory))
+    assert type(restored) is (NativeContextMemory if cad_native.library() else ContextMemory)
+    _assert_same_memory(reference, restored)  # type: ignore[arg-type]
+    assert pack(restored) == pack(memory) == pack(reference)
+
+
+def test_version_1_snapshots_still_restore(reference: Any) -> None:
+    """A store written before version 2 restores to the same memory, and is written as version 2 next."""
+    old = pack_v1(reference)
+    restored = unpack(old)
+    _assert_same_memory(reference, restored)  # type: ignore[arg-type]
+    assert pack(restored) == pack(reference) != old
+
+
+def test_version_2_is_smaller_than_version_1(reference: Any) -> None:
+    """Narrow columns compress better: the 20 KB per series bound got easier, not harder."""
+    assert len(pack(reference)) < len(pack_v1(reference))
+
+
+def test_wide_values_take_wide_columns() -> None:
+    memory = ContextMemory.restore(
+        7, 15, [(0, 40)], [(1, 63)], [0], [0], [1 << 40], [True], [5], 1 << 33, (0, (1 << 31) + 0)
+    )
+    restored = unpack(pack(memory))
+    assert restored.ctx_count == [1 << 40] and restored.right_facts == [(1, 63)]
+    assert restored.clock == 1 << 33 and restored.ctx_last == [5] and restored.prev == (0, (1 << 31))
+
+
+@pytest.mark.parametrize("cut", [3, 20, -5])
+def test_corrupt_snapshots_are_refused(cut: int, reference: Any) -> None:
+    import cramjam
+
+    raw = bytes(cramjam.zstd.decompress(pack(reference)))
+    broken = bytes(cramjam.zstd.compress(raw[:cut], level=1))
+    with pytest.raises(ValueError, match="corrupt"):
+        unpack(broken)
+
+
+def test_a_detector_pickle_is_version_2_and_restores() -> None:
+    model = ContextDetector(value_range=(0.0, 100.0))
+    for i in range(500):
+        model.learn_one({"value": float(i % 37)})
+    blob = pickle.dumps(model)
+    assert b"\x28\xb5\x2f\xfd" in blob  # the zstd frame of version 2
+    twin = pickle.loads(blob)
+    assert twin.score_one({"value": 90.0}) == model.score_one({"value": 90.0})
+    assert pickle.dumps(twin) == blob
