@@ -629,8 +629,9 @@ static int init(Mem *m, int64_t max_left, int64_t max_active) {
     memset(m, 0, sizeof *m);
     m->max_left = max_left;
     m->max_active = max_active;
-    if (table_init(&m->l_table, 64) || table_init(&m->r_table, 64) || table_init(&m->p_table, 64) ||
-        table_init(&m->c_table, 64))
+    /* small to start: a young memory holds a handful of contexts, and there is one per series */
+    if (table_init(&m->l_table, 8) || table_init(&m->r_table, 8) || table_init(&m->p_table, 8) ||
+        table_init(&m->c_table, 8))
         return ERR_MEMORY;
     return 0;
 }
@@ -727,6 +728,75 @@ void cm_export(const Mem *m, int64_t *l_len, int64_t *l_pool, uint64_t *r_mask, 
         c_last[c] = m->c_last[c];
     }
     memcpy(prev, m->prev.d, (size_t)m->prev.n * sizeof(int64_t));
+}
+
+/* --- the snapshot body (cad_state.py, version 2), written here so a pickle is one call ------------ */
+enum { COL_LEFT_LEN, COL_LEFT_FACTS, COL_RIGHT_MASK, COL_CTX_LEFT, COL_CTX_RIGHT, COL_CTX_COUNT,
+       COL_CTX_ZERO, COL_CTX_AGE, COL_PREV, N_COLUMNS };
+
+static int64_t column_length(const Mem *m, int col) {
+    switch (col) {
+    case COL_LEFT_LEN: return m->nl;
+    case COL_LEFT_FACTS: return m->l_pool.n;
+    case COL_RIGHT_MASK: return m->nr;
+    case COL_PREV: return m->prev.n;
+    default: return m->nc;
+    }
+}
+
+static uint64_t encoded_fact(int64_t f) { return f >= NEURON ? (uint64_t)(f - NEURON + 64) : (uint64_t)f; }
+
+static uint64_t column_value(const Mem *m, int col, int64_t i) {
+    switch (col) {
+    case COL_LEFT_LEN: return (uint64_t)m->l_len[i];
+    case COL_LEFT_FACTS: return encoded_fact(m->l_pool.d[i]);
+    case COL_RIGHT_MASK: return m->r_mask[i];
+    case COL_CTX_LEFT: return (uint64_t)m->c_left[i];
+    case COL_CTX_RIGHT: return (uint64_t)m->c_right[i];
+    case COL_CTX_COUNT: return (uint64_t)m->c_count[i];
+    case COL_CTX_ZERO: return m->c_zero[i];
+    case COL_CTX_AGE: return (uint64_t)(m->clock - m->c_last[i]);
+    default: return encoded_fact(m->prev.d[i]);
+    }
+}
+
+static uint8_t *put_le(uint8_t *out, uint64_t v, int bytes) {
+    for (int b = 0; b < bytes; b++) out[b] = (uint8_t)(v >> (8 * b));
+    return out + bytes;
+}
+
+/* An upper bound of the body's size: every column at 8 bytes a value. */
+int64_t cm_pack_bound(const Mem *m) {
+    int64_t total = 8 * (5 + 2 * N_COLUMNS);
+    for (int c = 0; c < N_COLUMNS; c++) total += 8 * column_length(m, c);
+    return total;
+}
+
+/* The body: header (int64 LE), then each column in its narrowest width; its size, or an error. */
+int64_t cm_pack(const Mem *m, uint8_t *out, int64_t cap) {
+    if (cap < cm_pack_bound(m)) return ERR_VALUE;
+    int widths[N_COLUMNS];
+    uint8_t *p = out;
+    int64_t head[5] = {2, m->max_left, m->max_active, m->clock, m->nc};
+    for (int i = 0; i < 5; i++) p = put_le(p, (uint64_t)head[i], 8);
+    for (int c = 0; c < N_COLUMNS; c++) {
+        int64_t n = column_length(m, c);
+        uint64_t top = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (c == COL_CTX_AGE && m->c_last[i] > m->clock) return ERR_VALUE;
+            uint64_t v = column_value(m, c, i);
+            if (v > top) top = v;
+        }
+        widths[c] = top < (1u << 8) ? 0 : top < (1u << 16) ? 1 : top < ((uint64_t)1 << 32) ? 2 : 3;
+        p = put_le(p, (uint64_t)n, 8);
+        p = put_le(p, (uint64_t)widths[c], 8);
+    }
+    for (int c = 0; c < N_COLUMNS; c++) {
+        int64_t n = column_length(m, c);
+        int bytes = 1 << widths[c];
+        for (int64_t i = 0; i < n; i++) p = put_le(p, column_value(m, c, i), bytes);
+    }
+    return (int64_t)(p - out);
 }
 
 /* The pending plan's details, for the oracle test and explain: counts, then the lists. */

@@ -60,6 +60,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "cm_sizes": (None, [_ptr, _ptr]),
     "cm_export": (None, [_ptr] * 10),
     "cm_plan_sizes": (_i64, [_ptr, _ptr]),
+    "cm_pack_bound": (_i64, [_ptr]),
+    "cm_pack": (_i64, [_ptr, _ptr, _i64]),
     "cm_plan_lists": (None, [_ptr] * 5),
 }
 
@@ -274,6 +276,13 @@ class NativeContextMemory:
         self._lib.cm_export(self._mem, *map(_address, out.values()))
         self._export = (self._version, out)
         return out
+
+    def packed_body(self) -> bytes:
+        """The uncompressed body of a version 2 snapshot (``cad_state.py``), written by C in one call."""
+        bound = int(self._lib.cm_pack_bound(self._mem))
+        buffer = (ctypes.c_uint8 * bound)()
+        size = _check(self._lib.cm_pack(self._mem, ctypes.addressof(buffer), bound), "pack")
+        return bytes(memoryview(buffer)[:size])
 
     @property
     def left_facts(self) -> list[tuple[int, ...]]:

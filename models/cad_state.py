@@ -6,8 +6,9 @@ format (version 1: fixed-width columns, zlib level 9) spent tens of milliseconds
 memory, which made CAD unusable as a live detector beyond a few series. Version 2 stores each column
 in the narrowest of uint8/16/32/64 that holds it (neuron facts as ``64 + id``, so every column is
 non-negative) and compresses with zstd level 1, zstd's fastest level that still packs smaller than
-version 1; the snapshot is on the hot path. Figures are in ``bench/README.md``. Version 1 snapshots
-are still read, so a store written before this change restores.
+version 1; the snapshot is on the hot path. A body of at most ``_STORE_RAW`` bytes (a young memory)
+is stored as it is, and the C memory writes the body in one call. Figures are in ``bench/README.md``.
+Version 1 snapshots are still read, so a store written before this change restores.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ IntArray = npt.NDArray[np.int64]
 
 _V1, _V2 = 1, 2
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_V2_RAW = _V2.to_bytes(8, "little")  # an uncompressed body starts with its version (a zlib stream: 0x78)
+_STORE_RAW = 512  # bodies up to this many bytes are stored as they are
 _WIDTHS = ("<u1", "<u2", "<u4", "<u8")
 _COLUMNS = (
     "left_len",
@@ -44,7 +47,19 @@ _V1_CODES = ("B", "i", "B", "i", "i", "i", "q", "B", "q", "i")
 
 
 def pack(memory: Any) -> bytes:
-    """``memory`` (C, numpy, or anything with the pure-Python memory's columns) as version 2 bytes."""
+    """``memory`` (C, numpy, or anything with the pure-Python memory's columns) as version 2 bytes.
+
+    The C memory writes the body itself (one call instead of a dozen array operations, which was
+    most of a young detector's pickle); ``tests/models/test_cad_state.py`` checks both ways agree.
+    """
+    body = memory.packed_body() if isinstance(memory, NativeContextMemory) else pack_body(memory)
+    if len(body) <= _STORE_RAW:
+        return body  # a young memory: compressing it costs more than the bytes it saves
+    return bytes(cramjam.zstd.compress(body, level=1))
+
+
+def pack_body(memory: Any) -> bytes:
+    """The uncompressed version 2 body, built in Python from the memory's columns."""
     columns = _columns_of(memory)
     clock = int(memory.clock)
     out = {
@@ -64,14 +79,15 @@ def pack(memory: Any) -> bytes:
         width, data = _narrow(np.asarray(out[name]))
         header += [len(out[name]), width]
         body.append(data)
-    head = np.array(header, dtype="<i8").tobytes()
-    return bytes(cramjam.zstd.compress(head + b"".join(body), level=1))
+    return np.array(header, dtype="<i8").tobytes() + b"".join(body)
 
 
 def unpack(blob: bytes) -> Memory:
     """A working memory (C when available) from version 1 or 2 bytes; ValueError when corrupt."""
     if blob[:4] == _ZSTD_MAGIC:
         return _unpack_v2(bytes(cramjam.zstd.decompress(blob)))
+    if blob[:8] == _V2_RAW:  # stored uncompressed (``_STORE_RAW``)
+        return _unpack_v2(bytes(blob))
     return _unpack_v1(zlib.decompress(blob))
 
 

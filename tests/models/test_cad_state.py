@@ -84,3 +84,33 @@ def test_a_detector_pickle_is_version_2_and_restores() -> None:
     twin = pickle.loads(blob)
     assert twin.score_one({"value": 90.0}) == model.score_one({"value": 90.0})
     assert pickle.dumps(twin) == blob
+
+
+@pytest.mark.parametrize("max_contexts", [10, 2000])
+def test_the_c_body_is_the_python_body(max_contexts: int) -> None:
+    """The C memory writes the snapshot body itself; byte for byte what the Python path writes."""
+    from forewarn.models.cad_state import pack_body
+
+    memory = _learned(NativeContextMemory(7, 15), steps=1500, max_contexts=max_contexts)
+    assert memory.packed_body() == pack_body(_PythonView(memory))
+    empty = NativeContextMemory(7, 15)
+    assert empty.packed_body() == pack_body(_PythonView(empty))
+
+
+class _PythonView:
+    """The C memory's columns through the list properties, so ``pack_body`` takes the Python path."""
+
+    def __init__(self, memory: NativeContextMemory) -> None:
+        self._memory = memory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._memory, name)
+
+
+def test_a_young_memory_is_stored_uncompressed_and_restores() -> None:
+    memory = NativeContextMemory(7, 15)
+    for facts in list(_real_shaped_stream(6, 4)):
+        memory.commit(memory.plan(facts))
+    blob = pack(memory)
+    assert blob == memory.packed_body()  # small: as it is
+    _assert_same_memory(memory, unpack(blob))  # type: ignore[arg-type]
