@@ -238,11 +238,13 @@ class DetectorSettings(_Section):
     # detector plus Numenta's record rule: a value 5 % of the span past every value seen scores 1.0;
     # NAB online 57.5 but lower than "likelihood" on the held-out files, bench/README.md), "cad"
     # (models/cad.py, the contextual detector: also flags ordinary values in an unseen order, NAB 59
-    # with its range learned online, ~3.5k events/s and up to ~16 KB per series; it has no direction,
+    # with its range learned online, up to ~16 KB per series, its memory compiled C on first use
+    # (FOREWARN_CAD_NATIVE=0 or no compiler: numpy, same results, slower); it has no direction,
     # so a latency that suddenly drops can be reported too) or "zscore" (models/zscore.py, a plain EW
     # z-score: simple, but NAB 0.0), or "likelihood_cad" (models/ensemble.py: the larger of the
     # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 62.3, and above
-    # "likelihood" on the held-out files too, at CAD's cost in CPU and state). Failure and log-error
+    # "likelihood" on the held-out files too, at ~20 % more dataflow CPU per event and CAD's state;
+    # not the default, because that breaks the p99 target at 10k events/s on one process). Failure and log-error
     # series always use the EW failure rate.
     model: Literal["likelihood", "likelihood_record", "cad", "likelihood_cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
