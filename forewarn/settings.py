@@ -244,8 +244,8 @@ class DetectorSettings(_Section):
     # z-score: simple, but NAB 0.0), or "likelihood_cad" (models/ensemble.py: the larger of the
     # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 62.3, and above
     # "likelihood" on the held-out files too, at ~20 % more dataflow CPU per event and CAD's state;
-    # not the default, because that breaks the p99 target at 10k events/s on one process). Failure and log-error
-    # series always use the EW failure rate.
+    # not the default, because that breaks the p99 target at 10k events/s on one process). Failure
+    # and log-error series always use the EW failure rate.
     model: Literal["likelihood", "likelihood_record", "cad", "likelihood_cad", "zscore"] = "likelihood"
     z_threshold: float = Field(4.0, gt=0)
     alpha: float = Field(0.05, gt=0, lt=1)
