@@ -799,6 +799,65 @@ int64_t cm_pack(const Mem *m, uint8_t *out, int64_t cap) {
     return (int64_t)(p - out);
 }
 
+static uint64_t get_le(const uint8_t *in, int bytes) {
+    uint64_t v = 0;
+    for (int b = 0; b < bytes; b++) v |= (uint64_t)in[b] << (8 * b);
+    return v;
+}
+
+static int64_t decoded_fact(uint64_t v) { return v >= 64 ? (int64_t)(v - 64) + NEURON : (int64_t)v; }
+
+/* A memory from a version 2 body (what cm_pack writes), checked as the restore functions check. */
+int64_t cm_unpack(Mem *m, const uint8_t *in, int64_t size) {
+    int64_t fixed = 8 * (5 + 2 * N_COLUMNS);
+    if (m->nc || m->nl || m->nr || size < fixed) return ERR_VALUE; /* into a fresh memory only */
+    int64_t head[5];
+    for (int i = 0; i < 5; i++) head[i] = (int64_t)get_le(in + 8 * i, 8);
+    if (head[0] != 2 || head[1] != m->max_left || head[2] != m->max_active || head[4] < 0) return ERR_VALUE;
+    const uint8_t *col[N_COLUMNS];
+    int64_t len[N_COLUMNS];
+    int bytes[N_COLUMNS];
+    int64_t pos = fixed;
+    for (int c = 0; c < N_COLUMNS; c++) {
+        len[c] = (int64_t)get_le(in + 8 * (5 + 2 * c), 8);
+        uint64_t width = get_le(in + 8 * (6 + 2 * c), 8);
+        if (len[c] < 0 || len[c] > size || width > 3) return ERR_VALUE;
+        bytes[c] = 1 << width;
+        col[c] = in + pos;
+        pos += len[c] * bytes[c];
+        if (pos > size) return ERR_VALUE;
+    }
+    int64_t n = head[4], clock = head[3];
+    if (pos != size || len[COL_CTX_LEFT] != n || len[COL_CTX_RIGHT] != n || len[COL_CTX_COUNT] != n ||
+        len[COL_CTX_ZERO] != n || len[COL_CTX_AGE] != n || len[COL_PREV] > 64)
+        return ERR_VALUE;
+#define AT(c, i) get_le(col[c] + (i) * bytes[c], bytes[c])
+    int64_t facts[256], total = 0;
+    for (int64_t l = 0; l < len[COL_LEFT_LEN]; l++) {
+        int64_t k = (int64_t)AT(COL_LEFT_LEN, l);
+        if (k > 256 || total + k > len[COL_LEFT_FACTS]) return ERR_VALUE;
+        for (int64_t i = 0; i < k; i++) facts[i] = decoded_fact(AT(COL_LEFT_FACTS, total + i));
+        total += k;
+        int64_t r = cm_restore_left(m, facts, k, n);
+        if (r < 0) return r;
+    }
+    if (total != len[COL_LEFT_FACTS]) return ERR_VALUE;
+    for (int64_t i = 0; i < len[COL_RIGHT_MASK]; i++) {
+        int64_t r = cm_restore_right(m, AT(COL_RIGHT_MASK, i));
+        if (r < 0) return r;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = cm_restore_context(m, (int64_t)AT(COL_CTX_LEFT, i), (int64_t)AT(COL_CTX_RIGHT, i),
+                                       (int64_t)AT(COL_CTX_COUNT, i), (int64_t)AT(COL_CTX_ZERO, i),
+                                       clock - (int64_t)AT(COL_CTX_AGE, i));
+        if (r < 0) return r;
+    }
+    for (int64_t i = 0; i < len[COL_PREV]; i++) facts[i] = decoded_fact(AT(COL_PREV, i));
+#undef AT
+    int64_t r = cm_restore_state(m, clock, facts, len[COL_PREV]);
+    return r < 0 ? r : m->nc;
+}
+
 /* The pending plan's details, for the oracle test and explain: counts, then the lists. */
 int64_t cm_plan_sizes(const Mem *m, int64_t *out) {
     if (!m->p_valid) return ERR_VALUE;

@@ -62,6 +62,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "cm_plan_sizes": (_i64, [_ptr, _ptr]),
     "cm_pack_bound": (_i64, [_ptr]),
     "cm_pack": (_i64, [_ptr, _ptr, _i64]),
+    "cm_unpack": (_i64, [_ptr, ctypes.c_char_p, _i64]),
     "cm_plan_lists": (None, [_ptr] * 5),
 }
 
@@ -366,6 +367,23 @@ class NativeContextMemory:
         memory._size = n
         return memory
 
+    @classmethod
+    def from_body(cls, body: bytes) -> NativeContextMemory:
+        """A memory from a version 2 snapshot body (``packed_body``), restored by C in one call.
+
+        Why: a recovery restores every series' state, and the column-by-column restore cost
+        milliseconds per full memory in ctypes calls. Corrupt bodies raise ValueError.
+        """
+        if len(body) < 24:
+            raise ValueError("corrupt ContextDetector state (short header)")
+        max_left, max_active = (int.from_bytes(body[i : i + 8], "little", signed=True) for i in (8, 16))
+        memory = cls(max_left, max_active)
+        try:
+            memory._size = _check(memory._lib.cm_unpack(memory._mem, body, len(body)), "restore")
+        except ValueError as exc:
+            raise ValueError(f"corrupt ContextDetector state ({exc})") from None
+        return memory
+
     def __getstate__(self) -> dict[str, Any]:
         return {
             "limits": (self.max_left_facts, self.max_active),
@@ -402,9 +420,14 @@ class NativeContextMemory:
         twin._mem = None  # the handle is ours now
 
 
+def native_fits(max_active: int) -> bool:
+    """Whether ``new_memory`` gives the C memory for these limits (built, and the facts fit a word)."""
+    return library() is not None and 0 <= max_active <= _MAX_FACTS - 12
+
+
 def new_memory(max_left_facts: int, max_active: int) -> NativeContextMemory | ContextMemory:
     """The C memory when it is available and the limits fit it, else the numpy one."""
-    if library() is not None and max_active <= _MAX_FACTS - 12:
+    if native_fits(max_active):
         return NativeContextMemory(max_left_facts, max_active)
     return ContextMemory(max_left_facts, max_active)
 
@@ -413,7 +436,7 @@ def restore_memory(
     max_left_facts: int, max_active: int, **columns: Any
 ) -> NativeContextMemory | ContextMemory:
     """A memory from its snapshot columns, in C when ``new_memory`` would give C."""
-    if library() is not None and max_active <= _MAX_FACTS - 12:
+    if native_fits(max_active):
         return NativeContextMemory.restore(max_left_facts, max_active, **columns)
     return ContextMemory.restore(max_left_facts, max_active, **columns)
 

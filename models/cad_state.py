@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forewarn.models.cad_memory import NEURON, ContextMemory
-from forewarn.models.cad_native import NativeContextMemory, restore_memory
+from forewarn.models.cad_native import NativeContextMemory, native_fits, restore_memory
 
 Memory = ContextMemory | NativeContextMemory
 IntArray = npt.NDArray[np.int64]
@@ -128,6 +128,13 @@ def _narrow(values: npt.NDArray[Any]) -> tuple[int, bytes]:
 
 
 def _unpack_v2(data: bytes) -> Memory:
+    """The C memory restores the body itself when it is the memory ``restore_memory`` would make."""
+    if len(data) >= 24 and native_fits(int.from_bytes(data[16:24], "little", signed=True)):
+        return NativeContextMemory.from_body(data)
+    return _unpack_v2_columns(data)
+
+
+def _unpack_v2_columns(data: bytes) -> Memory:
     fixed = 5 + 2 * len(_COLUMNS)
     if len(data) < 8 * fixed:
         raise ValueError("corrupt ContextDetector state (short header)")

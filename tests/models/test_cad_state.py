@@ -114,3 +114,21 @@ def test_a_young_memory_is_stored_uncompressed_and_restores() -> None:
     blob = pack(memory)
     assert blob == memory.packed_body()  # small: as it is
     _assert_same_memory(memory, unpack(blob))  # type: ignore[arg-type]
+
+
+def test_the_c_restore_is_the_column_restore(reference: Any) -> None:
+    """A recovery restores in C from the body; the same memory as the column-by-column restore."""
+    from forewarn.models.cad_state import _unpack_v2_columns, pack_body
+
+    body = pack_body(reference)
+    by_c = NativeContextMemory.from_body(body)
+    _assert_same_memory(reference, by_c)  # type: ignore[arg-type]
+    _assert_same_memory(reference, _unpack_v2_columns(body))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="corrupt"):
+        NativeContextMemory.from_body(body[:-3])
+    flipped = bytearray(body)
+    flipped[8 * 5 + 8] = 9  # the first column's width
+    with pytest.raises(ValueError, match="corrupt"):
+        NativeContextMemory.from_body(bytes(flipped))
+    with pytest.raises(ValueError, match="corrupt"):
+        _unpack_v2_columns(bytes(flipped))
