@@ -162,23 +162,30 @@ class ContextDetector(Snapshottable, RiverDetector):
         if not self.ready:
             self._learn(value)
             return AnomalyScore(score=0.0, confidence=0.0)
-        # the score reads the state before learning; the step itself is planned and learned in one go
-        beyond = self._facts(value)[0] >= 2 * self.value_bits
+        score, confidence = self.score_learn_value(value)
+        return AnomalyScore(score=score, confidence=confidence, drivers={self.feature or "value": score})
+
+    def score_learn_value(self, value: float) -> tuple[float, float]:
+        """``score_learn_one`` for a finite value once the range is known: (score, confidence).
+
+        The score reads the state before learning; the step is planned and learned in one call.
+        """
+        facts = self._facts(value)
+        beyond = facts[0] >= 2 * self.value_bits
         record, n, since = self._new_record(value), self.n, self.since_strong
-        raw = self._learn(value)
-        return self._scored(raw if raw is not None else 0.0, beyond, record, n, since)
+        raw = self._learn(value, facts)
+        score = raw if raw is not None and (beyond or since > self.rest_period) else 0.0
+        score = 1.0 if record else min(1.0, max(0.0, score))
+        return score, min(1.0, n / (self.warmup + self.rest_period + 1.0))
 
     def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
+        """A planned step's score: a value ``beyond`` the range is new evidence (no rest period)."""
         beyond = plan.sens[0] >= 2 * self.value_bits
-        return self._scored(plan.raw, beyond, self._new_record(value), self.n, self.since_strong)
-
-    def _scored(self, raw: float, beyond: bool, record: bool, n: int, since: int) -> AnomalyScore:
-        """The score of a step: ``beyond`` the range is new evidence, not a repeat (no rest period)."""
-        score = raw if beyond or since > self.rest_period else 0.0
-        score = 1.0 if record else min(1.0, max(0.0, score))
+        score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
+        score = 1.0 if self._new_record(value) else min(1.0, max(0.0, score))
         return AnomalyScore(
             score=score,
-            confidence=min(1.0, n / (self.warmup + self.rest_period + 1.0)),
+            confidence=min(1.0, self.n / (self.warmup + self.rest_period + 1.0)),
             drivers={self.feature or "value": score},
         )
 
@@ -203,8 +210,11 @@ class ContextDetector(Snapshottable, RiverDetector):
             self._learn(value)
 
     # -- internals ----------------------------------------------------------------------------
-    def _learn(self, value: float) -> float | None:
-        """Learn ``value``; the raw score of its step, or None while the online range warms up."""
+    def _learn(self, value: float, facts: tuple[int, ...] | None = None) -> float | None:
+        """Learn ``value`` (``facts``: its facts in the current range, when known already).
+
+        The raw score of its step, or None while the online range warms up.
+        """
         self.n += 1
         self.seen_min.update(value)
         self.seen_max.update(value)
@@ -218,7 +228,7 @@ class ContextDetector(Snapshottable, RiverDetector):
                     margin = self.initial_headroom * (hi - lo)
                     self._relearn(lo - margin, hi + margin)
                 return None
-        raw = self._step(value)
+        raw = self._step(value, facts)
         if self.value_range is None and not self.lo <= value <= self.hi:
             span = self.hi - self.lo
             lo = min(self.lo, value - self.range_growth * span) if value < self.lo else self.lo
@@ -260,13 +270,13 @@ class ContextDetector(Snapshottable, RiverDetector):
         self._cache = (value, plan)
         return plan
 
-    def _step(self, value: float) -> float:
+    def _step(self, value: float, facts: tuple[int, ...] | None = None) -> float:
         """Learn one step (the plan cached by ``score_one`` when there is one); its raw score."""
         if self._cache is not None and self._cache[0] == value:
             raw = self._cache[1].raw
             self.memory.commit(self._cache[1])  # type: ignore[arg-type]
         else:
-            raw = self.memory.step(self._facts(value))
+            raw = self.memory.step(facts if facts is not None else self._facts(value))
         self._cache = None
         self.since_strong = 1 if raw >= self.base_threshold else self.since_strong + 1
         if len(self.memory) > self.max_contexts:

@@ -88,5 +88,30 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
         self.context.learn_one(x, t)
 
     def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
-        """``score_one`` then ``learn_one``, each part through its own fused step (tested equal)."""
-        return self._combined(x, score_learn(self.likelihood, x, t), score_learn(self.context, x, t))
+        """``score_one`` then ``learn_one``, each part through its own fused step (tested equal).
+
+        When both parts read this detector's feature and are past their start, they hand back plain
+        numbers (``score_learn_value``) and only the combined score becomes an object.
+        """
+        likelihood, context = self.likelihood, self.context
+        value = self._value(x)
+        if (
+            value is None
+            or likelihood.n == 0
+            or not context.ready
+            or likelihood.feature != self.feature
+            or context.feature != self.feature
+            or type(likelihood) is not LikelihoodDetector
+            or type(context) is not ContextDetector
+        ):
+            return self._combined(x, score_learn(likelihood, x, t), score_learn(context, x, t))
+        a_score, a_confidence, expected = likelihood.score_learn_value(value, t)
+        b_score, b_confidence = context.score_learn_value(value)
+        weighted = 0.0 if likelihood.benign(value, expected) else self.context_weight * b_score
+        score = rescale_to_alert(max(a_score, weighted), self.alert_score)
+        return AnomalyScore(
+            score=score,
+            confidence=min(a_confidence, b_confidence),
+            drivers={self.feature or "value": score},
+            expected=expected,
+        )

@@ -141,6 +141,7 @@ def test_scoring_several_values_before_a_commit_gives_the_same_plans() -> None:
 
 def test_pickle_and_snapshot_round_trips_continue_the_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cad_state, "restore_memory", ContextMemory.restore)  # the numpy memory, not the C one
+    monkeypatch.setattr(cad_state, "native_fits", lambda max_active: False)
     old: Any = oracle.ContextMemory(7, 15)  # quacks like a ContextMemory for ``_pack``
     new = ContextMemory(7, 15)
     _drive(old, new, _random_stream(7, 800, 3), max_contexts=250)
