@@ -389,7 +389,7 @@ class ContextMemory:
     ) -> ContextMemory:
         """A memory from its columns (what a snapshot stores), with every index rebuilt.
 
-        Why: the indexes are derived, so snapshots (``cad._pack``) and pickles store only the columns,
+        Why: the indexes are derived, so snapshots (``cad_state.pack``) and pickles store only the columns,
         in the format the pure-Python memory had; this turns them back into a working memory.
         """
         memory = cls(max_left_facts, max_active)

@@ -341,7 +341,7 @@ class NativeContextMemory:
         clock: int,
         prev: tuple[int, ...],
     ) -> NativeContextMemory:
-        """A memory from its columns (what ``cad._pack`` stores); inconsistent columns raise ValueError."""
+        """A memory from its columns (what ``cad_state.pack`` stores); bad columns raise ValueError."""
         n = len(ctx_left)
         if not len(ctx_right) == len(ctx_count) == len(ctx_zero) == len(ctx_last) == n:
             raise ValueError("context columns of different lengths")
@@ -384,40 +384,11 @@ class NativeContextMemory:
             raise ValueError(f"corrupt ContextDetector state ({exc})") from None
         return memory
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "limits": (self.max_left_facts, self.max_active),
-            "columns": (
-                self.left_facts,
-                self.right_facts,
-                self.ctx_left,
-                self.ctx_right,
-                self.ctx_count,
-                self.ctx_zero,
-                self.ctx_last,
-            ),
-            "clock": self.clock,
-            "prev": self.prev,
-        }
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as a CAD snapshot (``cad_state``): it restores in C, or on numpy where C is missing."""
+        from forewarn.models.cad_state import pack, unpack  # late: cad_state imports this module
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        max_left, max_active = state["limits"]
-        lefts, rights, ctx_left, ctx_right, ctx_count, ctx_zero, ctx_last = state["columns"]
-        twin = NativeContextMemory.restore(
-            max_left,
-            max_active,
-            lefts,
-            rights,
-            ctx_left,
-            ctx_right,
-            ctx_count,
-            ctx_zero,
-            ctx_last,
-            state["clock"],
-            state["prev"],
-        )
-        self.__dict__.update(twin.__dict__)
-        twin._mem = None  # the handle is ours now
+        return unpack, (pack(self),)
 
 
 def native_fits(max_active: int) -> bool:

@@ -1,10 +1,10 @@
-"""The numpy context memory against the pure-Python one it replaced, plan by plan.
+"""The numpy and the C context memories against the pure-Python one they replaced, plan by plan.
 
-Why: the numpy memory must give byte-identical NAB results, so every field of every plan (raw
-score, active contexts in walk order, selected count, candidates in order, next facts) and every
-stored column must match the pure-Python memory (``cad_memory_python.py``, the code that was checked
-against the reference CAD OSE) on random and real-shaped streams, through pruning, pickling and
-restoring from a snapshot.
+Why: both must give byte-identical NAB results, so every field of every plan (raw score, active
+contexts in walk order, selected count, candidates in order, next facts) and every stored column
+must match the pure-Python memory (``cad_memory_python.py``, the code that was checked against the
+reference CAD OSE) on random and real-shaped streams, through pruning, pickling and restoring from a
+snapshot. What only the C memory has (its build, its hash, its fallback) is in ``test_cad_native.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pytest
 
 from forewarn.models import cad, cad_state
 from forewarn.models.cad import ContextDetector
-from forewarn.models.cad_memory import ContextMemory, Plan
+from forewarn.models.cad_memory import ContextMemory
+from forewarn.models.cad_native import NativeContextMemory, NativePlan
 from forewarn.models.cad_state import pack as _pack
 from forewarn.models.cad_state import unpack as _unpack
 from tests.models import cad_memory_python as oracle
@@ -56,18 +57,23 @@ def _real_shaped_stream(seed: int, steps: int, bits: int = 3) -> Iterator[tuple[
         yield quantiser._facts(value)
 
 
-def _assert_same_plan(old: Any, new: Plan) -> None:
-    assert new.raw == old.raw
-    assert new.sens == old.sens
-    assert new.zero == old.zero
-    assert new.zero_id == old.zero_id
-    assert new.selected == old.selected
-    assert new.active == old.active
-    assert new.candidates == old.candidates
-    assert new.next_left == old.next_left
+MEMORIES = [pytest.param(ContextMemory, id="numpy"), pytest.param(NativeContextMemory, id="c")]
+_FIELDS = ("raw", "sens", "zero", "zero_id", "selected", "active", "candidates", "next_left")
 
 
-def _assert_same_memory(old: Any, new: ContextMemory) -> None:
+def _fields(memory: Any, plan: Any) -> dict[str, Any]:
+    """A plan's fields; the C memory keeps the lists in C until the next plan (``details``)."""
+    if isinstance(plan, NativePlan):
+        lists = memory.details(plan)
+        return {f: getattr(plan, f) if hasattr(plan, f) else getattr(lists, f) for f in _FIELDS}
+    return {f: getattr(plan, f) for f in _FIELDS}
+
+
+def _assert_same_plan(old: Any, memory: Any, plan: Any) -> None:
+    assert _fields(memory, plan) == {f: getattr(old, f) for f in _FIELDS}
+
+
+def _assert_same_memory(old: Any, new: Any) -> None:
     assert len(new) == len(old)
     assert new.left_facts == old.left_facts
     assert new.right_facts == old.right_facts
@@ -82,15 +88,15 @@ def _assert_same_memory(old: Any, new: ContextMemory) -> None:
 
 def _drive(
     old: Any,
-    new: ContextMemory,
+    new: Any,
     stream: Iterator[tuple[int, ...]],
     max_contexts: int,
     check_every: int = 97,
-) -> ContextMemory:
+) -> Any:
     """Step both memories through ``stream``, pruning as ``ContextDetector`` does; the new memory."""
     for i, facts in enumerate(stream):
         plan_old, plan_new = old.plan(facts), new.plan(facts)
-        _assert_same_plan(plan_old, plan_new)
+        _assert_same_plan(plan_old, new, plan_new)
         old.commit(plan_old)
         new.commit(plan_new)
         if len(old) > max_contexts:
@@ -103,37 +109,46 @@ def _drive(
     return new
 
 
+@pytest.mark.parametrize("make", MEMORIES)
 @pytest.mark.parametrize(("max_left", "max_active"), [(7, 15), (3, 2), (2, 0), (12, 40)])
 @pytest.mark.parametrize("bits", [1, 3, 12])
-def test_random_streams_give_the_same_plans(max_left: int, max_active: int, bits: int) -> None:
-    old, new = oracle.ContextMemory(max_left, max_active), ContextMemory(max_left, max_active)
+def test_random_streams_give_the_same_plans(make: Any, max_left: int, max_active: int, bits: int) -> None:
+    old, new = oracle.ContextMemory(max_left, max_active), make(max_left, max_active)
     _drive(old, new, _random_stream(bits * 100 + max_active, 1500, bits), max_contexts=300)
 
 
-def test_value_facts_across_the_whole_mask_give_the_same_plans() -> None:
+@pytest.mark.parametrize("make", MEMORIES)
+def test_value_facts_across_the_whole_mask_give_the_same_plans(make: Any) -> None:
     """Facts f and f + 32 share a signature bit; the exact check must tell them apart."""
     rng = random.Random(21)
     stream = [tuple(f + 32 * rng.randrange(2) for f in facts) for facts in _random_stream(5, 1500, 4)]
-    old, new = oracle.ContextMemory(7, 15), ContextMemory(7, 15)
+    old, new = oracle.ContextMemory(7, 15), make(7, 15)
     _drive(old, new, iter(stream), max_contexts=300)
 
 
+@pytest.mark.parametrize("make", MEMORIES)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_real_shaped_streams_give_the_same_plans_through_pruning(seed: int) -> None:
-    old, new = oracle.ContextMemory(7, 15), ContextMemory(7, 15)
+def test_real_shaped_streams_give_the_same_plans_through_pruning(make: Any, seed: int) -> None:
+    old, new = oracle.ContextMemory(7, 15), make(7, 15)
     _drive(old, new, _real_shaped_stream(seed, 4000), max_contexts=2000)
 
 
-def test_scoring_several_values_before_a_commit_gives_the_same_plans() -> None:
-    """score_one and explain_one plan values that are never committed; the cached left side holds."""
-    old, new = oracle.ContextMemory(7, 15), ContextMemory(7, 15)
+@pytest.mark.parametrize("make", MEMORIES)
+def test_scoring_several_values_before_a_commit_gives_the_same_plans(make: Any) -> None:
+    """score_one and explain_one plan values that are never committed; the step after is the oracle's.
+
+    (The C memory plans the step again at commit: the probes replaced its pending plan.)
+    """
+    old, new = oracle.ContextMemory(7, 15), make(7, 15)
     rng = random.Random(9)
     for facts in _random_stream(4, 600, 3):
+        plan_new = new.plan(facts)
         for _ in range(2):
             probe = _random_facts(rng, 3)
-            _assert_same_plan(old.plan(probe), new.plan(probe))
-        plan_old, plan_new = old.plan(facts), new.plan(facts)
-        _assert_same_plan(plan_old, plan_new)
+            _assert_same_plan(old.plan(probe), new, new.plan(probe))
+        plan_old = old.plan(facts)
+        if not isinstance(plan_new, NativePlan):
+            _assert_same_plan(plan_old, new, plan_new)
         old.commit(plan_old)
         new.commit(plan_new)
     _assert_same_memory(old, new)

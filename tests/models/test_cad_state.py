@@ -39,7 +39,7 @@ def test_version_2_round_trips_every_memory(kind: str, reference: Any) -> None:
     _assert_same_memory(reference, memory)
     restored = unpack(pack(memory))
     assert type(restored) is (NativeContextMemory if cad_native.library() else ContextMemory)
-    _assert_same_memory(reference, restored)  # type: ignore[arg-type]
+    _assert_same_memory(reference, restored)
     assert pack(restored) == pack(memory) == pack(reference)
 
 
@@ -47,7 +47,7 @@ def test_version_1_snapshots_still_restore(reference: Any) -> None:
     """A store written before version 2 restores to the same memory, and is written as version 2 next."""
     old = pack_v1(reference)
     restored = unpack(old)
-    _assert_same_memory(reference, restored)  # type: ignore[arg-type]
+    _assert_same_memory(reference, restored)
     assert pack(restored) == pack(reference) != old
 
 
@@ -113,7 +113,7 @@ def test_a_young_memory_is_stored_uncompressed_and_restores() -> None:
         memory.commit(memory.plan(facts))
     blob = pack(memory)
     assert blob == memory.packed_body()  # small: as it is
-    _assert_same_memory(memory, unpack(blob))  # type: ignore[arg-type]
+    _assert_same_memory(memory, unpack(blob))
 
 
 def test_the_c_restore_is_the_column_restore(reference: Any) -> None:
@@ -122,8 +122,8 @@ def test_the_c_restore_is_the_column_restore(reference: Any) -> None:
 
     body = pack_body(reference)
     by_c = NativeContextMemory.from_body(body)
-    _assert_same_memory(reference, by_c)  # type: ignore[arg-type]
-    _assert_same_memory(reference, _unpack_v2_columns(body))  # type: ignore[arg-type]
+    _assert_same_memory(reference, by_c)
+    _assert_same_memory(reference, _unpack_v2_columns(body))
     with pytest.raises(ValueError, match="corrupt"):
         NativeContextMemory.from_body(body[:-3])
     flipped = bytearray(body)
