@@ -34,6 +34,11 @@ static int vpush(Vec *v, int64_t x) {
 }
 
 
+/* memcpy of n values, where an empty Vec's NULL data is fine (memcpy's arguments must not be NULL). */
+static void copy_values(void *dst, const void *src, int64_t n, size_t size) {
+    if (n > 0) memcpy(dst, src, (size_t)n * size);
+}
+
 /* CPython's hash of a tuple of small non-negative ints (Objects/tupleobject.c, 64-bit). */
 #define XXPRIME_1 11400714785074694791ULL
 #define XXPRIME_2 14029467366897019727ULL
@@ -140,7 +145,7 @@ static int64_t find_left(const Mem *m, const int64_t *facts, int64_t n, int64_t 
         if (!s) return -1;
         int64_t lid = s - 1;
         if (m->l_hash[lid] == hash && m->l_len[lid] == n &&
-            !memcmp(m->l_pool.d + m->l_off[lid], facts, (size_t)n * sizeof(int64_t)))
+            (n == 0 || !memcmp(m->l_pool.d + m->l_off[lid], facts, (size_t)n * sizeof(int64_t))))
             return lid;
     }
 }
@@ -717,9 +722,9 @@ void cm_export(const Mem *m, int64_t *l_len, int64_t *l_pool, uint64_t *r_mask, 
                int64_t *c_right, int64_t *c_count, int64_t *c_zero, int64_t *c_last, int64_t *prev) {
     for (int64_t i = 0; i < m->nl; i++) {
         l_len[i] = m->l_len[i];
-        memcpy(l_pool + m->l_off[i], m->l_pool.d + m->l_off[i], (size_t)m->l_len[i] * sizeof(int64_t));
+        copy_values(l_pool + m->l_off[i], m->l_pool.d + m->l_off[i], m->l_len[i], sizeof(int64_t));
     }
-    memcpy(r_mask, m->r_mask, (size_t)m->nr * sizeof(uint64_t));
+    copy_values(r_mask, m->r_mask, m->nr, sizeof(uint64_t));
     for (int64_t c = 0; c < m->nc; c++) {
         c_left[c] = m->c_left[c];
         c_right[c] = m->c_right[c];
@@ -727,7 +732,7 @@ void cm_export(const Mem *m, int64_t *l_len, int64_t *l_pool, uint64_t *r_mask, 
         c_zero[c] = m->c_zero[c];
         c_last[c] = m->c_last[c];
     }
-    memcpy(prev, m->prev.d, (size_t)m->prev.n * sizeof(int64_t));
+    copy_values(prev, m->prev.d, m->prev.n, sizeof(int64_t));
 }
 
 /* --- the snapshot body (cad_state.py, version 2), written here so a pickle is one call ------------ */
@@ -871,10 +876,10 @@ int64_t cm_plan_sizes(const Mem *m, int64_t *out) {
 }
 
 void cm_plan_lists(const Mem *m, int64_t *active, int64_t *next, int64_t *cand_shared, int64_t *cand_hit) {
-    memcpy(active, m->p_active.d, (size_t)m->p_active.n * sizeof(int64_t));
-    memcpy(next, m->p_next.d, (size_t)m->p_next.n * sizeof(int64_t));
-    memcpy(cand_shared, m->p_cand_shared.d, (size_t)m->p_cand_shared.n * sizeof(int64_t));
-    memcpy(cand_hit, m->p_cand_hit.d, (size_t)m->p_cand_hit.n * sizeof(int64_t));
+    copy_values(active, m->p_active.d, m->p_active.n, sizeof(int64_t));
+    copy_values(next, m->p_next.d, m->p_next.n, sizeof(int64_t));
+    copy_values(cand_shared, m->p_cand_shared.d, m->p_cand_shared.n, sizeof(int64_t));
+    copy_values(cand_hit, m->p_cand_hit.d, m->p_cand_hit.n, sizeof(int64_t));
 }
 
 /* --- forgetting ------------------------------------------------------------------------------- */
