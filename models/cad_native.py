@@ -4,10 +4,10 @@ Why compiled: a numpy step pays a dozen fixed-cost array calls even when it has 
 a CAD step is a walk over a few hundred contexts with hash lookups, which C does far faster (figures
 in ``bench/README.md``). Why ctypes and a build on first use: it needs only a C compiler (``cc``, or
 ``$CC``), no Python headers and no build step in the install, and the shared library is cached
-under ``cache_dir()/native`` keyed by the source's hash, so a second run, and every other process,
-loads it at once. Without a compiler, or with ``FOREWARN_CAD_NATIVE=0``, ``new_memory`` returns
-the numpy memory, which gives the same plans (``tests/models/test_cad_native.py`` checks both
-against the pure-Python oracle).
+under ``cache_root()/native`` (forewarn's cache) keyed by the source's hash, so a second run, and
+every other process, loads it at once. Without a compiler, or with ``FOREWARN_CAD_NATIVE=0``,
+``new_memory`` returns the numpy memory, which gives the same plans (``tests/models/test_cad_memory.py``
+checks both against the pure-Python oracle).
 
 The library is loaded with ``ctypes.PyDLL``: calls keep the GIL, which is cheaper than releasing it
 for a few µs and makes a memory safe to share between threads the way Python objects are.
@@ -72,12 +72,22 @@ def disabled() -> bool:
     return os.environ.get("FOREWARN_CAD_NATIVE", "1").strip().lower() in ("0", "false", "no", "off")
 
 
-def _target() -> Path:
-    from forewarn.settings import cache_dir  # late: the models do not need settings otherwise
+def cache_root() -> Path:
+    """``forewarn.settings.cache_dir()``'s rule, repeated so that models/ imports nothing of the core.
 
+    ``tests/models/test_cad_native.py`` checks the two agree.
+    """
+    root = os.environ.get("FOREWARN_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "forewarn"
+
+
+def _target() -> Path:
     key = hashlib.sha256(SOURCE.read_bytes())
     key.update(" ".join((*_FLAGS, platform.machine(), sys.platform)).encode())
-    return cache_dir() / "native" / f"cad_native-{key.hexdigest()[:16]}.so"
+    return cache_root() / "native" / f"cad_native-{key.hexdigest()[:16]}.so"
 
 
 def build(target: Path | None = None) -> Path:

@@ -173,3 +173,19 @@ def test_the_build_is_cached_by_source_and_atomic(monkeypatch: pytest.MonkeyPatc
     cad_native.library.cache_clear()
     assert cad_native.library() is not None
     assert Path(cad_native.library()._name) == built  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"XDG_CACHE_HOME": "/x/cache"}, {"FOREWARN_CACHE_DIR": "/y/fw", "XDG_CACHE_HOME": "/x/cache"}],
+)
+def test_the_build_goes_where_forewarns_cache_is(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    from forewarn.settings import cache_dir
+
+    monkeypatch.delenv("FOREWARN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cad_native.cache_root() == cache_dir()
