@@ -287,27 +287,32 @@ static int grow_contexts(Mem *m, int64_t need) {
     return 0;
 }
 
+/* The next context id for semi-contexts ``lid`` and ``rid``, with its columns and indexes. */
+static int64_t append_context(Mem *m, int64_t lid, int64_t rid, int64_t count, int zero, int64_t last) {
+    int64_t cid = m->nc;
+    if (grow_contexts(m, cid + 1)) return ERR_MEMORY;
+    m->c_left[cid] = lid;
+    m->c_right[cid] = rid;
+    m->c_count[cid] = count;
+    m->c_last[cid] = last;
+    m->c_hl[cid] = m->l_hash[lid];
+    m->c_hr[cid] = m->r_hash[rid];
+    m->c_rmask[cid] = (int64_t)m->r_mask[rid];
+    m->c_zero[cid] = (uint8_t)(zero != 0);
+    m->nc++;
+    if (table_insert(m, &m->p_table, cid, ctx_key) || vpush(&m->l_ctx[lid], cid)) return ERR_MEMORY;
+    return cid;
+}
+
 /* A context for (left facts, right mask); the semi-contexts are made when new. */
-static int64_t add_context(Mem *m, const int64_t *left, int64_t n, uint64_t right, int zero) {
+static int64_t add_context(Mem *m, const int64_t *left, int64_t n, uint64_t right, int zero, int64_t count,
+                           int64_t last) {
     int64_t hash = tuple_hash(left, n);
     int64_t lid = find_left(m, left, n, hash);
     if (lid < 0 && (lid = new_left(m, left, n, hash)) < 0) return lid;
     int64_t rid = find_right(m, right);
     if (rid < 0 && (rid = new_right(m, right)) < 0) return rid;
-    int64_t cid = m->nc;
-    if (grow_contexts(m, cid + 1)) return ERR_MEMORY;
-    m->c_left[cid] = lid;
-    m->c_right[cid] = rid;
-    m->c_count[cid] = 0;
-    m->c_last[cid] = m->clock;
-    m->c_hl[cid] = m->l_hash[lid];
-    m->c_hr[cid] = m->r_hash[rid];
-    m->c_rmask[cid] = (int64_t)right;
-    m->c_zero[cid] = (uint8_t)zero;
-    m->nc++;
-    if (table_insert(m, &m->p_table, cid, ctx_key)) return ERR_MEMORY;
-    if (vpush(&m->l_ctx[lid], cid)) return ERR_MEMORY;
-    return cid;
+    return append_context(m, lid, rid, count, zero, last);
 }
 
 /* The left semi-contexts crossed by prev, in first-hit order, with the facts they share. */
@@ -574,7 +579,7 @@ int64_t cm_commit(Mem *m, uint64_t sens) {
     m->clock++;
     if (m->p_has_zero) {
         if (m->p_zero_id < 0) {
-            if (add_context(m, m->prev.d, m->prev.n, sens, 1) < 0) return ERR_MEMORY;
+            if (add_context(m, m->prev.d, m->prev.n, sens, 1, 0, m->clock) < 0) return ERR_MEMORY;
         } else {
             m->c_zero[m->p_zero_id] = 1;
         }
@@ -589,7 +594,7 @@ int64_t cm_commit(Mem *m, uint64_t sens) {
         uint64_t shared = (uint64_t)m->p_cand_shared.d[i], hit = (uint64_t)m->p_cand_hit.d[i];
         if (find_candidate(m, shared, hit) >= 0) continue;
         int64_t n = shared_facts(m, shared, facts);
-        if (add_context(m, facts, n, hit, 0) < 0) return ERR_MEMORY;
+        if (add_context(m, facts, n, hit, 0, 0, m->clock) < 0) return ERR_MEMORY;
     }
     m->prev.n = 0;
     for (int64_t i = 0; i < m->p_next.n; i++)
@@ -652,7 +657,6 @@ Mem *cm_new(int64_t max_left, int64_t max_active) {
     return m;
 }
 
-int64_t cm_len(const Mem *m) { return m->nc; }
 int64_t cm_clock(const Mem *m) { return m->clock; }
 int64_t cm_hash(const int64_t *items, int64_t n) { return tuple_hash(items, n); }
 
@@ -682,19 +686,7 @@ int64_t cm_restore_right(Mem *m, uint64_t mask) {
 
 int64_t cm_restore_context(Mem *m, int64_t lid, int64_t rid, int64_t count, int64_t zero, int64_t last) {
     if (lid < 0 || lid >= m->nl || rid < 0 || rid >= m->nr || find_pair(m, lid, rid) >= 0) return ERR_VALUE;
-    int64_t cid = m->nc;
-    if (grow_contexts(m, cid + 1)) return ERR_MEMORY;
-    m->c_left[cid] = lid;
-    m->c_right[cid] = rid;
-    m->c_count[cid] = count;
-    m->c_last[cid] = last;
-    m->c_hl[cid] = m->l_hash[lid];
-    m->c_hr[cid] = m->r_hash[rid];
-    m->c_rmask[cid] = (int64_t)m->r_mask[rid];
-    m->c_zero[cid] = (uint8_t)(zero != 0);
-    m->nc++;
-    if (table_insert(m, &m->p_table, cid, ctx_key) || vpush(&m->l_ctx[lid], cid)) return ERR_MEMORY;
-    return cid;
+    return append_context(m, lid, rid, count, (int)(zero != 0), last);
 }
 
 int64_t cm_restore_state(Mem *m, int64_t clock, const int64_t *prev, int64_t n) {
@@ -938,12 +930,12 @@ int64_t cm_prune(Mem *m, int64_t keep) {
         if (!gone) {
             qsort(buf, (size_t)len, sizeof(int64_t), cmp_i64);
             if (grow_contexts(fresh, fresh->nc + 1)) rc = ERR_MEMORY;
-            int64_t to = rc ? -1 : add_context(fresh, buf, len, m->r_mask[m->c_right[cid]], m->c_zero[cid]);
+            int64_t to = rc ? -1
+                            : add_context(fresh, buf, len, m->r_mask[m->c_right[cid]], m->c_zero[cid],
+                                          m->c_count[cid], m->c_last[cid]);
             if (to < 0) {
                 rc = ERR_MEMORY;
             } else {
-                fresh->c_count[to] = m->c_count[cid];
-                fresh->c_last[to] = m->c_last[cid];
                 remap[cid] = to;
             }
         }
