@@ -162,8 +162,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         if not self.ready:
             self._learn(value)
             return AnomalyScore(score=0.0, confidence=0.0)
-        score, confidence = self.score_learn_value(value)
-        return AnomalyScore(score=score, confidence=confidence, drivers={self.feature or "value": score})
+        return self._anomaly(*self.score_learn_value(value))
 
     def score_learn_value(self, value: float) -> tuple[float, float]:
         """``score_learn_one`` for a finite value once the range is known: (score, confidence).
@@ -174,20 +173,23 @@ class ContextDetector(Snapshottable, RiverDetector):
         beyond = facts[0] >= 2 * self.value_bits
         record, n, since = self._new_record(value), self.n, self.since_strong
         raw = self._learn(value, facts)
-        score = raw if raw is not None and (beyond or since > self.rest_period) else 0.0
+        return self._scored(0.0 if raw is None else raw, beyond, record, n, since)
+
+    def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
+        beyond = plan.sens[0] >= 2 * self.value_bits
+        return self._anomaly(
+            *self._scored(plan.raw, beyond, self._new_record(value), self.n, self.since_strong)
+        )
+
+    def _scored(self, raw: float, beyond: bool, record: bool, n: int, since: int) -> tuple[float, float]:
+        """A step's (score, confidence) from the state before it: ``n`` values learned, ``since`` the
+        last strong score. A value ``beyond`` the range is new evidence, so no rest period holds it."""
+        score = raw if beyond or since > self.rest_period else 0.0
         score = 1.0 if record else min(1.0, max(0.0, score))
         return score, min(1.0, n / (self.warmup + self.rest_period + 1.0))
 
-    def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
-        """A planned step's score: a value ``beyond`` the range is new evidence (no rest period)."""
-        beyond = plan.sens[0] >= 2 * self.value_bits
-        score = plan.raw if beyond or self.since_strong > self.rest_period else 0.0
-        score = 1.0 if self._new_record(value) else min(1.0, max(0.0, score))
-        return AnomalyScore(
-            score=score,
-            confidence=min(1.0, self.n / (self.warmup + self.rest_period + 1.0)),
-            drivers={self.feature or "value": score},
-        )
+    def _anomaly(self, score: float, confidence: float) -> AnomalyScore:
+        return AnomalyScore(score=score, confidence=confidence, drivers={self.feature or "value": score})
 
     def explain_one(self, x: Mapping[str, float]) -> dict[str, float]:
         """What drove the score (read-only, before learning): novelty, memory size, range, which rule."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from forewarn.models.cad_memory import NEURON, ContextMemory, Pair
+from forewarn.models.cad_memory import NEURON, ContextMemory, Pair, _mask_facts, _sens
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ _ptr = ctypes.c_void_p
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "cm_new": (_ptr, [_i64, _i64]),
     "cm_free": (None, [_ptr]),
-    "cm_len": (_i64, [_ptr]),
     "cm_clock": (_i64, [_ptr]),
     "cm_hash": (_i64, [_ptr, _i64]),
     "cm_plan": (_i64, [_ptr, _u64, ctypes.POINTER(ctypes.c_double)]),
@@ -142,16 +141,13 @@ def _address(array: npt.NDArray[Any]) -> int:
     return int(array.ctypes.data)
 
 
-@cache
-def _sens(value_facts: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-    """A step's value facts sorted and unique, and their mask (value facts are bits 0-63)."""
-    sens = tuple(sorted(set(value_facts)))
-    mask = 0
-    for f in sens:
-        if not 0 <= f < 64:
-            raise ValueError(f"value facts must be in [0, 64), got {f}")
-        mask |= 1 << f
-    return sens, mask
+def split_rows(flat: list[int], lengths: list[int]) -> list[tuple[int, ...]]:
+    """``flat`` cut into consecutive rows of ``lengths`` (how a snapshot stores semi-contexts)."""
+    out, pos = [], 0
+    for n in lengths:
+        out.append(tuple(flat[pos : pos + n]))
+        pos += n
+    return out
 
 
 @dataclass(slots=True)
@@ -199,7 +195,6 @@ class NativeContextMemory:
         self._version = 0  # plans remember it; commit and prune move it on
         self._serial = 0  # plans made
         self._size = 0
-        self._export: tuple[int, dict[str, Any]] | None = None
         self._raw = ctypes.c_double()
         self._raw_ref = ctypes.byref(self._raw)
 
@@ -214,11 +209,10 @@ class NativeContextMemory:
     # -- one step --------------------------------------------------------------------------------
     def plan(self, value_facts: tuple[int, ...]) -> NativePlan:
         """Score the step for ``value_facts`` against the memory, without learning."""
-        sens, mask = _sens(tuple(value_facts))
-        raw = ctypes.c_double()
-        selected = _check(self._lib.cm_plan(self._mem, mask, ctypes.byref(raw)), "plan")
+        sens, mask, _ = _sens(tuple(value_facts))
+        selected = _check(self._lib.cm_plan(self._mem, mask, self._raw_ref), "plan")
         self._serial += 1
-        return NativePlan(sens, mask, raw.value, selected, self._version, self._serial)
+        return NativePlan(sens, mask, self._raw.value, selected, self._version, self._serial)
 
     def details(self, plan: NativePlan) -> PlanDetails:
         """The lists of ``plan``, which must be the last one made on this state."""
@@ -238,10 +232,7 @@ class NativeContextMemory:
             zero_id=None if zero_id < 0 else zero_id,
             active=active.tolist(),
             candidates=[
-                (
-                    tuple(f for i, f in enumerate(prev) if s >> i & 1),
-                    tuple(f for f in range(64) if h >> f & 1),
-                )
+                (tuple(f for i, f in enumerate(prev) if s >> i & 1), _mask_facts(h))
                 for s, h in zip(shared.tolist(), hit.tolist(), strict=True)
             ],
             next_left=tuple(following.tolist()),
@@ -266,10 +257,8 @@ class NativeContextMemory:
         self._version += 1
 
     # -- the columns a snapshot stores -----------------------------------------------------------
-    def columns(self) -> dict[str, Any]:
-        """Every stored column as arrays, read from C once per state (``cad_state.pack`` reads them)."""
-        if self._export is not None and self._export[0] == self._version:
-            return self._export[1]
+    def _columns(self) -> dict[str, Any]:
+        """Every stored column as arrays, read from C (snapshots use ``packed_body`` instead)."""
         sizes = np.zeros(5, dtype=np.int64)
         self._lib.cm_sizes(self._mem, _address(sizes))
         n_left, pool, n_right, n, n_prev = sizes.tolist()
@@ -285,7 +274,6 @@ class NativeContextMemory:
             "prev": np.zeros(n_prev, dtype=np.int64),
         }
         self._lib.cm_export(self._mem, *map(_address, out.values()))
-        self._export = (self._version, out)
         return out
 
     def packed_body(self) -> bytes:
@@ -297,40 +285,36 @@ class NativeContextMemory:
 
     @property
     def left_facts(self) -> list[tuple[int, ...]]:
-        columns = self.columns()
-        pool, out, pos = columns["left_pool"].tolist(), [], 0
-        for n in columns["left_len"].tolist():
-            out.append(tuple(pool[pos : pos + n]))
-            pos += n
-        return out
+        columns = self._columns()
+        return split_rows(columns["left_pool"].tolist(), columns["left_len"].tolist())
 
     @property
     def right_facts(self) -> list[tuple[int, ...]]:
-        return [tuple(f for f in range(64) if m >> f & 1) for m in self.columns()["right_mask"].tolist()]
+        return [_mask_facts(m) for m in self._columns()["right_mask"].tolist()]
 
     @property
     def ctx_left(self) -> list[int]:
-        return self.columns()["ctx_left"].tolist()  # type: ignore[no-any-return]
+        return self._columns()["ctx_left"].tolist()  # type: ignore[no-any-return]
 
     @property
     def ctx_right(self) -> list[int]:
-        return self.columns()["ctx_right"].tolist()  # type: ignore[no-any-return]
+        return self._columns()["ctx_right"].tolist()  # type: ignore[no-any-return]
 
     @property
     def ctx_count(self) -> list[int]:
-        return self.columns()["ctx_count"].tolist()  # type: ignore[no-any-return]
+        return self._columns()["ctx_count"].tolist()  # type: ignore[no-any-return]
 
     @property
     def ctx_zero(self) -> list[bool]:
-        return [bool(z) for z in self.columns()["ctx_zero"].tolist()]
+        return [bool(z) for z in self._columns()["ctx_zero"].tolist()]
 
     @property
     def ctx_last(self) -> list[int]:
-        return self.columns()["ctx_last"].tolist()  # type: ignore[no-any-return]
+        return self._columns()["ctx_last"].tolist()  # type: ignore[no-any-return]
 
     @property
     def prev(self) -> tuple[int, ...]:
-        return tuple(self.columns()["prev"].tolist())
+        return tuple(self._columns()["prev"].tolist())
 
     @property
     def clock(self) -> int:
@@ -361,12 +345,8 @@ class NativeContextMemory:
             row = np.array(facts, dtype=np.int64)
             _check(lib.cm_restore_left(mem, _address(row), len(row), n), f"restore of left {facts}")
         for facts in right_facts:
-            mask = 0
-            for f in facts:
-                if not 0 <= f < 64:
-                    raise ValueError(f"value facts must be in [0, 64), got {f}")
-                mask |= 1 << f
-            if tuple(sorted(set(facts))) != tuple(facts):
+            sens, mask, _ = _sens(tuple(facts))  # ValueError past fact 63
+            if sens != tuple(facts):
                 raise ValueError(f"right facts must be sorted and unique, got {facts}")
             _check(lib.cm_restore_right(mem, mask), f"restore of right {facts}")
         for row_ in zip(ctx_left, ctx_right, ctx_count, ctx_zero, ctx_last, strict=True):

@@ -21,8 +21,8 @@ import cramjam
 import numpy as np
 import numpy.typing as npt
 
-from forewarn.models.cad_memory import NEURON, ContextMemory
-from forewarn.models.cad_native import NativeContextMemory, native_fits, restore_memory
+from forewarn.models.cad_memory import NEURON, ContextMemory, _mask_facts
+from forewarn.models.cad_native import NativeContextMemory, native_fits, restore_memory, split_rows
 
 Memory = ContextMemory | NativeContextMemory
 IntArray = npt.NDArray[np.int64]
@@ -93,9 +93,7 @@ def unpack(blob: bytes) -> Memory:
 
 # -- version 2 ------------------------------------------------------------------------------------
 def _columns_of(memory: Any) -> dict[str, npt.NDArray[Any]]:
-    """The columns as int64 arrays (right masks uint64): from C, or from the Python memories' lists."""
-    if isinstance(memory, NativeContextMemory):
-        return memory.columns()
+    """The columns as int64 arrays (right masks uint64), from the memory's lists."""
     lefts = memory.left_facts
     return {
         "left_len": np.array([len(f) for f in lefts], dtype=np.int64),
@@ -159,8 +157,8 @@ def _unpack_v2_columns(data: bytes) -> Memory:
     return restore_memory(
         max_left,
         max_active,
-        left_facts=_split(_decode_facts(columns["left_facts"]), columns["left_len"]),
-        right_facts=[tuple(f for f in range(64) if m >> f & 1) for m in masks],
+        left_facts=split_rows(_decode_facts(columns["left_facts"]), columns["left_len"]),
+        right_facts=[_mask_facts(m) for m in masks],
         ctx_left=columns["ctx_left"],
         ctx_right=columns["ctx_right"],
         ctx_count=columns["ctx_count"],
@@ -193,8 +191,8 @@ def _unpack_v1(raw: bytes) -> Memory:
     return restore_memory(
         max_left,
         max_active,
-        left_facts=_split([_v1_fact(f) for f in left], list(left_len)),
-        right_facts=_split(list(right), list(right_len)),
+        left_facts=split_rows([_v1_fact(f) for f in left], list(left_len)),
+        right_facts=split_rows(list(right), list(right_len)),
         ctx_left=list(c_left),
         ctx_right=list(c_right),
         ctx_count=list(c_count),
@@ -207,14 +205,6 @@ def _unpack_v1(raw: bytes) -> Memory:
 
 def _v1_fact(stored: int) -> int:
     return stored if stored >= 0 else NEURON - 1 - stored
-
-
-def _split(flat: list[int], lengths: list[int]) -> list[tuple[int, ...]]:
-    out, pos = [], 0
-    for n in lengths:
-        out.append(tuple(flat[pos : pos + n]))
-        pos += n
-    return out
 
 
 __all__ = ["pack", "unpack"]
