@@ -171,13 +171,14 @@ class PipelineBench:
         ), topics
 
     def _drain(
-        self, name: str, inputs: str, events: int, workers: int, scale_out: str = ""
+        self, name: str, inputs: str, events: int, workers: int, scale_out: str = "", series: int = 0
     ) -> tuple[Any, int]:
-        """Run ``forewarn run`` over ``inputs``; (result, detections written)."""
+        """Run ``forewarn run`` over ``inputs``; (result, detections written). With ``series``, the
+        run ends when that many series hold state, not only when the last event is parsed."""
         proc, topics = self._dataflow(name, inputs, workers, scale_out=scale_out)
         try:
             with self.steps.step(f"forewarn run -w {workers}: {name}", events) as advance:
-                result = proc.drain(events, advance, self.config.timeout)
+                result = proc.drain(events, advance, self.config.timeout, series=series)
         finally:
             proc.stop()
         detections = raw_consume(self.bootstrap, [topics.detections]).messages
@@ -259,7 +260,7 @@ class PipelineBench:
             messages = series_workload(topics, count, per)
             with self.steps.step(f"load {count:,} series x {per}", len(messages)) as advance:
                 produce_all(self.bootstrap, messages, advance)
-            result, _ = self._drain(f"series{count}", inputs, len(messages), 1)
+            result, _ = self._drain(f"series{count}", inputs, len(messages), 1, series=count)
             rows.append(
                 {
                     "series": count,

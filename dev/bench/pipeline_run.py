@@ -157,30 +157,42 @@ class DataflowProcess:
                 sums[name] = sums.get(name, 0.0) + value
         return sums
 
-    def processed(self) -> int:
-        totals = self.totals()
-        return int(sum(totals.get(name, 0.0) for name in _COUNTERS))
-
     def drain(
-        self, expected: int, progress: Callable[[int], None], timeout: float, poll: float = 0.2
+        self,
+        expected: int,
+        progress: Callable[[int], None],
+        timeout: float,
+        poll: float = 0.2,
+        series: int = 0,
+        settle: float = 30.0,
     ) -> DrainResult:
-        """Wait until ``expected`` messages are processed; the rate from first work to the last."""
+        """Wait until ``expected`` messages are processed; the rate from first work to the last.
+
+        Events are counted when parsed, a step before the series' state is made; with ``series``,
+        the run ends once that many series hold state too (or ``settle`` seconds later, whatever
+        the gauge then says), so the figure covers the whole flow and the last batch is counted.
+        """
         self.wait_ready()
         # CPU from here (flow built, consuming starts): a tiny run may finish between two scrapes
         cpu_start, machine_start = self.cpu_seconds(), machine_busy_seconds()
         span_start = time.monotonic()
         first: tuple[float, int] | None = None
-        done = 0
+        done = active = 0
         deadline = time.monotonic() + timeout
+        settled: float | None = None
         while True:
-            now, seen = time.monotonic(), self.processed()
+            now, totals = time.monotonic(), self.totals()
+            seen = int(sum(totals.get(name, 0.0) for name in _COUNTERS))
+            active = int(totals.get("forewarn_pipeline_active_series", 0))
             if seen > done:
                 progress(seen - done)
                 done = seen
             if first is None and seen > 0:
                 first = (now, seen)
             if seen >= expected:
-                break
+                settled = now if settled is None else settled
+                if active >= series or now - settled > settle:
+                    break
             if time.monotonic() > deadline or self.popen.poll() is not None:
                 raise RuntimeError(
                     f"forewarn run processed {seen} of {expected} messages; see {self._log.name}"
@@ -188,10 +200,9 @@ class DataflowProcess:
             time.sleep(poll)
         assert first is not None
         start, at_start = first
-        if now - start < poll:  # it all went in between two scrapes: the rate is only a floor
+        if now - start < poll or at_start >= expected:  # all parsed between two scrapes: a floor
             start, at_start = start - poll, 0
         cpu, machine = self.cpu_seconds() - cpu_start, machine_busy_seconds() - machine_start
-        active = int(self.totals().get("forewarn_pipeline_active_series", 0))
         span = max(time.monotonic() - span_start, 1e-3)
         return DrainResult(
             expected - at_start, now - start, self.peak_rss(), active, cpu, machine, expected, span
