@@ -78,6 +78,9 @@ static uint64_t mix(uint64_t x) {
     return x;
 }
 
+/* One of 64 bits for a neuron fact: a left side whose bits are not all among prev's cannot be held. */
+static uint64_t neuron_bit(int64_t f) { return (uint64_t)1 << ((uint64_t)f * 0x9E3779B97F4A7C15ULL >> 58); }
+
 typedef struct Mem {
     int64_t max_left, max_active, clock, version;
     /* left semi-contexts */
@@ -85,6 +88,7 @@ typedef struct Mem {
     int64_t *l_off, *l_len, *l_hash; /* facts at pool[l_off .. l_off + l_len) */
     int64_t *l_key;   /* walk order of a fully held left side: (first fact, id) */
     int64_t *l_vmask; /* its value facts as a mask */
+    int64_t *l_nsig;  /* its neuron facts as a signature (neuron_bit): a cheap "not all held" test */
     Vec value_only;   /* left semi-contexts without neuron facts */
     Vec l_pool;
     Vec *l_ctx; /* context ids of each left semi-context, in creation order */
@@ -103,6 +107,7 @@ typedef struct Mem {
     /* left semi-contexts by fact: value facts, and neurons by context id */
     Vec by_value[64];
     Vec *by_neuron; /* one per context id (cap_c of them) */
+    Vec *by_first;  /* per context id: the left semi-contexts whose smallest neuron fact it is */
     /* the previous step's facts and the left semi-contexts they cross, in first-hit order */
     Vec prev;
     Vec crossed;        /* left ids */
@@ -204,7 +209,8 @@ static int table_insert(const Mem *m, Table *t, int64_t id, KeyOf key_of) {
 static int grow_lefts(Mem *m, int64_t need) {
     if (need <= m->cap_l) return 0;
     int64_t cap = m->cap_l ? 2 * m->cap_l : 16;
-    int64_t **cols[] = {&m->l_off, &m->l_len, &m->l_hash, &m->stamp, &m->stamp_at, &m->l_key, &m->l_vmask};
+    int64_t **cols[] = {&m->l_off, &m->l_len, &m->l_hash, &m->stamp, &m->stamp_at, &m->l_key, &m->l_vmask,
+                          &m->l_nsig};
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
         int64_t *d = realloc(*cols[i], (size_t)cap * sizeof(int64_t));
         if (!d) return ERR_MEMORY;
@@ -225,10 +231,12 @@ static int64_t new_left(Mem *m, const int64_t *facts, int64_t n, int64_t hash) {
     m->l_hash[lid] = hash;
     m->stamp[lid] = 0;
     m->stamp_at[lid] = 0;
-    uint64_t vmask = 0;
+    uint64_t vmask = 0, nsig = 0;
     for (int64_t i = 0; i < n; i++)
         if (facts[i] < NEURON) vmask |= (uint64_t)1 << facts[i];
+        else nsig |= neuron_bit(facts[i]);
     m->l_vmask[lid] = (int64_t)vmask;
+    m->l_nsig[lid] = (int64_t)nsig;
     int64_t first = n ? (facts[0] < NEURON ? facts[0] : 64 + facts[0] - NEURON) : 0;
     m->l_key[lid] = first << 32 | lid;
     if ((n == 0 || facts[n - 1] < NEURON) && vpush(&m->value_only, lid)) return ERR_MEMORY;
@@ -237,10 +245,15 @@ static int64_t new_left(Mem *m, const int64_t *facts, int64_t n, int64_t hash) {
         if (vpush(&m->l_pool, facts[i])) return ERR_MEMORY;
     m->nl++;
     if (table_insert(m, &m->l_table, lid, left_key)) return ERR_MEMORY;
+    int first_neuron = 1;
     for (int64_t i = 0; i < n; i++) {
         int64_t f = facts[i];
         Vec *by = f >= NEURON ? &m->by_neuron[f - NEURON] : &m->by_value[f];
         if (vpush(by, lid)) return ERR_MEMORY;
+        if (f >= NEURON && first_neuron) {
+            first_neuron = 0;
+            if (vpush(&m->by_first[f - NEURON], lid)) return ERR_MEMORY;
+        }
     }
     return lid;
 }
@@ -281,8 +294,12 @@ static int grow_contexts(Mem *m, int64_t need) {
     Vec *bn = realloc(m->by_neuron, (size_t)cap * sizeof(Vec));
     if (!bn) return ERR_MEMORY;
     memset(bn + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
-    memset(m->n_stamp + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(int64_t));
     m->by_neuron = bn;
+    Vec *bf = realloc(m->by_first, (size_t)cap * sizeof(Vec));
+    if (!bf) return ERR_MEMORY;
+    memset(bf + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
+    m->by_first = bf;
+    memset(m->n_stamp + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(int64_t));
     m->cap_c = cap;
     return 0;
 }
@@ -416,15 +433,20 @@ static int dedup_insert(Mem *m, uint64_t shared, uint64_t hit) {
 
 Why not the walk: a value fact is in most left semi-contexts, so crossing prev visits nearly all of
 them; a fully held one either has no neuron (few: value subsets) or names a neuron of prev (short
-lists). The walk meets a fully held one at its smallest fact, in id order: (first fact, id). */
+lists): each is listed once, under its smallest neuron, and only prev's neurons' lists are read.
+The walk meets a fully held one at its smallest fact, in id order: (first fact, id). */
 static int full_lefts(Mem *m) {
     m->full.n = 0;
     m->generation++;
-    uint64_t pmask = 0;
+    uint64_t pmask = 0, psig = 0;
     for (int64_t i = 0; i < m->prev.n; i++) {
         int64_t f = m->prev.d[i];
-        if (f < NEURON) pmask |= (uint64_t)1 << f;
-        else if (f - NEURON < m->cap_c) m->n_stamp[f - NEURON] = m->generation;
+        if (f < NEURON) {
+            pmask |= (uint64_t)1 << f;
+        } else if (f - NEURON < m->cap_c) {
+            m->n_stamp[f - NEURON] = m->generation;
+            psig |= neuron_bit(f);
+        }
     }
     if (!m->prev.n) return 0;
     for (int64_t k = 0; k < m->value_only.n; k++) {
@@ -435,12 +457,10 @@ static int full_lefts(Mem *m) {
     for (int64_t i = 0; i < m->prev.n; i++) {
         int64_t f = m->prev.d[i];
         if (f < NEURON || f - NEURON >= m->cap_c) continue;
-        const Vec *by = &m->by_neuron[f - NEURON];
+        const Vec *by = &m->by_first[f - NEURON];
         for (int64_t j = 0; j < by->n; j++) {
             int64_t lid = by->d[j];
-            if (m->stamp[lid] == m->generation) continue; /* met through another neuron */
-            m->stamp[lid] = m->generation;
-            if (((uint64_t)m->l_vmask[lid] & ~pmask) != 0) continue;
+            if (((uint64_t)m->l_vmask[lid] & ~pmask) != 0 || ((uint64_t)m->l_nsig[lid] & ~psig) != 0) continue;
             const int64_t *facts = m->l_pool.d + m->l_off[lid];
             int held = 1;
             for (int64_t q = 0; q < m->l_len[lid] && held; q++)
@@ -618,12 +638,16 @@ static void release(Mem *m) {
     free(m->l_table.slot);
     free(m->r_mask); free(m->r_hash); free(m->r_table.slot);
     free(m->c_left); free(m->c_right); free(m->c_count); free(m->c_last); free(m->c_hl); free(m->c_hr);
-    free(m->c_rmask); free(m->n_stamp); free(m->l_key); free(m->l_vmask);
+    free(m->c_rmask); free(m->n_stamp); free(m->l_key); free(m->l_vmask); free(m->l_nsig);
     free(m->value_only.d); free(m->full.d);
     free(m->c_zero); free(m->p_table.slot);
     for (int i = 0; i < 64; i++) free(m->by_value[i].d);
-    for (int64_t i = 0; i < m->cap_c; i++) free(m->by_neuron[i].d);
+    for (int64_t i = 0; i < m->cap_c; i++) {
+        free(m->by_neuron[i].d);
+        free(m->by_first[i].d);
+    }
     free(m->by_neuron);
+    free(m->by_first);
     free(m->prev.d); free(m->crossed.d); free(m->crossed_shared.d);
     free(m->p_active.d); free(m->p_cand_shared.d); free(m->p_cand_hit.d); free(m->p_next.d);
     free(m->c_table.slot); free(m->c_keys_shared.d); free(m->c_keys_hit.d);
