@@ -108,6 +108,11 @@ typedef struct Mem {
     Vec by_value[64];
     Vec *by_neuron; /* one per context id (cap_c of them) */
     Vec *by_first;  /* per context id: the left semi-contexts whose smallest neuron fact it is */
+    /* the same indexes (by_value, by_neuron) restricted to the left semi-contexts that have a
+       zero-level context (l_zero): only those give candidates, and they are few */
+    int64_t *l_zero;
+    Vec zby_value[64];
+    Vec *zby_neuron;
     /* the previous step's facts and the left semi-contexts they cross, in first-hit order */
     Vec prev;
     Vec crossed;        /* left ids */
@@ -210,7 +215,7 @@ static int grow_lefts(Mem *m, int64_t need) {
     if (need <= m->cap_l) return 0;
     int64_t cap = m->cap_l ? 2 * m->cap_l : 16;
     int64_t **cols[] = {&m->l_off, &m->l_len, &m->l_hash, &m->stamp, &m->stamp_at, &m->l_key, &m->l_vmask,
-                          &m->l_nsig};
+                          &m->l_nsig, &m->l_zero};
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
         int64_t *d = realloc(*cols[i], (size_t)cap * sizeof(int64_t));
         if (!d) return ERR_MEMORY;
@@ -237,6 +242,7 @@ static int64_t new_left(Mem *m, const int64_t *facts, int64_t n, int64_t hash) {
         else nsig |= neuron_bit(facts[i]);
     m->l_vmask[lid] = (int64_t)vmask;
     m->l_nsig[lid] = (int64_t)nsig;
+    m->l_zero[lid] = 0;
     int64_t first = n ? (facts[0] < NEURON ? facts[0] : 64 + facts[0] - NEURON) : 0;
     m->l_key[lid] = first << 32 | lid;
     if ((n == 0 || facts[n - 1] < NEURON) && vpush(&m->value_only, lid)) return ERR_MEMORY;
@@ -299,8 +305,41 @@ static int grow_contexts(Mem *m, int64_t need) {
     if (!bf) return ERR_MEMORY;
     memset(bf + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
     m->by_first = bf;
+    Vec *zn = realloc(m->zby_neuron, (size_t)cap * sizeof(Vec));
+    if (!zn) return ERR_MEMORY;
+    memset(zn + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
+    m->zby_neuron = zn;
     memset(m->n_stamp + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(int64_t));
     m->cap_c = cap;
+    return 0;
+}
+
+/* Insert ``x`` into ``v``, kept in ascending order (new ids usually go last). */
+static int sorted_insert(Vec *v, int64_t x) {
+    if (v->n == 0 || v->d[v->n - 1] < x) return vpush(v, x);
+    int64_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v->d[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    if (vpush(v, 0)) return ERR_MEMORY;
+    memmove(v->d + lo + 1, v->d + lo, (size_t)(v->n - 1 - lo) * sizeof(int64_t));
+    v->d[lo] = x;
+    return 0;
+}
+
+/* Left semi-context ``lid`` has a zero-level context now: list it in the zby_* indexes, in id order
+as by_value and by_neuron are, so a walk over them meets zero holders in the full walk's order. */
+static int mark_zero(Mem *m, int64_t lid) {
+    if (m->l_zero[lid]) return 0;
+    m->l_zero[lid] = 1;
+    m->crossed_ok = 0;
+    const int64_t *facts = m->l_pool.d + m->l_off[lid];
+    for (int64_t i = 0; i < m->l_len[lid]; i++) {
+        int64_t f = facts[i];
+        if (sorted_insert(f >= NEURON ? &m->zby_neuron[f - NEURON] : &m->zby_value[f], lid)) return ERR_MEMORY;
+    }
     return 0;
 }
 
@@ -318,6 +357,7 @@ static int64_t append_context(Mem *m, int64_t lid, int64_t rid, int64_t count, i
     m->c_zero[cid] = (uint8_t)(zero != 0);
     m->nc++;
     if (table_insert(m, &m->p_table, cid, ctx_key) || vpush(&m->l_ctx[lid], cid)) return ERR_MEMORY;
+    if (zero && mark_zero(m, lid)) return ERR_MEMORY;
     return cid;
 }
 
@@ -332,7 +372,8 @@ static int64_t add_context(Mem *m, const int64_t *left, int64_t n, uint64_t righ
     return append_context(m, lid, rid, count, zero, last);
 }
 
-/* The left semi-contexts crossed by prev, in first-hit order, with the facts they share. */
+/* The left semi-contexts with a zero-level context crossed by prev, in first-hit order, with the
+facts they share: the oracle's walk, less the left sides that cannot give a candidate. */
 static int cross(Mem *m) {
     if (m->crossed_ok) return 0;
     m->crossed_ok = 1;
@@ -341,7 +382,7 @@ static int cross(Mem *m) {
     m->generation++;
     for (int64_t i = 0; i < m->prev.n; i++) {
         int64_t f = m->prev.d[i];
-        Vec *by = f >= NEURON ? (f - NEURON < m->cap_c ? &m->by_neuron[f - NEURON] : NULL) : &m->by_value[f];
+        Vec *by = f >= NEURON ? (f - NEURON < m->cap_c ? &m->zby_neuron[f - NEURON] : NULL) : &m->zby_value[f];
         if (!by) continue;
         for (int64_t j = 0; j < by->n; j++) {
             int64_t lid = by->d[j];
@@ -491,40 +532,36 @@ int64_t cm_plan(Mem *m, uint64_t sens, double *raw) {
     m->p_cand_shared.n = 0;
     m->p_cand_hit.n = 0;
     int64_t selected = 0;
-    if (!new_zero) {
-        /* no candidates: only fully held left sides count, and they are found without the walk */
-        int r = full_lefts(m);
-        if (r) return r;
-        for (int64_t k = 0; k < m->full.n; k++) {
-            const Vec *ctxs = &m->l_ctx[m->full.d[k] & 0xFFFFFFFF];
-            selected += ctxs->n;
-            for (int64_t j = 0; j < ctxs->n; j++) {
-                int64_t cid = ctxs->d[j];
-                uint64_t rmask = (uint64_t)m->c_rmask[cid];
-                if (rmask && (rmask & ~sens) == 0 && vpush(&m->p_active, cid)) return ERR_MEMORY;
-            }
+    /* the active contexts: those of the fully held left sides, found without the walk */
+    int r = full_lefts(m);
+    if (r) return r;
+    for (int64_t k = 0; k < m->full.n; k++) {
+        const Vec *ctxs = &m->l_ctx[m->full.d[k] & 0xFFFFFFFF];
+        selected += ctxs->n;
+        for (int64_t j = 0; j < ctxs->n; j++) {
+            int64_t cid = ctxs->d[j];
+            uint64_t rmask = (uint64_t)m->c_rmask[cid];
+            if (rmask && (rmask & ~sens) == 0 && vpush(&m->p_active, cid)) return ERR_MEMORY;
         }
-    } else {
+    }
+    if (new_zero) {
+        /* candidates: zero-level contexts partly met, in walk order */
         if (cross(m)) return ERR_MEMORY;
         for (int64_t k = 0; k < m->crossed.n; k++) {
             int64_t lid = m->crossed.d[k];
             uint64_t shared = (uint64_t)m->crossed_shared.d[k];
             int64_t ns = __builtin_popcountll(shared);
+            if (ns > m->max_left) continue;
             int full = ns == m->l_len[lid];
-            int short_ = ns <= m->max_left;
             const Vec *ctxs = &m->l_ctx[lid];
-            if (full) selected += ctxs->n;
             for (int64_t j = 0; j < ctxs->n; j++) {
                 int64_t cid = ctxs->d[j];
+                if (!m->c_zero[cid]) continue;
                 uint64_t rmask = (uint64_t)m->c_rmask[cid];
                 uint64_t hit = rmask & sens;
-                if (!hit) continue;
-                if (full && hit == rmask) {
-                    if (vpush(&m->p_active, cid)) return ERR_MEMORY;
-                } else if (m->c_zero[cid] && short_) {
-                    if (vpush(&m->p_cand_shared, (int64_t)shared) || vpush(&m->p_cand_hit, (int64_t)hit))
-                        return ERR_MEMORY;
-                }
+                if (!hit || (full && hit == rmask)) continue; /* unmet, or active (above) */
+                if (vpush(&m->p_cand_shared, (int64_t)shared) || vpush(&m->p_cand_hit, (int64_t)hit))
+                    return ERR_MEMORY;
             }
         }
     }
@@ -602,6 +639,7 @@ int64_t cm_commit(Mem *m, uint64_t sens) {
             if (add_context(m, m->prev.d, m->prev.n, sens, 1, 0, m->clock) < 0) return ERR_MEMORY;
         } else {
             m->c_zero[m->p_zero_id] = 1;
+            if (mark_zero(m, m->c_left[m->p_zero_id])) return ERR_MEMORY;
         }
     }
     for (int64_t i = 0; i < m->p_active.n; i++) {
@@ -648,6 +686,10 @@ static void release(Mem *m) {
     }
     free(m->by_neuron);
     free(m->by_first);
+    for (int i = 0; i < 64; i++) free(m->zby_value[i].d);
+    for (int64_t i = 0; i < m->cap_c; i++) free(m->zby_neuron[i].d);
+    free(m->zby_neuron);
+    free(m->l_zero);
     free(m->prev.d); free(m->crossed.d); free(m->crossed_shared.d);
     free(m->p_active.d); free(m->p_cand_shared.d); free(m->p_cand_hit.d); free(m->p_next.d);
     free(m->c_table.slot); free(m->c_keys_shared.d); free(m->c_keys_hit.d);
