@@ -225,7 +225,7 @@ def detection_times(
 ) -> list[tuple[float, float]]:
     """(event time, arrival time) of each detection read from ``topic`` until ``until()`` is true.
 
-    The arrival is this process's wall clock when the message came out of ``consume``; the event
+    The arrival is this process's wall clock when the message came out of the consumer; the event
     time is the detection's ``timestamp``, which the paced producer set to its wall clock at send.
     """
     consumer = Consumer(
@@ -236,8 +236,13 @@ def detection_times(
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
         out: list[tuple[float, float]] = []
         while not until():
-            for message in consumer.consume(500, 0.05):
-                arrived = clock()
+            # poll returns at the first message; consume(n, timeout) would wait out its timeout for
+            # n messages, and every message of the batch would arrive that late on this clock
+            first = consumer.poll(0.05)
+            if first is None:
+                continue
+            arrived = clock()
+            for message in [first, *consumer.consume(500, 0)]:
                 value = message.value()
                 if message.error() is not None or value is None:
                     continue
