@@ -1,4 +1,4 @@
-"""The default univariate anomaly detector: robust residuals, a per-series likelihood, one alert per event.
+"""The likelihood detector (half of the default, ``likelihood_cad``): robust residuals, one alert per event.
 
 Why this design (each part kept because it won on NAB, measured with ``forewarn bench nab``):
 

@@ -256,15 +256,16 @@ def test_metric_anomaly_both_directions() -> None:
 @pytest.mark.parametrize(
     ("model", "name"),
     [
-        (None, "LikelihoodDetector"),
+        (None, "LikelihoodContextDetector"),
+        ("likelihood", "LikelihoodDetector"),
         ("likelihood_record", "RecordLikelihoodDetector"),
-        ("likelihood_cad", "LikelihoodContextDetector"),
     ],
 )
 def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
     model: str | None, name: str
 ) -> None:
-    """The default model (likelihood), + record rule, + contextual detector: quiet on noise, one jump."""
+    """The default model (likelihood + contextual), likelihood alone, + record rule: quiet on noise,
+    one detection for a jump."""
     import random
 
     rng = random.Random(7)
@@ -272,7 +273,7 @@ def test_default_likelihood_model_flags_a_latency_jump_once_and_not_the_noise(
     jump = [latency(300 + i, 900.0 + rng.gauss(0, 8)) for i in range(20)]
     settings = DetectorSettings() if model is None else DetectorSettings(model=model)
     eng = DetectionEngine(settings, clock=lambda: WALL)
-    assert eng.settings.model == (model or "likelihood")
+    assert eng.settings.model == (model or "likelihood_cad")
     assert run(eng, noise) == []
     detections = run(eng, noise + jump)
     assert len(detections) == 1
