@@ -455,6 +455,11 @@ static int cmp_i64(const void *a, const void *b) {
     return x < y ? -1 : (x > y);
 }
 
+/* Sort n ids ascending; an empty Vec's NULL data is fine (qsort's base must not be NULL). */
+static void sort_ids(int64_t *d, int64_t n) {
+    if (n > 1) qsort(d, (size_t)n, sizeof(int64_t), cmp_i64);
+}
+
 static int dedup_insert(Mem *m, uint64_t shared, uint64_t hit) {
     /* 1 when new, 0 when seen; keys kept in c_keys_* by slot id */
     Table *t = &m->c_table;
@@ -510,7 +515,7 @@ static int full_lefts(Mem *m) {
             if (held && vpush(&m->full, m->l_key[lid])) return ERR_MEMORY;
         }
     }
-    qsort(m->full.d, (size_t)m->full.n, sizeof(int64_t), cmp_i64);
+    sort_ids(m->full.d, m->full.n);
     return 0;
 }
 
@@ -616,7 +621,7 @@ int64_t cm_plan(Mem *m, uint64_t sens, double *raw) {
             for (int64_t i = 0; i < k; i++)
                 if (vpush(&m->p_next, NEURON + m->p_active.d[heap[i]])) return ERR_MEMORY;
         }
-        qsort(m->p_next.d + start, (size_t)(m->p_next.n - start), sizeof(int64_t), cmp_i64);
+        sort_ids(m->p_next.d + start, m->p_next.n - start);
     }
     m->p_valid = 1;
     m->p_version = m->version;
@@ -971,7 +976,7 @@ int64_t cm_prune(Mem *m, int64_t keep) {
     if (keep > n) keep = n;
     for (int64_t i = 0; i < keep; i++) order[i] = ages[i].id;
     free(ages);
-    qsort(order, (size_t)keep, sizeof(int64_t), cmp_i64);
+    sort_ids(order, keep);
     fresh->clock = m->clock;
     int64_t facts[256];
     int rc = 0;
@@ -994,7 +999,7 @@ int64_t cm_prune(Mem *m, int64_t keep) {
             buf[i] = f;
         }
         if (!gone) {
-            qsort(buf, (size_t)len, sizeof(int64_t), cmp_i64);
+            sort_ids(buf, len);
             if (grow_contexts(fresh, fresh->nc + 1)) rc = ERR_MEMORY;
             int64_t to = rc ? -1
                             : add_context(fresh, buf, len, m->r_mask[m->c_right[cid]], m->c_zero[cid],
@@ -1023,7 +1028,7 @@ int64_t cm_prune(Mem *m, int64_t keep) {
         cm_free(fresh);
         return rc;
     }
-    qsort(fresh->prev.d, (size_t)fresh->prev.n, sizeof(int64_t), cmp_i64);
+    sort_ids(fresh->prev.d, fresh->prev.n);
     fresh->version = m->version + 1;
     release(m);
     *m = *fresh;
