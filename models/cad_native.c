@@ -297,18 +297,13 @@ static int grow_contexts(Mem *m, int64_t need) {
     uint8_t *z = realloc(m->c_zero, (size_t)cap);
     if (!z) return ERR_MEMORY;
     m->c_zero = z;
-    Vec *bn = realloc(m->by_neuron, (size_t)cap * sizeof(Vec));
-    if (!bn) return ERR_MEMORY;
-    memset(bn + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
-    m->by_neuron = bn;
-    Vec *bf = realloc(m->by_first, (size_t)cap * sizeof(Vec));
-    if (!bf) return ERR_MEMORY;
-    memset(bf + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
-    m->by_first = bf;
-    Vec *zn = realloc(m->zby_neuron, (size_t)cap * sizeof(Vec));
-    if (!zn) return ERR_MEMORY;
-    memset(zn + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
-    m->zby_neuron = zn;
+    Vec **rows[] = {&m->by_neuron, &m->by_first, &m->zby_neuron}; /* one list per context id */
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        Vec *d = realloc(*rows[i], (size_t)cap * sizeof(Vec));
+        if (!d) return ERR_MEMORY;
+        memset(d + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(Vec));
+        *rows[i] = d;
+    }
     memset(m->n_stamp + m->cap_c, 0, (size_t)(cap - m->cap_c) * sizeof(int64_t));
     m->cap_c = cap;
     return 0;
@@ -684,16 +679,16 @@ static void release(Mem *m) {
     free(m->c_rmask); free(m->n_stamp); free(m->l_key); free(m->l_vmask); free(m->l_nsig);
     free(m->value_only.d); free(m->full.d);
     free(m->c_zero); free(m->p_table.slot);
-    for (int i = 0; i < 64; i++) free(m->by_value[i].d);
+    for (int i = 0; i < 64; i++) {
+        free(m->by_value[i].d);
+        free(m->zby_value[i].d);
+    }
     for (int64_t i = 0; i < m->cap_c; i++) {
         free(m->by_neuron[i].d);
         free(m->by_first[i].d);
+        free(m->zby_neuron[i].d);
     }
-    free(m->by_neuron);
-    free(m->by_first);
-    for (int i = 0; i < 64; i++) free(m->zby_value[i].d);
-    for (int64_t i = 0; i < m->cap_c; i++) free(m->zby_neuron[i].d);
-    free(m->zby_neuron);
+    free(m->by_neuron); free(m->by_first); free(m->zby_neuron);
     free(m->l_zero);
     free(m->prev.d); free(m->crossed.d); free(m->crossed_shared.d);
     free(m->p_active.d); free(m->p_cand_shared.d); free(m->p_cand_hit.d); free(m->p_next.d);
