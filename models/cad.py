@@ -33,10 +33,12 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   range, so a new record inside a wide given range is just another bin, and a first excursion only
   scores when contexts have learned against it; a gauge breaking its record is what an SRE wants to
   hear about first. It ignores the rest period (new evidence, like a value beyond the range).
-  It applies only with a given range (``value_range`` or priors): the learned online range has the
-  same rule built in, with a wider tolerance (a value beyond it is a fact of its own, and the
-  headroom keeps a young gauge's first daily cycle from breaking a record every hour). ``None``
-  turns it off (the reference CAD OSE).
+  With the range learned online it is armed after ``warmup`` values, and an extreme must have held
+  for ``warmup`` values before breaking it counts: a young or slowly climbing gauge sets a new
+  extreme almost every step (a record every hour of its first daily cycle), while a jump past a
+  level that held is the excursion the rule is for. ``online_record=False`` keeps it off online
+  (``likelihood_cad`` does: its likelihood part already scores such a value); ``None`` turns it off
+  everywhere (the reference CAD OSE).
 * **Bounded memory.** Past ``max_contexts`` the least recently active half of the contexts is
   forgotten, and the pickled state is packed and compressed (``cad_state.py``): at most 20 KB per
   series on NAB.
@@ -84,6 +86,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         range_growth: float = 0.25,
         initial_headroom: float = 1.0,
         spatial_tolerance: float | None = 0.05,
+        online_record: bool = True,
     ) -> None:
         if not 1 <= value_bits <= 12:
             raise ValueError(f"value_bits must be in [1, 12], got {value_bits}")
@@ -108,8 +111,10 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.range_growth = range_growth
         self.initial_headroom = initial_headroom
         self.spatial_tolerance = spatial_tolerance
+        self.online_record = online_record
         # extremes of the values learned (spatial rule); river.stats updates them faster than min()/max()
         self.seen_min, self.seen_max = stats.Min(), stats.Max()
+        self.low_at = self.high_at = 0  # values learned when each extreme last moved (online rule)
         self.n = 0  # values learned
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
@@ -126,7 +131,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             f"base_threshold={self.base_threshold}, rest_period={self.rest_period}, "
             f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
             f"replay={self.replay}, range_growth={self.range_growth}, "
-            f"initial_headroom={self.initial_headroom}, spatial_tolerance={self.spatial_tolerance})"
+            f"initial_headroom={self.initial_headroom}, spatial_tolerance={self.spatial_tolerance}, "
+            f"online_record={self.online_record})"
         )
 
     def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None:
@@ -218,6 +224,10 @@ class ContextDetector(Snapshottable, RiverDetector):
         The raw score of its step, or None while the online range warms up.
         """
         self.n += 1
+        if self.n == 1 or value < self.seen_min.get():
+            self.low_at = self.n
+        if self.n == 1 or value > self.seen_max.get():
+            self.high_at = self.n
         self.seen_min.update(value)
         self.seen_max.update(value)
         if self.value_range is None:
@@ -239,14 +249,23 @@ class ContextDetector(Snapshottable, RiverDetector):
         return raw
 
     def _new_record(self, value: float) -> bool:
-        """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span."""
-        if self.spatial_tolerance is None or self.value_range is None:
+        """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span.
+
+        Online (no given range) only once ``warmup`` values are learned, and only past an extreme
+        that has held for ``warmup`` values (see the module's docstring).
+        """
+        online = self.value_range is None
+        if self.spatial_tolerance is None or (online and (not self.online_record or self.n < self.warmup)):
             return False
         lo, hi = self.seen_min.get(), self.seen_max.get()
         if not hi > lo:
             return False
         margin = self.spatial_tolerance * (hi - lo)
-        return value > hi + margin or value < lo - margin
+        if value > hi + margin:
+            return not online or self.n - self.high_at >= self.warmup
+        if value < lo - margin:
+            return not online or self.n - self.low_at >= self.warmup
+        return False
 
     def _facts(self, value: float) -> tuple[int, ...]:
         """Value facts: bit position and bit of the value's bin; one fact of its own out of range.
@@ -304,6 +323,10 @@ class ContextDetector(Snapshottable, RiverDetector):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         memory = unpack(state.pop("memory"))
+        # snapshots from before the online record rule keep the behaviour they were saved with
+        state.setdefault("online_record", False)
+        state.setdefault("low_at", 0)
+        state.setdefault("high_at", 0)
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
             state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
             state["seen_min"].update(state.pop("seen_lo"))

@@ -53,7 +53,10 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
         self.likelihood = (
             likelihood if likelihood is not None else LikelihoodDetector(feature=feature, direction=direction)
         )
-        self.context = context if context is not None else ContextDetector(feature=feature)
+        # no online record rule in the contextual part: the likelihood part scores such values already
+        self.context = (
+            context if context is not None else ContextDetector(feature=feature, online_record=False)
+        )
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update({"direction": "both", **state})  # snapshots from before ``direction``

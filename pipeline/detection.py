@@ -270,10 +270,10 @@ def explain(observation: Observation, result: AnomalyScore, facts: Mapping[str, 
         )
     if "novelty" in facts:  # the context detector: which of its rules fired
         lo, hi = facts.get("range_low", 0.0), facts.get("range_high", 0.0)
-        if facts.get("new_record"):
-            what = "a new record, past every value seen by more than 5% of their span"
-        elif facts.get("beyond_range"):
+        if facts.get("beyond_range"):  # the stronger statement when both fire, with the numbers
             what = f"outside the range it has learned ({lo:.4g} to {hi:.4g})"
+        elif facts.get("new_record"):
+            what = "a new record, past every value seen by more than 5% of their span"
         else:
             learned = int(facts.get("contexts", 0))
             what = f"a sequence of values its {learned} learned contexts did not predict"

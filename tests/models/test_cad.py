@@ -222,14 +222,46 @@ def test_a_new_record_beyond_the_tolerance_scores_one_at_once() -> None:
         ContextDetector(spatial_tolerance=-0.1)
 
 
-def test_the_record_rule_is_left_to_the_range_when_the_range_is_learned_online() -> None:
-    """Online, a young series breaks records all the time; the learned range's own rule decides."""
+def test_online_a_climbing_gauge_breaks_no_record() -> None:
+    """Online, a rising gauge sets a new extreme every few steps: none has held, so none is a record."""
     rng = random.Random(11)
     values = [50.0 + 0.05 * i + rng.gauss(0.0, 2.0) for i in range(600)]  # a rising gauge: many records
     with_rule, without = ContextDetector(), ContextDetector(spatial_tolerance=None)
     assert _feed(with_rule, values) == _feed(without, values)
     told = ContextDetector(value_range=(0.0, 200.0), rest_period=10_000)
     assert max(_feed(told, values)) == 1.0  # with a given range the same records are reported
+
+
+def test_online_a_jump_past_an_extreme_that_held_is_a_record() -> None:
+    """Online, once ``warmup`` values are learned, a value 5 % of the span past an extreme that held for
+    ``warmup`` values scores 1.0, even resting and inside the learned range's headroom."""
+    rng = random.Random(5)
+    plateau = [10.0 + rng.uniform(-1.0, 1.0) for _ in range(400)]
+    model = ContextDetector(rest_period=10_000)
+    _feed(model, plateau)
+    top, span = max(plateau), max(plateau) - min(plateau)
+    jump = top + 0.2 * span  # past the record by 20 % of the span seen, inside the headroom
+    assert model.lo < jump < model.hi
+    assert model.explain_one({"value": jump})["new_record"] == 1.0
+    assert model.score_one({"value": jump}).score == 1.0
+    assert model.score_one({"value": top + 0.01 * span}).score < 1.0  # within the tolerance
+    off = ContextDetector(rest_period=10_000, online_record=False)
+    _feed(off, plateau)
+    assert off.score_one({"value": jump}).score == 0.0  # resting, and no rule
+    young = ContextDetector(rest_period=10_000)
+    _feed(young, plateau[: young.warmup - 1])
+    assert young.explain_one({"value": jump}).get("new_record", 0.0) == 0.0  # not armed yet
+    _feed(model, [jump])  # the new extreme has not held: the next step past it is no record
+    assert model.score_one({"value": jump + 0.2 * span}).score < 1.0
+
+
+def test_snapshots_from_before_the_online_record_rule_keep_it_off() -> None:
+    model = ContextDetector()
+    _feed(model, [float(i % 7) for i in range(200)])
+    for name in ("online_record", "low_at", "high_at"):
+        del model.__dict__[name]  # what an older snapshot holds
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.online_record is False and restored.low_at == restored.high_at == 0
 
 
 def test_explain_one_says_which_rule_fired_without_learning() -> None:

@@ -319,3 +319,5 @@ def test_context_detector_reasons_name_the_rule() -> None:
     )
     record = explain(obs, score, {**base, "beyond_range": 0.0, "new_record": 1.0}, "ContextDetector")
     assert "a new record, past every value seen" in record
+    both = explain(obs, score, {**base, "beyond_range": 1.0, "new_record": 1.0}, "ContextDetector")
+    assert "outside the range it has learned (40 to 180)" in both and "new record" not in both
