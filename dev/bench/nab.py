@@ -48,6 +48,8 @@ class Perturbation:
     drop_fraction: float = 0.0
     jitter_seconds: float = 0.0
     seed: int = 0
+    # hidden values come in runs of 1..gap_rows rows (an outage of a scrape target), not one by one
+    gap_rows: int = 1
     # every value the detector sees becomes ``scale * value + offset`` (a scale-free detector scores
     # the same; the CSV keeps the original values)
     scale: float = 1.0
@@ -147,6 +149,7 @@ def run_file(
     if priors:
         apply_file_priors(detector, data_path)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
+    hide = _hidden_rows(perturb, rng) if perturb is not None else None
     rows = 0
     spent = 0.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +158,7 @@ def run_file(
         writer.writerow(["timestamp", "value", "anomaly_score"])
         for ts_text, value_text, t, value in read_series(data_path):
             if perturb is not None and perturb.active():
-                if rng.random() < perturb.drop_fraction:
+                if hide is not None and next(hide):
                     value = None
                 if t is not None and perturb.jitter_seconds > 0:
                     t += rng.uniform(-perturb.jitter_seconds, perturb.jitter_seconds)
@@ -173,6 +176,25 @@ def run_file(
         seconds=spent,
         state_bytes=len(pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL)),
     )
+
+
+def _hidden_rows(perturb: Perturbation, rng: random.Random) -> Iterator[bool]:
+    """Whether each row's value is hidden: ``drop_fraction`` of them, alone or in runs of 1..``gap_rows``.
+
+    A run starts at a visible row with probability f / (L (1 - f)), L the mean run length, so the
+    hidden share is f either way. One row at a time draws exactly as before runs existed (same CSVs).
+    """
+    f = perturb.drop_fraction
+    if perturb.gap_rows <= 1:
+        while True:
+            yield rng.random() < f
+    start = f / ((1 + perturb.gap_rows) / 2 * (1 - f)) if f > 0 else 0.0
+    while True:
+        if rng.random() < start:
+            for _ in range(rng.randint(1, perturb.gap_rows)):
+                yield True
+        else:
+            yield False
 
 
 def run_corpus(

@@ -91,6 +91,12 @@ def register(app: typer.Typer) -> None:
         drop_fraction: Annotated[
             float, typer.Option(min=0.0, max=0.9, help="Robustness: hide this share of values (gaps).")
         ] = 0.0,
+        gap_rows: Annotated[
+            int,
+            typer.Option(
+                min=1, help="Robustness: --drop-fraction hides values in runs of 1..this rows (outages)."
+            ),
+        ] = 1,
         jitter_seconds: Annotated[
             float, typer.Option(min=0.0, help="Robustness: jitter the detector's timestamps by +-this.")
         ] = 0.0,
@@ -126,7 +132,11 @@ def register(app: typer.Typer) -> None:
 
         started = time.perf_counter()
         perturb = Perturbation(
-            drop_fraction=drop_fraction, jitter_seconds=jitter_seconds, scale=scale, offset=offset
+            drop_fraction=drop_fraction,
+            jitter_seconds=jitter_seconds,
+            scale=scale,
+            offset=offset,
+            gap_rows=gap_rows,
         )
         results = run_corpus(factory, data_dir, out, progress, perturb, priors=protocol == "nab")
         rows = sum(r.rows for r in results)
@@ -135,6 +145,7 @@ def register(app: typer.Typer) -> None:
             "detector": repr(factory()),
             "protocol": protocol,
             "drop_fraction": drop_fraction,
+            "gap_rows": gap_rows,
             "jitter_seconds": jitter_seconds,
             "scale": scale,
             "offset": offset,

@@ -257,3 +257,23 @@ def test_the_held_out_split_is_fixed_by_the_file_name_and_partitions_the_labels(
     tuning, held_out = (json.loads(p.read_text()) for p in write_split_labels(labels, tmp_path / "split"))
     assert set(held_out) == set(held) and set(tuning) | set(held_out) == set(keys)
     assert not set(tuning) & set(held_out)
+
+
+def test_bench_nab_gap_rows_hides_the_same_share_in_runs() -> None:
+    """``--gap-rows``: hidden values come in runs (outages) and keep ``--drop-fraction`` as their share."""
+    import itertools
+    import random as _random
+
+    from forewarn.dev.bench.nab import Perturbation, _hidden_rows
+
+    def hidden(gap_rows: int) -> list[bool]:
+        perturb = Perturbation(drop_fraction=0.1, gap_rows=gap_rows)
+        return list(itertools.islice(_hidden_rows(perturb, _random.Random(3)), 200_000))
+
+    def runs(flags: list[bool]) -> list[int]:
+        return [len(list(group)) for key, group in itertools.groupby(flags) if key]
+
+    single, blocks = hidden(1), hidden(60)
+    assert abs(sum(single) / len(single) - 0.1) < 0.005 and abs(sum(blocks) / len(blocks) - 0.1) < 0.01
+    assert sum(runs(single)) / len(runs(single)) < 1.2  # one by one (runs only by chance)
+    assert 25 < sum(runs(blocks)) / len(runs(blocks)) < 36 and max(runs(blocks)) >= 60  # mean 30.5
