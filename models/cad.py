@@ -119,8 +119,11 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
         self.ready = value_range is not None  # False while the online range is still warming up
-        # last ``replay`` values (online range only), as float32: half the bytes, and a replay only
-        # needs the bin of each value
+        # last ``replay`` values (online range only), as float32 offsets from the first value learned:
+        # half the bytes of float64, and a replay only needs each value's bin. Offsets, because a
+        # float32 of the value itself rounds to 64 at a level of 10^9 (a byte counter, an epoch
+        # timestamp), coarser than the bins of a series that moves by less.
+        self.anchor = 0.0
         self.recent: array.array[float] = array.array("f")
         self.memory = memory_factory(max_left_facts, max_active_neurons)
         self._cache: tuple[float, Plan | NativePlan] | None = None
@@ -231,12 +234,14 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.seen_min.update(value)
         self.seen_max.update(value)
         if self.value_range is None:
-            self.recent.append(value)
+            if self.n == 1:
+                self.anchor = value
+            self.recent.append(value - self.anchor)
             if len(self.recent) > self.replay:
                 del self.recent[0]
             if not self.ready:
                 if len(self.recent) >= min(self.warmup, self.replay):
-                    lo, hi = min(self.recent), max(self.recent)
+                    lo, hi = self.anchor + min(self.recent), self.anchor + max(self.recent)
                     margin = self.initial_headroom * (hi - lo)
                     self._relearn(lo - margin, hi + margin)
                 return None
@@ -311,8 +316,9 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.memory = memory_factory(self.max_left_facts, self.max_active_neurons)
         self._cache = None
         since = self.since_strong
+        anchor = self.anchor
         for v in self.recent:
-            self._step(v)
+            self._step(anchor + v)
         self.since_strong = since
 
     # -- pickling: the memory packed into arrays and compressed --------------------------------
@@ -325,6 +331,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         memory = unpack(state.pop("memory"))
         # snapshots from before the online record rule keep the behaviour they were saved with
         state.setdefault("online_record", False)
+        state.setdefault("anchor", 0.0)  # before offsets, ``recent`` held the values themselves
         state.setdefault("low_at", 0)
         state.setdefault("high_at", 0)
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats

@@ -66,7 +66,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         blend_weight: float = 0.5,
         alert_evidence: float = 0.82,
         direction: str = "both",
-        relative_floor: float = 1e-6,
+        relative_floor: float = 1e-12,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -291,10 +291,12 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     def _floor(self) -> float:
         """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).
 
-        1e-6 (the default) makes a gauge that only moves by less than a millionth of its level
-        unalarming, but it also breaks scale-freedom: a series offset by 10^6 has its drift channel
-        floored. ``RecordLikelihoodDetector`` uses 1e-9, still ~10^7 times float64's rounding of the
-        residual of a value that large, so a shifted series scores as the original (tested).
+        Why 1e-12 (the default): it only has to lift the unit above float64's rounding of a residual
+        of a value that large (~1e-16 of it, a little more after the level's running updates), so a
+        perfectly flat series does not alarm on rounding; 1e-12 leaves a factor of ~10^4. Any larger
+        share breaks scale-freedom: with the old 1e-6, a gauge whose level is 10^7 times its noise (an
+        epoch timestamp, a byte counter) was floored and its anomalies went unseen (measured in
+        bench/README.md). ``RecordLikelihoodDetector`` keeps the 1e-9 it was chosen with.
         """
         return 1e-9 + self.relative_floor * self.magnitude
 
