@@ -281,8 +281,11 @@ class ContextDetector(Snapshottable, RiverDetector):
         """
         levels = (1 << self.value_bits) - 1
         span = self.hi - self.lo
-        step = (span if span > 0 else float(levels)) / levels
-        position = (value - self.lo) / step
+        if not span > 0:  # a flat start: any other value is beyond it, in whatever unit
+            if value == self.lo:
+                return _bin_facts(0, self.value_bits)
+            return (2 * self.value_bits + 1,) if value > self.hi else (2 * self.value_bits,)
+        position = (value - self.lo) / (span / levels)
         if position >= levels + 1 or (not math.isfinite(position) and value > self.hi):
             return (2 * self.value_bits + 1,)
         if position < 0 or not math.isfinite(position):

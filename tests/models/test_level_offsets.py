@@ -81,3 +81,13 @@ def test_a_flat_series_does_not_alarm_on_float_rounding(level: float) -> None:
     assert max(scores) < 0.5
     jump = score_learn(detector, {"value": level * 1.01}, 60.0 * len(values)).score
     assert jump >= 0.5  # a real move of the flat gauge still alerts
+
+
+@pytest.mark.parametrize("unit", [1.0, 100.0, 0.01])
+def test_cad_sees_the_first_move_of_a_flat_gauge_in_any_unit(unit: float) -> None:
+    """A gauge flat through the warm-up: its first move is beyond the range seen, however small."""
+    model = ContextDetector(rest_period=10_000)
+    for _ in range(200):
+        score_learn(model, {"value": 5.0 * unit})
+    assert model.explain_one({"value": 5.4 * unit})["beyond_range"] == 1.0
+    assert model.score_one({"value": 5.4 * unit}).score >= 0.75
