@@ -296,7 +296,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         perfectly flat series does not alarm on rounding; 1e-12 leaves a factor of ~10^4. Any larger
         share breaks scale-freedom: with the old 1e-6, a gauge whose level is 10^7 times its noise (an
         epoch timestamp, a byte counter) was floored and its anomalies went unseen (measured in
-        bench/README.md). ``RecordLikelihoodDetector`` keeps the 1e-9 it was chosen with.
+        bench/README.md). ``RecordLikelihoodDetector`` had 1e-9, and now this default too.
         """
         return 1e-9 + self.relative_floor * self.magnitude
 

@@ -57,9 +57,7 @@ class RecordLikelihoodDetector(Snapshottable, RiverDetector):
         self.record_warmup = record_warmup
         self.direction = direction
         self.likelihood = (
-            likelihood
-            if likelihood is not None
-            else LikelihoodDetector(feature=feature, direction=direction, relative_floor=1e-9)
+            likelihood if likelihood is not None else LikelihoodDetector(feature=feature, direction=direction)
         )
         self.seen_min, self.seen_max = stats.Min(), stats.Max()
         self.n = 0  # values learned

@@ -17,11 +17,13 @@ from forewarn.models.base import score_learn
 from forewarn.models.cad import ContextDetector
 from forewarn.models.ensemble import LikelihoodContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
+from forewarn.models.record import RecordLikelihoodDetector
 
 FACTORIES = {
     "likelihood": LikelihoodDetector,
     "cad": ContextDetector,
     "likelihood_cad": LikelihoodContextDetector,
+    "likelihood_record": RecordLikelihoodDetector,
 }
 
 
