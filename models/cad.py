@@ -13,6 +13,13 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   with its bit is one fact). A value above or below the range is one fact of its own, so it is never
   half-predicted by contexts of in-range bins and the number of facts stays bounded (the reference
   lets the bit count grow with the excursion).
+* **Gray code** (``gray_code``, on by default). The reference numbers bins in plain binary, so
+  neighbouring bins share 2, 1 or 0 of their 3 facts depending on where they sit (3 and 4 share
+  none): noise across the middle of the range looked entirely new, and the same gauge measured the
+  other way up (free memory instead of used) scored differently, by 3 to 5 NAB points. In a Gray
+  code every pair of neighbours shares all but one fact, wherever the data sit. ``apply_priors``
+  (the NAB protocol, the reference wrapper's setting) switches back to plain binary, which is what
+  reproduces the published score.
 * **Value range.** CAD depends on it: with the range of the whole series known up front (the NAB
   protocol gives every detector the file's min and max, and so does the published CAD OSE score),
   ordinary noise falls into one or two bins and only real moves make new contexts. Give it with
@@ -87,6 +94,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         initial_headroom: float = 1.0,
         spatial_tolerance: float | None = 0.05,
         online_record: bool = True,
+        gray_code: bool = True,
     ) -> None:
         if not 1 <= value_bits <= 12:
             raise ValueError(f"value_bits must be in [1, 12], got {value_bits}")
@@ -112,6 +120,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.initial_headroom = initial_headroom
         self.spatial_tolerance = spatial_tolerance
         self.online_record = online_record
+        self.gray_code = gray_code
         # extremes of the values learned (spatial rule); river.stats updates them faster than min()/max()
         self.seen_min, self.seen_max = stats.Min(), stats.Max()
         self.low_at = self.high_at = 0  # values learned when each extreme last moved (online rule)
@@ -135,7 +144,7 @@ class ContextDetector(Snapshottable, RiverDetector):
             f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
             f"replay={self.replay}, range_growth={self.range_growth}, "
             f"initial_headroom={self.initial_headroom}, spatial_tolerance={self.spatial_tolerance}, "
-            f"online_record={self.online_record})"
+            f"online_record={self.online_record}, gray_code={self.gray_code})"
         )
 
     def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None:
@@ -143,6 +152,8 @@ class ContextDetector(Snapshottable, RiverDetector):
 
         Why offered: NAB hands every detector these (HTM, CAD OSE and ARTime all use them), so
         published scores assume them; the product uses ``value_range`` for gauges with known bounds.
+        It also sets what the reference wrapper derives from them (the rest period, a fifth of the
+        probation) and the reference's plain binary bins, so the NAB protocol runs CAD OSE itself.
         Must be called before the first value.
         """
         if self.n:
@@ -151,6 +162,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.lo, self.hi = self.value_range
         self.ready = True
         self.rest_period = max(0, int(probation_rows / 5.0))
+        self.gray_code = False  # the reference's plain binary bins
 
     # -- public verbs -------------------------------------------------------------------------
     def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
@@ -290,7 +302,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             return (2 * self.value_bits + 1,)
         if position < 0 or not math.isfinite(position):
             return (2 * self.value_bits,)
-        return _bin_facts(min(int(position), levels), self.value_bits)  # top edge: in the top bin
+        q = min(int(position), levels)  # top edge: in the top bin
+        return _bin_facts(q ^ (q >> 1) if self.gray_code else q, self.value_bits)
 
     def _plan(self, value: float) -> Plan | NativePlan:
         if self._cache is not None and self._cache[0] == value:
@@ -335,6 +348,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         # snapshots from before the online record rule keep the behaviour they were saved with
         state.setdefault("online_record", False)
         state.setdefault("anchor", 0.0)  # before offsets, ``recent`` held the values themselves
+        state.setdefault("gray_code", False)  # its memory holds contexts of plain binary bins
         state.setdefault("low_at", 0)
         state.setdefault("high_at", 0)
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats

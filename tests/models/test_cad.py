@@ -94,8 +94,13 @@ def test_memory_is_capped_and_the_snapshot_stays_small() -> None:
 
 def test_pruning_keeps_it_working() -> None:
     """After forgetting, a known rhythm is still recognised (the recent contexts are the ones kept)."""
-    model = ContextDetector(max_contexts=60, rest_period=0, value_range=(0.0, 7.0))
+    uncapped = ContextDetector(rest_period=0, value_range=(0.0, 7.0))
+    _feed(uncapped, PATTERN * 200)
+    cap = 100
+    assert len(uncapped.memory) > cap  # the rhythm needs more contexts than the cap: pruning happens
+    model = ContextDetector(max_contexts=cap, rest_period=0, value_range=(0.0, 7.0))
     _feed(model, PATTERN * 200)
+    assert len(model.memory) < len(uncapped.memory)
     assert max(_feed(model, PATTERN * 5)) < 0.3
 
 
@@ -181,7 +186,8 @@ def test_ensemble_flags_what_either_part_flags() -> None:
 
 @pytest.mark.parametrize("direction", ["both", "up"])
 def test_ensemble_for_latency_ignores_novel_patterns_below_the_expected_value(direction: str) -> None:
-    """After a cycle, 2.0 right after 2.0 is unseen (a dip that stays low): novel, but below usual."""
+    """After a cycle, 0.0 right after 0.0 is unseen (a dip that stays at the low): novel, but below
+    usual. (Not 2.0 after 2.0: in Gray code bins 2 and 5 share two facts, so it is only partly new.)"""
     from forewarn.models.base import score_learn
     from forewarn.models.ensemble import LikelihoodContextDetector
 
@@ -189,8 +195,8 @@ def test_ensemble_for_latency_ignores_novel_patterns_below_the_expected_value(di
     for i, v in enumerate(PATTERN * 80):
         score_learn(model, {"value": v}, T0 + 60.0 * i)
     t = T0 + 60.0 * len(PATTERN) * 80
-    scores = [score_learn(model, {"value": 2.0}, t + 60.0 * i) for i in range(4)]
-    assert all(s.expected is not None and s.expected > 2.0 for s in scores)
+    scores = [score_learn(model, {"value": 0.0}, t + 60.0 * i) for i in range(4)]
+    assert all(s.expected is not None and s.expected > 0.0 for s in scores)
     top = max(s.score for s in scores)
     assert (top >= 0.5) if direction == "both" else (top == 0.0)
 
@@ -278,3 +284,28 @@ def test_explain_one_says_which_rule_fired_without_learning() -> None:
     record = wide.explain_one({"value": 40.0})  # 0..7 seen: 40 is a record inside the given range
     assert record["new_record"] == 1.0 and record["beyond_range"] == 0.0
     assert ContextDetector().explain_one({"value": 1.0}) == {}  # online range not ready yet
+
+
+def test_neighbouring_bins_share_all_but_one_fact_in_gray_code() -> None:
+    """Gray code (the default): moving one bin changes one fact, wherever the data sit in the range."""
+    gray, plain = ContextDetector(value_range=(0.0, 7.0)), ContextDetector(value_range=(0.0, 7.0))
+    plain.gray_code = False
+
+    def changed(model: ContextDetector, a: float, b: float) -> int:
+        return len(set(model._facts(a)) ^ set(model._facts(b))) // 2
+
+    steps = [(k + 0.5, k + 1.5) for k in range(7)]
+    assert [changed(gray, a, b) for a, b in steps] == [1] * 7
+    assert [changed(plain, a, b) for a, b in steps] == [1, 2, 1, 3, 1, 2, 1]  # the reference's
+    assert len({gray._facts(k + 0.5) for k in range(8)}) == 8  # still one code per bin
+
+
+def test_nab_priors_run_the_reference_binary_code_and_old_snapshots_keep_theirs() -> None:
+    model = ContextDetector()
+    assert model.gray_code is True
+    model.apply_priors(0.0, 7.0, 600)
+    assert model.gray_code is False and model.rest_period == 120
+    online = ContextDetector()
+    _feed(online, PATTERN * 30)
+    del online.__dict__["gray_code"]  # what a snapshot from before the Gray code holds
+    assert pickle.loads(pickle.dumps(online)).gray_code is False
