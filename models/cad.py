@@ -239,10 +239,11 @@ class ContextDetector(Snapshottable, RiverDetector):
         The raw score of its step, or None while the online range warms up.
         """
         self.n += 1
-        if self.n == 1 or value < self.seen_min.get():
-            self.low_at = self.n
-        if self.n == 1 or value > self.seen_max.get():
-            self.high_at = self.n
+        if self.online_record and self.value_range is None:  # only the online rule reads these
+            if self.n == 1 or value < self.seen_min.get():
+                self.low_at = self.n
+            if self.n == 1 or value > self.seen_max.get():
+                self.high_at = self.n
         self.seen_min.update(value)
         self.seen_max.update(value)
         if self.value_range is None:

@@ -149,7 +149,7 @@ def run_file(
     if priors:
         apply_file_priors(detector, data_path)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
-    hide = _hidden_rows(perturb, rng) if perturb is not None else None
+    hide = _hidden_rows(perturb or Perturbation(), rng)  # draws only when asked
     rows = 0
     spent = 0.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def run_file(
         writer.writerow(["timestamp", "value", "anomaly_score"])
         for ts_text, value_text, t, value in read_series(data_path):
             if perturb is not None and perturb.active():
-                if hide is not None and next(hide):
+                if next(hide):
                     value = None
                 if t is not None and perturb.jitter_seconds > 0:
                     t += rng.uniform(-perturb.jitter_seconds, perturb.jitter_seconds)

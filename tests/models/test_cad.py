@@ -288,8 +288,8 @@ def test_explain_one_says_which_rule_fired_without_learning() -> None:
 
 def test_neighbouring_bins_share_all_but_one_fact_in_gray_code() -> None:
     """Gray code (the default): moving one bin changes one fact, wherever the data sit in the range."""
-    gray, plain = ContextDetector(value_range=(0.0, 7.0)), ContextDetector(value_range=(0.0, 7.0))
-    plain.gray_code = False
+    gray = ContextDetector(value_range=(0.0, 7.0))
+    plain = ContextDetector(value_range=(0.0, 7.0), gray_code=False)
 
     def changed(model: ContextDetector, a: float, b: float) -> int:
         return len(set(model._facts(a)) ^ set(model._facts(b))) // 2

@@ -262,13 +262,12 @@ def test_the_held_out_split_is_fixed_by_the_file_name_and_partitions_the_labels(
 def test_bench_nab_gap_rows_hides_the_same_share_in_runs() -> None:
     """``--gap-rows``: hidden values come in runs (outages) and keep ``--drop-fraction`` as their share."""
     import itertools
-    import random as _random
 
     from forewarn.dev.bench.nab import Perturbation, _hidden_rows
 
     def hidden(gap_rows: int) -> list[bool]:
         perturb = Perturbation(drop_fraction=0.1, gap_rows=gap_rows)
-        return list(itertools.islice(_hidden_rows(perturb, _random.Random(3)), 200_000))
+        return list(itertools.islice(_hidden_rows(perturb, random.Random(3)), 200_000))
 
     def runs(flags: list[bool]) -> list[int]:
         return [len(list(group)) for key, group in itertools.groupby(flags) if key]
