@@ -54,9 +54,73 @@ class Perturbation:
     # the same; the CSV keeps the original values)
     scale: float = 1.0
     offset: float = 0.0
+    # one value ``spike_spans`` spans of the file's range above its maximum, at ``spike_at`` of the
+    # file (a scrape of a broken exporter, a counter wrap); and every value from ``shift_at`` on
+    # raised by ``shift_spans`` spans (a deploy that moved the level). Each moves past any labelled
+    # window, so it is a false alarm at most and the score measures what the detector sees after it.
+    spike_spans: float = 0.0
+    spike_at: float = 0.08
+    shift_spans: float = 0.0
+    shift_at: float = 0.3
 
     def active(self) -> bool:
-        return self.drop_fraction > 0 or self.jitter_seconds > 0 or self.scale != 1.0 or self.offset != 0.0
+        return (
+            self.drop_fraction > 0
+            or self.jitter_seconds > 0
+            or self.scale != 1.0
+            or self.offset != 0.0
+            or self.spike_spans != 0.0
+            or self.shift_spans != 0.0
+        )
+
+
+Windows = list[tuple[float, float]]  # labelled anomaly windows of a file, as epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class _Events:
+    """Where a file's spike and shift go (row indexes; -1: none) and how large they are."""
+
+    spike_row: int = -1
+    spike_value: float = 0.0
+    shift_row: int = -1
+    shift_by: float = 0.0
+
+
+def _plan_events(perturb: Perturbation, data_path: Path, windows: Windows) -> _Events:
+    """Rows and sizes of ``perturb``'s spike and shift for one file, in the file's own units."""
+    if not (perturb.spike_spans or perturb.shift_spans):
+        return _Events()
+    rows = list(read_series(data_path))
+    values = [v for _, _, _, v in rows if v is not None]
+    if not values:
+        return _Events()
+    lo, hi = min(values), max(values)
+    span = hi - lo if hi > lo else 1.0
+
+    def first_row_outside(at: float) -> int:
+        i = int(at * len(rows))
+        while i < len(rows) - 1 and (
+            rows[i][3] is None or any(a <= (rows[i][2] or 0.0) <= b for a, b in windows)
+        ):
+            i += 1
+        return i
+
+    return _Events(
+        spike_row=first_row_outside(perturb.spike_at) if perturb.spike_spans else -1,
+        spike_value=hi + perturb.spike_spans * span,
+        shift_row=first_row_outside(perturb.shift_at) if perturb.shift_spans else -1,
+        shift_by=perturb.shift_spans * span,
+    )
+
+
+def read_windows(labels: Path) -> dict[str, Windows]:
+    """A NAB windows JSON as epoch-second ranges per file key (``category/file.csv``)."""
+    out: dict[str, Windows] = {}
+    for key, spans in json.loads(labels.read_text()).items():
+        parsed = [(parse_timestamp(a), parse_timestamp(b)) for a, b in spans]
+        out[key.replace("\\", "/")] = [(a, b) for a, b in parsed if a is not None and b is not None]
+    return out
 
 
 # The held-out split: a file is held out of all tuning when the first byte of the SHA-256 of its name
@@ -139,27 +203,33 @@ def run_file(
     out_path: Path,
     perturb: Perturbation | None = None,
     priors: bool = False,
+    windows: Windows | None = None,
 ) -> FileResult:
     """Stream one file through a fresh detector and write its result CSV.
 
     ``priors``: the NAB protocol, the detector is told the file's value range and probationary
-    length first (``apply_file_priors``); without, it sees nothing but the stream.
+    length first (``apply_file_priors``); without, it sees nothing but the stream. ``windows``: the
+    file's labelled windows, which a perturbation's spike and shift keep out of.
     """
     detector = factory()
     if priors:
         apply_file_priors(detector, data_path)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
     hide = _hidden_rows(perturb or Perturbation(), rng)  # draws only when asked
+    events = _plan_events(perturb, data_path, windows or []) if perturb is not None else _Events()
     rows = 0
     spent = 0.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["timestamp", "value", "anomaly_score"])
-        for ts_text, value_text, t, value in read_series(data_path):
+        for i, (ts_text, value_text, t, value) in enumerate(read_series(data_path)):
             if perturb is not None and perturb.active():
                 if next(hide):
                     value = None
+                if value is not None:
+                    value = events.spike_value if i == events.spike_row else value
+                    value += events.shift_by if 0 <= events.shift_row <= i else 0.0
                 if t is not None and perturb.jitter_seconds > 0:
                     t += rng.uniform(-perturb.jitter_seconds, perturb.jitter_seconds)
                 if value is not None:
@@ -204,13 +274,18 @@ def run_corpus(
     progress: Callable[[int, int, FileResult], None] | None = None,
     perturb: Perturbation | None = None,
     priors: bool = False,
+    windows: dict[str, Windows] | None = None,
 ) -> list[FileResult]:
-    """Run every file of the corpus; ``progress(i, n, result)`` is called after each file."""
+    """Run every file of the corpus; ``progress(i, n, result)`` is called after each file.
+
+    ``windows`` (``read_windows``): labelled windows per file key, kept clear of spikes and shifts.
+    """
     files = corpus_files(data_dir)
     results: list[FileResult] = []
     for i, path in enumerate(files, start=1):
         rel = path.relative_to(data_dir)
-        result = run_file(factory, path, out_dir / rel, perturb, priors)
+        file_windows = (windows or {}).get(rel.as_posix(), [])
+        result = run_file(factory, path, out_dir / rel, perturb, priors, file_windows)
         result = FileResult(
             key=str(rel), rows=result.rows, seconds=result.seconds, state_bytes=result.state_bytes
         )

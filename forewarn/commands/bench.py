@@ -105,9 +105,23 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Robustness: the detector sees scale * value + offset."),
         ] = 1.0,
         offset: Annotated[float, typer.Option(help="Robustness: added to every value after --scale.")] = 0.0,
+        spike_spans: Annotated[
+            float,
+            typer.Option(
+                help="Robustness: one value this many spans of the file's range above its maximum, "
+                "at 8 % of each file (moved past labelled windows)."
+            ),
+        ] = 0.0,
+        shift_spans: Annotated[
+            float,
+            typer.Option(
+                help="Robustness: every value from 30 % of each file on (moved past labelled windows) "
+                "raised by this many spans of the file's range."
+            ),
+        ] = 0.0,
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
-        from forewarn.dev.bench.nab import FileResult, Perturbation, run_corpus
+        from forewarn.dev.bench.nab import FileResult, Perturbation, read_windows, run_corpus
         from forewarn.models import registry
 
         root = data or _default_nab_dir()
@@ -137,8 +151,12 @@ def register(app: typer.Typer) -> None:
             scale=scale,
             offset=offset,
             gap_rows=gap_rows,
+            spike_spans=spike_spans,
+            shift_spans=shift_spans,
         )
-        results = run_corpus(factory, data_dir, out, progress, perturb, priors=protocol == "nab")
+        labels_path = labels or root / "labels" / "combined_windows.json"
+        windows = read_windows(labels_path) if labels_path.is_file() else None
+        results = run_corpus(factory, data_dir, out, progress, perturb, protocol == "nab", windows)
         rows = sum(r.rows for r in results)
         spent = sum(r.seconds for r in results)
         summary: dict[str, object] = {
@@ -149,6 +167,8 @@ def register(app: typer.Typer) -> None:
             "jitter_seconds": jitter_seconds,
             "scale": scale,
             "offset": offset,
+            "spike_spans": spike_spans,
+            "shift_spans": shift_spans,
             "files": len(results),
             "rows": rows,
             "detector_seconds": spent,
@@ -160,7 +180,6 @@ def register(app: typer.Typer) -> None:
             else 0,
         }
         scorer_path = scorer or _default_scorer(root)
-        labels_path = labels or root / "labels" / "combined_windows.json"
         if scorer_path.is_file() and labels_path.is_file():
             from forewarn.dev.bench.nab import write_split_labels
 

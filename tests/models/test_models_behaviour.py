@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 
 from forewarn.cli import app
 from forewarn.dev.bench.exhaustion import format_table, run_benchmark
+from forewarn.models.base import AnomalyScore
 from forewarn.models.multivariate import ServiceDetector
 from forewarn.models.trend import TrendForecaster
 
@@ -276,3 +279,37 @@ def test_bench_nab_gap_rows_hides_the_same_share_in_runs() -> None:
     assert abs(sum(single) / len(single) - 0.1) < 0.005 and abs(sum(blocks) / len(blocks) - 0.1) < 0.01
     assert sum(runs(single)) / len(runs(single)) < 1.2  # one by one (runs only by chance)
     assert 25 < sum(runs(blocks)) / len(runs(blocks)) < 36 and max(runs(blocks)) >= 60  # mean 30.5
+
+
+class _Spy:
+    """A detector that records the values it learns (module level: ``run_file`` pickles it)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def score_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
+        return AnomalyScore(score=0.0, confidence=1.0)
+
+    def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
+        self.seen.append(x["value"])
+
+
+def test_bench_nab_spike_and_shift_reach_the_detector_outside_labelled_windows(tmp_path: Path) -> None:
+    """``--spike-spans`` / ``--shift-spans``: one value far above the range, a level raised from a row
+    on; both past any labelled window, seen by the detector only (the CSV keeps the file's values)."""
+    from forewarn.dev.bench.nab import Perturbation, read_windows, run_file
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    data = tmp_path / "series.csv"
+    stamps = [(start + timedelta(minutes=5 * i)).strftime("%Y-%m-%d %H:%M:%S") for i in range(100)]
+    data.write_text("timestamp,value\n" + "".join(f"{s},{i % 10}\n" for i, s in enumerate(stamps)))
+    labels = tmp_path / "windows.json"  # rows 5..12 are a window: the spike at 8 % moves to row 13
+    labels.write_text(json.dumps({"k/series.csv": [[stamps[5] + ".000000", stamps[12] + ".000000"]]}))
+    spy = _Spy()
+    perturb = Perturbation(spike_spans=20.0, shift_spans=2.0, shift_at=0.5)
+    out = tmp_path / "out.csv"
+    run_file(lambda: spy, data, out, perturb, windows=read_windows(labels)["k/series.csv"])
+    expected = [float(i % 10) + (18.0 if i >= 50 else 0.0) for i in range(100)]
+    expected[13] = 9.0 + 20 * 9.0
+    assert spy.seen == expected
+    assert [r.split(",")[1] for r in out.read_text().splitlines()[1:]] == [str(i % 10) for i in range(100)]
