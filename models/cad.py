@@ -27,9 +27,18 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   ``apply_priors`` (``forewarn bench nab`` does, as NAB does). Without it the range is learned
   online: min/max of the first ``warmup`` values widened by ``initial_headroom`` spans on each side
   (a hundred values rarely show a gauge's whole range: a daily trough would otherwise alarm), then
-  widened again (``range_growth`` spans past the new extreme) when a value falls outside, with the
+  widened again (``range_growth`` spans past the new extreme) when values fall outside, with the
   memory relearned from the last ``replay`` values in the new bins. Both are measured in
   ``bench/README.md``; the online range scores lower.
+* **A lone spike does not resize the bins** (``range_trim``). A value less than the range's own
+  width past it widens the range at once (most often a cycle wider than the warm-up showed). One
+  further out is a spike or a shift, and widens it only when more than ``range_trim`` of the last
+  ``replay`` values lie past the range too: a range that grew to take in a spike 20 spans high left
+  every ordinary value in one bin, and the detector blind for the rest of the series. The spike
+  stays a value beyond the range, a fact of its own.
+* **Beyond the range is new evidence only the first time.** A value beyond the bins skips the rest
+  period only when it is also beyond every value seen so far; a value the series has already reached
+  (a spike that kept the bins) waits for the rest period like any other.
 * **Rest period.** After a raw score >= ``base_threshold`` the detector reports 0 for ``rest_period``
   events (one alert per incident), as the reference, except for a value beyond the range, which is
   new evidence (with the NAB priors no value is beyond the range, so this never fires there).
@@ -57,6 +66,7 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
 from __future__ import annotations
 
 import array
+import heapq
 import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -92,6 +102,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         replay: int = 300,
         range_growth: float = 0.25,
         initial_headroom: float = 1.0,
+        range_trim: float = 0.01,
         spatial_tolerance: float | None = 0.05,
         online_record: bool = True,
         gray_code: bool = True,
@@ -102,6 +113,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             raise ValueError(f"max_contexts must be in [10, 50000], got {max_contexts}")
         if rest_period < 0 or warmup < 1 or replay < 1 or range_growth < 0 or initial_headroom < 0:
             raise ValueError("rest_period >= 0, warmup >= 1, replay >= 1 and range_growth >= 0 required")
+        if not 0.0 <= range_trim < 0.5:
+            raise ValueError(f"range_trim must be in [0, 0.5), got {range_trim}")
         if spatial_tolerance is not None and not spatial_tolerance >= 0:
             raise ValueError(f"spatial_tolerance must be >= 0 or None, got {spatial_tolerance}")
         if value_range is not None and not value_range[0] <= value_range[1]:
@@ -118,6 +131,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.replay = replay
         self.range_growth = range_growth
         self.initial_headroom = initial_headroom
+        self.range_trim = range_trim
         self.spatial_tolerance = spatial_tolerance
         self.online_record = online_record
         self.gray_code = gray_code
@@ -143,7 +157,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             f"base_threshold={self.base_threshold}, rest_period={self.rest_period}, "
             f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
             f"replay={self.replay}, range_growth={self.range_growth}, "
-            f"initial_headroom={self.initial_headroom}, spatial_tolerance={self.spatial_tolerance}, "
+            f"initial_headroom={self.initial_headroom}, range_trim={self.range_trim}, "
+            f"spatial_tolerance={self.spatial_tolerance}, "
             f"online_record={self.online_record}, gray_code={self.gray_code})"
         )
 
@@ -191,13 +206,13 @@ class ContextDetector(Snapshottable, RiverDetector):
         The score reads the state before learning; the step is planned and learned in one call.
         """
         facts = self._facts(value)
-        beyond = facts[0] >= 2 * self.value_bits
+        beyond = facts[0] >= 2 * self.value_bits and self._unseen(value)
         record, n, since = self._new_record(value), self.n, self.since_strong
         raw = self._learn(value, facts)
         return self._scored(0.0 if raw is None else raw, beyond, record, n, since)
 
     def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
-        beyond = plan.sens[0] >= 2 * self.value_bits
+        beyond = plan.sens[0] >= 2 * self.value_bits and self._unseen(value)
         return self._anomaly(
             *self._scored(plan.raw, beyond, self._new_record(value), self.n, self.since_strong)
         )
@@ -208,6 +223,10 @@ class ContextDetector(Snapshottable, RiverDetector):
         score = raw if beyond or since > self.rest_period else 0.0
         score = 1.0 if record else min(1.0, max(0.0, score))
         return score, min(1.0, n / (self.warmup + self.rest_period + 1.0))
+
+    def _unseen(self, value: float) -> bool:
+        """True when ``value`` lies beyond every value learned so far (before learning it)."""
+        return self.n == 0 or not self.seen_min.get() <= value <= self.seen_max.get()
 
     def _anomaly(self, score: float, confidence: float) -> AnomalyScore:
         return AnomalyScore(score=score, confidence=confidence, drivers={self.feature or "value": score})
@@ -260,11 +279,30 @@ class ContextDetector(Snapshottable, RiverDetector):
                 return None
         raw = self._step(value, facts)
         if self.value_range is None and not self.lo <= value <= self.hi:
-            span = self.hi - self.lo
-            lo = min(self.lo, value - self.range_growth * span) if value < self.lo else self.lo
-            hi = max(self.hi, value + self.range_growth * span) if value > self.hi else self.hi
-            self._relearn(lo, hi)
+            self._grow(value)
         return raw
+
+    def _grow(self, value: float) -> None:
+        """Widen the online range past ``value``: at once when it is near, else once it holds.
+
+        Near: less than the range's width past it. Further, the range grows past the high end when
+        the ``k + 1``-th highest of the last ``replay`` values is past it too (``k`` = ``range_trim``
+        of them), so up to ``k`` far outliers never resize the bins.
+        """
+        span = self.hi - self.lo
+        far = value - self.hi > span or self.lo - value > span
+        k = int(self.range_trim * len(self.recent)) if far else 0
+        lo, hi = self.lo, self.hi
+        if value > self.hi:
+            edge = self.anchor + heapq.nlargest(k + 1, self.recent)[-1] if k else value
+            if edge > self.hi:
+                hi = max(edge, value) + self.range_growth * span
+        else:
+            edge = self.anchor + heapq.nsmallest(k + 1, self.recent)[-1] if k else value
+            if edge < self.lo:
+                lo = min(edge, value) - self.range_growth * span
+        if (lo, hi) != (self.lo, self.hi):
+            self._relearn(lo, hi)
 
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span.
@@ -352,6 +390,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         state.setdefault("gray_code", False)  # its memory holds contexts of plain binary bins
         state.setdefault("low_at", 0)
         state.setdefault("high_at", 0)
+        state.setdefault("range_trim", 0.0)  # grew on every value past the range
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
             state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
             state["seen_min"].update(state.pop("seen_lo"))

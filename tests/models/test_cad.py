@@ -141,17 +141,66 @@ def test_bad_parameters_are_rejected() -> None:
         ContextDetector(max_contexts=3)
     with pytest.raises(ValueError):
         ContextDetector(value_range=(5.0, 1.0))
+    with pytest.raises(ValueError):
+        ContextDetector(range_trim=0.5)
 
 
-def test_online_range_warms_up_then_relearns_on_a_new_extreme() -> None:
-    model = ContextDetector(warmup=50, replay=100, range_growth=0.5, initial_headroom=0.0)
+def test_online_range_warms_up_then_relearns_once_values_beyond_it_hold() -> None:
+    model = ContextDetector(warmup=50, replay=100, range_growth=0.5, initial_headroom=0.0, range_trim=0.01)
     scores = _feed(model, [float(i % 10) for i in range(49)])
     assert not model.ready and all(s == 0.0 for s in scores)
     _feed(model, [float(i % 10) for i in range(49, 120)])
     assert model.ready and (model.lo, model.hi) == (0.0, 9.0)
+    _feed(model, [40.0])  # one value past it in 100 is within range_trim: the bins stay
+    assert (model.lo, model.hi) == (0.0, 9.0)
     _feed(model, [40.0])
     assert model.hi == pytest.approx(40.0 + 0.5 * 9.0)  # widened past the new extreme by half a span
     assert len(model.recent) == 100
+    eager = ContextDetector(warmup=50, replay=100, range_growth=0.5, initial_headroom=0.0, range_trim=0.0)
+    _feed(eager, [float(i % 10) for i in range(120)] + [40.0])
+    assert eager.hi == pytest.approx(40.0 + 0.5 * 9.0)  # range_trim=0: every value past it widens it
+
+
+def test_a_lone_spike_does_not_blind_the_bins() -> None:
+    """A range grown to take in a spike 20 spans high put every ordinary value in one bin."""
+    rng = random.Random(5)
+    noise = [50.0 + rng.gauss(0.0, 1.0) for _ in range(400)]
+    after = [50.0 + rng.gauss(0.0, 1.0) for _ in range(200)]
+    spike = 50.0 + 20 * (max(noise) - min(noise))
+    trimmed, eager = ContextDetector(), ContextDetector(range_trim=0.0)
+    for model in (trimmed, eager):
+        _feed(model, noise)
+        before = (model.lo, model.hi)
+        assert _feed(model, [spike])[0] >= 0.75  # beyond every value seen: reported at once
+        _feed(model, after)
+    assert (trimmed.lo, trimmed.hi) == before
+    assert len({trimmed._facts(v) for v in after}) >= 3  # ordinary values still spread over bins
+    assert len({eager._facts(v) for v in after}) == 1  # the failure this guards against
+
+
+def test_a_far_shift_that_holds_widens_the_range_and_a_near_value_at_once() -> None:
+    rng = random.Random(6)
+    model = ContextDetector(replay=300, range_trim=0.01)
+    _feed(model, [10.0 + rng.gauss(0.0, 1.0) for _ in range(400)])
+    lo, hi = model.lo, model.hi
+    level = hi + 2 * (hi - lo)  # further past the range than it is wide
+    _feed(model, [level + rng.gauss(0.0, 0.5) for _ in range(3)])
+    assert (model.lo, model.hi) == (lo, hi)  # 3 of 300 values: still outliers
+    _feed(model, [level + rng.gauss(0.0, 0.5) for _ in range(2)])
+    assert model.hi > level  # a level that holds is taken in
+    near = ContextDetector(replay=300, range_trim=0.01)
+    _feed(near, [10.0 + rng.gauss(0.0, 1.0) for _ in range(400)])
+    edge = near.hi + 0.5 * (near.hi - near.lo)
+    _feed(near, [edge])
+    assert near.hi > edge  # within one width of the range: a wider cycle, taken in at once
+
+
+def test_beyond_the_range_skips_the_rest_period_only_past_every_value_seen() -> None:
+    model = ContextDetector(rest_period=1000, base_threshold=0.75, value_range=(0.0, 7.0))
+    _feed(model, PATTERN * 60)
+    assert _feed(model, [50.0])[0] >= 0.75
+    assert _feed(model, PATTERN * 3 + [50.0])[-1] == 0.0  # reached before: the rest period holds it
+    assert _feed(model, [60.0])[0] >= 0.75  # further than ever: new evidence
 
 
 def test_known_range_and_priors_are_used_from_the_start() -> None:
@@ -268,6 +317,13 @@ def test_snapshots_from_before_the_online_record_rule_keep_it_off() -> None:
         del model.__dict__[name]  # what an older snapshot holds
     restored = pickle.loads(pickle.dumps(model))
     assert restored.online_record is False and restored.low_at == restored.high_at == 0
+
+
+def test_snapshots_from_before_range_trim_keep_growing_on_every_value_past_the_range() -> None:
+    model = ContextDetector()
+    _feed(model, [float(i % 7) for i in range(200)])
+    del model.__dict__["range_trim"]
+    assert pickle.loads(pickle.dumps(model)).range_trim == 0.0
 
 
 def test_explain_one_says_which_rule_fired_without_learning() -> None:
