@@ -35,7 +35,9 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   further out is a spike or a shift, and widens it only when more than ``range_trim`` of the last
   ``replay`` values lie past the range too: a range that grew to take in a spike 20 spans high left
   every ordinary value in one bin, and the detector blind for the rest of the series. The spike
-  stays a value beyond the range, a fact of its own.
+  stays a value beyond the range, a fact of its own. A far shift that held widened the range over
+  both levels; once the last ``replay`` values all come from after it, the range is fitted to them
+  as at warm-up (the old level is history, and bins over both left the new one in two or three).
 * **Beyond the range is new evidence only the first time.** A value beyond the bins skips the rest
   period only when it is also beyond every value seen so far; a value the series has already reached
   (a spike that kept the bins) waits for the rest period like any other.
@@ -139,6 +141,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.seen_min, self.seen_max = stats.Min(), stats.Max()
         self.low_at = self.high_at = 0  # values learned when each extreme last moved (online rule)
         self.n = 0  # values learned
+        self.refit_at = 0  # values learned when a far shift widened the online range (0: none pending)
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
         self.ready = value_range is not None  # False while the online range is still warming up
@@ -273,14 +276,28 @@ class ContextDetector(Snapshottable, RiverDetector):
                 del self.recent[0]
             if not self.ready:
                 if len(self.recent) >= min(self.warmup, self.replay):
-                    lo, hi = self.anchor + min(self.recent), self.anchor + max(self.recent)
-                    margin = self.initial_headroom * (hi - lo)
-                    self._relearn(lo - margin, hi + margin)
+                    self._fit_recent()
                 return None
         raw = self._step(value, facts)
-        if self.value_range is None and not self.lo <= value <= self.hi:
-            self._grow(value)
+        if self.value_range is None:
+            if not self.lo <= value <= self.hi:
+                self._grow(value)
+            if self.refit_at and self.n - self.refit_at >= self.replay:
+                self.refit_at = 0
+                self._fit_recent(narrow_only=True)
         return raw
+
+    def _fit_recent(self, narrow_only: bool = False) -> None:
+        """Bins over the replayed values: their min/max widened by ``initial_headroom`` spans each side.
+
+        ``narrow_only``: the refit after a far shift, kept only when narrower than the range now
+        (and not over a flat window, which says nothing of the new level's spread).
+        """
+        lo, hi = self.anchor + min(self.recent), self.anchor + max(self.recent)
+        margin = self.initial_headroom * (hi - lo)
+        if narrow_only and not (hi > lo and hi - lo + 2 * margin < self.hi - self.lo):
+            return
+        self._relearn(lo - margin, hi + margin)
 
     def _grow(self, value: float) -> None:
         """Widen the online range past ``value``: at once when it is near, else once it holds.
@@ -303,6 +320,8 @@ class ContextDetector(Snapshottable, RiverDetector):
                 lo = min(edge, value) - self.range_growth * span
         if (lo, hi) != (self.lo, self.hi):
             self._relearn(lo, hi)
+            if far:  # a shift: refit once the replay window holds only values from after it
+                self.refit_at = self.n
 
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span.
@@ -391,6 +410,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         state.setdefault("low_at", 0)
         state.setdefault("high_at", 0)
         state.setdefault("range_trim", 0.0)  # grew on every value past the range
+        state.setdefault("refit_at", 0)
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
             state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
             state["seen_min"].update(state.pop("seen_lo"))

@@ -187,7 +187,14 @@ def test_a_far_shift_that_holds_widens_the_range_and_a_near_value_at_once() -> N
     _feed(model, [level + rng.gauss(0.0, 0.5) for _ in range(3)])
     assert (model.lo, model.hi) == (lo, hi)  # 3 of 300 values: still outliers
     _feed(model, [level + rng.gauss(0.0, 0.5) for _ in range(2)])
-    assert model.hi > level  # a level that holds is taken in
+    assert model.hi > level and model.lo == lo  # a level that holds is taken in, over both levels
+    _feed(model, [level + rng.gauss(0.0, 0.5) for _ in range(298)])  # 299 values since it widened
+    assert model.lo == lo
+    _feed(model, [level + rng.gauss(0.0, 0.5)])
+    recent = [model.anchor + v for v in model.recent]
+    width = max(recent) - min(recent)
+    assert model.lo == pytest.approx(min(recent) - width) and model.hi == pytest.approx(max(recent) + width)
+    assert model.lo > hi  # 300 values on: refitted to the new level alone, as at warm-up
     near = ContextDetector(replay=300, range_trim=0.01)
     _feed(near, [10.0 + rng.gauss(0.0, 1.0) for _ in range(400)])
     edge = near.hi + 0.5 * (near.hi - near.lo)
@@ -323,7 +330,9 @@ def test_snapshots_from_before_range_trim_keep_growing_on_every_value_past_the_r
     model = ContextDetector()
     _feed(model, [float(i % 7) for i in range(200)])
     del model.__dict__["range_trim"]
-    assert pickle.loads(pickle.dumps(model)).range_trim == 0.0
+    del model.__dict__["refit_at"]
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.range_trim == 0.0 and restored.refit_at == 0
 
 
 def test_explain_one_says_which_rule_fired_without_learning() -> None:
