@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from forewarn.models.alert_scale import rescale_to_alert
-from forewarn.models.base import AnomalyScore, Snapshottable, score_learn
+from forewarn.models.base import AnomalyScore, Snapshottable, UsesPriors, score_learn
 from forewarn.models.cad import ContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.river_compat import RiverDetector
@@ -57,6 +57,17 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
         self.context = (
             context if context is not None else ContextDetector(feature=feature, online_record=False)
         )
+
+    def apply_priors(self, value_min: float, value_max: float, probation_rows: int) -> None:
+        """The NAB protocol's per-file hints, for the contextual part (the likelihood part takes none).
+
+        Why: ``forewarn bench nab --protocol nab`` gives every detector that takes them the file's
+        range and probationary length, as NAB does; without this the default scored the same under
+        both protocols, so its NAB-protocol figure was not comparable with published ones. The
+        dataflow never calls it (no range is known in advance). Must be called before the first value.
+        """
+        if isinstance(self.context, UsesPriors):
+            self.context.apply_priors(value_min, value_max, probation_rows)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update({"direction": "both", **state})  # snapshots from before ``direction``

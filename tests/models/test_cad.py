@@ -257,6 +257,19 @@ def test_ensemble_for_latency_ignores_novel_patterns_below_the_expected_value(di
     assert (top >= 0.5) if direction == "both" else (top == 0.0)
 
 
+def test_ensemble_hands_the_nab_priors_to_its_contextual_part() -> None:
+    from forewarn.models.ensemble import LikelihoodContextDetector
+
+    model = LikelihoodContextDetector()
+    model.apply_priors(0.0, 7.0, 500)
+    assert model.context.value_range == (0.0, 7.0) and model.context.ready
+    assert model.context.rest_period == 100  # a fifth of the probation, as CAD OSE's wrapper
+    scores = [model.score_learn_one({"value": v}, T0 + 60.0 * i).score for i, v in enumerate(PATTERN * 30)]
+    assert model.context.n == len(scores)  # no warm-up: the range is known from the first value
+    with pytest.raises(RuntimeError):
+        model.apply_priors(0.0, 7.0, 500)  # only before the first value
+
+
 def test_ensemble_snapshots_from_before_direction_restore_as_both_ways() -> None:
     import pickle
 
