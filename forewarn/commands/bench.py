@@ -201,6 +201,74 @@ def register(app: typer.Typer) -> None:
         (out / "bench_nab.json").write_text(json.dumps(summary, indent=2))
         _print_nab_table(summary)
 
+    @bench.command("robustness")
+    def robustness(
+        data: Annotated[
+            Path | None,
+            typer.Option(
+                help=f"NAB-layout root (data/ and labels/); default ${NAB_DIR_ENV} or ../shared/datasets/nab"
+            ),
+        ] = None,
+        out: Annotated[Path, typer.Option(help="Result CSVs (one folder per variant) and JSON.")] = Path(
+            "bench/results/robustness"
+        ),
+        detector: Annotated[
+            str | None, typer.Option(help="Detector name; default the dataflow's (setting detector.model).")
+        ] = None,
+        protocol: Annotated[str, typer.Option(help="online (default) or nab, as in `bench nab`.")] = "online",
+        scorer: Annotated[
+            Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
+        ] = None,
+        labels: Annotated[
+            Path | None, typer.Option(help="Windows JSON; default DATA/labels/combined_windows.json")
+        ] = None,
+    ) -> None:
+        """One detector clean and under 9 perturbations (gaps, outages, units, a spike, level shifts)."""
+        from forewarn.dev.bench.nab import read_windows
+        from forewarn.dev.bench.robustness import SUITE, format_table, run_suite, summarise
+        from forewarn.models import registry
+
+        root = data or _default_nab_dir()
+        data_dir = root / "data" if (root / "data").is_dir() else root
+        if not data_dir.is_dir():
+            typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
+            raise typer.Exit(2)
+        if protocol not in ("nab", "online"):
+            typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
+            raise typer.Exit(2)
+        name, why = nab_detector(detector, protocol, load_settings().detector)
+        factories = registry.detectors()
+        if name not in factories:
+            typer.echo(f"error: unknown detector {name!r}; known: {sorted(factories)}", err=True)
+            raise typer.Exit(2)
+        scorer_path = scorer or _default_scorer(root)
+        labels_path = labels or root / "labels" / "combined_windows.json"
+        scored = scorer_path.is_file() and labels_path.is_file()
+        if not scored:
+            typer.echo(f"note: scorer {scorer_path} or labels {labels_path} not found; CSVs only, not scored")
+
+        def score(results: Path, thresholds: Path | None) -> dict[str, dict[str, object]]:
+            return _nab_score(
+                scorer_path, results, labels_path, data_dir, results / "nab_scores.json", thresholds
+            )
+
+        typer.echo(f"detector: {name} ({why}), protocol {protocol}; {len(SUITE) + 1} runs over {data_dir}")
+        report = run_suite(
+            factories[name],
+            data_dir,
+            out,
+            score if scored else None,
+            priors=protocol == "nab",
+            windows=read_windows(labels_path) if labels_path.is_file() else None,
+            progress=typer.echo,
+        )
+        report.update(detector=repr(factories[name]()), protocol=protocol, summary=summarise(report))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_robustness.json").write_text(json.dumps(report, indent=2))
+        typer.echo("")
+        typer.echo(format_table(report))
+        typer.echo(f"wrote {out / 'bench_robustness.json'}")
+
     @bench.command("exhaustion")
     def exhaustion(
         out: Annotated[Path, typer.Option(help="JSON output file.")] = Path("bench/results/exhaustion.json"),

@@ -313,3 +313,50 @@ def test_bench_nab_spike_and_shift_reach_the_detector_outside_labelled_windows(t
     expected[13] = 9.0 + 20 * 9.0
     assert spy.seen == expected
     assert [r.split(",")[1] for r in out.read_text().splitlines()[1:]] == [str(i % 10) for i in range(100)]
+
+
+def test_bench_robustness_scores_every_variant_with_the_clean_runs_thresholds(tmp_path: Path) -> None:
+    """The suite runs clean first; each variant is scored with the thresholds the clean run optimised."""
+    from forewarn.dev.bench.robustness import SUITE, format_table, run_suite, summarise
+    from forewarn.models.likelihood import LikelihoodDetector
+
+    _synthetic_corpus(tmp_path / "corpus")
+    calls: list[tuple[str, Path | None]] = []
+
+    def score(results: Path, thresholds: Path | None) -> dict[str, dict[str, object]]:
+        calls.append((results.name, thresholds))
+        # a stand-in for the NAB scorer: the variant's largest score, so a perturbation can move it
+        top = max(
+            float(line.rsplit(",", 1)[1])
+            for line in (results / "synthetic" / "b.csv").read_text().splitlines()[1:]
+        )
+        return {"standard": {"normalized": 100 * top, "windows_detected": 1, "windows": 1, "fp_rows": 0}}
+
+    report = run_suite(LikelihoodDetector, tmp_path / "corpus" / "data", tmp_path / "out", score)
+    assert [name for name, _ in calls] == ["clean", *(v.name for v in SUITE)]
+    assert calls[0][1] is None  # the clean run optimises
+    assert all(t == tmp_path / "out" / "clean" / "nab_scores.json" for _, t in calls[1:])
+    for variant in ("clean", *(v.name for v in SUITE)):
+        assert len((tmp_path / "out" / variant / "synthetic" / "a.csv").read_text().splitlines()) == 401
+    rows = report["variants"]
+    assert isinstance(rows, list)
+    scores = [r["scores"]["standard"]["normalized"] for r in rows]
+    summary = summarise(report)
+    assert summary["clean"] == scores[0] and summary["perturbed_worst"] == min(scores[1:])
+    assert summary["perturbed_mean"] == pytest.approx(sum(scores[1:]) / len(SUITE))
+    table = format_table(report)
+    assert "shift-down" in table and "perturbed: mean" in table
+
+
+def test_bench_robustness_command_without_a_scorer_writes_every_variant(tmp_path: Path) -> None:
+    _synthetic_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    args = ["bench", "robustness", "--data", str(tmp_path / "corpus"), "--out", str(out)]
+    no_scorer = ["--scorer", str(tmp_path / "none.py"), "--detector", "likelihood"]
+    result = CliRunner().invoke(app, [*args, *no_scorer])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "bench_robustness.json").read_text())
+    assert [v["name"] for v in report["variants"]][:2] == ["clean", "gaps"] and len(report["variants"]) == 10
+    assert (out / "spike" / "synthetic" / "b.csv").is_file()
+    bad = CliRunner().invoke(app, [*args, "--protocol", "sideways"])
+    assert bad.exit_code == 2 and "--protocol" in bad.output
