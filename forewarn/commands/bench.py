@@ -12,11 +12,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from forewarn.settings import DetectorSettings, load_settings
+
+if TYPE_CHECKING:
+    from forewarn.dev.bench.nab import DetectorFactory
 
 NAB_DIR_ENV = "FOREWARN_NAB_DIR"
 NAB_SCORER_ENV = "FOREWARN_NAB_SCORER"
@@ -49,6 +52,46 @@ def _default_scorer(data: Path) -> Path:
     return Path(env) if env else data.parent.parent / "bench" / "nab_score.py"
 
 
+# options `bench nab` and `bench robustness` share
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        help=f"NAB-layout root (data/ and labels/); default ${NAB_DIR_ENV} or ../shared/datasets/nab"
+    ),
+]
+ScorerOption = Annotated[
+    Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
+]
+LabelsOption = Annotated[
+    Path | None, typer.Option(help="Windows JSON; default DATA/labels/combined_windows.json")
+]
+
+
+def _corpus_and_detector(
+    data: Path | None, detector: str | None, protocol: str
+) -> tuple[Path, Path, str, str, DetectorFactory]:
+    """A NAB-layout corpus and the detector to run on it: (root, data dir, name, why, factory).
+
+    Exits with status 2 and a message on a missing corpus, an unknown protocol or detector.
+    """
+    from forewarn.models import registry
+
+    root = data or _default_nab_dir()
+    data_dir = root / "data" if (root / "data").is_dir() else root
+    if not data_dir.is_dir():
+        typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
+        raise typer.Exit(2)
+    if protocol not in ("nab", "online"):
+        typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
+        raise typer.Exit(2)
+    name, why = nab_detector(detector, protocol, load_settings().detector)
+    factories = registry.detectors()
+    if name not in factories:
+        typer.echo(f"error: unknown detector {name!r}; known: {sorted(factories)}", err=True)
+        raise typer.Exit(2)
+    return root, data_dir, name, why, factories[name]
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(
         help="Benchmarks of the prediction models and the dataflow (results as JSON and a table)."
@@ -57,12 +100,7 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("nab")
     def nab(
-        data: Annotated[
-            Path | None,
-            typer.Option(
-                help=f"NAB-layout root (data/ and labels/); default ${NAB_DIR_ENV} or ../shared/datasets/nab"
-            ),
-        ] = None,
+        data: DataOption = None,
         out: Annotated[Path, typer.Option(help="Where result CSVs and JSON go.")] = Path("bench/results/nab"),
         detector: Annotated[
             str | None,
@@ -78,12 +116,8 @@ def register(app: typer.Typer) -> None:
                 "length first, as the NAB protocol (and every published score) does; online: the stream only."
             ),
         ] = "nab",
-        scorer: Annotated[
-            Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
-        ] = None,
-        labels: Annotated[
-            Path | None, typer.Option(help="Windows JSON; default DATA/labels/combined_windows.json")
-        ] = None,
+        scorer: ScorerOption = None,
+        labels: LabelsOption = None,
         thresholds: Annotated[
             Path | None,
             typer.Option(help="Apply these thresholds (a nab_scores JSON) instead of optimising."),
@@ -122,22 +156,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
         from forewarn.dev.bench.nab import FileResult, Perturbation, read_windows, run_corpus
-        from forewarn.models import registry
 
-        root = data or _default_nab_dir()
-        data_dir = root / "data" if (root / "data").is_dir() else root
-        if not data_dir.is_dir():
-            typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
-            raise typer.Exit(2)
-        if protocol not in ("nab", "online"):
-            typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
-            raise typer.Exit(2)
-        name, why = nab_detector(detector, protocol, load_settings().detector)
-        factories = registry.detectors()
-        if name not in factories:
-            typer.echo(f"error: unknown detector {name!r}; known: {sorted(factories)}", err=True)
-            raise typer.Exit(2)
-        factory = factories[name]
+        root, data_dir, name, why, factory = _corpus_and_detector(data, detector, protocol)
         typer.echo(f"detector: {name} ({why}) {factory()!r} (protocol {protocol})")
 
         def progress(i: int, n: int, r: FileResult) -> None:
@@ -203,12 +223,7 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("robustness")
     def robustness(
-        data: Annotated[
-            Path | None,
-            typer.Option(
-                help=f"NAB-layout root (data/ and labels/); default ${NAB_DIR_ENV} or ../shared/datasets/nab"
-            ),
-        ] = None,
+        data: DataOption = None,
         out: Annotated[Path, typer.Option(help="Result CSVs (one folder per variant) and JSON.")] = Path(
             "bench/results/robustness"
         ),
@@ -216,31 +231,14 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Detector name; default the dataflow's (setting detector.model).")
         ] = None,
         protocol: Annotated[str, typer.Option(help="online (default) or nab, as in `bench nab`.")] = "online",
-        scorer: Annotated[
-            Path | None, typer.Option(help=f"nab_score.py; default ${NAB_SCORER_ENV} or DATA/../../bench/")
-        ] = None,
-        labels: Annotated[
-            Path | None, typer.Option(help="Windows JSON; default DATA/labels/combined_windows.json")
-        ] = None,
+        scorer: ScorerOption = None,
+        labels: LabelsOption = None,
     ) -> None:
         """One detector clean and under 9 perturbations (gaps, outages, units, a spike, level shifts)."""
         from forewarn.dev.bench.nab import read_windows
         from forewarn.dev.bench.robustness import SUITE, format_table, run_suite, summarise
-        from forewarn.models import registry
 
-        root = data or _default_nab_dir()
-        data_dir = root / "data" if (root / "data").is_dir() else root
-        if not data_dir.is_dir():
-            typer.echo(f"error: no NAB data at {data_dir} (use --data or ${NAB_DIR_ENV})", err=True)
-            raise typer.Exit(2)
-        if protocol not in ("nab", "online"):
-            typer.echo(f"error: --protocol must be nab or online, got {protocol!r}", err=True)
-            raise typer.Exit(2)
-        name, why = nab_detector(detector, protocol, load_settings().detector)
-        factories = registry.detectors()
-        if name not in factories:
-            typer.echo(f"error: unknown detector {name!r}; known: {sorted(factories)}", err=True)
-            raise typer.Exit(2)
+        root, data_dir, name, why, factory = _corpus_and_detector(data, detector, protocol)
         scorer_path = scorer or _default_scorer(root)
         labels_path = labels or root / "labels" / "combined_windows.json"
         scored = scorer_path.is_file() and labels_path.is_file()
@@ -254,7 +252,7 @@ def register(app: typer.Typer) -> None:
 
         typer.echo(f"detector: {name} ({why}), protocol {protocol}; {len(SUITE) + 1} runs over {data_dir}")
         report = run_suite(
-            factories[name],
+            factory,
             data_dir,
             out,
             score if scored else None,
@@ -262,7 +260,7 @@ def register(app: typer.Typer) -> None:
             windows=read_windows(labels_path) if labels_path.is_file() else None,
             progress=typer.echo,
         )
-        report.update(detector=repr(factories[name]()), protocol=protocol, summary=summarise(report))
+        report.update(detector=repr(factory()), protocol=protocol, summary=summarise(report))
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench_robustness.json").write_text(json.dumps(report, indent=2))
         typer.echo("")
