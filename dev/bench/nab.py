@@ -152,12 +152,18 @@ def nab_probation_rows(rows: int) -> int:
     return min(int(0.15 * rows), 750)
 
 
-def apply_file_priors(detector: Detector, data_path: Path) -> None:
-    """The NAB protocol's hints for one file (value range, probation) to a detector that takes them."""
+def apply_file_priors(
+    detector: Detector, data_path: Path, move: Callable[[int, float], float] | None = None
+) -> None:
+    """The NAB protocol's hints for one file (value range, probation) to a detector that takes them.
+
+    ``move(row, value)``: the value the detector will see (a perturbation), so the range it is told
+    is the range of what it sees, as NAB's would be for that series.
+    """
     if not isinstance(detector, UsesPriors):
         return
     column = [v for _, _, _, v in read_series(data_path)]
-    values = [v for v in column if v is not None]
+    values = [v if move is None else move(i, v) for i, v in enumerate(column) if v is not None]
     if values:
         detector.apply_priors(min(values), max(values), nab_probation_rows(len(column)))
 
@@ -212,11 +218,20 @@ def run_file(
     file's labelled windows, which a perturbation's spike and shift keep out of.
     """
     detector = factory()
+    events = _plan_events(perturb, data_path, windows or []) if perturb is not None else _Events()
+    moving = perturb is not None and perturb.active()
+
+    def move(i: int, value: float) -> float:
+        """Row ``i``'s value as the detector sees it: the spike, the shift, then scale and offset."""
+        assert perturb is not None
+        value = events.spike_value if i == events.spike_row else value
+        value += events.shift_by if 0 <= events.shift_row <= i else 0.0
+        return perturb.scale * value + perturb.offset
+
     if priors:
-        apply_file_priors(detector, data_path)
+        apply_file_priors(detector, data_path, move if moving else None)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
     hide = _hidden_rows(perturb or Perturbation(), rng)  # draws only when asked
-    events = _plan_events(perturb, data_path, windows or []) if perturb is not None else _Events()
     rows = 0
     spent = 0.0
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,16 +239,13 @@ def run_file(
         writer = csv.writer(f)
         writer.writerow(["timestamp", "value", "anomaly_score"])
         for i, (ts_text, value_text, t, value) in enumerate(read_series(data_path)):
-            if perturb is not None and perturb.active():
+            if perturb is not None and moving:
                 if next(hide):
                     value = None
-                if value is not None:
-                    value = events.spike_value if i == events.spike_row else value
-                    value += events.shift_by if 0 <= events.shift_row <= i else 0.0
                 if t is not None and perturb.jitter_seconds > 0:
                     t += rng.uniform(-perturb.jitter_seconds, perturb.jitter_seconds)
                 if value is not None:
-                    value = perturb.scale * value + perturb.offset
+                    value = move(i, value)
             x = {"value": value} if value is not None else {}
             start = time.perf_counter()
             score = score_learn(detector, x, t)

@@ -227,6 +227,29 @@ def test_nab_protocol_gives_priors_and_online_withholds_them(tmp_path: Path) -> 
     assert len((tmp_path / "out-online.csv").read_text().splitlines()) == 1001
 
 
+def test_nab_protocol_priors_describe_the_perturbed_values_the_detector_sees(tmp_path: Path) -> None:
+    """Under ``--protocol nab`` with ``--scale -1`` the range told is that of the values turned over."""
+    from forewarn.dev.bench.nab import Perturbation, run_file
+    from forewarn.models.cad import ContextDetector
+
+    data = tmp_path / "series.csv"
+    data.write_text(
+        "timestamp,value\n" + "".join(f"2024-01-01 00:{i:02d}:00,{10 + i % 7}\n" for i in range(60))
+    )
+    seen: list[ContextDetector] = []
+
+    def factory() -> ContextDetector:
+        seen.append(ContextDetector())
+        return seen[-1]
+
+    run_file(factory, data, tmp_path / "plain.csv", priors=True)
+    run_file(factory, data, tmp_path / "flipped.csv", Perturbation(scale=-1.0, offset=5.0), priors=True)
+    run_file(factory, data, tmp_path / "spiked.csv", Perturbation(spike_spans=20.0), priors=True)
+    assert seen[0].value_range == (10.0, 16.0)
+    assert seen[1].value_range == (-11.0, -5.0)  # -1 * [10, 16] + 5
+    assert seen[2].value_range == (10.0, 16.0 + 20 * 6.0)  # the spike is part of the series it sees
+
+
 def test_bench_nab_scale_and_offset_reach_the_detector_only(tmp_path: Path) -> None:
     """``--scale``/``--offset``: the default detector is scale-free, so its scores do not move."""
     _synthetic_corpus(tmp_path / "corpus")
