@@ -209,13 +209,13 @@ class ContextDetector(Snapshottable, RiverDetector):
         The score reads the state before learning; the step is planned and learned in one call.
         """
         facts = self._facts(value)
-        beyond = facts[0] >= 2 * self.value_bits and self._unseen(value)
+        beyond = self._new_beyond(value, facts[0])
         record, n, since = self._new_record(value), self.n, self.since_strong
         raw = self._learn(value, facts)
         return self._scored(0.0 if raw is None else raw, beyond, record, n, since)
 
     def _score(self, value: float, plan: Plan | NativePlan) -> AnomalyScore:
-        beyond = plan.sens[0] >= 2 * self.value_bits and self._unseen(value)
+        beyond = self._new_beyond(value, plan.sens[0])
         return self._anomaly(
             *self._scored(plan.raw, beyond, self._new_record(value), self.n, self.since_strong)
         )
@@ -227,8 +227,13 @@ class ContextDetector(Snapshottable, RiverDetector):
         score = 1.0 if record else min(1.0, max(0.0, score))
         return score, min(1.0, n / (self.warmup + self.rest_period + 1.0))
 
-    def _unseen(self, value: float) -> bool:
-        """True when ``value`` lies beyond every value learned so far (before learning it)."""
+    def _new_beyond(self, value: float, first_fact: int) -> bool:
+        """``value`` (whose facts start with ``first_fact``) is beyond the bins and every value seen.
+
+        Read before learning it; such a value is new evidence, so no rest period holds it.
+        """
+        if first_fact < 2 * self.value_bits:  # in range: a bin's facts
+            return False
         return self.n == 0 or not self.seen_min.get() <= value <= self.seen_max.get()
 
     def _anomaly(self, score: float, confidence: float) -> AnomalyScore:
