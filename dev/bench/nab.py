@@ -69,9 +69,12 @@ class Perturbation:
             or self.jitter_seconds > 0
             or self.scale != 1.0
             or self.offset != 0.0
-            or self.spike_spans != 0.0
-            or self.shift_spans != 0.0
+            or self.places_events()
         )
+
+    def places_events(self) -> bool:
+        """A spike or a shift: both need the whole file's range and its windows before the stream."""
+        return self.spike_spans != 0.0 or self.shift_spans != 0.0
 
 
 Windows = list[tuple[float, float]]  # labelled anomaly windows of a file, as epoch seconds
@@ -87,12 +90,15 @@ class _Events:
     shift_by: float = 0.0
 
 
-def _plan_events(perturb: Perturbation, data_path: Path, windows: Windows) -> _Events:
+# a file's (epoch seconds, value) per row, None where missing: what the pre-pass of ``run_file`` keeps
+Column = list[tuple[float | None, float | None]]
+
+
+def _plan_events(perturb: Perturbation, rows: Column, windows: Windows) -> _Events:
     """Rows and sizes of ``perturb``'s spike and shift for one file, in the file's own units."""
-    if not (perturb.spike_spans or perturb.shift_spans):
+    if not perturb.places_events():
         return _Events()
-    rows = list(read_series(data_path))
-    values = [v for _, _, _, v in rows if v is not None]
+    values = [v for _, v in rows if v is not None]
     if not values:
         return _Events()
     lo, hi = min(values), max(values)
@@ -101,7 +107,7 @@ def _plan_events(perturb: Perturbation, data_path: Path, windows: Windows) -> _E
     def first_row_outside(at: float) -> int:
         i = int(at * len(rows))
         while i < len(rows) - 1 and (
-            rows[i][3] is None or any(a <= (rows[i][2] or 0.0) <= b for a, b in windows)
+            rows[i][1] is None or any(a <= (rows[i][0] or 0.0) <= b for a, b in windows)
         ):
             i += 1
         return i
@@ -160,9 +166,15 @@ def apply_file_priors(
     ``move(row, value)``: the value the detector will see (a perturbation), so the range it is told
     is the range of what it sees, as NAB's would be for that series.
     """
+    _tell_priors(detector, [v for _, _, _, v in read_series(data_path)], move)
+
+
+def _tell_priors(
+    detector: Detector, column: list[float | None], move: Callable[[int, float], float] | None
+) -> None:
+    """``apply_file_priors`` over a file's values already read (None where missing)."""
     if not isinstance(detector, UsesPriors):
         return
-    column = [v for _, _, _, v in read_series(data_path)]
     values = [v if move is None else move(i, v) for i, v in enumerate(column) if v is not None]
     if values:
         detector.apply_priors(min(values), max(values), nab_probation_rows(len(column)))
@@ -218,7 +230,10 @@ def run_file(
     file's labelled windows, which a perturbation's spike and shift keep out of.
     """
     detector = factory()
-    events = _plan_events(perturb, data_path, windows or []) if perturb is not None else _Events()
+    # one pre-pass over the file, only when the priors or a spike or shift need the whole column
+    planned = perturb is not None and perturb.places_events()
+    column: Column = [(t, v) for _, _, t, v in read_series(data_path)] if priors or planned else []
+    events = _plan_events(perturb, column, windows or []) if perturb is not None else _Events()
     moving = perturb is not None and perturb.active()
 
     def move(i: int, value: float) -> float:
@@ -229,7 +244,7 @@ def run_file(
         return perturb.scale * value + perturb.offset
 
     if priors:
-        apply_file_priors(detector, data_path, move if moving else None)
+        _tell_priors(detector, [v for _, v in column], move if moving else None)
     rng = random.Random((perturb.seed if perturb else 0) ^ zlib.crc32(data_path.name.encode()))
     hide = _hidden_rows(perturb or Perturbation(), rng)  # draws only when asked
     rows = 0

@@ -42,8 +42,10 @@ SUITE: tuple[Variant, ...] = (
     Variant("shift-down", "the level - 2 ranges from 30 % on", Perturbation(shift_spans=-2.0)),
 )
 
-# (results dir, fixed thresholds or None to optimise) -> the scorer's summary per profile
+# (results dir, fixed thresholds or None to optimise) -> the scorer's summary per profile. It must also
+# write that summary to ``<results dir>/nab_scores.json``: the clean run's file is the later runs' thresholds.
 Scorer = Callable[[Path, Path | None], dict[str, dict[str, object]]]
+SCORES_FILE = "nab_scores.json"
 
 
 def run_suite(
@@ -74,7 +76,7 @@ def run_suite(
         if score is not None:
             row["scores"] = score(out_dir / variant.name, thresholds)
             if thresholds is None:
-                thresholds = out_dir / variant.name / "nab_scores.json"
+                thresholds = out_dir / variant.name / SCORES_FILE
         rows.append(row)
         if progress is not None:
             progress(_line(row))

@@ -236,7 +236,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """One detector clean and under 9 perturbations (gaps, outages, units, a spike, level shifts)."""
         from forewarn.dev.bench.nab import read_windows
-        from forewarn.dev.bench.robustness import SUITE, format_table, run_suite, summarise
+        from forewarn.dev.bench.robustness import SCORES_FILE, SUITE, format_table, run_suite, summarise
 
         root, data_dir, name, why, factory = _corpus_and_detector(data, detector, protocol)
         scorer_path = scorer or _default_scorer(root)
@@ -246,9 +246,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: scorer {scorer_path} or labels {labels_path} not found; CSVs only, not scored")
 
         def score(results: Path, thresholds: Path | None) -> dict[str, dict[str, object]]:
-            return _nab_score(
-                scorer_path, results, labels_path, data_dir, results / "nab_scores.json", thresholds
-            )
+            return _nab_score(scorer_path, results, labels_path, data_dir, results / SCORES_FILE, thresholds)
 
         typer.echo(f"detector: {name} ({why}), protocol {protocol}; {len(SUITE) + 1} runs over {data_dir}")
         report = run_suite(
