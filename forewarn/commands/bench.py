@@ -153,6 +153,14 @@ def register(app: typer.Typer) -> None:
                 "raised by this many spans of the file's range."
             ),
         ] = 0.0,
+        last_rows: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="Young series: score each file's last N rows only (a cut corpus under OUT/_corpus; "
+                "windows clipped, those reaching into the cut file's probation dropped). 0: whole files.",
+            ),
+        ] = 0,
     ) -> None:
         """Run a detector over every file (one parameter set, no labels), then score with the NAB scorer."""
         from forewarn.dev.bench.nab import FileResult, Perturbation, read_windows, run_corpus
@@ -175,6 +183,13 @@ def register(app: typer.Typer) -> None:
             shift_spans=shift_spans,
         )
         labels_path = labels or root / "labels" / "combined_windows.json"
+        if last_rows:
+            from forewarn.dev.bench.young import cut_corpus
+
+            data_dir, cut_labels = cut_corpus(
+                data_dir, labels_path if labels_path.is_file() else None, last_rows, out / "_corpus"
+            )
+            labels_path = cut_labels or labels_path
         windows = read_windows(labels_path) if labels_path.is_file() else None
         results = run_corpus(factory, data_dir, out, progress, perturb, protocol == "nab", windows)
         rows = sum(r.rows for r in results)
@@ -189,6 +204,7 @@ def register(app: typer.Typer) -> None:
             "offset": offset,
             "spike_spans": spike_spans,
             "shift_spans": shift_spans,
+            "last_rows": last_rows,
             "files": len(results),
             "rows": rows,
             "detector_seconds": spent,
