@@ -153,6 +153,25 @@ def write_split_labels(labels: Path, out_dir: Path) -> tuple[Path, Path]:
     return paths
 
 
+def write_group_labels(labels: Path, data_dir: Path, out_dir: Path) -> dict[str, Path]:
+    """The labels JSON cut by group, the top-level folder of ``data_dir``: ``labels_group_<g>.json``.
+
+    Why: one corpus score hides which kind of series a detector fails on (NAB's categories; a team's
+    latency, error and resource gauges). Every group with files gets a file, windows or not.
+    """
+    windows = json.loads(labels.read_text())
+    groups = sorted(
+        {p.relative_to(data_dir).parts[0] for p in corpus_files(data_dir) if p.parent != data_dir}
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for group in groups:
+        part = {k: v for k, v in windows.items() if k.replace("\\", "/").split("/", 1)[0] == group}
+        paths[group] = out_dir / f"labels_group_{group}.json"
+        paths[group].write_text(json.dumps(part, indent=1))
+    return paths
+
+
 def nab_probation_rows(rows: int) -> int:
     """NAB's probationary length: 15 % of the file, at most 750 rows (``getProbationaryLength``)."""
     return min(int(0.15 * rows), 750)

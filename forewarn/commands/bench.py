@@ -7,6 +7,7 @@ command, on NAB or on another corpus in the same layout, with the same detector 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -153,6 +154,13 @@ def register(app: typer.Typer) -> None:
                 "raised by this many spans of the file's range."
             ),
         ] = 0.0,
+        by_group: Annotated[
+            bool,
+            typer.Option(
+                help="Also score each top-level folder of the corpus (NAB's categories) on its own, with "
+                "the corpus' thresholds (or --thresholds).",
+            ),
+        ] = False,
         last_rows: Annotated[
             int,
             typer.Option(
@@ -230,6 +238,14 @@ def register(app: typer.Typer) -> None:
             summary["scores_held_out"] = score(
                 held_out_labels, "nab_scores_held_out.json", thresholds or out / "nab_scores_tuning.json"
             )
+            if by_group:
+                from forewarn.dev.bench.nab import write_group_labels
+
+                fixed = thresholds or out / "nab_scores.json"
+                summary["scores_by_group"] = {
+                    group: score(path, f"nab_scores_group_{group}.json", fixed)
+                    for group, path in write_group_labels(labels_path, data_dir, out / "split").items()
+                }
         else:
             typer.echo(
                 f"note: scorer {scorer_path} or labels {labels_path} not found; CSVs written, not scored"
@@ -386,7 +402,8 @@ def _nab_score(
     scored = json.loads(out.read_text())
     return {
         name: {
-            "normalized": e["normalized_score"],
+            # NaN when the files scored have no window (a group of quiet series): JSON has no NaN
+            "normalized": _finite(e["normalized_score"]),
             "threshold": e["threshold"],
             "threshold_source": e["threshold_source"],
             "windows_detected": e["counts"]["windows_detected"],
@@ -395,6 +412,14 @@ def _nab_score(
         }
         for name, e in scored["profiles"].items()
     }
+
+
+def _finite(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _score_text(value: object) -> str:
+    return f"{value:>8.2f}" if isinstance(value, float) else f"{'-':>8}"
 
 
 def _print_nab_table(summary: dict[str, object]) -> None:
@@ -410,10 +435,22 @@ def _print_nab_table(summary: dict[str, object]) -> None:
         for name, e in scores.items():
             thr = "none" if e["threshold"] is None else f"{e['threshold']:.4g}"
             typer.echo(
-                f"{label:<10}{name:<22}{e['normalized']:>8.2f}{thr:>12}"
+                f"{label:<10}{name:<22}{_score_text(e['normalized'])}{thr:>12}"
                 f"{e['windows_detected']:>5}/{e['windows']:<4}{e['fp_rows']:>9}"
             )
     typer.echo("(held-out: the tuning files' thresholds, or --thresholds; split: dev/bench/nab.py)")
+    groups = summary.get("scores_by_group")
+    if isinstance(groups, dict) and groups:
+        typer.echo(f"\n{'group':<26}{'standard':>9}{'low FP':>8}{'low FN':>8}{'windows':>10}{'FP rows':>9}")
+        for group, scores in groups.items():
+            std = scores["standard"]
+            typer.echo(
+                f"{group:<26} {_score_text(std['normalized'])}"
+                f"{_score_text(scores['reward_low_FP_rate']['normalized'])}"
+                f"{_score_text(scores['reward_low_FN_rate']['normalized'])}"
+                f"{std['windows_detected']:>6}/{std['windows']:<3}{std['fp_rows']:>9}"
+            )
+        typer.echo("(each group with the corpus' thresholds, or --thresholds; '-': no window to find)")
     eps = summary.get("events_per_second")
     typer.echo(f"throughput: {eps:,.0f} events/s (score+learn, one core)" if isinstance(eps, float) else "")
     typer.echo(
