@@ -32,12 +32,16 @@ of CAD OSE (70.0 standard with this project's scorer, 69.9 published). What this
   ``bench/README.md``; the online range scores lower.
 * **A lone spike does not resize the bins** (``range_trim``). A value less than the range's own
   width past it widens the range at once (most often a cycle wider than the warm-up showed). One
-  further out is a spike or a shift, and widens it only when more than ``range_trim`` of the last
-  ``replay`` values lie past the range too: a range that grew to take in a spike 20 spans high left
-  every ordinary value in one bin, and the detector blind for the rest of the series. The spike
-  stays a value beyond the range, a fact of its own. A far shift that held widened the range over
-  both levels; once the last ``replay`` values all come from after it, the range is fitted to them
-  as at warm-up (the old level is history, and bins over both left the new one in two or three).
+  further out is a spike or a shift, and widens it only once more than k such values (k =
+  ``range_trim`` of the ``replay`` window) have come since the bins were last set: a range that grew
+  to take in a spike 20 spans high left every ordinary value in one bin, and the detector blind for
+  the rest of the series. The spike stays a value beyond the range, a fact of its own. Counted since
+  the bins were set, not within the replay window, so a spike that recurs (a nightly job, once in
+  288 values at 5 minutes) widens them by its fourth night and becomes a pattern CAD learns, where
+  a count within the window never reached k + 1 and it alarmed every night. A far shift that held
+  widened the range over both levels; once the last ``replay`` values all come from after it, the
+  range is fitted to them as at warm-up (the old level is history, and bins over both left the new
+  one in two or three).
 * **Beyond the range is new evidence only the first time.** A value beyond the bins skips the rest
   period only when it is also beyond every value seen so far; a value the series has already reached
   (a spike that kept the bins) waits for the rest period like any other.
@@ -142,6 +146,10 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.low_at = self.high_at = 0  # values learned when each extreme last moved (online rule)
         self.n = 0  # values learned
         self.refit_at = 0  # values learned when a far shift widened the online range (0: none pending)
+        # values far past the online range since its bins were set, the k + 1 furthest each side
+        # (min-heaps; below the range negated): a far value widens the range once k + 1 have come
+        self.far_above: list[float] = []
+        self.far_below: list[float] = []
         self.since_strong = 1  # steps since the last raw score >= base_threshold (reference: history [1.0])
         self.lo, self.hi = value_range if value_range is not None else (0.0, 0.0)
         self.ready = value_range is not None  # False while the online range is still warming up
@@ -305,24 +313,25 @@ class ContextDetector(Snapshottable, RiverDetector):
         self._relearn(lo - margin, hi + margin)
 
     def _grow(self, value: float) -> None:
-        """Widen the online range past ``value``: at once when it is near, else once it holds.
+        """Widen the online range past ``value``: at once when it is near, else once it recurs.
 
-        Near: less than the range's width past it. Further, the range grows past the high end when
-        the ``k + 1``-th highest of the last ``replay`` values is past it too (``k`` = ``range_trim``
-        of them), so up to ``k`` far outliers never resize the bins.
+        Near: less than the range's width past it. Further, the range grows past the high end once
+        ``k + 1`` far values have come above it since the bins were set (``k`` = ``range_trim`` of
+        the replay window), to the ``k + 1``-th furthest of them, so up to ``k`` far outliers never
+        resize the bins.
         """
         span = self.hi - self.lo
         far = value - self.hi > span or self.lo - value > span
         k = int(self.range_trim * len(self.recent)) if far else 0
         lo, hi = self.lo, self.hi
         if value > self.hi:
-            edge = self.anchor + heapq.nlargest(k + 1, self.recent)[-1] if k else value
-            if edge > self.hi:
+            edge = _kth_furthest(self.far_above, value, k) if k else value
+            if edge is not None:
                 hi = max(edge, value) + self.range_growth * span
         else:
-            edge = self.anchor + heapq.nsmallest(k + 1, self.recent)[-1] if k else value
-            if edge < self.lo:
-                lo = min(edge, value) - self.range_growth * span
+            edge = _kth_furthest(self.far_below, -value, k) if k else -value
+            if edge is not None:
+                lo = min(-edge, value) - self.range_growth * span
         if (lo, hi) != (self.lo, self.hi):
             self._relearn(lo, hi)
             if far:  # a shift: refit once the replay window holds only values from after it
@@ -392,6 +401,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         """New bins: start a fresh memory and replay the recent values through it (no alerts)."""
         self.lo, self.hi = lo, hi
         self.ready = True
+        self.far_above, self.far_below = [], []
         self.memory = memory_factory(self.max_left_facts, self.max_active_neurons)
         self._cache = None
         since = self.since_strong
@@ -416,6 +426,9 @@ class ContextDetector(Snapshottable, RiverDetector):
         state.setdefault("high_at", 0)
         state.setdefault("range_trim", 0.0)  # grew on every value past the range
         state.setdefault("refit_at", 0)
+        # before the far values were counted since the bins were set: counting starts on restore
+        state.setdefault("far_above", [])
+        state.setdefault("far_below", [])
         if "seen_lo" in state:  # a snapshot from before river.stats: the same extremes, as floats
             state["seen_min"], state["seen_max"] = stats.Min(), stats.Max()
             state["seen_min"].update(state.pop("seen_lo"))
@@ -423,6 +436,15 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.__dict__.update(state)
         self.memory = memory
         self._cache = None
+
+
+def _kth_furthest(heap: list[float], value: float, k: int) -> float | None:
+    """Keep ``value`` among the ``k + 1`` largest of ``heap``; their smallest once there are ``k + 1``."""
+    if len(heap) <= k:
+        heapq.heappush(heap, value)
+    elif value > heap[0]:
+        heapq.heapreplace(heap, value)
+    return heap[0] if len(heap) > k else None
 
 
 @lru_cache(maxsize=1024)

@@ -17,6 +17,11 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
 * An incident is reported once, not on every row: a score that does not beat the recent peak
   (decaying with ``suppress_halflife`` events) is reported as 0. This alert de-duplication is what
   on-call wants and is worth ~10 NAB points.
+* A routine job is reported once, not every night: a score no larger than one at the same time of
+  day (the same ``seasonal_bins`` bin) within the last ``seasonal_memory`` periods (a week of days)
+  is reported as 0. The peak above decays, and a score saturates near 1, so a nightly spike of the
+  same size beat the decayed peak every night, both in NAB's cloud metrics and in a real cron job.
+  A week, so that a daily job is routine while it keeps coming, and news again after a quiet week.
 * O(1) per event and under 1 KB of state per series (no windows of raw values), so a dataflow can
   hold one instance per series for thousands of series.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
@@ -67,6 +72,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         alert_evidence: float = 0.82,
         direction: str = "both",
         relative_floor: float = 1e-12,
+        seasonal_memory: float = 7.0,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -76,6 +82,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             raise ValueError(f"alert_evidence must be in (0, 1), got {alert_evidence}")
         if raw_cap <= 0:
             raise ValueError(f"raw_cap must be > 0, got {raw_cap}")
+        if seasonal_memory < 0:
+            raise ValueError(f"seasonal_memory must be >= 0, got {seasonal_memory}")
         self.feature = feature
         self.level_alpha = level_alpha
         self.scale_alpha = scale_alpha
@@ -94,6 +102,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.alert_evidence = alert_evidence
         self.direction = direction
         self.relative_floor = relative_floor
+        self.seasonal_memory = seasonal_memory
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -110,6 +119,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.peak = 0.0
         self.last_t: float | None = None
         self.season: list[float] = [0.0] * seasonal_bins
+        # the largest evidence per time-of-day bin, and when: a routine job's excursion (seasonal_memory)
+        self.bin_peak: list[float] = [0.0] * seasonal_bins
+        self.bin_peak_t: list[float] = [0.0] * seasonal_bins
 
     def __repr__(self) -> str:
         return (
@@ -119,7 +131,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             f"raw_cap={self.raw_cap}, history_alpha={self.history_alpha}, "
             f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
             f"alert_evidence={self.alert_evidence}, direction={self.direction!r}, "
-            f"relative_floor={self.relative_floor})"
+            f"relative_floor={self.relative_floor}, seasonal_memory={self.seasonal_memory})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -128,8 +140,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         if value is None or self.n == 0:
             return AnomalyScore(score=0.0, confidence=0.0)
         t = self._clock(t)
-        expected = self._expected_at(self._bin_of(t))
-        return self._scored(self._evidence(value, expected), expected, self._peak_decay())
+        k = self._bin_of(t)
+        expected = self._expected_at(k)
+        return self._scored(self._evidence(value, expected), expected, self._peak_decay(), k, t)
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
@@ -173,14 +186,16 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         raw = self._capped(z, value, expected)
         evidence = self._evidence_of(value, expected, raw, z)
         decay = self._peak_decay()
-        score = self._scored_value(evidence, decay)
+        score = self._scored_value(evidence, decay, k, t)
         confidence = self.confidence()
         self._learn(value, t, k, expected, raw, evidence if self.suppress_halflife > 0 else 0.0, decay)
         return score, confidence, expected
 
-    def _scored(self, evidence: float, expected: float, decay: float) -> AnomalyScore:
+    def _scored(
+        self, evidence: float, expected: float, decay: float, k: int | None, t: float | None
+    ) -> AnomalyScore:
         """The reported score of ``evidence``: 0 unless it beats the recent peak, then rescaled."""
-        score = self._scored_value(evidence, decay)
+        score = self._scored_value(evidence, decay, k, t)
         return AnomalyScore(
             score=score,
             confidence=self.confidence(),
@@ -188,11 +203,33 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             expected=expected,
         )
 
-    def _scored_value(self, evidence: float, decay: float) -> float:
+    def _scored_value(self, evidence: float, decay: float, k: int | None, t: float | None) -> float:
         score = evidence
         if self.suppress_halflife > 0 and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
+        elif self._routine(evidence, k, t):
+            score = 0.0  # no larger than one at this time of day in the last week: a routine job
         return self._rescale(score)
+
+    def _remember(self, evidence: float, k: int | None, t: float | None) -> None:
+        """Keep bin ``k``'s largest evidence of the last ``seasonal_memory`` periods.
+
+        A routine excursion that would alert again (``alert_evidence``) keeps the memory a period
+        longer: a job that runs every night stays routine, not just for the week after its first run.
+        """
+        if evidence <= 0 or not self.seasonal_memory or k is None or t is None:
+            return
+        if not self._routine(evidence, k, t):  # larger than the bin's, or the bin's is a week old
+            self.bin_peak[k], self.bin_peak_t[k] = evidence, t
+        elif evidence >= self.alert_evidence:
+            self.bin_peak_t[k] = t
+
+    def _routine(self, evidence: float, k: int | None, t: float | None) -> bool:
+        """Whether bin ``k`` saw evidence at least this large within ``seasonal_memory`` periods."""
+        if not self.seasonal_memory or k is None or t is None:
+            return False
+        fresh = t - self.bin_peak_t[k] <= self.seasonal_memory * self.seasonal_period_seconds
+        return fresh and evidence <= self.bin_peak[k]
 
     def _start(self, value: float, t: float | None) -> None:
         self.level = self.fast_mean = value
@@ -214,6 +251,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
+            self._remember(evidence, k, t)
         if self.n >= 3:
             # long-run distribution of surprise: EW mean/variance (Welford-style)
             a = max(self.history_alpha, 1.0 / (self.n_hist + 1))
@@ -287,6 +325,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
 
     # snapshots from before the parameter existed restore with the value they were built with
     relative_floor = 1e-6
+    seasonal_memory = 0.0
 
     def _floor(self) -> float:
         """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).
