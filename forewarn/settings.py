@@ -234,15 +234,15 @@ class DetectorSettings(_Section):
     """The online detector run per series by the dataflow."""
 
     # Latency and metric series: "likelihood_cad" (the default: models/ensemble.py, the larger of the
-    # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 62.3, above
+    # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 67.6, above
     # "likelihood" on the held-out files and under gaps, up to ~17 KB per series, CAD's memory compiled
     # C on first use: FOREWARN_CAD_NATIVE=0 or no compiler runs it on numpy, same results, slower),
-    # "likelihood" (models/likelihood.py, NAB 55.3, reports each excursion once, <1 KB per series and
+    # "likelihood" (models/likelihood.py, NAB 58.1, reports each excursion once, <2 KB per series and
     # the least CPU: the choice for very many series on little CPU), "likelihood_record"
     # (models/record.py, the likelihood detector plus Numenta's record rule: a value 5 % of the span
-    # past every value seen scores 1.0; NAB online 57.5 but lower than "likelihood" on the held-out
+    # past every value seen scores 1.0; NAB online 60.2 but lower than "likelihood" on the held-out
     # files, bench/README.md), "cad" (models/cad.py, the contextual detector alone: also flags
-    # ordinary values in an unseen order, NAB 59 with its range learned online; it has no direction,
+    # ordinary values in an unseen order, NAB 65 with its range learned online; it has no direction,
     # so a latency that suddenly drops can be reported too) or "zscore" (models/zscore.py, a plain EW
     # z-score: simple, but NAB 0.0). Failure and log-error series always use the EW failure rate.
     model: Literal["likelihood", "likelihood_record", "cad", "likelihood_cad", "zscore"] = "likelihood_cad"

@@ -22,7 +22,7 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
   is reported as 0. The peak above decays, and a score saturates near 1, so a nightly spike of the
   same size beat the decayed peak every night, both in NAB's cloud metrics and in a real cron job.
   A week, so that a daily job is routine while it keeps coming, and news again after a quiet week.
-* O(1) per event and under 1 KB of state per series (no windows of raw values), so a dataflow can
+* O(1) per event and under 2 KB of state per series (no windows of raw values), so a dataflow can
   hold one instance per series for thousands of series.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
   missing value scores 0 with confidence 0 and is not learned; a zero-variance series has a scale
