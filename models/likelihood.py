@@ -17,11 +17,13 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
 * An incident is reported once, not on every row: a score that does not beat the recent peak
   (decaying with ``suppress_halflife`` events) is reported as 0. This alert de-duplication is what
   on-call wants and is worth ~10 NAB points.
-* A routine job is reported once, not every night: a score no larger than one at the same time of
-  day (the same ``seasonal_bins`` bin) within the last ``seasonal_memory`` periods (a week of days)
-  is reported as 0. The peak above decays, and a score saturates near 1, so a nightly spike of the
-  same size beat the decayed peak every night, both in NAB's cloud metrics and in a real cron job.
-  A week, so that a daily job is routine while it keeps coming, and news again after a quiet week.
+* A routine job is reported on two nights, not every night: once an alert-worthy excursion came at
+  the same time of day (the same ``seasonal_bins`` bin) on two earlier days within ``seasonal_memory``
+  periods (a week of days), a score no larger than theirs is reported as 0. The peak above decays, and
+  a score saturates near 1, so a nightly spike of the same size beat the decayed peak every night, in
+  NAB's cloud metrics as in a real cron job. Two days, so that one incident at the same hour as another
+  the day before still alerts; a week, so that a daily job is routine while it keeps coming and news
+  again after a quiet week.
 * O(1) per event and under 2 KB of state per series (no windows of raw values), so a dataflow can
   hold one instance per series for thousands of series.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
@@ -119,9 +121,11 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.peak = 0.0
         self.last_t: float | None = None
         self.season: list[float] = [0.0] * seasonal_bins
-        # the largest evidence per time-of-day bin, and when: a routine job's excursion (seasonal_memory)
+        # per time-of-day bin, alert-worthy excursions (seasonal_memory): the largest since the bin's
+        # memory last started, when the latest came, and when the one before it came on another day
         self.bin_peak: list[float] = [0.0] * seasonal_bins
-        self.bin_peak_t: list[float] = [0.0] * seasonal_bins
+        self.bin_peak_t: list[float] = [-math.inf] * seasonal_bins
+        self.bin_prev_t: list[float] = [-math.inf] * seasonal_bins
 
     def __repr__(self) -> str:
         return (
@@ -208,28 +212,30 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         if self.suppress_halflife > 0 and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
         elif self._routine(evidence, k, t):
-            score = 0.0  # no larger than one at this time of day in the last week: a routine job
+            score = 0.0  # no larger than on two earlier days at this time of day: a routine job
         return self._rescale(score)
 
     def _remember(self, evidence: float, k: int | None, t: float | None) -> None:
-        """Keep bin ``k``'s largest evidence of the last ``seasonal_memory`` periods.
+        """Note an alert-worthy excursion (``alert_evidence``) in time-of-day bin ``k``.
 
-        A routine excursion that would alert again (``alert_evidence``) keeps the memory a period
-        longer: a job that runs every night stays routine, not just for the week after its first run.
+        A bin whose latest excursion is older than ``seasonal_memory`` periods starts over; one that
+        comes half a period or more after the latest is on another day (the one before moves back).
         """
-        if evidence <= 0 or not self.seasonal_memory or k is None or t is None:
+        if evidence < self.alert_evidence or not self.seasonal_memory or k is None or t is None:
             return
-        if not self._routine(evidence, k, t):  # larger than the bin's, or the bin's is a week old
-            self.bin_peak[k], self.bin_peak_t[k] = evidence, t
-        elif evidence >= self.alert_evidence:
-            self.bin_peak_t[k] = t
+        if t - self.bin_peak_t[k] > self.seasonal_memory * self.seasonal_period_seconds:
+            self.bin_peak[k], self.bin_peak_t[k], self.bin_prev_t[k] = evidence, t, -math.inf
+            return
+        if t - self.bin_peak_t[k] >= 0.5 * self.seasonal_period_seconds:
+            self.bin_prev_t[k], self.bin_peak_t[k] = self.bin_peak_t[k], t
+        self.bin_peak[k] = max(self.bin_peak[k], evidence)
 
     def _routine(self, evidence: float, k: int | None, t: float | None) -> bool:
-        """Whether bin ``k`` saw evidence at least this large within ``seasonal_memory`` periods."""
+        """Whether bin ``k`` had excursions at least this large on two earlier days within the memory."""
         if not self.seasonal_memory or k is None or t is None:
             return False
-        fresh = t - self.bin_peak_t[k] <= self.seasonal_memory * self.seasonal_period_seconds
-        return fresh and evidence <= self.bin_peak[k]
+        recent = t - self.bin_prev_t[k] <= self.seasonal_memory * self.seasonal_period_seconds
+        return recent and evidence <= self.bin_peak[k]
 
     def _start(self, value: float, t: float | None) -> None:
         self.level = self.fast_mean = value

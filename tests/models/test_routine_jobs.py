@@ -47,10 +47,23 @@ def _alert_nights(detector: object, stream: list[tuple[float, float]]) -> list[i
     return nights
 
 
-def test_the_likelihood_part_reports_a_nightly_job_once_and_keeps_it_routine_past_a_week() -> None:
+def test_the_likelihood_part_reports_a_nightly_job_twice_and_keeps_it_routine_past_a_week() -> None:
+    """Nights 1 and 2 alert (a second incident at the same hour a day later is not yet routine)."""
     stream = _nights(10)
-    assert _alert_nights(LikelihoodDetector(), stream) == [1]  # 9 nights, the last 2 past the first week
+    assert _alert_nights(LikelihoodDetector(), stream) == [1, 2]  # 9 nights, the last 2 past the first week
     assert _alert_nights(LikelihoodDetector(seasonal_memory=0.0), stream) == list(range(1, 10))
+
+
+def test_two_runs_on_one_day_are_not_two_days() -> None:
+    """Routine needs two earlier days: two runs in the same hour of one day count as one."""
+    stream = _nights(4, every=100)  # one run, night 1 at 03:20
+    at = DAY + 44  # and another at 03:40 the same night
+    stream[at] = (stream[at][0], 1.5)
+    second = DAY * 2 + 40  # the next night at 03:20
+    stream[second] = (stream[second][0], 1.5)
+    detector = LikelihoodDetector()
+    scores = [score_learn(detector, {"value": v}, t).score for t, v in stream]
+    assert scores[DAY + 40] >= 0.5 and scores[second] >= 0.5
 
 
 def test_a_job_that_stops_for_more_than_a_week_is_news_again() -> None:
@@ -81,7 +94,7 @@ def test_the_default_goes_quiet_on_a_nightly_job() -> None:
 def test_snapshots_from_before_the_seasonal_memory_keep_alerting_every_night() -> None:
     """A pickle without the new state restores with ``seasonal_memory`` 0, as it was built."""
     old = LikelihoodDetector()
-    for key in ("seasonal_memory", "bin_peak", "bin_peak_t"):
+    for key in ("seasonal_memory", "bin_peak", "bin_peak_t", "bin_prev_t"):
         del old.__dict__[key]
     restored = pickle.loads(pickle.dumps(old))
     assert restored.seasonal_memory == 0.0
