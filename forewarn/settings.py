@@ -234,13 +234,13 @@ class DetectorSettings(_Section):
     """The online detector run per series by the dataflow."""
 
     # Latency and metric series: "likelihood_cad" (the default: models/ensemble.py, the larger of the
-    # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 67.6, above
+    # likelihood score and 0.9 x the contextual one, up only for latency; NAB online 67.1, above
     # "likelihood" on the held-out files and under gaps, up to ~17 KB per series, CAD's memory compiled
     # C on first use: FOREWARN_CAD_NATIVE=0 or no compiler runs it on numpy, same results, slower),
-    # "likelihood" (models/likelihood.py, NAB 58.1, reports each excursion once, <2 KB per series and
+    # "likelihood" (models/likelihood.py, NAB 57.5, reports each excursion once, <2 KB per series and
     # the least CPU: the choice for very many series on little CPU), "likelihood_record"
     # (models/record.py, the likelihood detector plus Numenta's record rule: a value 5 % of the span
-    # past every value seen scores 1.0; NAB online 60.2 but lower than "likelihood" on the held-out
+    # past every value seen scores 1.0; NAB online 59.7 but lower than "likelihood" on the held-out
     # files, bench/README.md), "cad" (models/cad.py, the contextual detector alone: also flags
     # ordinary values in an unseen order, NAB 65 with its range learned online; it has no direction,
     # so a latency that suddenly drops can be reported too) or "zscore" (models/zscore.py, a plain EW
