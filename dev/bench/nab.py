@@ -17,10 +17,11 @@ import pickle
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from forewarn.models.base import Detector, UsesPriors, as_finite, score_learn
 
@@ -141,16 +142,14 @@ def is_held_out(key: str) -> bool:
     return hashlib.sha256(name.encode()).digest()[0] * 10 // 256 < HELD_OUT_TENTHS
 
 
+_Part = TypeVar("_Part", bound=Hashable)  # what a labels file is cut by: held out or not, a group
+
+
 def write_split_labels(labels: Path, out_dir: Path) -> tuple[Path, Path]:
     """The labels JSON cut in two: ``labels_tuning.json`` and ``labels_held_out.json`` in ``out_dir``."""
-    windows = json.loads(labels.read_text())
-    tuning = {k: v for k, v in windows.items() if not is_held_out(k)}
-    held_out = {k: v for k, v in windows.items() if is_held_out(k)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = out_dir / "labels_tuning.json", out_dir / "labels_held_out.json"
-    for path, part in zip(paths, (tuning, held_out), strict=True):
-        path.write_text(json.dumps(part, indent=1))
-    return paths
+    files = {False: "labels_tuning.json", True: "labels_held_out.json"}
+    paths = _write_label_parts(labels, out_dir, is_held_out, files)
+    return paths[False], paths[True]
 
 
 def write_group_labels(labels: Path, data_dir: Path, out_dir: Path) -> dict[str, Path]:
@@ -159,16 +158,31 @@ def write_group_labels(labels: Path, data_dir: Path, out_dir: Path) -> dict[str,
     Why: one corpus score hides which kind of series a detector fails on (NAB's categories; a team's
     latency, error and resource gauges). Every group with files gets a file, windows or not.
     """
-    windows = json.loads(labels.read_text())
     groups = sorted(
         {p.relative_to(data_dir).parts[0] for p in corpus_files(data_dir) if p.parent != data_dir}
     )
+    return _write_label_parts(
+        labels,
+        out_dir,
+        lambda key: key.replace("\\", "/").split("/", 1)[0],
+        {group: f"labels_group_{group}.json" for group in groups},
+    )
+
+
+def _write_label_parts(
+    labels: Path, out_dir: Path, part_of: Callable[[str], _Part], files: dict[_Part, str]
+) -> dict[_Part, Path]:
+    """One windows JSON per part of ``files`` (part -> file name): the keys ``part_of`` puts there.
+
+    Written even when a part has no key, so the scorer sees every part.
+    """
+    windows = json.loads(labels.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for group in groups:
-        part = {k: v for k, v in windows.items() if k.replace("\\", "/").split("/", 1)[0] == group}
-        paths[group] = out_dir / f"labels_group_{group}.json"
-        paths[group].write_text(json.dumps(part, indent=1))
+    paths: dict[_Part, Path] = {}
+    for part, name in files.items():
+        paths[part] = out_dir / name
+        part_windows = {k: v for k, v in windows.items() if part_of(k) == part}
+        paths[part].write_text(json.dumps(part_windows, indent=1))
     return paths
 
 
