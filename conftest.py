@@ -18,7 +18,13 @@ import pytest
 from _pytest.doctest import DoctestModule
 
 ROOT = Path(__file__).resolve().parent
-DOCTESTED = (ROOT / "models", ROOT / "incidents" / "redact.py", ROOT / "pipeline" / "cardinality.py")
+DOCTESTED = (
+    ROOT / "models",
+    ROOT / "incidents" / "redact.py",
+    ROOT / "pipeline" / "cardinality.py",
+    ROOT / "pipeline" / "counters.py",
+    ROOT / "collect" / "metric_types.py",
+)
 _FOLDERS = {
     (ROOT / folder).resolve(): name
     for name, folder in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][

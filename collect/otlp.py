@@ -1,10 +1,12 @@
 """OpenTelemetry metrics in: an OTLP/HTTP ``ExportMetricsServiceRequest`` (protobuf or JSON) -> metric events.
 
 The messages are the official ones from PyPI's ``opentelemetry-proto``. Gauges and sums become
-``MetricSample``s, one per number data point: the value as sent (a cumulative sum stays cumulative,
-as Prometheus would scrape it). Histograms, exponential histograms and summaries are counted as
-dropped: forewarn's models read one number per series. The service is the resource's
-``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
+``MetricSample``s, one per number data point, with the value as sent. A monotonic sum with cumulative
+temporality (a counter) is marked ``cumulative``, so the dataflow models its rate; a delta sum is already
+an increase per interval, and a non-monotonic sum (an up-down counter) is a level, like a gauge.
+Histograms, exponential histograms and summaries are counted as dropped: forewarn's models read one
+number per series. The service is the resource's ``service.name`` (the OpenTelemetry convention), else
+the first configured label a point has.
 
 JSON (``application/json``) is OTLP's JSON encoding: protobuf's JSON mapping with lowerCamelCase keys,
 enums as integers, 64-bit integers as strings or numbers, and unknown fields ignored (as the spec asks of
@@ -24,6 +26,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_CUMULATIVE
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
@@ -101,6 +104,11 @@ def samples_from_export_request(
                     out.drop("bad_name", len(points))
                     continue
                 unit = metric.unit[:MAX_UNIT] or None
+                cumulative = (
+                    kind == "sum"
+                    and metric.sum.is_monotonic
+                    and metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
+                )
                 for point in points:
                     labels = {**resource, **_attributes(point.attributes)}
                     service = pick_service(labels, candidates, default_service)
@@ -128,6 +136,7 @@ def samples_from_export_request(
                                 unit=unit,
                                 timestamp=when,
                                 labels=labels,
+                                cumulative=cumulative,
                             )
                         )
                     except (ValueError, OverflowError, OSError, ValidationError):

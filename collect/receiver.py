@@ -37,13 +37,19 @@ from forewarn import __version__
 from forewarn.body_limit import BodyLimit
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.converted import Converted, NameFilter
+from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.otlp import (
     OtlpError,
     decode_export_request,
     decode_export_request_json,
     samples_from_export_request,
 )
-from forewarn.collect.remote_write import WriteRequestError, decode_write_request, samples_from_write_request
+from forewarn.collect.remote_write import (
+    WriteRequestError,
+    decode_write_request,
+    learn_metadata,
+    samples_from_write_request,
+)
 from forewarn.events import MetricSample
 from forewarn.kafka.publisher import Publisher
 from forewarn.security_headers import SecurityHeaders
@@ -90,6 +96,7 @@ def create_receiver(
     metrics = ReceiverMetrics(registry)
     keys = tuple(k.get_secret_value().encode() for k in config.keys)
     keep = NameFilter(config.metric_names)
+    types = MetricTypes(config.counter_suffixes)  # what remote_write's metadata said, per family
     app = FastAPI(title="forewarn receiver", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders, private_prefixes=())
@@ -134,6 +141,7 @@ def create_receiver(
             raise HTTPException(413, str(exc)) from None
         except WriteRequestError as exc:
             raise HTTPException(400, str(exc)) from None
+        learn_metadata(decoded, types)
         publish(
             "remote_write",
             samples_from_write_request(
@@ -141,6 +149,7 @@ def create_receiver(
                 service_labels=config.service_labels,
                 default_service=config.default_service,
                 keep=keep,
+                is_cumulative=types.is_cumulative,
             ),
         )
         return Response(status_code=204)

@@ -10,11 +10,13 @@ are a subset of Prometheus' ``prompb/types.proto`` and ``remote.proto``::
                            repeated Exemplar exemplars = 3; repeated Histogram histograms = 4; }
     message Label        { string name = 1; string value = 2; }
     message Sample       { double value = 1; int64 timestamp = 2; }  // timestamp: ms since the epoch
+    message MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
+                             string unit = 5; }   // the enum read as its number
 
 Why a descriptor built here rather than generated ``_pb2`` code: the official protobuf runtime
 parses the bytes (no hand-written wire decoder), while no protoc run, generated file or gencode /
-runtime version pairing has to be kept in step. Fields left out (metadata, exemplars, native
-histograms) are skipped by the parser as unknown fields, as protobuf intends. The descriptor lives
+runtime version pairing has to be kept in step. Fields left out (exemplars, native histograms) are
+skipped by the parser as unknown fields, as protobuf intends. The descriptor lives
 in a private pool, so another library that registers ``prometheus.WriteRequest`` cannot clash.
 """
 
@@ -31,9 +33,16 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.collect.metric_types import MetricTypes
 from forewarn.events import MetricSample
 
-__all__ = ["WriteRequest", "WriteRequestError", "decode_write_request", "samples_from_write_request"]
+__all__ = [
+    "WriteRequest",
+    "WriteRequestError",
+    "decode_write_request",
+    "learn_metadata",
+    "samples_from_write_request",
+]
 
 
 class WriteRequestError(ValueError):
@@ -58,7 +67,16 @@ def _message_classes() -> dict[str, Any]:
             ("labels", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Label"),
             ("samples", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Sample"),
         ],
-        "WriteRequest": [("timeseries", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.TimeSeries")],
+        "MetricMetadata": [
+            ("type", 1, F.TYPE_INT32, F.LABEL_OPTIONAL, ""),  # an enum on the wire is its varint
+            ("metric_family_name", 2, F.TYPE_STRING, F.LABEL_OPTIONAL, ""),
+            ("help", 4, F.TYPE_STRING, F.LABEL_OPTIONAL, ""),
+            ("unit", 5, F.TYPE_STRING, F.LABEL_OPTIONAL, ""),
+        ],
+        "WriteRequest": [
+            ("timeseries", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.TimeSeries"),
+            ("metadata", 3, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.MetricMetadata"),
+        ],
     }
     for message, fields in shapes.items():
         described = proto.message_type.add(name=message)
@@ -106,14 +124,29 @@ def _snappy_length(body: bytes) -> int:
     raise WriteRequestError("body is not snappy (block format): bad length preamble")
 
 
+def learn_metadata(request: Any, types: MetricTypes) -> int:
+    """Record the family types a request carries (Prometheus sends them apart from samples); their count."""
+    for metadata in request.metadata:
+        if metadata.metric_family_name:
+            types.learn(metadata.metric_family_name, metadata.type)
+    return len(request.metadata)
+
+
+def _never(_name: str) -> bool:
+    return False
+
+
 def samples_from_write_request(
     request: Any,
     *,
     service_labels: Iterable[str],
     default_service: str,
     keep: Callable[[str], bool] = NameFilter(()),
+    is_cumulative: Callable[[str], bool] = _never,
 ) -> Converted:
     """Every usable sample as a ``MetricSample``: name from ``__name__``, service from a label.
+
+    ``is_cumulative`` (by the name as sent) marks counters, whose rate the dataflow models.
 
     Dropped and counted, never fatal: a series without ``__name__``, names that do not fit forewarn's,
     names ``keep`` refuses, non-finite values (a stale marker is a NaN), and timestamps outside the
@@ -131,6 +164,7 @@ def samples_from_write_request(
             out.drop("filtered", len(series.samples))
             continue
         name = tame(raw_name)
+        cumulative = is_cumulative(raw_name)
         service = pick_service(labels, candidates, default_service)
         if name is None or service is None:
             out.drop("bad_name", len(series.samples))
@@ -143,7 +177,12 @@ def samples_from_write_request(
                 timestamp = datetime.fromtimestamp(sample.timestamp / 1000.0, tz=UTC)
                 out.events.append(
                     MetricSample(
-                        service=service, name=name, value=sample.value, timestamp=timestamp, labels=labels
+                        service=service,
+                        name=name,
+                        value=sample.value,
+                        timestamp=timestamp,
+                        labels=labels,
+                        cumulative=cumulative,
                     )
                 )
             except (ValueError, OverflowError, OSError, ValidationError):

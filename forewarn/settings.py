@@ -505,6 +505,9 @@ class ReceiverSettings(_Section):
     # Regexes (full match) of metric names to keep; empty keeps all. Prefer Prometheus'
     # write_relabel_configs, which keeps the rest off the wire too.
     metric_names: list[str] = Field(default_factory=list)
+    # remote_write names ending so are counters (their rate is modelled) until Prometheus' metadata
+    # says a family's type; [] leaves it to the metadata. OTLP says it per metric and needs neither.
+    counter_suffixes: list[str] = Field(default_factory=lambda: ["_total"])
     buffer_size: int = Field(100_000, ge=1)  # events held while Kafka is away (oldest dropped first)
 
 

@@ -37,6 +37,7 @@ from forewarn.models.ensemble import LikelihoodContextDetector
 from forewarn.models.likelihood import LikelihoodDetector
 from forewarn.models.record import RecordLikelihoodDetector
 from forewarn.models.zscore import EWFailureRate, EWZScore
+from forewarn.pipeline.counters import CounterReading, counter_rate
 from forewarn.pipeline.observations import Observation, Signal
 from forewarn.settings import DetectorSettings
 
@@ -129,26 +130,33 @@ class AlertState:
 
 @dataclass(frozen=True, slots=True)
 class SeriesSnapshot:
-    """What Bytewax recovery stores per series: the pickled detector and the alert state."""
+    """What Bytewax recovery stores per series: the pickled detector, the alert state, and for a
+    counter its last reading."""
 
     detector: bytes
     alert: AlertState
+    counter: CounterReading | None = None
 
 
 @dataclass(slots=True)
 class SeriesState:
-    """The live state of one series: its detector (mutated by learning) and its alert state."""
+    """The live state of one series: its detector (mutated by learning), its alert state, and for a
+    cumulative counter its last reading (the rate needs the one before)."""
 
     detector: Detector
     alert: AlertState
+    counter: CounterReading | None = None
 
     def snapshot(self) -> SeriesSnapshot:
         """Cheap and immutable: the simple detectors pickle to ~200 bytes; the alert is frozen."""
-        return SeriesSnapshot(pickle.dumps(self.detector, protocol=pickle.HIGHEST_PROTOCOL), self.alert)
+        detector = pickle.dumps(self.detector, protocol=pickle.HIGHEST_PROTOCOL)
+        return SeriesSnapshot(detector, self.alert, self.counter)
 
     @classmethod
     def restore(cls, snapshot: SeriesSnapshot) -> SeriesState:
-        return cls(detector=pickle.loads(snapshot.detector), alert=snapshot.alert)
+        # getattr: snapshots written before counters were modelled have no such slot
+        counter = getattr(snapshot, "counter", None)
+        return cls(detector=pickle.loads(snapshot.detector), alert=snapshot.alert, counter=counter)
 
 
 class DetectionEngine:
@@ -176,6 +184,12 @@ class DetectionEngine:
         """Score the observation, learn it, and return the detections it triggers (0 or 1)."""
         if self.is_late(state, observation):
             return state, []
+        if observation.cumulative:
+            at = observation.timestamp.timestamp()
+            rate, state.counter = counter_rate(state.counter, observation.value, at)
+            if rate is None:  # the first reading, or a resend of the last: no rate yet
+                return state, []
+            observation = observation._replace(value=rate)
         x = {observation.feature: observation.value}
         t = observation.timestamp.timestamp()
         detector = state.detector

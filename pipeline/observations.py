@@ -4,7 +4,8 @@ Why a separate step: a probe result carries two signals with different normal be
 the check took, and whether it failed), and each must be learned by its own detector state, keyed
 by its own series name so Bytewax routes it to one worker and keeps its order. Series names are
 ``<service>/<signal>``: ``auth/latency_ms``, ``auth/failure``, ``database/db_pool_in_use``,
-``auth/log_errors``.
+``auth/log_errors``. A cumulative counter is learned as its rate: ``web/rate(http_requests_total)``,
+a series of its own, so a sender that starts marking a counter never feeds rates to a level's model.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Observation(NamedTuple):
     value: float
     timestamp: datetime
     context: str | None = None
+    cumulative: bool = False  # value is a running total: the detection engine turns it into a rate
 
 
 def observations_from(event: TelemetryEvent) -> list[Observation]:
@@ -79,15 +81,20 @@ def _from_probe(probe: ProbeResult) -> list[Observation]:
 
 
 def _from_metric(sample: MetricSample) -> Observation:
-    name = f"metric.{sample.name}" if sample.name in _RESERVED else sample.name
+    if sample.cumulative:  # PromQL's spelling, which on-call people read at once
+        name = feature = f"rate({sample.name})"
+    else:
+        name = f"metric.{sample.name}" if sample.name in _RESERVED else sample.name
+        feature = sample.name
     return Observation(
         series=series_name(sample.service, name, sample.labels),
         service=sample.service,
         signal="metric",
-        feature=sample.name,
+        feature=feature,
         value=sample.value,
         timestamp=sample.timestamp,
         context=sample.unit,
+        cumulative=sample.cumulative,
     )
 
 

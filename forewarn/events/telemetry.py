@@ -76,13 +76,19 @@ class LogRecord(InputEvent):
 
 
 class MetricSample(InputEvent):
-    """One gauge or counter reading, e.g. ``db_pool_in_use`` or ``memory_bytes``."""
+    """One gauge or counter reading, e.g. ``db_pool_in_use`` or ``http_requests_total``.
+
+    ``cumulative`` marks a running total since some start (a Prometheus counter, an OTLP monotonic
+    cumulative sum): the dataflow models its rate per second, because the total itself only grows and
+    every new value would be past the range a detector has learned.
+    """
 
     kind: Literal["metric"] = "metric"
     name: Name
     value: float = Field(allow_inf_nan=False)
     unit: str | None = Field(default=None, max_length=32)
     labels: dict[str, str] = Field(default_factory=dict)
+    cumulative: bool = False
 
     def key(self) -> str:
         return f"{self.service}/{self.name}"

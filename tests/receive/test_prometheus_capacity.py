@@ -4,6 +4,9 @@ Two shapes exporters use: node-exporter's pair (``node_filesystem_avail_bytes`` 
 constant ``node_filesystem_size_bytes``, paired by default in ``forecast.capacities``) and a gauge with
 its total in a label (``app_memory_bytes{capacity="..."}``, configured here). Both go the whole way:
 scrape, remote_write (snappy + protobuf) to ``forewarn receive``, a real Kafka broker, ``forewarn run``.
+
+The same node counts requests (a counter and a histogram): the receiver marks them cumulative, the
+counter by its ``_total`` name at once, the histogram's ``_count`` once Prometheus' metadata has come.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from pydantic import SecretStr
 
 from forewarn.dev.prometheus_server import PrometheusServer
@@ -27,7 +30,7 @@ from tests.pipeline.kafka_process import start_dataflow
 
 from .receiver_process import start_receiver
 from .running import metrics_target, real_binaries
-from .test_prometheus_leak import KEY, prometheus_config
+from .test_prometheus_leak import KEY, metric_events, prometheus_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,7 +54,7 @@ class FillingNode:
     def full_at(self) -> float:
         return self.started + 70.0
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now = time.time()
         labels = ["device", "mountpoint"]
         size = GaugeMetricFamily("node_filesystem_size_bytes", "Filesystem size.", labels=labels)
@@ -60,7 +63,12 @@ class FillingNode:
         avail.add_metric(["/dev/sda1", "/var"], self.free_disk(now))
         memory = GaugeMetricFamily("app_memory_bytes", "Memory in use.", labels=["pod", "capacity"])
         memory.add_metric(["api-0", str(MEMORY_TOTAL)], self.used_memory(now))
-        yield from (size, avail, memory)
+        served = 50.0 * (now - self.started)  # 50 requests/s
+        requests = CounterMetricFamily("app_requests", "Requests served.")  # exposed as app_requests_total
+        requests.add_metric([], served)
+        latency = HistogramMetricFamily("app_request_seconds", "Request latency.")
+        latency.add_metric([], [("0.1", served * 0.9), ("+Inf", served)], sum_value=served * 0.05)
+        yield from (size, avail, memory, requests, latency)
 
 
 @pytest.fixture
@@ -103,6 +111,8 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
             log = prometheus.log_path.read_text()
         finally:
             prometheus.stop()
+        counted = metric_events(settings, "app_requests_total")
+        histogram_counts = metric_events(settings, "app_request_seconds_count")
     assert set(warned) == {disk, memory}, (
         f"warned on {sorted(warned)}\nreceiver:\n" + "\n".join(receiver.lines[-10:]) + log[-1500:]
     )
@@ -119,3 +129,6 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
         left = node.full_at() - at
         assert tte is not None and 0.5 * left < tte < 2.0 * left, (series, tte, left)
         print(f"{warning['reason']} (really full in {left:.0f} s)")
+    assert counted and all(e["cumulative"] for e in counted), "a _total counter is marked at once"
+    assert histogram_counts and histogram_counts[-1]["cumulative"], "metadata marked the histogram's count"
+    assert not any(e["cumulative"] for e in metric_events(settings, "node_filesystem_avail_bytes"))

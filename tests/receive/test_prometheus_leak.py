@@ -83,6 +83,8 @@ remote_write:
       batch_send_deadline: 1s
       min_backoff: 100ms
       max_backoff: 1s
+    metadata_config:
+      send_interval: 2s
 """
 
 

@@ -1,0 +1,65 @@
+"""Which remote-written metric names are cumulative counters, so the dataflow models their rate.
+
+Why two sources: Prometheus remote_write 1.0 sends each family's type (``MetricMetadata``) in requests of
+its own, every ``metadata_config.send_interval`` (1 min by default), apart from the samples. Until a
+family's type has come, the name decides: Prometheus' naming rules (and OpenMetrics, which requires it)
+end a counter's name in ``_total``. A type that has come always wins, so a gauge someone named
+``..._total`` is read as the gauge it is once its metadata arrives.
+
+>>> types = MetricTypes(["_total"])
+>>> types.is_cumulative("http_requests_total"), types.is_cumulative("request_seconds_count")
+(True, False)
+>>> types.learn("request_seconds", HISTOGRAM)
+>>> types.is_cumulative("request_seconds_count"), types.is_cumulative("request_seconds_bucket")
+(True, True)
+>>> types.learn("queue_items_total", GAUGE)
+>>> types.is_cumulative("queue_items_total")
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["COUNTER", "GAUGE", "HISTOGRAM", "SUMMARY", "MetricTypes"]
+
+# prompb's MetricMetadata.MetricType values
+UNKNOWN, COUNTER, GAUGE, HISTOGRAM, GAUGE_HISTOGRAM, SUMMARY, INFO, STATESET = range(8)
+
+# The sample names a family of each type writes, and whether each one is a running total.
+_SERIES: dict[int, tuple[tuple[str, bool], ...]] = {
+    COUNTER: (("", True), ("_total", True)),
+    GAUGE: (("", False),),
+    HISTOGRAM: (("_count", True), ("_sum", True), ("_bucket", True)),
+    SUMMARY: (("_count", True), ("_sum", True), ("", False)),
+    GAUGE_HISTOGRAM: (("_gcount", False), ("_gsum", False), ("_bucket", False)),
+    INFO: (("", False), ("_info", False)),
+    STATESET: (("", False),),
+}
+
+
+class MetricTypes:
+    """Names known from metadata (at most ``limit``, oldest forgotten first), else the suffix rule."""
+
+    def __init__(self, suffixes: Iterable[str], limit: int = 100_000) -> None:
+        self.suffixes = tuple(suffixes)
+        self.limit = limit
+        self._known: dict[str, bool] = {}
+
+    def learn(self, family: str, kind: int) -> None:
+        """Record a family's type; an unknown type (0, or one newer than this code) tells nothing."""
+        for suffix, cumulative in _SERIES.get(kind, ()):
+            name = family + suffix
+            self._known.pop(name, None)  # re-inserted last: recently described names are kept longest
+            self._known[name] = cumulative
+        while len(self._known) > self.limit:
+            del self._known[next(iter(self._known))]
+
+    def is_cumulative(self, name: str) -> bool:
+        known = self._known.get(name)
+        if known is not None:
+            return known
+        return bool(self.suffixes) and name.endswith(self.suffixes)
+
+    def __len__(self) -> int:
+        return len(self._known)
