@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.models import HAS_C_COMPILER
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 MAPPING: dict[str, str] = CONFIG["package-dir"]
@@ -96,7 +98,7 @@ def test_wheel_contains_and_imports_every_module(wheel: Path, tmp_path: Path) ->
         "    mod = importlib.import_module(m)\n"
         f"    assert mod.__file__.startswith({str(tmp_path / 'site')!r}), (m, mod.__file__)\n"
         "from forewarn.models import cad_native\n"
-        "assert cad_native.library() is not None, 'the C memory did not build from the wheel'\n"
+        f"assert cad_native.library() is not None or not {HAS_C_COMPILER}, 'the C memory did not build'\n"
         "print(len(mods))\n"
     )
     env = {

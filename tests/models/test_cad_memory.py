@@ -23,6 +23,7 @@ from forewarn.models.cad_memory import ContextMemory
 from forewarn.models.cad_native import NativeContextMemory, NativePlan
 from forewarn.models.cad_state import pack as _pack
 from forewarn.models.cad_state import unpack as _unpack
+from tests.models import NEEDS_C
 from tests.models import cad_memory_python as oracle
 
 pytestmark = pytest.mark.unit
@@ -57,7 +58,7 @@ def _real_shaped_stream(seed: int, steps: int, bits: int = 3) -> Iterator[tuple[
         yield quantiser._facts(value)
 
 
-MEMORIES = [pytest.param(ContextMemory, id="numpy"), pytest.param(NativeContextMemory, id="c")]
+MEMORIES = [pytest.param(ContextMemory, id="numpy"), pytest.param(NativeContextMemory, id="c", marks=NEEDS_C)]
 _FIELDS = ("raw", "sens", "zero", "zero_id", "selected", "active", "candidates", "next_left")
 
 

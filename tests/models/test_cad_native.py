@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import random
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from forewarn.models.cad_memory import ContextMemory
 from forewarn.models.cad_native import NativeContextMemory
 from forewarn.models.cad_state import pack as _pack
 from forewarn.models.cad_state import unpack as _unpack
+from tests.models import HAS_C_COMPILER
 from tests.models import cad_memory_python as oracle
 from tests.models.test_cad_memory import (
     T0,
@@ -37,12 +39,31 @@ from tests.models.test_cad_memory import (
 pytestmark = pytest.mark.unit
 
 
+# tests of what happens without the C memory: they need no compiler
+_WITHOUT_C = {
+    "test_disabled_by_env_runs_on_numpy",
+    "test_no_compiler_says_so_and_runs_on_numpy",
+    "test_the_build_goes_where_forewarns_cache_is",
+}
+
+
 @pytest.fixture(autouse=True)
-def _native() -> Iterator[None]:
-    """Every test starts from a fresh load decision (the library is cached per process)."""
+def _native(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts from a fresh load decision (the library is cached per process).
+
+    No compiler on the machine: the tests of the C memory are skipped, saying so, as forewarn then
+    runs on the numpy memory; a compiler that fails to build it is a failure.
+    """
     cad_native.library.cache_clear()
+    compiler = os.environ.get("CC", "cc")
+    if request.node.originalname in _WITHOUT_C:
+        yield
+        cad_native.library.cache_clear()
+        return
+    if not HAS_C_COMPILER:
+        pytest.skip(f"no C compiler ({compiler!r} is not on PATH): the C memory cannot be built here")
     if cad_native.library() is None:
-        pytest.fail("the C memory did not build: is cc installed? (see the log)")
+        pytest.fail(f"the C memory did not build with {compiler!r} (see the log)")
     yield
     cad_native.library.cache_clear()
 

@@ -12,6 +12,7 @@ from forewarn.models.cad import ContextDetector
 from forewarn.models.cad_memory import ContextMemory
 from forewarn.models.cad_native import NativeContextMemory
 from forewarn.models.cad_state import pack, unpack
+from tests.models import NEEDS_C
 from tests.models import cad_memory_python as oracle
 from tests.models.cad_state_v1 import pack_v1
 from tests.models.test_cad_memory import _assert_same_memory, _real_shaped_stream
@@ -32,7 +33,7 @@ def reference() -> Any:
     return _learned(oracle.ContextMemory(7, 15))
 
 
-@pytest.mark.parametrize("kind", ["oracle", "numpy", "c"])
+@pytest.mark.parametrize("kind", ["oracle", "numpy", pytest.param("c", marks=NEEDS_C)])
 def test_version_2_round_trips_every_memory(kind: str, reference: Any) -> None:
     make = {"oracle": oracle.ContextMemory, "numpy": ContextMemory, "c": NativeContextMemory}[kind]
     memory = _learned(make(7, 15))
@@ -86,6 +87,7 @@ def test_a_detector_pickle_is_version_2_and_restores() -> None:
     assert pickle.dumps(twin) == blob
 
 
+@NEEDS_C
 @pytest.mark.parametrize("max_contexts", [10, 2000])
 def test_the_c_body_is_the_python_body(max_contexts: int) -> None:
     """The C memory writes the snapshot body itself; byte for byte what the Python path writes."""
@@ -107,6 +109,7 @@ class _PythonView:
         return getattr(self._memory, name)
 
 
+@NEEDS_C
 def test_a_young_memory_is_stored_uncompressed_and_restores() -> None:
     memory = NativeContextMemory(7, 15)
     for facts in list(_real_shaped_stream(6, 4)):
@@ -116,6 +119,7 @@ def test_a_young_memory_is_stored_uncompressed_and_restores() -> None:
     _assert_same_memory(memory, unpack(blob))
 
 
+@NEEDS_C
 def test_the_c_restore_is_the_column_restore(reference: Any) -> None:
     """A recovery restores in C from the body; the same memory as the column-by-column restore."""
     from forewarn.models.cad_state import _unpack_v2_columns, pack_body
