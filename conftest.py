@@ -24,6 +24,7 @@ DOCTESTED = (
     ROOT / "pipeline" / "cardinality.py",
     ROOT / "pipeline" / "counters.py",
     ROOT / "collect" / "metric_types.py",
+    ROOT / "collect" / "interval_means.py",
 )
 _FOLDERS = {
     (ROOT / folder).resolve(): name

@@ -1,12 +1,13 @@
 """OpenTelemetry metrics in: an OTLP/HTTP ``ExportMetricsServiceRequest`` (protobuf or JSON) -> metric events.
 
-The messages are the official ones from PyPI's ``opentelemetry-proto``. Gauges and sums become
-``MetricSample``s, one per number data point, with the value as sent. A monotonic sum with cumulative
+The messages are the official ones from PyPI's ``opentelemetry-proto``. Each number data point of a
+gauge or a sum becomes one ``MetricSample``, with the value as sent. A monotonic sum with cumulative
 temporality (a counter) is marked ``cumulative``, so the dataflow models its rate; a delta sum is already
 an increase per interval, and a non-monotonic sum (an up-down counter) is a level, like a gauge.
-Histograms, exponential histograms and summaries are counted as dropped: forewarn's models read one
-number per series. The service is the resource's ``service.name`` (the OpenTelemetry convention), else
-the first configured label a point has.
+Histograms (explicit and exponential) and summaries give their count, their sum and the mean of the
+observations between two points: what auto-instrumentation reports for requests (rate and duration)
+arrives as histograms only. Their buckets and quantiles are not read. The service is the resource's
+``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
 
 JSON (``application/json``) is OTLP's JSON encoding: protobuf's JSON mapping with lowerCamelCase keys,
 enums as integers, 64-bit integers as strings or numbers, and unknown fields ignored (as the spec asks of
@@ -30,6 +31,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_C
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.collect.interval_means import IntervalMeans
 from forewarn.events import MetricSample
 
 __all__ = ["OtlpError", "decode_export_request", "decode_export_request_json", "samples_from_export_request"]
@@ -83,8 +85,15 @@ def samples_from_export_request(
     default_service: str,
     keep: Callable[[str], bool] = NameFilter(()),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    means: IntervalMeans | None = None,
 ) -> Converted:
-    """Every gauge and sum data point as a ``MetricSample``; the rest counted as dropped by reason."""
+    """Every number a gauge, sum, histogram or summary point gives, as a ``MetricSample``.
+
+    A histogram, exponential histogram or summary point gives ``<name>_count`` and ``<name>_sum`` (marked
+    cumulative when the point is), and ``<name>_mean``, the mean of the observations since the series'
+    last point (from ``means``, which remembers cumulative points; a delta point is its own interval).
+    What cannot be used is counted as dropped, by reason.
+    """
     out = Converted()
     candidates = [SERVICE_NAME, *service_labels]
     for resource_metrics in request.resource_metrics:
@@ -92,56 +101,91 @@ def samples_from_export_request(
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
-                if kind not in ("gauge", "sum"):
+                if kind not in _KINDS:
                     out.drop(f"unsupported_{kind or 'empty'}", _points(metric, kind))
                     continue
-                points = metric.gauge.data_points if kind == "gauge" else metric.sum.data_points
+                points = getattr(metric, kind).data_points
                 if not keep(metric.name):
                     out.drop("filtered", len(points))
                     continue
-                name = tame(metric.name)
-                if name is None:
+                if tame(metric.name) is None:
                     out.drop("bad_name", len(points))
                     continue
                 unit = metric.unit[:MAX_UNIT] or None
-                cumulative = (
-                    kind == "sum"
-                    and metric.sum.is_monotonic
-                    and metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
-                )
                 for point in points:
                     labels = {**resource, **_attributes(point.attributes)}
                     service = pick_service(labels, candidates, default_service)
-                    value = float(
-                        point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
-                    )
                     if service is None:
                         out.drop("bad_name")
                         continue
-                    if not math.isfinite(value):
-                        out.drop("not_finite")
-                        continue
                     labels.pop(SERVICE_NAME, None)
-                    try:
-                        when = (
-                            datetime.fromtimestamp(point.time_unix_nano / 1e9, tz=UTC)
-                            if point.time_unix_nano
-                            else now()
-                        )
-                        out.events.append(
-                            MetricSample(
-                                service=service,
-                                name=name,
-                                value=value,
-                                unit=unit,
-                                timestamp=when,
-                                labels=labels,
-                                cumulative=cumulative,
+                    for suffix, value, cumulative in _readings(kind, metric, point, service, labels, means):
+                        name = tame(metric.name + suffix)
+                        if name is None:
+                            out.drop("bad_name")
+                            continue
+                        if not math.isfinite(value):
+                            out.drop("not_finite")
+                            continue
+                        try:
+                            when = (
+                                datetime.fromtimestamp(point.time_unix_nano / 1e9, tz=UTC)
+                                if point.time_unix_nano
+                                else now()
                             )
-                        )
-                    except (ValueError, OverflowError, OSError, ValidationError):
-                        out.drop("bad_timestamp")
+                            out.events.append(
+                                MetricSample(
+                                    service=service,
+                                    name=name,
+                                    value=value,
+                                    unit=unit,
+                                    timestamp=when,
+                                    labels=labels,
+                                    cumulative=cumulative,
+                                )
+                            )
+                        except (ValueError, OverflowError, OSError, ValidationError):
+                            out.drop("bad_timestamp")
     return out
+
+
+_KINDS = frozenset({"gauge", "sum", "histogram", "exponential_histogram", "summary"})
+Reading = tuple[str, float, bool]  # name suffix, value, cumulative
+
+
+def _readings(
+    kind: str, metric: Any, point: Any, service: str, labels: dict[str, str], means: IntervalMeans | None
+) -> list[Reading]:
+    """The numbers one data point gives; see ``samples_from_export_request``."""
+    if kind == "gauge" or kind == "sum":
+        value = float(point.as_double if point.WhichOneof("value") == "as_double" else point.as_int)
+        cumulative = (
+            kind == "sum"
+            and metric.sum.is_monotonic
+            and metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
+        )
+        return [("", value, cumulative)]
+    # a summary is always cumulative; a histogram's sum is monotonic by the data model (it is left
+    # out when negative values were recorded)
+    cumulative = kind == "summary" or getattr(metric, kind).aggregation_temporality == (
+        AGGREGATION_TEMPORALITY_CUMULATIVE
+    )
+    count = float(point.count)
+    readings: list[Reading] = [("_count", count, cumulative)]
+    if kind != "summary" and not point.HasField("sum"):
+        return readings
+    total = float(point.sum)
+    readings.append(("_sum", total, cumulative))
+    if not cumulative:
+        mean = total / count if count > 0 else None
+    elif means is not None:
+        key = (service, metric.name, tuple(sorted(labels.items())))
+        mean = means.mean(key, count, total, point.start_time_unix_nano)
+    else:
+        mean = None
+    if mean is not None:
+        readings.append(("_mean", mean, False))
+    return readings
 
 
 def _points(metric: Any, kind: str | None) -> int:

@@ -52,10 +52,11 @@ def export_request(service: str | None = "checkout") -> ExportMetricsServiceRequ
     total.sum.data_points.add(as_int=1234, time_unix_nano=NOW_NS)
     histogram = metrics.add(name="http.server.duration", unit="ms")
     histogram.histogram.data_points.add(count=3, time_unix_nano=NOW_NS)
+    metrics.add(name="no.data")  # a metric with no data of a kind forewarn reads
     return request
 
 
-def test_gauges_and_sums_become_metric_events_and_histograms_are_counted_as_dropped() -> None:
+def test_gauges_sums_and_histograms_become_metric_events_and_the_rest_is_counted_as_dropped() -> None:
     converted = samples_from_export_request(
         export_request(), service_labels=["job"], default_service="unlabelled"
     )
@@ -63,10 +64,11 @@ def test_gauges_and_sums_become_metric_events_and_histograms_are_counted_as_drop
     assert [(s.service, s.name, s.value, s.unit) for s in samples] == [
         ("checkout", "memory_usage", 0.61, "1"),
         ("checkout", "http.server.requests", 1234.0, "{request}"),
+        ("checkout", "http.server.duration_count", 3.0, "ms"),  # no sum sent: no _sum, no _mean
     ]
     assert samples[0].labels == {"host.name": "node-1", "pod": "checkout-1"}
     assert abs(samples[0].timestamp.timestamp() - NOW_NS / 1e9) < 1e-3
-    assert dict(converted.dropped) == {"unsupported_histogram": 1}
+    assert dict(converted.dropped) == {"unsupported_empty": 1}
 
 
 def test_without_service_name_the_default_service_is_used() -> None:
@@ -101,11 +103,12 @@ def test_the_otlp_door_answers_with_a_partial_success_and_takes_gzip() -> None:
         assert response.status_code == 200 and response.headers["content-type"] == "application/x-protobuf"
         answer = ExportMetricsServiceResponse.FromString(response.content)
         assert answer.partial_success.rejected_data_points == 1
-        assert "unsupported_histogram 1" in answer.partial_success.error_message
-    assert len(publisher.sent) == 4
+        assert "unsupported_empty 1" in answer.partial_success.error_message
+    assert len(publisher.sent) == 6
     assert {(t, k) for t, k, _ in publisher.sent} == {
         (settings.topics.metrics, "checkout/memory_usage"),
         (settings.topics.metrics, "checkout/http.server.requests"),
+        (settings.topics.metrics, "checkout/http.server.duration_count"),
     }
     assert json.loads(publisher.sent[0][2])["kind"] == "metric"
     assert (
@@ -172,6 +175,7 @@ SPEC_SHAPED = {
                             "name": "http.server.duration",
                             "histogram": {"dataPoints": [{"count": "3", "timeUnixNano": str(NOW_NS)}]},
                         },
+                        {"name": "no.data"},
                     ],
                 }
             ],
@@ -203,12 +207,11 @@ def test_otlp_json_gives_the_same_events_as_protobuf_and_answers_in_json() -> No
     for response in answers:
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
         partial = response.json()["partialSuccess"]
-        assert (
-            int(partial["rejectedDataPoints"]) == 1 and "unsupported_histogram 1" in partial["errorMessage"]
-        )
+        assert int(partial["rejectedDataPoints"]) == 1 and "unsupported_empty 1" in partial["errorMessage"]
     events = [json.loads(value) for _, _, value in publisher.sent]
-    assert len(events) == 6
-    for first, second in (events[0:2], events[2:4], events[4:6]):
+    assert len(events) == 9
+    assert [e["name"] for e in events[2::3]] == ["http.server.duration_count"] * 3
+    for first, second in (events[0:2], events[3:5], events[6:8]):
         assert (first["service"], first["name"], first["value"], first["unit"]) == (
             "checkout",
             "memory_usage",

@@ -1,9 +1,10 @@
 """The official OpenTelemetry SDK and OTLP/HTTP exporter push metrics to ``forewarn receive``.
 
-Real sender, real socket: ``opentelemetry-sdk`` records a gauge, an up-down counter and a counter,
-and ``opentelemetry-exporter-otlp-proto-http`` posts them (protobuf, bearer key in its headers) to
-the receiver app, which turns gauges and sums into metric events. Kafka is a list here; the path to
-a real broker is the same publisher ``test_prometheus_leak.py`` runs.
+Real sender, real socket: ``opentelemetry-sdk`` records a gauge, an up-down counter, a counter and a
+histogram, and ``opentelemetry-exporter-otlp-proto-http`` posts them (protobuf, bearer key in its
+headers) to the receiver app, which turns them into metric events: the counter marked cumulative, the
+histogram as its count, its sum and the mean of the requests between two exports. Kafka is a list
+here; the path to a real broker is the same publisher ``test_prometheus_leak.py`` runs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip])
-def test_the_official_otlp_exporter_delivers_gauges_and_sums(compression: Compression) -> None:
+def test_the_official_otlp_exporter_delivers_gauges_sums_and_histograms(compression: Compression) -> None:
     settings = Settings(receiver=ReceiverSettings(keys=[SecretStr("otlp-key")]))
     publisher = ListPublisher()
     with serving(create_receiver(settings, publisher)) as url:
@@ -59,11 +60,34 @@ def test_the_official_otlp_exporter_delivers_gauges_and_sums(compression: Compre
         meter.create_observable_gauge("memory_usage", callbacks=[memory], unit="1")
         meter.create_up_down_counter("queue_depth").add(12, {"queue": "emails"})
         meter.create_counter("orders").add(3)
-        provider.force_flush()
+        duration = meter.create_histogram("http.server.duration", unit="ms")
+        for ms in (100.0, 300.0, 200.0):
+            duration.record(ms, {"http.route": "/checkout"})
+        provider.force_flush()  # the first export: the histogram's totals since its start
+        for ms in (1000.0, 1000.0):
+            duration.record(ms, {"http.route": "/checkout"})
+        provider.force_flush()  # the second: two requests of 1 s since the first
         provider.shutdown()
     assert results and all(r is MetricExportResult.SUCCESS for r in results)
-    events = {json.loads(v)["name"]: json.loads(v) for _, _, v in publisher.sent}
-    assert set(events) == {"memory_usage", "queue_depth", "orders"}
+    sent = [json.loads(v) for _, _, v in publisher.sent]
+    means = [e["value"] for e in sent if e["name"] == "http.server.duration_mean"]
+    assert means == [1000.0], "the mean of the requests between the two exports"
+    events = {e["name"]: e for e in sent}  # the last of each name
+    assert set(events) == {
+        "memory_usage",
+        "queue_depth",
+        "orders",
+        "http.server.duration_count",
+        "http.server.duration_sum",
+        "http.server.duration_mean",
+    }
+    assert (events["http.server.duration_count"]["value"], events["http.server.duration_sum"]["value"]) == (
+        5.0,
+        2600.0,
+    )
+    assert events["http.server.duration_mean"]["labels"]["http.route"] == "/checkout"
+    cumulative = {name for name, e in events.items() if e["cumulative"]}
+    assert cumulative == {"orders", "http.server.duration_count", "http.server.duration_sum"}
     assert {e["service"] for e in events.values()} == {"checkout"}
     assert events["memory_usage"]["value"] == 0.73 and events["memory_usage"]["unit"] == "1"
     assert events["memory_usage"]["labels"]["pod"] == "checkout-1"

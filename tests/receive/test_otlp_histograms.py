@@ -1,0 +1,109 @@
+"""OTLP histograms and summaries: their count, sum and the mean of each interval become metric events.
+
+Built from ``opentelemetry-proto``'s messages (the contract); the official SDK sending a histogram
+across two exports is in ``test_otlp_exporter.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AGGREGATION_TEMPORALITY_CUMULATIVE,
+    AGGREGATION_TEMPORALITY_DELTA,
+)
+
+from forewarn.collect.interval_means import IntervalMeans
+from forewarn.collect.otlp import samples_from_export_request
+from forewarn.events import MetricSample
+
+pytestmark = pytest.mark.unit
+
+NOW_NS = time.time_ns()
+START_NS = NOW_NS - 3_600 * 10**9
+
+
+def request_with(
+    kind: str, *points: dict[str, Any], temporality: int = AGGREGATION_TEMPORALITY_CUMULATIVE
+) -> Any:
+    request = ExportMetricsServiceRequest()
+    metric = (
+        request.resource_metrics.add().scope_metrics.add().metrics.add(name="http.server.duration", unit="s")
+    )
+    data = getattr(metric, kind)
+    if kind != "summary":
+        data.aggregation_temporality = temporality
+    for fields in points:
+        point = data.data_points.add(time_unix_nano=NOW_NS, start_time_unix_nano=START_NS, **fields)
+        point.attributes.add(key="http.route").value.string_value = "/checkout"
+    return request
+
+
+def convert(request: Any, means: IntervalMeans | None = None) -> dict[str, MetricSample]:
+    converted = samples_from_export_request(request, service_labels=[], default_service="web", means=means)
+    assert not converted.dropped
+    return {e.name: e for e in converted.events if isinstance(e, MetricSample)}
+
+
+def test_a_cumulative_histogram_gives_its_count_and_sum_as_counters_and_the_interval_mean() -> None:
+    means = IntervalMeans()
+    first = convert(request_with("histogram", {"count": 10, "sum": 2.0}), means)
+    assert {n: (e.value, e.cumulative) for n, e in first.items()} == {
+        "http.server.duration_count": (10.0, True),
+        "http.server.duration_sum": (2.0, True),
+    }, "a first point's totals may span days: no mean from it"
+    assert first["http.server.duration_count"].labels == {"http.route": "/checkout"}
+    assert first["http.server.duration_sum"].unit == "s"
+    second = convert(request_with("histogram", {"count": 14, "sum": 4.0}), means)
+    mean = second["http.server.duration_mean"]
+    assert (mean.value, mean.cumulative, mean.unit) == (0.5, False, "s")  # 4 requests took 2.0 s
+    idle = convert(request_with("histogram", {"count": 14, "sum": 4.0}), means)
+    assert "http.server.duration_mean" not in idle, "no request in the interval: no mean"
+
+
+def test_the_interval_mean_is_kept_per_series() -> None:
+    means = IntervalMeans()
+    convert(request_with("histogram", {"count": 10, "sum": 2.0}), means)
+    other = request_with("histogram", {"count": 100, "sum": 90.0})
+    other.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points[0].attributes[
+        0
+    ].value.string_value = "/search"
+    assert "http.server.duration_mean" not in convert(other, means), "another route is another series"
+    assert convert(request_with("histogram", {"count": 12, "sum": 3.0}), means)[
+        "http.server.duration_mean"
+    ].value == pytest.approx(0.5)
+
+
+def test_a_delta_histogram_is_its_own_interval() -> None:
+    delta = AGGREGATION_TEMPORALITY_DELTA
+    events = convert(request_with("histogram", {"count": 4, "sum": 1.0}, temporality=delta))
+    assert {n: (e.value, e.cumulative) for n, e in events.items()} == {
+        "http.server.duration_count": (4.0, False),
+        "http.server.duration_sum": (1.0, False),
+        "http.server.duration_mean": (0.25, False),
+    }
+    empty = convert(request_with("histogram", {"count": 0, "sum": 0.0}, temporality=delta))
+    assert set(empty) == {"http.server.duration_count", "http.server.duration_sum"}
+
+
+def test_exponential_histograms_and_summaries_give_the_same_three() -> None:
+    for kind in ("exponential_histogram", "summary"):
+        means = IntervalMeans()
+        convert(request_with(kind, {"count": 5, "sum": 1.0}), means)
+        events = convert(request_with(kind, {"count": 7, "sum": 2.0}), means)
+        assert {n: (e.value, e.cumulative) for n, e in events.items()} == {
+            "http.server.duration_count": (7.0, True),
+            "http.server.duration_sum": (2.0, True),
+            "http.server.duration_mean": (0.5, False),
+        }, kind
+
+
+def test_a_name_too_long_with_a_suffix_is_dropped_and_counted() -> None:
+    request = request_with("histogram", {"count": 1, "sum": 1.0})
+    request.resource_metrics[0].scope_metrics[0].metrics[0].name = "x" * 60  # 64 characters at most
+    converted = samples_from_export_request(request, service_labels=[], default_service="web")
+    assert [e.name for e in converted.events if isinstance(e, MetricSample)] == ["x" * 60 + "_sum"]
+    assert dict(converted.dropped) == {"bad_name": 1}, "_count made it 66 characters"
