@@ -136,6 +136,13 @@ def create_receiver(
         encoding = request.headers.get("content-encoding", "snappy").lower()
         if encoding != "snappy":
             raise HTTPException(415, f"Content-Encoding {encoding!r}: remote_write bodies are snappy")
+        message = _proto_message(request.headers.get("content-type", ""))
+        if message not in ("", V1_MESSAGE):
+            # remote write 2.0 asks a receiver to refuse a message it does not read with a 415
+            raise HTTPException(
+                415,
+                f"{message}: this receiver reads remote write 1.0 ({V1_MESSAGE}); set protobuf_message to it",
+            )
         body = await request.body()
         try:
             decoded = decode_write_request(body, max_decoded_bytes=config.max_decoded_bytes)
@@ -237,6 +244,18 @@ def create_receiver(
         return JSONResponse({"detail": f"internal error (request id {ident})"}, status_code=500)
 
     return app
+
+
+V1_MESSAGE = "prometheus.WriteRequest"
+
+
+def _proto_message(content_type: str) -> str:
+    """The ``proto=`` parameter of a remote-write Content-Type ("" when absent, as 1.0 senders send)."""
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.strip().partition("=")
+        if key.strip().lower() == "proto":
+            return value.strip().strip('"')
+    return ""
 
 
 _SOURCES = {"/api/v1/write": "remote_write", "/v1/metrics": "otlp", "/alertmanager/webhook": "alertmanager"}

@@ -153,6 +153,12 @@ def test_the_door_refuses_clearly(receiver: tuple[str, ListPublisher]) -> None:
         (anonymous, body, 401, "key"),
         ({**HEADERS, "Authorization": "Bearer wrong"}, body, 401, "key"),
         ({**HEADERS, "Content-Encoding": "gzip"}, body, 415, "snappy"),
+        (
+            {**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+            body,
+            415,
+            "remote write 1.0",
+        ),
         (HEADERS, b"\x05garbage", 400, "not snappy"),
         (HEADERS, b"\0" * 5000, 413, "4096"),
     ]
@@ -162,6 +168,8 @@ def test_the_door_refuses_clearly(receiver: tuple[str, ListPublisher]) -> None:
         assert words in response.json()["detail"]
     assert publisher.sent == []
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    v1 = {**HEADERS, "Content-Type": 'application/x-protobuf; proto="prometheus.WriteRequest"'}
+    assert httpx.post(f"{url}/api/v1/write", content=body, headers=v1).status_code == 204, "1.0, named"
 
 
 def test_no_keys_configured_refuses_every_push_and_says_why() -> None:
