@@ -23,7 +23,11 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
   a score saturates near 1, so a nightly spike of the same size beat the decayed peak every night, in
   NAB's cloud metrics as in a real cron job. Two days, so that one incident at the same hour as another
   the day before still alerts; a week, so that a daily job is routine while it keeps coming and news
-  again after a quiet week.
+  again after a quiet week. A weekly job (a Sunday backup) is routine the same way once it came on two
+  earlier weeks, at the same time of day within half a day, within ``weekly_memory`` weeks (a month).
+  "No larger" compares sizes, |value - expected|, and allows for the noise in a job's size: at most
+  ``routine_size`` (1.5) times the largest earlier run, so a job half again as large is news. Evidence
+  cannot say it: it saturates, and the same weekly job scored 0.953 one week and 0.958 the next.
 * O(1) per event and under 2 KB of state per series (no windows of raw values), so a dataflow can
   hold one instance per series for thousands of series.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
@@ -42,6 +46,8 @@ from collections.abc import Mapping
 
 from forewarn.models.base import AnomalyScore, Snapshottable, as_finite, normal_quantile
 from forewarn.models.river_compat import RiverDetector
+
+_WEEKLY_DAYS = 6  # days kept per time-of-day bin for the weekly rule: at most 24 x 6 x 2 floats
 
 
 class LikelihoodDetector(Snapshottable, RiverDetector):
@@ -75,6 +81,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         direction: str = "both",
         relative_floor: float = 1e-12,
         seasonal_memory: float = 7.0,
+        weekly_memory: float = 4.0,
+        routine_size: float = 1.5,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -84,8 +92,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             raise ValueError(f"alert_evidence must be in (0, 1), got {alert_evidence}")
         if raw_cap <= 0:
             raise ValueError(f"raw_cap must be > 0, got {raw_cap}")
-        if seasonal_memory < 0:
-            raise ValueError(f"seasonal_memory must be >= 0, got {seasonal_memory}")
+        if seasonal_memory < 0 or weekly_memory < 0:
+            raise ValueError(f"memories must be >= 0, got {seasonal_memory} and {weekly_memory}")
+        if routine_size < 1.0:
+            raise ValueError(f"routine_size must be >= 1, got {routine_size}")
         self.feature = feature
         self.level_alpha = level_alpha
         self.scale_alpha = scale_alpha
@@ -105,6 +115,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.direction = direction
         self.relative_floor = relative_floor
         self.seasonal_memory = seasonal_memory
+        self.weekly_memory = weekly_memory
+        self.routine_size = routine_size
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -121,11 +133,13 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.peak = 0.0
         self.last_t: float | None = None
         self.season: list[float] = [0.0] * seasonal_bins
-        # per time-of-day bin, alert-worthy excursions (seasonal_memory): the largest since the bin's
-        # memory last started, when the latest came, and when the one before it came on another day
-        self.bin_peak: list[float] = [0.0] * seasonal_bins
+        # per time-of-day bin, alert-worthy excursions (seasonal_memory): the largest size since the
+        # bin's memory last started, when the latest came, and when the one before it came on another day
+        self.bin_size: list[float] = [0.0] * seasonal_bins
         self.bin_peak_t: list[float] = [-math.inf] * seasonal_bins
         self.bin_prev_t: list[float] = [-math.inf] * seasonal_bins
+        # per bin, the last days with such excursions within weekly_memory: [t, size, t, size, ...]
+        self.bin_days: list[list[float]] = [[] for _ in range(seasonal_bins)]
 
     def __repr__(self) -> str:
         return (
@@ -135,7 +149,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             f"raw_cap={self.raw_cap}, history_alpha={self.history_alpha}, "
             f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
             f"alert_evidence={self.alert_evidence}, direction={self.direction!r}, "
-            f"relative_floor={self.relative_floor}, seasonal_memory={self.seasonal_memory})"
+            f"relative_floor={self.relative_floor}, seasonal_memory={self.seasonal_memory}, "
+            f"weekly_memory={self.weekly_memory}, routine_size={self.routine_size})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -146,7 +161,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         t = self._clock(t)
         k = self._bin_of(t)
         expected = self._expected_at(k)
-        return self._scored(self._evidence(value, expected), expected, self._peak_decay(), k, t)
+        evidence = self._evidence(value, expected)
+        return self._scored(evidence, abs(value - expected), expected, self._peak_decay(), k, t)
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
@@ -190,16 +206,16 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         raw = self._capped(z, value, expected)
         evidence = self._evidence_of(value, expected, raw, z)
         decay = self._peak_decay()
-        score = self._scored_value(evidence, decay, k, t)
+        score = self._scored_value(evidence, abs(value - expected), decay, k, t)
         confidence = self.confidence()
         self._learn(value, t, k, expected, raw, evidence if self.suppress_halflife > 0 else 0.0, decay)
         return score, confidence, expected
 
     def _scored(
-        self, evidence: float, expected: float, decay: float, k: int | None, t: float | None
+        self, evidence: float, size: float, expected: float, decay: float, k: int | None, t: float | None
     ) -> AnomalyScore:
         """The reported score of ``evidence``: 0 unless it beats the recent peak, then rescaled."""
-        score = self._scored_value(evidence, decay, k, t)
+        score = self._scored_value(evidence, size, decay, k, t)
         return AnomalyScore(
             score=score,
             confidence=self.confidence(),
@@ -207,35 +223,81 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             expected=expected,
         )
 
-    def _scored_value(self, evidence: float, decay: float, k: int | None, t: float | None) -> float:
+    def _scored_value(
+        self, evidence: float, size: float, decay: float, k: int | None, t: float | None
+    ) -> float:
+        """``evidence`` reported, or 0: the same incident as the recent peak, or a routine job (of
+        ``size``, the value's distance from the expected one)."""
         score = evidence
         if self.suppress_halflife > 0 and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
-        elif self._routine(evidence, k, t):
-            score = 0.0  # no larger than on two earlier days at this time of day: a routine job
+        elif self._routine(evidence, size, k, t):
+            score = 0.0  # no larger than on two earlier days (or weeks) at this time of day: a routine job
         return self._rescale(score)
 
-    def _remember(self, evidence: float, k: int | None, t: float | None) -> None:
-        """Note an alert-worthy excursion (``alert_evidence``) in time-of-day bin ``k``.
+    def _remember(self, evidence: float, size: float, k: int | None, t: float | None) -> None:
+        """Note an alert-worthy excursion (``alert_evidence``) of ``size`` in time-of-day bin ``k``.
 
         A bin whose latest excursion is older than ``seasonal_memory`` periods starts over; one that
         comes half a period or more after the latest is on another day (the one before moves back).
+        The bin's days within ``weekly_memory`` weeks are kept too (the last ``_WEEKLY_DAYS``).
         """
         if evidence < self.alert_evidence or not self.seasonal_memory or k is None or t is None:
             return
-        if t - self.bin_peak_t[k] > self.seasonal_memory * self.seasonal_period_seconds:
-            self.bin_peak[k], self.bin_peak_t[k], self.bin_prev_t[k] = evidence, t, -math.inf
+        period = self.seasonal_period_seconds
+        if self.weekly_memory:
+            self._remember_day(self.bin_days[k], size, t)
+        if t - self.bin_peak_t[k] > self.seasonal_memory * period:
+            self.bin_size[k], self.bin_peak_t[k], self.bin_prev_t[k] = size, t, -math.inf
             return
-        if t - self.bin_peak_t[k] >= 0.5 * self.seasonal_period_seconds:
+        if t - self.bin_peak_t[k] >= 0.5 * period:
             self.bin_prev_t[k], self.bin_peak_t[k] = self.bin_peak_t[k], t
-        self.bin_peak[k] = max(self.bin_peak[k], evidence)
+        self.bin_size[k] = max(self.bin_size[k], size)
 
-    def _routine(self, evidence: float, k: int | None, t: float | None) -> bool:
-        """Whether bin ``k`` had excursions at least this large on two earlier days within the memory."""
+    def _remember_day(self, days: list[float], size: float, t: float) -> None:
+        if days and t - days[-2] < 0.5 * self.seasonal_period_seconds:  # the same day: its largest
+            days[-1] = max(days[-1], size)
+            return
+        days.extend((t, size))
+        horizon = t - self.weekly_memory * 7 * self.seasonal_period_seconds
+        while days and (days[0] < horizon or len(days) > 2 * _WEEKLY_DAYS):
+            del days[:2]
+
+    def _routine(self, evidence: float, size: float, k: int | None, t: float | None) -> bool:
+        """Whether bin ``k`` had excursions about as large (``routine_size``) on two earlier days within
+        the memory, or on two earlier weeks at whole weeks before this one."""
         if not self.seasonal_memory or k is None or t is None:
             return False
-        recent = t - self.bin_prev_t[k] <= self.seasonal_memory * self.seasonal_period_seconds
-        return recent and evidence <= self.bin_peak[k]
+        period = self.seasonal_period_seconds
+        recent = t - self.bin_prev_t[k] <= self.seasonal_memory * period
+        if recent and size <= self.routine_size * self.bin_size[k]:
+            return True
+        if not self.weekly_memory:
+            return False
+        days, week, weeks, top = self.bin_days[k], 7 * period, 0, 0.0
+        for i in range(0, len(days), 2):
+            ago = t - days[i]
+            whole = round(ago / week)
+            if whole >= 1 and abs(ago - whole * week) <= 0.5 * period and ago <= self.weekly_memory * week:
+                weeks += 1
+                top = max(top, days[i + 1])
+        return weeks >= 2 and size <= self.routine_size * top
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Snapshots of the release before sizes kept evidence in ``bin_peak``: that memory starts over,
+        in sizes, with this release's weekly rule; older ones keep ``seasonal_memory`` 0 (class value)."""
+        self.__dict__.update(state)
+        if "bin_days" not in state:
+            self.bin_days = [[] for _ in range(self.seasonal_bins)]
+        if "bin_peak" in state and "bin_size" not in state:
+            del self.__dict__["bin_peak"]
+            bins, fresh = self.seasonal_bins, LikelihoodDetector()
+            self.bin_size, self.bin_peak_t, self.bin_prev_t = (
+                [0.0] * bins,
+                [-math.inf] * bins,
+                [-math.inf] * bins,
+            )
+            self.weekly_memory, self.routine_size = fresh.weekly_memory, fresh.routine_size
 
     def _start(self, value: float, t: float | None) -> None:
         self.level = self.fast_mean = value
@@ -257,7 +319,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
-            self._remember(evidence, k, t)
+            self._remember(evidence, abs(value - expected), k, t)
         if self.n >= 3:
             # long-run distribution of surprise: EW mean/variance (Welford-style)
             a = max(self.history_alpha, 1.0 / (self.n_hist + 1))
@@ -332,6 +394,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     # snapshots from before the parameter existed restore with the value they were built with
     relative_floor = 1e-6
     seasonal_memory = 0.0
+    weekly_memory = 0.0
+    routine_size = 1.0
 
     def _floor(self) -> float:
         """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).

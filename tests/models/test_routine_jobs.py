@@ -1,4 +1,6 @@
-"""A nightly job is reported on its first night, not every night: both parts of the default learn it.
+"""A nightly job is reported on its first nights, not every night: both parts of the default learn it.
+
+A weekly one too (the likelihood part), and a run clearly larger than the usual ones is still news.
 
 Why: in NAB's cloud metrics (``ec2_cpu_utilization_24ae8d``, ``_c6585a``) a spike at ~03:20 every
 night alarmed every night, from both parts. The likelihood part's decaying peak let a spike of the
@@ -94,8 +96,49 @@ def test_the_default_goes_quiet_on_a_nightly_job() -> None:
 def test_snapshots_from_before_the_seasonal_memory_keep_alerting_every_night() -> None:
     """A pickle without the new state restores with ``seasonal_memory`` 0, as it was built."""
     old = LikelihoodDetector()
-    for key in ("seasonal_memory", "bin_peak", "bin_peak_t", "bin_prev_t"):
+    for key in ("seasonal_memory", "bin_size", "bin_peak_t", "bin_prev_t", "bin_days", "weekly_memory"):
         del old.__dict__[key]
+    del old.__dict__["routine_size"]
     restored = pickle.loads(pickle.dumps(old))
     assert restored.seasonal_memory == 0.0
     assert _alert_nights(restored, _nights(4)) == [1, 2, 3]
+
+
+def test_snapshots_that_kept_evidence_per_bin_learn_the_sizes_afresh() -> None:
+    """The last release kept each bin's largest evidence (``bin_peak``); sizes are not in it."""
+    old = LikelihoodDetector()
+    for key in ("bin_size", "bin_days", "weekly_memory", "routine_size"):
+        del old.__dict__[key]
+    old.__dict__["bin_peak"] = [0.95] * old.seasonal_bins
+    restored = pickle.loads(pickle.dumps(old))
+    assert "bin_peak" not in restored.__dict__ and restored.bin_size == [0.0] * 24
+    assert (restored.weekly_memory, restored.routine_size) == (4.0, 1.5)
+    assert _alert_nights(restored, _nights(5)) == [1, 2]
+
+
+def _weeks(weeks: int, nights: tuple[int, ...] = ()) -> list[tuple[float, float]]:
+    """A job at 03:20 every 7th night from night 1, or on ``nights`` when given."""
+    stream = _nights(7 * weeks + 1, every=10_000)  # no job, but the same noise
+    for night in nights or tuple(range(1, 7 * weeks + 1, 7)):
+        at = DAY * night + 40
+        stream[at] = (stream[at][0], 1.5)
+    return stream
+
+
+def test_a_weekly_job_is_reported_on_two_weeks_and_then_is_routine() -> None:
+    stream = _weeks(6)  # nights 1, 8, 15, 22, 29, 36
+    assert _alert_nights(LikelihoodDetector(), stream) == [1, 8]
+    assert _alert_nights(LikelihoodDetector(weekly_memory=0.0), stream) == [1, 8, 15, 22, 29, 36]
+
+
+def test_a_weekly_job_on_another_weekday_is_news() -> None:
+    assert _alert_nights(LikelihoodDetector(), _weeks(3, nights=(1, 8, 16))) == [1, 8, 16]
+
+
+def test_a_job_half_again_as_large_as_its_runs_is_news() -> None:
+    """Sizes, not evidence: evidence saturates, so a job four times as large scored as a routine one."""
+    for value, nights in ((1.9, [1, 2]), (4.1, [1, 2, 5])):  # 1.3x and 3x the usual 1.3 above normal
+        stream = _nights(7)
+        at = DAY * 5 + 40
+        stream[at] = (stream[at][0], value)
+        assert _alert_nights(LikelihoodDetector(), stream) == nights, value
