@@ -28,8 +28,8 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
   "No larger" compares sizes, |value - expected|, and allows for the noise in a job's size: at most
   ``routine_size`` (1.5) times the largest earlier run, so a job half again as large is news. Evidence
   cannot say it: it saturates, and the same weekly job scored 0.953 one week and 0.958 the next.
-* O(1) per event and under 2 KB of state per series (no windows of raw values), so a dataflow can
-  hold one instance per series for thousands of series.
+* O(1) per event and a few KB of state per series (no windows of raw values; the routine memory holds
+  at most 6 days per time-of-day bin), so a dataflow can hold one instance per series for thousands.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
   missing value scores 0 with confidence 0 and is not learned; a zero-variance series has a scale
   floor; a late event is scored but does not move the clock.

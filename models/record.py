@@ -18,7 +18,7 @@ no score; tested).
   every few values, and those records are its shape, not news.
 * A record is scored once: the extremes move with it, so a climb alerts again only after another
   5 % of the span. It follows the likelihood's ``direction`` (a new low latency is no incident).
-* Gaps (missing, NaN) are skipped as by the likelihood detector; state stays under 2 KB a series.
+* Gaps (missing, NaN) are skipped as by the likelihood detector; state stays a few KB a series.
 
 Measured with ``forewarn bench nab --protocol online`` (``bench/README.md``): more than the likelihood
 detector alone on all of NAB and on the tuning files, but less on the held-out files, and the same
