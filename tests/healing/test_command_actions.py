@@ -84,14 +84,26 @@ def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path: Path) 
         action.run(params, _ctx(ActionSettings(command_allowlist=[script])))
     assert err.value.retryable
     grandchild = int(pidfile.read_text())
-    for _ in range(100):  # the kernel reaps it asynchronously
-        try:
-            os.kill(grandchild, 0)
-        except ProcessLookupError:
+    for _ in range(250):  # the signal lands asynchronously
+        if not _alive(grandchild):
             break
         time.sleep(0.02)
     else:
         pytest.fail(f"the grandchild {grandchild} survived the timeout")
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely unreaped: a killed grandchild is a zombie until PID 1 reaps it, which a
+    container's init may do seconds later (a full suite once saw it outlast a 2 s wait)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): exists is all we can know
+    return state != "Z"
 
 
 def test_a_failing_command_fails_the_step_with_its_redacted_stderr(tmp_path: Path) -> None:

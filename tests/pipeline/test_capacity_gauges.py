@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from forewarn.events import Detection, MetricSample, ProbeResult
 from forewarn.pipeline.forecasting import ForecastEngine, ForecastState, GaugeObservation, gauge_observations
 from forewarn.settings import DetectorSettings, ForecastSettings, GaugeCapacity
+from tests.pipeline.engines import drive
 
 from .conftest import WALL, at
 
@@ -33,12 +34,8 @@ def engine(settings: ForecastSettings | None = None) -> ForecastEngine:
 
 
 def run(eng: ForecastEngine, observations: list[GaugeObservation]) -> tuple[ForecastState, list[object]]:
-    state = eng.new_state(observations[0])
-    out: list[object] = []
-    for o in observations:
-        state, items = eng.step(state, o)
-        out.extend(items)
-    return state, out
+    state, out = drive(eng, observations)
+    return state, list(out)
 
 
 def test_a_paired_metric_feeds_the_gauges_series_as_a_capacity_update() -> None:

@@ -13,6 +13,7 @@ from forewarn.pipeline.counters import CounterReading, counter_rate
 from forewarn.pipeline.detection import AlertState, DetectionEngine, SeriesSnapshot, SeriesState
 from forewarn.pipeline.observations import Observation, observations_from
 from forewarn.settings import DetectorSettings
+from tests.pipeline.engines import drive
 
 pytestmark = pytest.mark.unit
 
@@ -45,12 +46,7 @@ def totals(n: int, burst: range = range(0), seed: int = 1) -> list[float]:
 
 
 def run(engine: DetectionEngine, observations: list[Observation]) -> tuple[SeriesState, list[Detection]]:
-    state = engine.new_state(observations[0])
-    found: list[Detection] = []
-    for observation in observations:
-        state, detections = engine.step(state, observation)
-        found.extend(detections)
-    return state, found
+    return drive(engine, observations)
 
 
 def test_the_rate_follows_prometheus_rules_for_first_reading_resets_and_resends() -> None:

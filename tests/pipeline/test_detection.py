@@ -13,6 +13,7 @@ from forewarn.models.base import AnomalyScore
 from forewarn.pipeline.detection import DetectionEngine, SeriesState
 from forewarn.pipeline.observations import Observation, observations_from
 from forewarn.settings import DetectorSettings
+from tests.pipeline.engines import drive
 
 pytestmark = pytest.mark.unit
 
@@ -40,12 +41,7 @@ def engine(**settings: float) -> DetectionEngine:
 
 
 def run(eng: DetectionEngine, observations: list[Observation]) -> list[Detection]:
-    state = eng.new_state(observations[0])
-    out: list[Detection] = []
-    for obs in observations:
-        state, detections = eng.step(state, obs)
-        out.extend(detections)
-    return out
+    return drive(eng, observations)[1]
 
 
 # --- series extraction -------------------------------------------------------------------------

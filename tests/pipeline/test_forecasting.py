@@ -32,6 +32,7 @@ from forewarn.pipeline.forecasting import (
 from forewarn.pipeline.metrics import PipelineMetrics
 from forewarn.settings import DetectorSettings, ForecastSettings, PipelineSettings, Settings
 from tests.factories import demo_pool_usage
+from tests.pipeline.engines import drive
 
 from .conftest import WALL, at
 
@@ -50,12 +51,7 @@ def obs(seconds: float, value: float, series: str = "database/db_pool_usage") ->
 
 
 def run(eng: ForecastEngine, observations: list[GaugeObservation]) -> list[ForecastEvent | Detection]:
-    state = eng.new_state(observations[0])
-    out: list[ForecastEvent | Detection] = []
-    for o in observations:
-        state, items = eng.step(state, o)
-        out.extend(items)
-    return out
+    return drive(eng, observations)[1]
 
 
 def detections(items: list[ForecastEvent | Detection]) -> list[Detection]:
