@@ -25,6 +25,7 @@ DOCTESTED = (
     ROOT / "pipeline" / "counters.py",
     ROOT / "collect" / "metric_types.py",
     ROOT / "collect" / "interval_means.py",
+    ROOT / "collect" / "histogram_pairs.py",
 )
 _FOLDERS = {
     (ROOT / folder).resolve(): name

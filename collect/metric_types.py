@@ -15,6 +15,8 @@ end a counter's name in ``_total``. A type that has come always wins, so a gauge
 >>> types.learn("queue_items_total", GAUGE)
 >>> types.is_cumulative("queue_items_total")
 False
+>>> types.histogram_part("request_seconds_sum"), types.histogram_part("queue_items_total")
+(('request_seconds', False), None)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class MetricTypes:
         self.suffixes = tuple(suffixes)
         self.limit = limit
         self._known: dict[str, bool] = {}
+        self._histograms: dict[str, None] = {}  # families of histograms and summaries, in learning order
 
     def learn(self, family: str, kind: int) -> None:
         """Record a family's type; an unknown type (0, or one newer than this code) tells nothing."""
@@ -54,6 +57,19 @@ class MetricTypes:
             self._known[name] = cumulative
         while len(self._known) > self.limit:
             del self._known[next(iter(self._known))]
+        self._histograms.pop(family, None)
+        if kind in (HISTOGRAM, SUMMARY):
+            self._histograms[family] = None
+            if len(self._histograms) > self.limit:
+                del self._histograms[next(iter(self._histograms))]
+
+    def histogram_part(self, name: str) -> tuple[str, bool] | None:
+        """``(family, is_count)`` when ``name`` is the ``_count`` or ``_sum`` of a histogram or summary
+        family known from metadata; else None."""
+        for suffix, is_count in (("_count", True), ("_sum", False)):
+            if name.endswith(suffix) and name[: -len(suffix)] in self._histograms:
+                return name[: -len(suffix)], is_count
+        return None
 
     def is_cumulative(self, name: str) -> bool:
         known = self._known.get(name)

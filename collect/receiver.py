@@ -37,6 +37,7 @@ from forewarn import __version__
 from forewarn.body_limit import BodyLimit
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.converted import Converted, NameFilter
+from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.otlp import (
@@ -99,6 +100,7 @@ def create_receiver(
     keep = NameFilter(config.metric_names)
     types = MetricTypes(config.counter_suffixes)  # what remote_write's metadata said, per family
     means = IntervalMeans()  # each OTLP cumulative histogram's last point, for its interval mean
+    pairs = HistogramPairs(types)  # each remote-written histogram's last scrape, for its interval mean
     app = FastAPI(title="forewarn receiver", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders, private_prefixes=())
@@ -159,6 +161,7 @@ def create_receiver(
                 default_service=config.default_service,
                 keep=keep,
                 is_cumulative=types.is_cumulative,
+                pairs=pairs,
             ),
         )
         return Response(status_code=204)

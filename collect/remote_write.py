@@ -33,6 +33,7 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.events import MetricSample
 
@@ -143,10 +144,12 @@ def samples_from_write_request(
     default_service: str,
     keep: Callable[[str], bool] = NameFilter(()),
     is_cumulative: Callable[[str], bool] = _never,
+    pairs: HistogramPairs | None = None,
 ) -> Converted:
     """Every usable sample as a ``MetricSample``: name from ``__name__``, service from a label.
 
-    ``is_cumulative`` (by the name as sent) marks counters, whose rate the dataflow models.
+    ``is_cumulative`` (by the name as sent) marks counters, whose rate the dataflow models. ``pairs``
+    adds ``<family>_mean`` for a histogram or summary once a scrape's ``_count`` and ``_sum`` are in.
 
     Dropped and counted, never fatal: a series without ``__name__``, names that do not fit forewarn's,
     names ``keep`` refuses, non-finite values (a stale marker is a NaN), and timestamps outside the
@@ -169,6 +172,8 @@ def samples_from_write_request(
         if name is None or service is None:
             out.drop("bad_name", len(series.samples))
             continue
+        paired = pairs is not None and pairs.types.histogram_part(raw_name) is not None
+        identity = (service, tuple(sorted(labels.items()))) if paired else None
         for sample in series.samples:
             if not math.isfinite(sample.value):
                 out.drop("not_finite")
@@ -187,4 +192,28 @@ def samples_from_write_request(
                 )
             except (ValueError, OverflowError, OSError, ValidationError):
                 out.drop("bad_timestamp")
+                continue
+            if pairs is not None and paired:
+                _add_mean(
+                    out,
+                    pairs.add(raw_name, identity, sample.timestamp, sample.value),
+                    service,
+                    labels,
+                    timestamp,
+                )
     return out
+
+
+def _add_mean(
+    out: Converted, found: tuple[str, float] | None, service: str, labels: dict[str, str], timestamp: datetime
+) -> None:
+    """Publish a histogram's interval mean (``HistogramPairs.add``'s answer), if there is one."""
+    if found is None:
+        return
+    name = tame(found[0])
+    if name is None:
+        out.drop("bad_name")
+        return
+    out.events.append(
+        MetricSample(service=service, name=name, value=found[1], timestamp=timestamp, labels=labels)
+    )

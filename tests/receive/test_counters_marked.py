@@ -142,3 +142,43 @@ def test_the_remote_write_door_remembers_metadata_sent_apart_from_samples(
         ("latency_seconds_count", True),
         ("queue_items_total", False),
     ]
+
+
+def test_a_histograms_count_and_sum_give_its_mean_once_its_metadata_has_come(
+    receiver: tuple[str, ListPublisher],
+) -> None:
+    """Prometheus' shards may send a scrape's _count and _sum in different requests: they are paired."""
+    url, publisher = receiver
+    labels = {"job": "web", "route": "/checkout"}
+
+    def push(*series: tuple[dict[str, str], list[tuple[float, int]]]) -> None:
+        response = httpx.post(f"{url}/api/v1/write", content=write_request(*series), headers=HEADERS)
+        assert response.status_code == 204, response.text
+
+    def part(name: str, value: float, at: int) -> tuple[dict[str, str], list[tuple[float, int]]]:
+        return {"__name__": name, **labels}, [(value, NOW_MS + at)]
+
+    push(part("latency_seconds_count", 10.0, 0), part("latency_seconds_sum", 2.0, 0))  # no metadata yet
+    metadata = WriteRequest()
+    metadata.metadata.add(type=HISTOGRAM, metric_family_name="latency_seconds")
+    response = httpx.post(
+        f"{url}/api/v1/write",
+        content=bytes(cramjam.snappy.compress_raw(metadata.SerializeToString())),
+        headers=HEADERS,
+    )
+    assert response.status_code == 204
+    push(
+        part("latency_seconds_count", 14.0, 15_000), part("latency_seconds_sum", 4.0, 15_000)
+    )  # the first pair
+    push(part("latency_seconds_count", 20.0, 30_000))  # half a scrape...
+    push(part("latency_seconds_sum", 4.3, 30_000))  # ...and its other half, in another request
+    push(part("latency_seconds_count", 25.0, 45_000))  # a half whose other half never comes
+    push(part("latency_seconds_count", 30.0, 60_000), part("latency_seconds_sum", 5.3, 60_000))
+    means = [json.loads(v) for _, _, v in publisher.sent if json.loads(v)["name"] == "latency_seconds_mean"]
+    assert [round(m["value"], 6) for m in means] == [0.05, 0.1]  # 0.3 s over 6, then 1.0 s over 10
+    assert means[0]["labels"] == labels and not means[0]["cumulative"]
+    sums = [json.loads(v) for _, _, v in publisher.sent if json.loads(v)["name"] == "latency_seconds_sum"]
+    assert [m["timestamp"] for m in means] == [
+        sums[2]["timestamp"],
+        sums[3]["timestamp"],
+    ]  # the scrapes' times

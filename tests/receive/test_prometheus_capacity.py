@@ -6,7 +6,8 @@ its total in a label (``app_memory_bytes{capacity="..."}``, configured here). Bo
 scrape, remote_write (snappy + protobuf) to ``forewarn receive``, a real Kafka broker, ``forewarn run``.
 
 The same node counts requests (a counter and a histogram): the receiver marks them cumulative, the
-counter by its ``_total`` name at once, the histogram's ``_count`` once Prometheus' metadata has come.
+counter by its ``_total`` name at once, the histogram's ``_count`` once Prometheus' metadata has come,
+and from then on publishes the histogram's mean between two scrapes (every request takes 50 ms here).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
             prometheus.stop()
         counted = metric_events(settings, "app_requests_total")
         histogram_counts = metric_events(settings, "app_request_seconds_count")
+        histogram_means = metric_events(settings, "app_request_seconds_mean")
     assert set(warned) == {disk, memory}, (
         f"warned on {sorted(warned)}\nreceiver:\n" + "\n".join(receiver.lines[-10:]) + log[-1500:]
     )
@@ -131,4 +133,6 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
         print(f"{warning['reason']} (really full in {left:.0f} s)")
     assert counted and all(e["cumulative"] for e in counted), "a _total counter is marked at once"
     assert histogram_counts and histogram_counts[-1]["cumulative"], "metadata marked the histogram's count"
+    assert histogram_means, "no mean from the histogram's _sum and _count"
+    assert all(abs(e["value"] - 0.05) < 1e-6 for e in histogram_means), histogram_means[:3]  # 50 ms each
     assert not any(e["cumulative"] for e in metric_events(settings, "node_filesystem_avail_bytes"))
