@@ -10,11 +10,12 @@ metadata (:class:`~forewarn.collect.metric_types.MetricTypes`): before it has co
 >>> from forewarn.collect.metric_types import HISTOGRAM, MetricTypes
 >>> types = MetricTypes(["_total"]); types.learn("latency_seconds", HISTOGRAM)
 >>> pairs, web = HistogramPairs(types), ("web", ())
->>> [pairs.add("latency_seconds_count", web, 1000, 10.0), pairs.add("latency_seconds_sum", web, 1000, 2.0)]
+>>> count, total = types.histogram_part("latency_seconds_count"), types.histogram_part("latency_seconds_sum")
+>>> [pairs.add(count, web, 1000, 10.0), pairs.add(total, web, 1000, 2.0)]
 [None, None]
->>> pairs.add("latency_seconds_sum", web, 16000, 4.0) is None  # half of the next scrape
+>>> pairs.add(total, web, 16000, 4.0) is None  # half of the next scrape
 True
->>> pairs.add("latency_seconds_count", web, 16000, 14.0)  # 4 requests took 2.0 s
+>>> pairs.add(count, web, 16000, 14.0)  # 4 requests took 2.0 s
 ('latency_seconds_mean', 0.5)
 """
 
@@ -45,15 +46,15 @@ class HistogramPairs:
         self.means = IntervalMeans(limit)
         self._halves: OrderedDict[Hashable, _Half] = OrderedDict()
 
-    def add(self, name: str, series: Hashable, t_ms: int, value: float) -> tuple[str, float] | None:
+    def add(
+        self, part: tuple[str, bool], series: Hashable, t_ms: int, value: float
+    ) -> tuple[str, float] | None:
         """``(family + "_mean", mean)`` once a scrape's count and sum are both in; else None.
 
-        ``series`` identifies the series apart from its name (service and labels). A part of a newer
-        scrape replaces a half that never found its other half.
+        ``part`` is ``MetricTypes.histogram_part`` of the sample's name, ``series`` what identifies the
+        series apart from its name (service and labels). A part of a newer scrape replaces a half that
+        never found its other half.
         """
-        part = self.types.histogram_part(name)
-        if part is None:
-            return None
         family, is_count = part
         key = (family, series)
         half = self._halves.pop(key, None)

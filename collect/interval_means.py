@@ -56,6 +56,3 @@ class IntervalMeans:
             return total / count if count > 0 else None
         observed = count - last.observations
         return (total - last.total) / observed if observed > 0 else None
-
-    def __len__(self) -> int:
-        return len(self._last)

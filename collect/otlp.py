@@ -108,6 +108,8 @@ def samples_from_export_request(
                 if not keep(metric.name):
                     out.drop("filtered", len(points))
                     continue
+                # forewarn's name of each number this kind of point gives, tamed once per metric
+                names = {suffix: tame(metric.name + suffix) for suffix in _SUFFIXES[kind]}
                 if tame(metric.name) is None:
                     out.drop("bad_name", len(points))
                     continue
@@ -120,7 +122,7 @@ def samples_from_export_request(
                         continue
                     labels.pop(SERVICE_NAME, None)
                     for suffix, value, cumulative in _readings(kind, metric, point, service, labels, means):
-                        name = tame(metric.name + suffix)
+                        name = names[suffix]
                         if name is None:
                             out.drop("bad_name")
                             continue
@@ -149,7 +151,15 @@ def samples_from_export_request(
     return out
 
 
-_KINDS = frozenset({"gauge", "sum", "histogram", "exponential_histogram", "summary"})
+_DISTRIBUTION = ("_count", "_sum", "_mean")
+_SUFFIXES = {
+    "gauge": ("",),
+    "sum": ("",),
+    "histogram": _DISTRIBUTION,
+    "exponential_histogram": _DISTRIBUTION,
+    "summary": _DISTRIBUTION,
+}
+_KINDS = frozenset(_SUFFIXES)
 Reading = tuple[str, float, bool]  # name suffix, value, cumulative
 
 

@@ -125,12 +125,11 @@ def _snappy_length(body: bytes) -> int:
     raise WriteRequestError("body is not snappy (block format): bad length preamble")
 
 
-def learn_metadata(request: Any, types: MetricTypes) -> int:
-    """Record the family types a request carries (Prometheus sends them apart from samples); their count."""
+def learn_metadata(request: Any, types: MetricTypes) -> None:
+    """Record the family types a request carries (Prometheus sends them apart from samples)."""
     for metadata in request.metadata:
         if metadata.metric_family_name:
             types.learn(metadata.metric_family_name, metadata.type)
-    return len(request.metadata)
 
 
 def _never(_name: str) -> bool:
@@ -172,8 +171,8 @@ def samples_from_write_request(
         if name is None or service is None:
             out.drop("bad_name", len(series.samples))
             continue
-        paired = pairs is not None and pairs.types.histogram_part(raw_name) is not None
-        identity = (service, tuple(sorted(labels.items()))) if paired else None
+        part = pairs.types.histogram_part(raw_name) if pairs is not None else None
+        identity = (service, tuple(sorted(labels.items()))) if part is not None else None
         for sample in series.samples:
             if not math.isfinite(sample.value):
                 out.drop("not_finite")
@@ -193,10 +192,10 @@ def samples_from_write_request(
             except (ValueError, OverflowError, OSError, ValidationError):
                 out.drop("bad_timestamp")
                 continue
-            if pairs is not None and paired:
+            if pairs is not None and part is not None:
                 _add_mean(
                     out,
-                    pairs.add(raw_name, identity, sample.timestamp, sample.value),
+                    pairs.add(part, identity, sample.timestamp, sample.value),
                     service,
                     labels,
                     timestamp,

@@ -48,6 +48,8 @@ from forewarn.models.base import AnomalyScore, Snapshottable, as_finite, normal_
 from forewarn.models.river_compat import RiverDetector
 
 _WEEKLY_DAYS = 6  # days kept per time-of-day bin for the weekly rule: at most 24 x 6 x 2 floats
+_WEEKLY_MEMORY = 4.0  # the defaults of the routine rule, also given to snapshots that had none
+_ROUTINE_SIZE = 1.5
 
 
 class LikelihoodDetector(Snapshottable, RiverDetector):
@@ -81,8 +83,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         direction: str = "both",
         relative_floor: float = 1e-12,
         seasonal_memory: float = 7.0,
-        weekly_memory: float = 4.0,
-        routine_size: float = 1.5,
+        weekly_memory: float = _WEEKLY_MEMORY,
+        routine_size: float = _ROUTINE_SIZE,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -161,8 +163,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         t = self._clock(t)
         k = self._bin_of(t)
         expected = self._expected_at(k)
-        evidence = self._evidence(value, expected)
-        return self._scored(evidence, abs(value - expected), expected, self._peak_decay(), k, t)
+        return self._scored(self._evidence(value, expected), value, expected, self._peak_decay(), k, t)
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         value = self._value(x)
@@ -206,16 +207,16 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         raw = self._capped(z, value, expected)
         evidence = self._evidence_of(value, expected, raw, z)
         decay = self._peak_decay()
-        score = self._scored_value(evidence, abs(value - expected), decay, k, t)
+        score = self._scored_value(evidence, value, expected, decay, k, t)
         confidence = self.confidence()
         self._learn(value, t, k, expected, raw, evidence if self.suppress_halflife > 0 else 0.0, decay)
         return score, confidence, expected
 
     def _scored(
-        self, evidence: float, size: float, expected: float, decay: float, k: int | None, t: float | None
+        self, evidence: float, value: float, expected: float, decay: float, k: int | None, t: float | None
     ) -> AnomalyScore:
         """The reported score of ``evidence``: 0 unless it beats the recent peak, then rescaled."""
-        score = self._scored_value(evidence, size, decay, k, t)
+        score = self._scored_value(evidence, value, expected, decay, k, t)
         return AnomalyScore(
             score=score,
             confidence=self.confidence(),
@@ -224,19 +225,21 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         )
 
     def _scored_value(
-        self, evidence: float, size: float, decay: float, k: int | None, t: float | None
+        self, evidence: float, value: float, expected: float, decay: float, k: int | None, t: float | None
     ) -> float:
-        """``evidence`` reported, or 0: the same incident as the recent peak, or a routine job (of
-        ``size``, the value's distance from the expected one)."""
+        """``evidence`` reported, or 0: the same incident as the recent peak, or a routine job."""
         score = evidence
         if self.suppress_halflife > 0 and score <= self.peak * decay:
             score = 0.0  # not above the recent peak: the same incident, already reported
-        elif self._routine(evidence, size, k, t):
+        elif self._routine(abs(value - expected), k, t):
             score = 0.0  # no larger than on two earlier days (or weeks) at this time of day: a routine job
         return self._rescale(score)
 
-    def _remember(self, evidence: float, size: float, k: int | None, t: float | None) -> None:
-        """Note an alert-worthy excursion (``alert_evidence``) of ``size`` in time-of-day bin ``k``.
+    def _remember(
+        self, evidence: float, value: float, expected: float, k: int | None, t: float | None
+    ) -> None:
+        """Note an alert-worthy excursion (``alert_evidence``) in time-of-day bin ``k``, by its size
+        (the value's distance from the expected one).
 
         A bin whose latest excursion is older than ``seasonal_memory`` periods starts over; one that
         comes half a period or more after the latest is on another day (the one before moves back).
@@ -244,7 +247,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         """
         if evidence < self.alert_evidence or not self.seasonal_memory or k is None or t is None:
             return
-        period = self.seasonal_period_seconds
+        period, size = self.seasonal_period_seconds, abs(value - expected)
         if self.weekly_memory:
             self._remember_day(self.bin_days[k], size, t)
         if t - self.bin_peak_t[k] > self.seasonal_memory * period:
@@ -263,9 +266,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         while days and (days[0] < horizon or len(days) > 2 * _WEEKLY_DAYS):
             del days[:2]
 
-    def _routine(self, evidence: float, size: float, k: int | None, t: float | None) -> bool:
-        """Whether bin ``k`` had excursions about as large (``routine_size``) on two earlier days within
-        the memory, or on two earlier weeks at whole weeks before this one."""
+    def _routine(self, size: float, k: int | None, t: float | None) -> bool:
+        """Whether bin ``k`` had excursions about as large as ``size`` (within ``routine_size``) on two
+        earlier days within the memory, or on two earlier weeks at whole weeks before this one."""
         if not self.seasonal_memory or k is None or t is None:
             return False
         period = self.seasonal_period_seconds
@@ -291,13 +294,13 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             self.bin_days = [[] for _ in range(self.seasonal_bins)]
         if "bin_peak" in state and "bin_size" not in state:
             del self.__dict__["bin_peak"]
-            bins, fresh = self.seasonal_bins, LikelihoodDetector()
+            bins = self.seasonal_bins
             self.bin_size, self.bin_peak_t, self.bin_prev_t = (
                 [0.0] * bins,
                 [-math.inf] * bins,
                 [-math.inf] * bins,
             )
-            self.weekly_memory, self.routine_size = fresh.weekly_memory, fresh.routine_size
+            self.weekly_memory, self.routine_size = _WEEKLY_MEMORY, _ROUTINE_SIZE
 
     def _start(self, value: float, t: float | None) -> None:
         self.level = self.fast_mean = value
@@ -319,7 +322,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
-            self._remember(evidence, abs(value - expected), k, t)
+            self._remember(evidence, value, expected, k, t)
         if self.n >= 3:
             # long-run distribution of surprise: EW mean/variance (Welford-style)
             a = max(self.history_alpha, 1.0 / (self.n_hist + 1))

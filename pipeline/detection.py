@@ -184,14 +184,13 @@ class DetectionEngine:
         """Score the observation, learn it, and return the detections it triggers (0 or 1)."""
         if self.is_late(state, observation):
             return state, []
+        t = observation.timestamp.timestamp()
         if observation.cumulative:
-            at = observation.timestamp.timestamp()
-            rate, state.counter = counter_rate(state.counter, observation.value, at)
+            rate, state.counter = counter_rate(state.counter, observation.value, t)
             if rate is None:  # the first reading, or a resend of the last: no rate yet
                 return state, []
             observation = observation._replace(value=rate)
         x = {observation.feature: observation.value}
-        t = observation.timestamp.timestamp()
         detector = state.detector
         explain_one = getattr(detector, "explain_one", None)
         facts: dict[str, float] = {}

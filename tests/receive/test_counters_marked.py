@@ -115,25 +115,30 @@ def test_the_oldest_described_names_are_forgotten_past_the_limit() -> None:
     assert types.is_cumulative("b_total")
 
 
+def _push(url: str, body: bytes) -> None:
+    response = httpx.post(f"{url}/api/v1/write", content=body, headers=HEADERS)
+    assert response.status_code == 204, response.text
+
+
+def _metadata(*families: tuple[int, str]) -> bytes:
+    """A request of metadata only, as Prometheus sends it apart from the samples."""
+    request = WriteRequest()
+    for kind, family in families:
+        request.metadata.add(type=kind, metric_family_name=family, help=f"{family}.")
+    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+
 def test_the_remote_write_door_remembers_metadata_sent_apart_from_samples(
     receiver: tuple[str, ListPublisher],
 ) -> None:
     url, publisher = receiver
-
-    def push(body: bytes) -> None:
-        response = httpx.post(f"{url}/api/v1/write", content=body, headers=HEADERS)
-        assert response.status_code == 204, response.text
-
     samples = write_request(
         ({"__name__": "latency_seconds_count", "job": "web"}, [(40.0, NOW_MS)]),
         ({"__name__": "queue_items_total", "job": "web"}, [(5.0, NOW_MS)]),
     )
-    push(samples)
-    metadata = WriteRequest()
-    metadata.metadata.add(type=HISTOGRAM, metric_family_name="latency_seconds", help="Latency.")
-    metadata.metadata.add(type=GAUGE, metric_family_name="queue_items_total")
-    push(bytes(cramjam.snappy.compress_raw(metadata.SerializeToString())))
-    push(samples)
+    _push(url, samples)
+    _push(url, _metadata((HISTOGRAM, "latency_seconds"), (GAUGE, "queue_items_total")))
+    _push(url, samples)
     sent = [json.loads(value) for _, _, value in publisher.sent]
     marks = [(e["name"], e["cumulative"]) for e in sent]
     assert marks == [
@@ -152,21 +157,13 @@ def test_a_histograms_count_and_sum_give_its_mean_once_its_metadata_has_come(
     labels = {"job": "web", "route": "/checkout"}
 
     def push(*series: tuple[dict[str, str], list[tuple[float, int]]]) -> None:
-        response = httpx.post(f"{url}/api/v1/write", content=write_request(*series), headers=HEADERS)
-        assert response.status_code == 204, response.text
+        _push(url, write_request(*series))
 
     def part(name: str, value: float, at: int) -> tuple[dict[str, str], list[tuple[float, int]]]:
         return {"__name__": name, **labels}, [(value, NOW_MS + at)]
 
     push(part("latency_seconds_count", 10.0, 0), part("latency_seconds_sum", 2.0, 0))  # no metadata yet
-    metadata = WriteRequest()
-    metadata.metadata.add(type=HISTOGRAM, metric_family_name="latency_seconds")
-    response = httpx.post(
-        f"{url}/api/v1/write",
-        content=bytes(cramjam.snappy.compress_raw(metadata.SerializeToString())),
-        headers=HEADERS,
-    )
-    assert response.status_code == 204
+    _push(url, _metadata((HISTOGRAM, "latency_seconds")))
     push(
         part("latency_seconds_count", 14.0, 15_000), part("latency_seconds_sum", 4.0, 15_000)
     )  # the first pair
