@@ -26,6 +26,7 @@ DOCTESTED = (
     ROOT / "collect" / "metric_types.py",
     ROOT / "collect" / "interval_means.py",
     ROOT / "collect" / "histogram_pairs.py",
+    ROOT / "collect" / "histogram_buckets.py",
 )
 _FOLDERS = {
     (ROOT / folder).resolve(): name

@@ -6,7 +6,9 @@ temporality (a counter) is marked ``cumulative``, so the dataflow models its rat
 an increase per interval, and a non-monotonic sum (an up-down counter) is a level, like a gauge.
 Histograms (explicit and exponential) and summaries give their count, their sum and the mean of the
 observations between two points: what auto-instrumentation reports for requests (rate and duration)
-arrives as histograms only. Their buckets and quantiles are not read. The service is the resource's
+arrives as histograms only. An explicit-bucket histogram also gives its quantiles between two points
+(``<name>_p99``, read as PromQL's ``histogram_quantile`` reads buckets); an exponential histogram's
+buckets and a summary's quantiles are not read. The service is the resource's
 ``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
 
 JSON (``application/json``) is OTLP's JSON encoding: protobuf's JSON mapping with lowerCamelCase keys,
@@ -31,6 +33,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_C
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.collect.histogram_buckets import PointQuantiles, quantile_name
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.events import MetricSample
 
@@ -86,13 +89,15 @@ def samples_from_export_request(
     keep: Callable[[str], bool] = NameFilter(()),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     means: IntervalMeans | None = None,
+    quantiles: PointQuantiles | None = None,
 ) -> Converted:
     """Every number a gauge, sum, histogram or summary point gives, as a ``MetricSample``.
 
     A histogram, exponential histogram or summary point gives ``<name>_count`` and ``<name>_sum`` (marked
     cumulative when the point is), and ``<name>_mean``, the mean of the observations since the series'
     last point (from ``means``, which remembers cumulative points; a delta point is its own interval).
-    What cannot be used is counted as dropped, by reason.
+    An explicit-bucket histogram's point also gives its quantiles over that interval (``<name>_p99``,
+    from ``quantiles``). What cannot be used is counted as dropped, by reason.
     """
     out = Converted()
     candidates = [SERVICE_NAME, *service_labels]
@@ -109,7 +114,10 @@ def samples_from_export_request(
                     out.drop("filtered", len(points))
                     continue
                 # forewarn's name of each number this kind of point gives, tamed once per metric
-                names = {suffix: tame(metric.name + suffix) for suffix in _SUFFIXES[kind]}
+                suffixes = _SUFFIXES[kind]
+                if kind == "histogram" and quantiles is not None:
+                    suffixes += tuple(quantile_name("", q) for q in quantiles.quantiles)
+                names = {suffix: tame(metric.name + suffix) for suffix in suffixes}
                 if tame(metric.name) is None:
                     out.drop("bad_name", len(points))
                     continue
@@ -121,7 +129,10 @@ def samples_from_export_request(
                         out.drop("bad_name")
                         continue
                     labels.pop(SERVICE_NAME, None)
-                    for suffix, value, cumulative in _readings(kind, metric, point, service, labels, means):
+                    readings = _readings(kind, metric, point, service, labels, means)
+                    if kind == "histogram" and quantiles is not None:
+                        readings += _quantiles(metric, point, service, labels, quantiles)
+                    for suffix, value, cumulative in readings:
                         name = names[suffix]
                         if name is None:
                             out.drop("bad_name")
@@ -196,6 +207,21 @@ def _readings(
     if mean is not None:
         readings.append(("_mean", mean, False))
     return readings
+
+
+def _quantiles(
+    metric: Any, point: Any, service: str, labels: dict[str, str], quantiles: PointQuantiles
+) -> list[Reading]:
+    """An explicit-bucket histogram point's quantiles, as readings named by their suffix (``_p99``)."""
+    found = quantiles.read(
+        (service, metric.name, tuple(sorted(labels.items()))),
+        "",
+        tuple(point.explicit_bounds),
+        tuple(point.bucket_counts),
+        point.start_time_unix_nano,
+        metric.histogram.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE,
+    )
+    return [(suffix, value, False) for suffix, value in found]
 
 
 def _points(metric: Any, kind: str | None) -> int:

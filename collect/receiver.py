@@ -37,6 +37,7 @@ from forewarn import __version__
 from forewarn.body_limit import BodyLimit
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.converted import Converted, NameFilter
+from forewarn.collect.histogram_buckets import BucketQuantiles, PointQuantiles
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.collect.metric_types import MetricTypes
@@ -101,6 +102,8 @@ def create_receiver(
     types = MetricTypes(config.counter_suffixes)  # what remote_write's metadata said, per family
     means = IntervalMeans()  # each OTLP cumulative histogram's last point, for its interval mean
     pairs = HistogramPairs(types)  # each remote-written histogram's last scrape, for its interval mean
+    buckets = BucketQuantiles(config.histogram_quantiles)  # and its buckets, for its quantiles
+    points = PointQuantiles(config.histogram_quantiles)  # each OTLP histogram's buckets, likewise
     app = FastAPI(title="forewarn receiver", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders, private_prefixes=())
@@ -162,6 +165,8 @@ def create_receiver(
                 keep=keep,
                 is_cumulative=types.is_cumulative,
                 pairs=pairs,
+                buckets=buckets if config.histogram_quantiles else None,
+                keep_buckets=config.keep_buckets or not config.histogram_quantiles,
             ),
         )
         return Response(status_code=204)
@@ -190,6 +195,7 @@ def create_receiver(
             keep=keep,
             now=now,
             means=means,
+            quantiles=points if config.histogram_quantiles else None,
         )
         publish("otlp", converted)
         answer = ExportMetricsServiceResponse()

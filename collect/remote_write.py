@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import cramjam
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -33,6 +33,7 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
+from forewarn.collect.histogram_buckets import BucketQuantiles
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.events import MetricSample
@@ -144,11 +145,15 @@ def samples_from_write_request(
     keep: Callable[[str], bool] = NameFilter(()),
     is_cumulative: Callable[[str], bool] = _never,
     pairs: HistogramPairs | None = None,
+    buckets: BucketQuantiles | None = None,
+    keep_buckets: bool = True,
 ) -> Converted:
     """Every usable sample as a ``MetricSample``: name from ``__name__``, service from a label.
 
     ``is_cumulative`` (by the name as sent) marks counters, whose rate the dataflow models. ``pairs``
     adds ``<family>_mean`` for a histogram or summary once a scrape's ``_count`` and ``_sum`` are in.
+    ``buckets`` turns each ``<family>_bucket{le=...}`` scrape into its quantiles (``<family>_p99``);
+    with ``keep_buckets`` False the buckets themselves are then dropped (reason ``histogram_bucket``).
 
     Dropped and counted, never fatal: a series without ``__name__``, names that do not fit forewarn's,
     names ``keep`` refuses, non-finite values (a stale marker is a NaN), and timestamps outside the
@@ -156,6 +161,9 @@ def samples_from_write_request(
     """
     out = Converted()
     candidates = list(service_labels)
+    # a request holds a series' samples together, so several scrapes of a histogram come bucket by
+    # bucket (Prometheus catching up); its parts are read after the loop, scrape by scrape
+    parts: list[tuple[int, float, _Bucket | _Part]] = []
     for series in request.timeseries:
         labels = {label.name: label.value for label in series.labels}
         raw_name = labels.pop("__name__", "")
@@ -171,14 +179,24 @@ def samples_from_write_request(
         if name is None or service is None:
             out.drop("bad_name", len(series.samples))
             continue
-        part = pairs.types.histogram_part(raw_name) if pairs is not None else None
-        identity = (service, tuple(sorted(labels.items()))) if part is not None else None
+        known = pairs.types.histogram_part(raw_name) if pairs is not None else None
+        part = _Part(*known, (service, tuple(sorted(labels.items()))), labels) if known is not None else None
+        bucket = _bucket_of(raw_name, labels, service) if buckets is not None else None
         for sample in series.samples:
             if not math.isfinite(sample.value):
                 out.drop("not_finite")
                 continue
             try:
                 timestamp = datetime.fromtimestamp(sample.timestamp / 1000.0, tz=UTC)
+            except (ValueError, OverflowError, OSError):
+                out.drop("bad_timestamp")
+                continue
+            if bucket is not None:
+                parts.append((sample.timestamp, sample.value, bucket))
+                if not keep_buckets:
+                    out.drop("histogram_bucket")
+                    continue
+            try:
                 out.events.append(
                     MetricSample(
                         service=service,
@@ -189,30 +207,79 @@ def samples_from_write_request(
                         cumulative=cumulative,
                     )
                 )
-            except (ValueError, OverflowError, OSError, ValidationError):
+            except ValidationError:
                 out.drop("bad_timestamp")
                 continue
-            if pairs is not None and part is not None:
-                _add_mean(
-                    out,
-                    pairs.add(part, identity, sample.timestamp, sample.value),
-                    service,
-                    labels,
-                    timestamp,
-                )
+            if part is not None:
+                parts.append((sample.timestamp, sample.value, part))
+    for t_ms, value, of in sorted(parts, key=lambda item: item[0]):  # stable: a scrape's order kept
+        _add_histogram_part(out, t_ms, value, of, pairs, buckets)
     return out
 
 
-def _add_mean(
+def _add_histogram_part(
+    out: Converted,
+    t_ms: int,
+    value: float,
+    of: _Bucket | _Part,
+    pairs: HistogramPairs | None,
+    buckets: BucketQuantiles | None,
+) -> None:
+    """Give one histogram sample to what pairs it (``_count``/``_sum``) or gathers it (a bucket)."""
+    service = of.identity[0]
+    if isinstance(of, _Part):
+        if pairs is not None:
+            at = datetime.fromtimestamp(t_ms / 1000.0, tz=UTC)
+            found = pairs.add((of.family, of.is_count), of.identity, t_ms, value)
+            _add_derived(out, found, service, of.labels, at)
+        return
+    if buckets is not None:
+        for quantile in buckets.add(of.family, of.identity, of.le, t_ms, value):
+            at = datetime.fromtimestamp(quantile.t_ms / 1000.0, tz=UTC)
+            _add_derived(out, (quantile.name, quantile.value), service, of.labels, at)
+
+
+class _Part(NamedTuple):
+    """A histogram's or summary's ``_count`` or ``_sum`` sample series, known from metadata."""
+
+    family: str
+    is_count: bool
+    identity: tuple[str, tuple[tuple[str, str], ...]]  # service and labels
+    labels: dict[str, str]
+
+
+class _Bucket(NamedTuple):
+    """A histogram's ``_bucket`` sample series."""
+
+    family: str
+    le: str
+    labels: dict[str, str]  # the series' labels but ``le``: the histogram's
+    identity: tuple[str, tuple[tuple[str, str], ...]]  # service and those labels
+
+
+def _bucket_of(raw_name: str, labels: dict[str, str], service: str) -> _Bucket | None:
+    """A histogram bucket's family, bound and histogram labels: a ``_bucket`` name with an ``le`` label,
+    which Prometheus' exposition formats reserve for this (no metadata needed)."""
+    le = labels.get("le")
+    if le is None or not raw_name.endswith("_bucket"):
+        return None
+    rest = {k: v for k, v in labels.items() if k != "le"}
+    return _Bucket(raw_name[: -len("_bucket")], le, rest, (service, tuple(sorted(rest.items()))))
+
+
+def _add_derived(
     out: Converted, found: tuple[str, float] | None, service: str, labels: dict[str, str], timestamp: datetime
 ) -> None:
-    """Publish a histogram's interval mean (``HistogramPairs.add``'s answer), if there is one."""
+    """Publish a value derived from a histogram (its interval mean or a quantile), if there is one."""
     if found is None:
         return
     name = tame(found[0])
     if name is None:
         out.drop("bad_name")
         return
-    out.events.append(
-        MetricSample(service=service, name=name, value=found[1], timestamp=timestamp, labels=labels)
-    )
+    try:
+        out.events.append(
+            MetricSample(service=service, name=name, value=found[1], timestamp=timestamp, labels=labels)
+        )
+    except ValidationError:
+        out.drop("bad_timestamp")

@@ -80,7 +80,11 @@ def test_the_official_otlp_exporter_delivers_gauges_sums_and_histograms(compress
         "http.server.duration_count",
         "http.server.duration_sum",
         "http.server.duration_mean",
+        "http.server.duration_p99",
     }
+    # the SDK's default bounds put both 1 s requests in (750, 1000] ms: the 99th percentile is 99 % into it
+    p99s = [e["value"] for e in sent if e["name"] == "http.server.duration_p99"]
+    assert p99s == [pytest.approx(997.5)], "PromQL's histogram_quantile over the second interval"
     assert (events["http.server.duration_count"]["value"], events["http.server.duration_sum"]["value"]) == (
         5.0,
         2600.0,

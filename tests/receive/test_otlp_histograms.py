@@ -16,6 +16,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_DELTA,
 )
 
+from forewarn.collect.histogram_buckets import PointQuantiles
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.collect.otlp import samples_from_export_request
 from forewarn.events import MetricSample
@@ -37,13 +38,17 @@ def request_with(
     if kind != "summary":
         data.aggregation_temporality = temporality
     for fields in points:
-        point = data.data_points.add(time_unix_nano=NOW_NS, start_time_unix_nano=START_NS, **fields)
+        point = data.data_points.add(**{"time_unix_nano": NOW_NS, "start_time_unix_nano": START_NS, **fields})
         point.attributes.add(key="http.route").value.string_value = "/checkout"
     return request
 
 
-def convert(request: Any, means: IntervalMeans | None = None) -> dict[str, MetricSample]:
-    converted = samples_from_export_request(request, service_labels=[], default_service="web", means=means)
+def convert(
+    request: Any, means: IntervalMeans | None = None, quantiles: PointQuantiles | None = None
+) -> dict[str, MetricSample]:
+    converted = samples_from_export_request(
+        request, service_labels=[], default_service="web", means=means, quantiles=quantiles
+    )
     assert not converted.dropped
     return {e.name: e for e in converted.events if isinstance(e, MetricSample)}
 
@@ -107,3 +112,37 @@ def test_a_name_too_long_with_a_suffix_is_dropped_and_counted() -> None:
     converted = samples_from_export_request(request, service_labels=[], default_service="web")
     assert [e.name for e in converted.events if isinstance(e, MetricSample)] == ["x" * 60 + "_sum"]
     assert dict(converted.dropped) == {"bad_name": 1}, "_count made it 66 characters"
+
+
+def _p99(quantiles: PointQuantiles, counts: list[int], **fields: Any) -> float | None:
+    temporality = fields.pop("temporality", AGGREGATION_TEMPORALITY_CUMULATIVE)
+    point = {"count": sum(counts), "sum": 1.0, "explicit_bounds": [0.1, 0.5, 1.0], "bucket_counts": counts}
+    events = convert(
+        request_with("histogram", {**point, **fields}, temporality=temporality), quantiles=quantiles
+    )
+    found = events.get("http.server.duration_p99")
+    assert found is None or (found.cumulative, found.unit, found.labels) == (
+        False,
+        "s",
+        {"http.route": "/checkout"},
+    )
+    return None if found is None else round(found.value, 9)
+
+
+def test_explicit_buckets_give_the_interval_p99() -> None:
+    quantiles = PointQuantiles([0.99])
+    assert _p99(quantiles, [5, 5, 0, 0]) is None, "a first cumulative point may span days"
+    assert _p99(quantiles, [50, 45, 5, 0]) == 0.91, "45, 40 and 5 since: 99 % is 82 % into (0.5, 1]"
+    assert _p99(quantiles, [50, 45, 5, 0]) is None, "no request since"
+    assert _p99(quantiles, [1, 1, 0, 0], start_time_unix_nano=NOW_NS - 10**9) == 0.492, "restarted: its 2"
+    assert _p99(quantiles, [0, 0, 0, 2], temporality=AGGREGATION_TEMPORALITY_DELTA) == 1.0, "in +Inf: 1.0"
+
+
+def test_changed_bounds_and_other_kinds_give_no_quantile() -> None:
+    quantiles = PointQuantiles([0.99])
+    _p99(quantiles, [5, 5, 0, 0])
+    assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5]) is None, "not across two layouts"
+    assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5, 1.0]) is None, "a shape the model forbids"
+    for kind in ("exponential_histogram", "summary"):
+        events = convert(request_with(kind, {"count": 5, "sum": 1.0}), quantiles=quantiles)
+        assert not any(name.endswith("_p99") for name in events), kind

@@ -8,6 +8,7 @@ scrape, remote_write (snappy + protobuf) to ``forewarn receive``, a real Kafka b
 The same node counts requests (a counter and a histogram): the receiver marks them cumulative, the
 counter by its ``_total`` name at once, the histogram's ``_count`` once Prometheus' metadata has come,
 and from then on publishes the histogram's mean between two scrapes (every request takes 50 ms here).
+Its buckets give its 99th percentile between two scrapes, as Prometheus' own ``histogram_quantile``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class FillingNode:
         requests = CounterMetricFamily("app_requests", "Requests served.")  # exposed as app_requests_total
         requests.add_metric([], served)
         latency = HistogramMetricFamily("app_request_seconds", "Request latency.")
-        latency.add_metric([], [("0.1", served * 0.9), ("+Inf", served)], sum_value=served * 0.05)
+        shares = (("0.05", 0.5), ("0.1", 0.9), ("0.25", 0.98), ("0.5", 1.0), ("+Inf", 1.0))
+        latency.add_metric([], [(le, served * share) for le, share in shares], sum_value=served * 0.05)
         yield from (size, avail, memory, requests, latency)
 
 
@@ -110,11 +112,14 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
                     if d["detection_kind"] == "exhaustion_forecast" and d["series"] in (disk, memory):
                         warned.setdefault(d["series"], d)
             log = prometheus.log_path.read_text()
+            promql = prometheus.query("histogram_quantile(0.99, rate(app_request_seconds_bucket[10s]))")
         finally:
             prometheus.stop()
         counted = metric_events(settings, "app_requests_total")
         histogram_counts = metric_events(settings, "app_request_seconds_count")
         histogram_means = metric_events(settings, "app_request_seconds_mean")
+        p99s = metric_events(settings, "app_request_seconds_p99")
+        buckets = metric_events(settings, "app_request_seconds_bucket")
     assert set(warned) == {disk, memory}, (
         f"warned on {sorted(warned)}\nreceiver:\n" + "\n".join(receiver.lines[-10:]) + log[-1500:]
     )
@@ -136,3 +141,8 @@ def test_absolute_gauges_from_a_real_prometheus_are_forecast_full(
     assert histogram_means, "no mean from the histogram's _sum and _count"
     assert all(abs(e["value"] - 0.05) < 1e-6 for e in histogram_means), histogram_means[:3]  # 50 ms each
     assert not any(e["cumulative"] for e in metric_events(settings, "node_filesystem_avail_bytes"))
+    # 98 % of requests within 0.25 s, all within 0.5 s: the 99th percentile is halfway, 0.375 s
+    (answer,) = promql["data"]["result"]
+    assert float(answer["value"][1]) == pytest.approx(0.375), "Prometheus' own histogram_quantile"
+    assert p99s and all(e["value"] == pytest.approx(0.375) for e in p99s), p99s[:3]
+    assert not buckets, "the buckets are read for the p99, not published one by one"
