@@ -74,6 +74,32 @@ def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float |
     return start + (end - start) * (rank / count if count > 0 else 1.0)
 
 
+def _checked(quantiles: Iterable[float]) -> tuple[float, ...]:
+    out = tuple(quantiles)
+    for q in out:
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"a quantile must be in (0, 1), got {q}")
+    return out
+
+
+def _interval_quantiles(
+    quantiles: Iterable[float],
+    upper: Sequence[float],
+    now: Sequence[float],
+    before: Sequence[float] | None,
+) -> list[tuple[float, float]]:
+    """``(q, value)`` over the interval from cumulative counts ``before`` to ``now`` (``+Inf`` last).
+
+    No ``before`` (a delta point), or a total that went back (a restart, as ``rate`` reads it): the
+    counts of ``now`` are the interval's. A ``q`` the counts cannot answer is left out.
+    """
+    if before is not None and now[-1] >= before[-1]:
+        now = [max(0.0, a - b) for a, b in zip(now, before, strict=True)]
+    buckets = list(zip(upper, now, strict=True))
+    found = ((q, bucket_quantile(q, buckets)) for q in quantiles)
+    return [(q, value) for q, value in found if value is not None]
+
+
 def quantile_name(family: str, q: float) -> str:
     """``rpc_seconds`` and 0.99 -> ``rpc_seconds_p99``; 0.999 -> ``rpc_seconds_p99_9``."""
     percent = f"{q * 100:.6f}".rstrip("0").rstrip(".")
@@ -94,10 +120,7 @@ class BucketQuantiles:
     """Per histogram series (at most ``limit``, least recently seen forgotten), its scrapes' buckets."""
 
     def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
-        self.quantiles = tuple(quantiles)
-        for q in self.quantiles:
-            if not 0.0 < q < 1.0:
-                raise ValueError(f"a quantile must be in (0, 1), got {q}")
+        self.quantiles = _checked(quantiles)
         self.limit = limit
         self._series: OrderedDict[Hashable, _Series] = OrderedDict()
 
@@ -125,11 +148,7 @@ class BucketQuantiles:
         out: list[Quantile] = []
         for t in sorted(state.pending):
             counts = state.pending[t]
-            complete = (
-                state.bounds is not None
-                and len(counts) == len(state.bounds)
-                and counts.keys() == state.bounds
-            )
+            complete = state.bounds is not None and counts.keys() == state.bounds
             if not complete and len(state.pending) <= 2:
                 break
             del state.pending[t]
@@ -144,14 +163,10 @@ class BucketQuantiles:
         self, family: str, before: dict[float, float], now: dict[float, float], t_ms: int
     ) -> list[Quantile]:
         bounds = sorted(now)
-        reset = now[bounds[-1]] < before[bounds[-1]]  # the total went back: counting from zero again
-        increase = [(b, now[b] if reset else max(0.0, now[b] - before[b])) for b in bounds]
-        out: list[Quantile] = []
-        for q in self.quantiles:
-            value = bucket_quantile(q, increase)
-            if value is not None:
-                out.append(Quantile(quantile_name(family, q), value, t_ms))
-        return out
+        found = _interval_quantiles(
+            self.quantiles, bounds, [now[b] for b in bounds], [before[b] for b in bounds]
+        )
+        return [Quantile(quantile_name(family, q), value, t_ms) for q, value in found]
 
 
 class _Point(NamedTuple):
@@ -169,46 +184,35 @@ class PointQuantiles:
     that went down, is a restart: the point's counts are then all since it.
 
     >>> points = PointQuantiles([0.99])
-    >>> points.read("web/rpc", "rpc", (0.1, 0.5, 1.0), (5, 5, 0, 0), start=1, cumulative=True)
+    >>> points.read("web/rpc", (0.1, 0.5, 1.0), (5, 5, 0, 0), start=1, cumulative=True)
     []
-    >>> [(n, round(v, 3)) for n, v in points.read("web/rpc", "rpc", (0.1, 0.5, 1.0), (50, 45, 5, 0), 1, True)]
-    [('rpc_p99', 0.91)]
+    >>> [(q, round(v, 3)) for q, v in points.read("web/rpc", (0.1, 0.5, 1.0), (50, 45, 5, 0), 1, True)]
+    [(0.99, 0.91)]
     """
 
     def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
-        self.quantiles = BucketQuantiles(quantiles).quantiles  # checked there
+        self.quantiles = _checked(quantiles)
         self.limit = limit
         self._last: OrderedDict[Hashable, _Point] = OrderedDict()
 
     def read(
-        self,
-        key: Hashable,
-        family: str,
-        bounds: Sequence[float],
-        counts: Sequence[int],
-        start: int,
-        cumulative: bool,
-    ) -> list[tuple[str, float]]:
-        """``(name, value)`` per quantile; none for a series' first cumulative point or a bad shape."""
+        self, key: Hashable, bounds: Sequence[float], counts: Sequence[int], start: int, cumulative: bool
+    ) -> list[tuple[float, float]]:
+        """``(q, value)`` per quantile; none for a series' first cumulative point or a bad shape."""
         if len(counts) != len(bounds) + 1:
             return []  # the data model's shape; an empty histogram has no buckets at all
         totals: list[float] = []
         for count in counts:
             totals.append(count + (totals[-1] if totals else 0.0))
         upper = (*bounds, math.inf)
-        if cumulative:
-            now = _Point(tuple(bounds), tuple(totals), start)
-            last = self._last.pop(key, None)
-            self._last[key] = now
-            if len(self._last) > self.limit:
-                self._last.popitem(last=False)
-            if last is None or last.bounds != now.bounds:
-                return []
-            if start == last.start and totals[-1] >= last.cumulative[-1]:
-                totals = [max(0.0, a - b) for a, b in zip(totals, last.cumulative, strict=True)]
-        out: list[tuple[str, float]] = []
-        for q in self.quantiles:
-            value = bucket_quantile(q, list(zip(upper, totals, strict=True)))
-            if value is not None:
-                out.append((quantile_name(family, q), value))
-        return out
+        if not cumulative:
+            return _interval_quantiles(self.quantiles, upper, totals, None)
+        now = _Point(tuple(bounds), tuple(totals), start)
+        last = self._last.pop(key, None)
+        self._last[key] = now
+        if len(self._last) > self.limit:
+            self._last.popitem(last=False)
+        if last is None or last.bounds != now.bounds:
+            return []
+        before = last.cumulative if start == last.start else None  # a new start: counts since it
+        return _interval_quantiles(self.quantiles, upper, totals, before)

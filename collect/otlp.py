@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,9 +129,15 @@ def samples_from_export_request(
                         out.drop("bad_name")
                         continue
                     labels.pop(SERVICE_NAME, None)
-                    readings = _readings(kind, metric, point, service, labels, means)
+                    # a histogram's or summary's series, for what needs its last point
+                    series = (
+                        (service, metric.name, tuple(sorted(labels.items())))
+                        if kind in _DISTRIBUTIONS
+                        else None
+                    )
+                    readings = _readings(kind, metric, point, series, means)
                     if kind == "histogram" and quantiles is not None:
-                        readings += _quantiles(metric, point, service, labels, quantiles)
+                        readings += _quantiles(metric, point, series, quantiles)
                     for suffix, value, cumulative in readings:
                         name = names[suffix]
                         if name is None:
@@ -171,11 +177,12 @@ _SUFFIXES = {
     "summary": _DISTRIBUTION,
 }
 _KINDS = frozenset(_SUFFIXES)
+_DISTRIBUTIONS = frozenset(("histogram", "exponential_histogram", "summary"))
 Reading = tuple[str, float, bool]  # name suffix, value, cumulative
 
 
 def _readings(
-    kind: str, metric: Any, point: Any, service: str, labels: dict[str, str], means: IntervalMeans | None
+    kind: str, metric: Any, point: Any, series: Hashable, means: IntervalMeans | None
 ) -> list[Reading]:
     """The numbers one data point gives; see ``samples_from_export_request``."""
     if kind == "gauge" or kind == "sum":
@@ -200,8 +207,7 @@ def _readings(
     if not cumulative:
         mean = total / count if count > 0 else None
     elif means is not None:
-        key = (service, metric.name, tuple(sorted(labels.items())))
-        mean = means.mean(key, count, total, point.start_time_unix_nano)
+        mean = means.mean(series, count, total, point.start_time_unix_nano)
     else:
         mean = None
     if mean is not None:
@@ -209,19 +215,16 @@ def _readings(
     return readings
 
 
-def _quantiles(
-    metric: Any, point: Any, service: str, labels: dict[str, str], quantiles: PointQuantiles
-) -> list[Reading]:
+def _quantiles(metric: Any, point: Any, series: Hashable, quantiles: PointQuantiles) -> list[Reading]:
     """An explicit-bucket histogram point's quantiles, as readings named by their suffix (``_p99``)."""
     found = quantiles.read(
-        (service, metric.name, tuple(sorted(labels.items()))),
-        "",
+        series,
         tuple(point.explicit_bounds),
         tuple(point.bucket_counts),
         point.start_time_unix_nano,
         metric.histogram.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE,
     )
-    return [(suffix, value, False) for suffix, value in found]
+    return [(quantile_name("", q), value, False) for q, value in found]
 
 
 def _points(metric: Any, kind: str | None) -> int:

@@ -102,8 +102,10 @@ def create_receiver(
     types = MetricTypes(config.counter_suffixes)  # what remote_write's metadata said, per family
     means = IntervalMeans()  # each OTLP cumulative histogram's last point, for its interval mean
     pairs = HistogramPairs(types)  # each remote-written histogram's last scrape, for its interval mean
-    buckets = BucketQuantiles(config.histogram_quantiles)  # and its buckets, for its quantiles
-    points = PointQuantiles(config.histogram_quantiles)  # each OTLP histogram's buckets, likewise
+    # and each histogram's buckets, for its quantiles (none asked for: the buckets are read as sent)
+    quantiles = config.histogram_quantiles
+    buckets = BucketQuantiles(quantiles) if quantiles else None
+    points = PointQuantiles(quantiles) if quantiles else None
     app = FastAPI(title="forewarn receiver", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders, private_prefixes=())
@@ -165,8 +167,8 @@ def create_receiver(
                 keep=keep,
                 is_cumulative=types.is_cumulative,
                 pairs=pairs,
-                buckets=buckets if config.histogram_quantiles else None,
-                keep_buckets=config.keep_buckets or not config.histogram_quantiles,
+                buckets=buckets,
+                keep_buckets=config.keep_buckets,
             ),
         )
         return Response(status_code=204)
@@ -195,7 +197,7 @@ def create_receiver(
             keep=keep,
             now=now,
             means=means,
-            quantiles=points if config.histogram_quantiles else None,
+            quantiles=points,
         )
         publish("otlp", converted)
         answer = ExportMetricsServiceResponse()
