@@ -21,14 +21,18 @@
 
 typedef struct { int64_t *d; int64_t n, cap; } Vec;
 
-static int vpush(Vec *v, int64_t x) {
-    if (v->n == v->cap) {
-        int64_t cap = v->cap ? 2 * v->cap : 4;
-        int64_t *d = realloc(v->d, (size_t)cap * sizeof(int64_t));
-        if (!d) return ERR_MEMORY;
-        v->d = d;
-        v->cap = cap;
-    }
+static int vgrow(Vec *v) {
+    int64_t cap = v->cap ? 2 * v->cap : 4;
+    int64_t *d = realloc(v->d, (size_t)cap * sizeof(int64_t));
+    if (!d) return ERR_MEMORY;
+    v->d = d;
+    v->cap = cap;
+    return 0;
+}
+
+/* Inline, the growth out of line: a step pushes a few hundred ids, each a call before (bench/README.md). */
+static inline int vpush(Vec *v, int64_t x) {
+    if (v->n == v->cap && vgrow(v)) return ERR_MEMORY;
     v->d[v->n++] = x;
     return 0;
 }
@@ -445,14 +449,43 @@ static void top_k(const Mem *m, const int64_t *active, int64_t na, int64_t *heap
     }
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : (x > y);
+static void insertion_sort(int64_t *d, int64_t n) {
+    for (int64_t i = 1; i < n; i++) {
+        int64_t x = d[i], j = i;
+        for (; j > 0 && d[j - 1] > x; j--) d[j] = d[j - 1];
+        d[j] = x;
+    }
 }
 
-/* Sort n ids ascending; an empty Vec's NULL data is fine (qsort's base must not be NULL). */
+/* Sort n ids ascending, in place.
+
+Why not qsort: a step sorts a few hundred keys, and qsort's call through a comparison function per
+pair was a large share of a step (bench/README.md); an inlined quicksort (median of three, the smaller side
+first so the stack stays O(log n), insertion sort under 24 keys) orders ints the same way. */
 static void sort_ids(int64_t *d, int64_t n) {
-    if (n > 1) qsort(d, (size_t)n, sizeof(int64_t), cmp_i64);
+    while (n > 24) {
+        int64_t a = d[0], b = d[n / 2], c = d[n - 1];
+        int64_t pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        int64_t i = 0, j = n - 1;
+        for (;;) {
+            while (d[i] < pivot) i++;
+            while (d[j] > pivot) j--;
+            if (i >= j) break;
+            int64_t t = d[i];
+            d[i++] = d[j];
+            d[j--] = t;
+        }
+        /* d[0..j] <= pivot <= d[j+1..n-1]; both sides non-empty */
+        if (j + 1 < n - j - 1) {
+            sort_ids(d, j + 1);
+            d += j + 1;
+            n -= j + 1;
+        } else {
+            sort_ids(d + j + 1, n - j - 1);
+            n = j + 1;
+        }
+    }
+    insertion_sort(d, n);
 }
 
 static int dedup_insert(Mem *m, uint64_t shared, uint64_t hit) {
