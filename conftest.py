@@ -27,6 +27,9 @@ DOCTESTED = (
     ROOT / "collect" / "interval_means.py",
     ROOT / "collect" / "histogram_pairs.py",
     ROOT / "collect" / "histogram_buckets.py",
+    ROOT / "collect" / "exponential_buckets.py",
+    ROOT / "collect" / "native_histograms.py",
+    ROOT / "collect" / "last_points.py",
 )
 _FOLDERS = {
     (ROOT / folder).resolve(): name

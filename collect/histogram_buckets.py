@@ -36,7 +36,16 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["BucketQuantiles", "PointQuantiles", "Quantile", "bucket_quantile", "quantile_name"]
+from forewarn.collect.last_points import LastPoints
+
+__all__ = [
+    "BucketQuantiles",
+    "PointQuantiles",
+    "Quantile",
+    "bucket_quantile",
+    "checked_quantiles",
+    "quantile_name",
+]
 
 
 class Quantile(NamedTuple):
@@ -74,7 +83,7 @@ def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float |
     return start + (end - start) * (rank / count if count > 0 else 1.0)
 
 
-def _checked(quantiles: Iterable[float]) -> tuple[float, ...]:
+def checked_quantiles(quantiles: Iterable[float]) -> tuple[float, ...]:
     out = tuple(quantiles)
     for q in out:
         if not 0.0 < q < 1.0:
@@ -120,7 +129,7 @@ class BucketQuantiles:
     """Per histogram series (at most ``limit``, least recently seen forgotten), its scrapes' buckets."""
 
     def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
-        self.quantiles = _checked(quantiles)
+        self.quantiles = checked_quantiles(quantiles)
         self.limit = limit
         self._series: OrderedDict[Hashable, _Series] = OrderedDict()
 
@@ -191,9 +200,8 @@ class PointQuantiles:
     """
 
     def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
-        self.quantiles = _checked(quantiles)
-        self.limit = limit
-        self._last: OrderedDict[Hashable, _Point] = OrderedDict()
+        self.quantiles = checked_quantiles(quantiles)
+        self._last = LastPoints[_Point](limit)
 
     def read(
         self, key: Hashable, bounds: Sequence[float], counts: Sequence[int], start: int, cumulative: bool
@@ -208,10 +216,7 @@ class PointQuantiles:
         if not cumulative:
             return _interval_quantiles(self.quantiles, upper, totals, None)
         now = _Point(tuple(bounds), tuple(totals), start)
-        last = self._last.pop(key, None)
-        self._last[key] = now
-        if len(self._last) > self.limit:
-            self._last.popitem(last=False)
+        last = self._last.swap(key, now)
         if last is None or last.bounds != now.bounds:
             return []
         before = last.cumulative if start == last.start else None  # a new start: counts since it

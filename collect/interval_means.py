@@ -19,9 +19,10 @@ True
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from typing import NamedTuple
+
+from forewarn.collect.last_points import LastPoints
 
 __all__ = ["IntervalMeans"]
 
@@ -36,8 +37,7 @@ class IntervalMeans:
     """Per series, the last cumulative point (at most ``limit`` series, least recently seen forgotten)."""
 
     def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._last: OrderedDict[Hashable, _Point] = OrderedDict()
+        self._last = LastPoints[_Point](limit)
 
     def mean(self, key: Hashable, count: float, total: float, start: int) -> float | None:
         """The mean since ``key``'s previous point; None when no observation came in between.
@@ -46,10 +46,7 @@ class IntervalMeans:
         restarted, and its totals are then all since that restart. A series' first point gives None:
         its totals may span days before this receiver started.
         """
-        last = self._last.pop(key, None)
-        self._last[key] = _Point(count, total, start)
-        if len(self._last) > self.limit:
-            self._last.popitem(last=False)
+        last = self._last.swap(key, _Point(count, total, start))
         if last is None:
             return None
         if start != last.start or count < last.observations:

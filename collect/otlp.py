@@ -6,10 +6,11 @@ temporality (a counter) is marked ``cumulative``, so the dataflow models its rat
 an increase per interval, and a non-monotonic sum (an up-down counter) is a level, like a gauge.
 Histograms (explicit and exponential) and summaries give their count, their sum and the mean of the
 observations between two points: what auto-instrumentation reports for requests (rate and duration)
-arrives as histograms only. An explicit-bucket histogram also gives its quantiles between two points
-(``<name>_p99``, read as PromQL's ``histogram_quantile`` reads buckets); an exponential histogram's
-buckets and a summary's quantiles are not read. The service is the resource's
-``service.name`` (the OpenTelemetry convention), else the first configured label a point has.
+arrives as histograms only. A histogram also gives its quantiles between two points (``<name>_p99``,
+read as PromQL's ``histogram_quantile`` reads buckets; ``exponential_buckets`` for the exponential
+kind); a summary gives those of its own quantiles that are asked for, as the client computed them.
+The service is the resource's ``service.name`` (the OpenTelemetry convention), else the first
+configured label a point has.
 
 JSON (``application/json``) is OTLP's JSON encoding: protobuf's JSON mapping with lowerCamelCase keys,
 enums as integers, 64-bit integers as strings or numbers, and unknown fields ignored (as the spec asks of
@@ -33,11 +34,18 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_C
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
-from forewarn.collect.histogram_buckets import PointQuantiles, quantile_name
+from forewarn.collect.exponential_buckets import ExponentialPoint, ExponentialQuantiles
+from forewarn.collect.histogram_buckets import PointQuantiles, checked_quantiles, quantile_name
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.events import MetricSample
 
-__all__ = ["OtlpError", "decode_export_request", "decode_export_request_json", "samples_from_export_request"]
+__all__ = [
+    "OtlpError",
+    "OtlpQuantiles",
+    "decode_export_request",
+    "decode_export_request_json",
+    "samples_from_export_request",
+]
 
 SERVICE_NAME = "service.name"
 MAX_UNIT = 32
@@ -45,6 +53,17 @@ MAX_UNIT = 32
 
 class OtlpError(ValueError):
     """The body is not an ExportMetricsServiceRequest."""
+
+
+class OtlpQuantiles:
+    """The quantiles asked for (``receiver.histogram_quantiles``), and the last point of each
+    histogram series that reading them over an interval needs, by kind of buckets."""
+
+    def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
+        self.quantiles = checked_quantiles(quantiles)
+        self.explicit = PointQuantiles(self.quantiles, limit)
+        self.exponential = ExponentialQuantiles(self.quantiles, limit)
+        self.suffixes = tuple(quantile_name("", q) for q in self.quantiles)
 
 
 def decode_export_request(raw: bytes) -> ExportMetricsServiceRequest:
@@ -89,15 +108,16 @@ def samples_from_export_request(
     keep: Callable[[str], bool] = NameFilter(()),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     means: IntervalMeans | None = None,
-    quantiles: PointQuantiles | None = None,
+    quantiles: OtlpQuantiles | None = None,
 ) -> Converted:
     """Every number a gauge, sum, histogram or summary point gives, as a ``MetricSample``.
 
     A histogram, exponential histogram or summary point gives ``<name>_count`` and ``<name>_sum`` (marked
     cumulative when the point is), and ``<name>_mean``, the mean of the observations since the series'
     last point (from ``means``, which remembers cumulative points; a delta point is its own interval).
-    An explicit-bucket histogram's point also gives its quantiles over that interval (``<name>_p99``,
-    from ``quantiles``). What cannot be used is counted as dropped, by reason.
+    A histogram's point also gives its quantiles over that interval (``<name>_p99``, from ``quantiles``),
+    a summary's point those of its quantiles that are asked for. What cannot be used is counted as
+    dropped, by reason.
     """
     out = Converted()
     candidates = [SERVICE_NAME, *service_labels]
@@ -115,8 +135,8 @@ def samples_from_export_request(
                     continue
                 # forewarn's name of each number this kind of point gives, tamed once per metric
                 suffixes = _SUFFIXES[kind]
-                if kind == "histogram" and quantiles is not None:
-                    suffixes += tuple(quantile_name("", q) for q in quantiles.quantiles)
+                if kind in _DISTRIBUTIONS and quantiles is not None:
+                    suffixes += quantiles.suffixes
                 names = {suffix: tame(metric.name + suffix) for suffix in suffixes}
                 if tame(metric.name) is None:
                     out.drop("bad_name", len(points))
@@ -136,8 +156,8 @@ def samples_from_export_request(
                         else None
                     )
                     readings = _readings(kind, metric, point, series, means)
-                    if kind == "histogram" and quantiles is not None:
-                        readings += _quantiles(metric, point, series, quantiles)
+                    if kind in _DISTRIBUTIONS and quantiles is not None:
+                        readings += _quantiles(kind, metric, point, series, quantiles)
                     for suffix, value, cumulative in readings:
                         name = names[suffix]
                         if name is None:
@@ -215,15 +235,36 @@ def _readings(
     return readings
 
 
-def _quantiles(metric: Any, point: Any, series: Hashable, quantiles: PointQuantiles) -> list[Reading]:
-    """An explicit-bucket histogram point's quantiles, as readings named by their suffix (``_p99``)."""
-    found = quantiles.read(
-        series,
-        tuple(point.explicit_bounds),
-        tuple(point.bucket_counts),
-        point.start_time_unix_nano,
-        metric.histogram.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE,
-    )
+def _quantiles(
+    kind: str, metric: Any, point: Any, series: Hashable, quantiles: OtlpQuantiles
+) -> list[Reading]:
+    """A distribution point's quantiles, as readings named by their suffix (``_p99``).
+
+    A histogram's are read from its buckets over the interval since its last point; a summary's are
+    the client's own, over whatever window it keeps, and only those asked for are published.
+    """
+    if kind == "summary":
+        wanted = {q: quantile_name("", q) for q in quantiles.quantiles}
+        return [
+            (wanted[value.quantile], float(value.value), False)
+            for value in point.quantile_values
+            if value.quantile in wanted
+        ]
+    cumulative = getattr(metric, kind).aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
+    start = point.start_time_unix_nano
+    if kind == "histogram":
+        found = quantiles.explicit.read(
+            series, tuple(point.explicit_bounds), tuple(point.bucket_counts), start, cumulative
+        )
+    else:
+        buckets = ExponentialPoint.of(
+            point.scale,
+            point.zero_count,
+            point.zero_threshold,
+            (point.positive.offset, point.positive.bucket_counts),
+            (point.negative.offset, point.negative.bucket_counts),
+        )
+        found = quantiles.exponential.read(series, buckets, start, cumulative)
     return [(quantile_name("", q), value, False) for q, value in found]
 
 

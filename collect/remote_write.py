@@ -8,6 +8,7 @@ are a subset of Prometheus' ``prompb/types.proto`` and ``remote.proto``::
                            repeated MetricMetadata metadata = 3; }
     message TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2;
                            repeated Exemplar exemplars = 3; repeated Histogram histograms = 4; }
+    // Histogram and BucketSpan (native histograms): see native_histograms.py
     message Label        { string name = 1; string value = 2; }
     message Sample       { double value = 1; int64 timestamp = 2; }  // timestamp: ms since the epoch
     message MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
@@ -15,9 +16,9 @@ are a subset of Prometheus' ``prompb/types.proto`` and ``remote.proto``::
 
 Why a descriptor built here rather than generated ``_pb2`` code: the official protobuf runtime
 parses the bytes (no hand-written wire decoder), while no protoc run, generated file or gencode /
-runtime version pairing has to be kept in step. Fields left out (exemplars, native histograms) are
-skipped by the parser as unknown fields, as protobuf intends. The descriptor lives
-in a private pool, so another library that registers ``prometheus.WriteRequest`` cannot clash.
+runtime version pairing has to be kept in step. Fields left out (exemplars) are skipped by the
+parser as unknown fields, as protobuf intends. The descriptor lives in a private pool, so another
+library that registers ``prometheus.WriteRequest`` cannot clash.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
-from forewarn.collect.histogram_buckets import BucketQuantiles
+from forewarn.collect.exponential_buckets import ExponentialQuantiles
+from forewarn.collect.histogram_buckets import BucketQuantiles, quantile_name
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
+from forewarn.collect.native_histograms import native_shapes, read_native
 from forewarn.events import MetricSample
 
 __all__ = [
@@ -65,9 +68,11 @@ def _message_classes() -> dict[str, Any]:
             ("value", 1, F.TYPE_DOUBLE, F.LABEL_OPTIONAL, ""),
             ("timestamp", 2, F.TYPE_INT64, F.LABEL_OPTIONAL, ""),
         ],
+        **native_shapes(F),
         "TimeSeries": [
             ("labels", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Label"),
             ("samples", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Sample"),
+            ("histograms", 4, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Histogram"),
         ],
         "MetricMetadata": [
             ("type", 1, F.TYPE_INT32, F.LABEL_OPTIONAL, ""),  # an enum on the wire is its varint
@@ -147,6 +152,7 @@ def samples_from_write_request(
     pairs: HistogramPairs | None = None,
     buckets: BucketQuantiles | None = None,
     keep_buckets: bool = True,
+    native: ExponentialQuantiles | None = None,
 ) -> Converted:
     """Every usable sample as a ``MetricSample``: name from ``__name__``, service from a label.
 
@@ -154,6 +160,8 @@ def samples_from_write_request(
     adds ``<family>_mean`` for a histogram or summary once a scrape's ``_count`` and ``_sum`` are in.
     ``buckets`` turns each ``<family>_bucket{le=...}`` scrape into its quantiles (``<family>_p99``);
     with ``keep_buckets`` False the buckets themselves are then dropped (reason ``histogram_bucket``).
+    A native histogram gives ``<family>_count`` and ``_sum`` (cumulative unless a gauge histogram),
+    ``_mean`` (with ``pairs``) and its quantiles from ``native``.
 
     Dropped and counted, never fatal: a series without ``__name__``, names that do not fit forewarn's,
     names ``keep`` refuses, non-finite values (a stale marker is a NaN), and timestamps outside the
@@ -167,18 +175,21 @@ def samples_from_write_request(
     for series in request.timeseries:
         labels = {label.name: label.value for label in series.labels}
         raw_name = labels.pop("__name__", "")
+        points = len(series.samples) + len(series.histograms)
         if not raw_name:
-            out.drop("no_name", len(series.samples))
+            out.drop("no_name", points)
             continue
         if not keep(raw_name):
-            out.drop("filtered", len(series.samples))
+            out.drop("filtered", points)
             continue
         name = tame(raw_name)
         cumulative = is_cumulative(raw_name)
         service = pick_service(labels, candidates, default_service)
         if name is None or service is None:
-            out.drop("bad_name", len(series.samples))
+            out.drop("bad_name", points)
             continue
+        for histogram in series.histograms:
+            _add_native(out, raw_name, service, labels, histogram, pairs, native)
         known = pairs.types.histogram_part(raw_name) if pairs is not None else None
         part = _Part(*known, (service, tuple(sorted(labels.items()))), labels) if known is not None else None
         bucket = _bucket_of(raw_name, labels, service) if buckets is not None else None
@@ -267,8 +278,50 @@ def _bucket_of(raw_name: str, labels: dict[str, str], service: str) -> _Bucket |
     return _Bucket(raw_name[: -len("_bucket")], le, rest, (service, tuple(sorted(rest.items()))))
 
 
+def _add_native(
+    out: Converted,
+    family: str,
+    service: str,
+    labels: dict[str, str],
+    histogram: Any,
+    pairs: HistogramPairs | None,
+    native: ExponentialQuantiles | None,
+) -> None:
+    """A native histogram sample's count, sum, interval mean and quantiles (a stale marker: none)."""
+    read = read_native(histogram)
+    if not (math.isfinite(read.observations) and math.isfinite(read.total)):
+        out.drop("not_finite")
+        return
+    try:
+        at = datetime.fromtimestamp(histogram.timestamp / 1000.0, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        out.drop("bad_timestamp")
+        return
+    key = ("native", family, service, tuple(sorted(labels.items())))
+    derived: list[tuple[str, float | None]] = []
+    if pairs is not None:
+        if read.cumulative:
+            mean = pairs.means.mean(key, read.observations, read.total, start=0)
+        else:
+            mean = read.total / read.observations if read.observations > 0 else None
+        derived.append((f"{family}_mean", mean))
+    if native is not None:
+        derived += [
+            (quantile_name(family, q), v) for q, v in native.read(key, read.buckets, 0, read.cumulative)
+        ]
+    for suffix, total in (("_count", read.observations), ("_sum", read.total)):
+        _add_derived(out, (family + suffix, total), service, labels, at, cumulative=read.cumulative)
+    for name, value in derived:
+        _add_derived(out, None if value is None else (name, value), service, labels, at)
+
+
 def _add_derived(
-    out: Converted, found: tuple[str, float] | None, service: str, labels: dict[str, str], timestamp: datetime
+    out: Converted,
+    found: tuple[str, float] | None,
+    service: str,
+    labels: dict[str, str],
+    timestamp: datetime,
+    cumulative: bool = False,
 ) -> None:
     """Publish a value derived from a histogram (its interval mean or a quantile), if there is one."""
     if found is None:
@@ -279,7 +332,14 @@ def _add_derived(
         return
     try:
         out.events.append(
-            MetricSample(service=service, name=name, value=found[1], timestamp=timestamp, labels=labels)
+            MetricSample(
+                service=service,
+                name=name,
+                value=found[1],
+                timestamp=timestamp,
+                labels=labels,
+                cumulative=cumulative,
+            )
         )
     except ValidationError:
         out.drop("bad_timestamp")

@@ -77,8 +77,10 @@ class PrometheusServer:
         job: str = "forewarn",
         interval_seconds: int = 1,
         rule_files: list[Path] | None = None,
+        flags: list[str] | None = None,
     ) -> None:
         self.binary = binary
+        self.flags = list(flags or [])  # more command-line flags (``--enable-feature=...``)
         self.workdir = workdir
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -117,6 +119,7 @@ class PrometheusServer:
                         f"--web.listen-address=127.0.0.1:{self.port}",
                         "--storage.tsdb.retention.time=1h",
                         "--log.level=warn",
+                        *self.flags,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,

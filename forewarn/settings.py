@@ -508,9 +508,10 @@ class ReceiverSettings(_Section):
     # remote_write names ending so are counters (their rate is modelled) until Prometheus' metadata
     # says a family's type; [] leaves it to the metadata. OTLP says it per metric and needs neither.
     counter_suffixes: list[str] = Field(default_factory=lambda: ["_total"])
-    # Histograms (remote_write's buckets, OTLP's explicit ones): the quantiles read from the buckets
-    # between two scrapes or points, as PromQL's histogram_quantile (<family>_p99). remote_write's
-    # buckets are then dropped unless keep_buckets: one by one they are a dozen rate series, none the p99.
+    # Histograms (classic, native and OTLP exponential buckets alike): the quantiles read from the
+    # buckets between two scrapes or points, as PromQL's histogram_quantile (<family>_p99), and these
+    # of an OTLP summary's own quantiles. remote_write's classic buckets are then dropped unless
+    # keep_buckets: one by one they are a dozen rate series, none the p99.
     histogram_quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.99])
     keep_buckets: bool = False
     buffer_size: int = Field(100_000, ge=1)  # events held while Kafka is away (oldest dropped first)

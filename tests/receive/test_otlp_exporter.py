@@ -18,6 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from pydantic import SecretStr
 
@@ -51,6 +52,8 @@ def test_the_official_otlp_exporter_delivers_gauges_sums_and_histograms(compress
         provider = MeterProvider(
             resource=Resource.create({"service.name": "checkout", "deployment.environment": "test"}),
             metric_readers=[reader],
+            # one histogram in base-2 exponential buckets, as a team may configure its SDK
+            views=[View(instrument_name="rpc.duration", aggregation=ExponentialBucketHistogramAggregation())],
         )
         meter = provider.get_meter("forewarn-test")
 
@@ -61,11 +64,14 @@ def test_the_official_otlp_exporter_delivers_gauges_sums_and_histograms(compress
         meter.create_up_down_counter("queue_depth").add(12, {"queue": "emails"})
         meter.create_counter("orders").add(3)
         duration = meter.create_histogram("http.server.duration", unit="ms")
+        rpc = meter.create_histogram("rpc.duration", unit="ms")
         for ms in (100.0, 300.0, 200.0):
             duration.record(ms, {"http.route": "/checkout"})
+            rpc.record(ms)
         provider.force_flush()  # the first export: the histogram's totals since its start
         for ms in (1000.0, 1000.0):
             duration.record(ms, {"http.route": "/checkout"})
+            rpc.record(ms)
         provider.force_flush()  # the second: two requests of 1 s since the first
         provider.shutdown()
     assert results and all(r is MetricExportResult.SUCCESS for r in results)
@@ -81,17 +87,32 @@ def test_the_official_otlp_exporter_delivers_gauges_sums_and_histograms(compress
         "http.server.duration_sum",
         "http.server.duration_mean",
         "http.server.duration_p99",
+        "rpc.duration_count",
+        "rpc.duration_sum",
+        "rpc.duration_mean",
+        "rpc.duration_p99",
     }
     # the SDK's default bounds put both 1 s requests in (750, 1000] ms: the 99th percentile is 99 % into it
     p99s = [e["value"] for e in sent if e["name"] == "http.server.duration_p99"]
     assert p99s == [pytest.approx(997.5)], "PromQL's histogram_quantile over the second interval"
+    # in exponential buckets, the p99 of the two 1 s requests is 99 % into 1 s's bucket, at the scale the
+    # SDK chose for 100..1000 ms in its 160 buckets (5: 32 buckets per doubling; (980.6, 1002.1] ms)
+    rpc_p99s = [e["value"] for e in sent if e["name"] == "rpc.duration_p99"]
+    lower, upper = 2 ** (318 / 32), 2 ** (319 / 32)
+    assert rpc_p99s == [pytest.approx(lower + 0.99 * (upper - lower))], "the second interval's p99"
     assert (events["http.server.duration_count"]["value"], events["http.server.duration_sum"]["value"]) == (
         5.0,
         2600.0,
     )
     assert events["http.server.duration_mean"]["labels"]["http.route"] == "/checkout"
     cumulative = {name for name, e in events.items() if e["cumulative"]}
-    assert cumulative == {"orders", "http.server.duration_count", "http.server.duration_sum"}
+    assert cumulative == {
+        "orders",
+        "http.server.duration_count",
+        "http.server.duration_sum",
+        "rpc.duration_count",
+        "rpc.duration_sum",
+    }
     assert {e["service"] for e in events.values()} == {"checkout"}
     assert events["memory_usage"]["value"] == 0.73 and events["memory_usage"]["unit"] == "1"
     assert events["memory_usage"]["labels"]["pod"] == "checkout-1"

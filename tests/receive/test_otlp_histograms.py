@@ -16,9 +16,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_DELTA,
 )
 
-from forewarn.collect.histogram_buckets import PointQuantiles
 from forewarn.collect.interval_means import IntervalMeans
-from forewarn.collect.otlp import samples_from_export_request
+from forewarn.collect.otlp import OtlpQuantiles, samples_from_export_request
 from forewarn.events import MetricSample
 
 pytestmark = pytest.mark.unit
@@ -44,7 +43,7 @@ def request_with(
 
 
 def convert(
-    request: Any, means: IntervalMeans | None = None, quantiles: PointQuantiles | None = None
+    request: Any, means: IntervalMeans | None = None, quantiles: OtlpQuantiles | None = None
 ) -> dict[str, MetricSample]:
     converted = samples_from_export_request(
         request, service_labels=[], default_service="web", means=means, quantiles=quantiles
@@ -114,7 +113,7 @@ def test_a_name_too_long_with_a_suffix_is_dropped_and_counted() -> None:
     assert dict(converted.dropped) == {"bad_name": 1}, "_count made it 66 characters"
 
 
-def _p99(quantiles: PointQuantiles, counts: list[int], **fields: Any) -> float | None:
+def _p99(quantiles: OtlpQuantiles, counts: list[int], **fields: Any) -> float | None:
     temporality = fields.pop("temporality", AGGREGATION_TEMPORALITY_CUMULATIVE)
     point = {"count": sum(counts), "sum": 1.0, "explicit_bounds": [0.1, 0.5, 1.0], "bucket_counts": counts}
     events = convert(
@@ -130,7 +129,7 @@ def _p99(quantiles: PointQuantiles, counts: list[int], **fields: Any) -> float |
 
 
 def test_explicit_buckets_give_the_interval_p99() -> None:
-    quantiles = PointQuantiles([0.99])
+    quantiles = OtlpQuantiles([0.99])
     assert _p99(quantiles, [5, 5, 0, 0]) is None, "a first cumulative point may span days"
     assert _p99(quantiles, [50, 45, 5, 0]) == 0.91, "45, 40 and 5 since: 99 % is 82 % into (0.5, 1]"
     assert _p99(quantiles, [50, 45, 5, 0]) is None, "no request since"
@@ -138,11 +137,72 @@ def test_explicit_buckets_give_the_interval_p99() -> None:
     assert _p99(quantiles, [0, 0, 0, 2], temporality=AGGREGATION_TEMPORALITY_DELTA) == 1.0, "in +Inf: 1.0"
 
 
-def test_changed_bounds_and_other_kinds_give_no_quantile() -> None:
-    quantiles = PointQuantiles([0.99])
+def test_changed_bounds_give_no_quantile() -> None:
+    quantiles = OtlpQuantiles([0.99])
     _p99(quantiles, [5, 5, 0, 0])
     assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5]) is None, "not across two layouts"
     assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5, 1.0]) is None, "a shape the model forbids"
-    for kind in ("exponential_histogram", "summary"):
-        events = convert(request_with(kind, {"count": 5, "sum": 1.0}), quantiles=quantiles)
-        assert not any(name.endswith("_p99") for name in events), kind
+
+
+def _exponential(
+    quantiles: OtlpQuantiles, scale: int, offset: int, counts: list[int], zero: int = 0, **fields: Any
+) -> dict[str, float]:
+    point = {
+        "count": sum(counts) + zero,
+        "sum": 1.0,
+        "scale": scale,
+        "zero_count": zero,
+        "positive": {"offset": offset, "bucket_counts": counts},
+        **fields,
+    }
+    events = convert(request_with("exponential_histogram", point), quantiles=quantiles)
+    return {n: round(e.value, 6) for n, e in events.items() if "_p" in n}
+
+
+def test_exponential_buckets_give_the_interval_quantiles() -> None:
+    quantiles = OtlpQuantiles([0.5, 0.99])
+    # scale 1: base sqrt(2); bucket i holds (2^(i/2), 2^((i+1)/2)]
+    assert _exponential(quantiles, 1, 2, [10, 0, 0]) == {}, "a first cumulative point may span days"
+    later = _exponential(quantiles, 1, 2, [10, 0, 100])
+    # the interval's 100 values are all in bucket 4, (4, 5.657]: its median and 99th percentile
+    top = 2**2.5
+    assert later == {
+        "http.server.duration_p50": pytest.approx(4 + (top - 4) * 0.5, abs=1e-6),
+        "http.server.duration_p99": pytest.approx(4 + (top - 4) * 0.99, abs=1e-6),
+    }
+    assert _exponential(quantiles, 1, 2, [10, 0, 100]) == {}, "no request since"
+
+
+def test_a_lower_scale_merges_neighbouring_buckets_before_the_increase() -> None:
+    quantiles = OtlpQuantiles([0.99])
+    _exponential(quantiles, 1, 2, [10, 0, 0])  # 10 values in (2, 2.83], bucket 2 at scale 1
+    # the SDK lowered the scale to 0 (base 2): that bucket is now bucket 1, (2, 4], with 10 more
+    # values, and 90 new ones are in bucket 3, (8, 16]
+    found = _exponential(quantiles, 0, 1, [20, 0, 90])
+    assert found == {"http.server.duration_p99": pytest.approx(8 + 8 * (99 - 10) / 90, abs=1e-6)}
+
+
+def test_the_zero_bucket_and_a_restart() -> None:
+    quantiles = OtlpQuantiles([0.5])
+    _exponential(quantiles, 0, 0, [1], zero=0)
+    assert _exponential(quantiles, 0, 0, [1], zero=9) == {"http.server.duration_p50": 0.0}, "9 zeros since"
+    restarted = _exponential(quantiles, 0, 0, [4], start_time_unix_nano=NOW_NS - 10**9)
+    assert restarted == {"http.server.duration_p50": 1.5}, "a new start: its 4 values in (1, 2]"
+
+
+def test_a_summary_gives_the_quantiles_asked_for_as_it_computed_them() -> None:
+    quantiles = OtlpQuantiles([0.5, 0.99])
+    point = {
+        "count": 100,
+        "sum": 30.0,
+        "quantile_values": [
+            {"quantile": 0.5, "value": 0.2},
+            {"quantile": 0.9, "value": 0.7},
+            {"quantile": 0.99, "value": 1.4},
+        ],
+    }
+    events = convert(request_with("summary", point), quantiles=quantiles)
+    assert {n: (e.value, e.cumulative) for n, e in events.items() if "_p" in n} == {
+        "http.server.duration_p50": (0.2, False),
+        "http.server.duration_p99": (1.4, False),
+    }, "its p90 was not asked for"

@@ -1,0 +1,104 @@
+"""Prometheus' native histograms in a remote-write request: their count, sum and exponential buckets.
+
+Why: Prometheus scraping a native histogram (``--enable-feature=native-histograms``) sends it as one
+``Histogram`` per scrape in the series' ``histograms`` field, with no ``_bucket``, ``_count`` or
+``_sum`` series at all, so before this it gave forewarn nothing. The message, from Prometheus'
+``prompb/types.proto``::
+
+    message BucketSpan { sint32 offset = 1; uint32 length = 2; }
+    message Histogram  { uint64 count_int = 1; double count_float = 2; double sum = 3;
+                         sint32 schema = 4; double zero_threshold = 5;
+                         uint64 zero_count_int = 6; double zero_count_float = 7;
+                         repeated BucketSpan negative_spans = 8; repeated sint64 negative_deltas = 9;
+                         repeated double negative_counts = 10;
+                         repeated BucketSpan positive_spans = 11; repeated sint64 positive_deltas = 12;
+                         repeated double positive_counts = 13; ResetHint reset_hint = 14;
+                         int64 timestamp = 15; }   // count and zero_count: a oneof each
+
+Buckets come as spans of consecutive indexes (the first span's offset is its first index, a later
+one's the gap after the span before it), with each bucket's count as the difference from the one
+before it (integer histograms) or as itself (float histograms). Prometheus' bucket ``j`` is
+(base^(j-1), base^j], which is OTLP's bucket ``j - 1``; ``schema`` is the scale.
+
+>>> from types import SimpleNamespace as S
+>>> h = S(count_int=3, count_float=0.0, sum=5.5, schema=0, zero_threshold=0.0, zero_count_int=0,
+...       zero_count_float=0.0, positive_spans=[S(offset=1, length=2)], positive_deltas=[1, 1],
+...       positive_counts=[], negative_spans=[], negative_deltas=[], negative_counts=[], reset_hint=0)
+>>> read_native(h).buckets.positive  # 1 in (1, 2], 2 in (2, 4]: OTLP's buckets 0 and 1
+{0: 1.0, 1: 2.0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from forewarn.collect.exponential_buckets import ExponentialPoint
+
+__all__ = ["GAUGE_HINT", "NativeHistogram", "native_shapes", "read_native"]
+
+GAUGE_HINT = 3  # ResetHint.GAUGE: a gauge histogram, each sample a distribution of its own
+
+
+def native_shapes(F: Any) -> dict[str, list[tuple[str, int, int, int, str]]]:
+    """The two messages, in ``remote_write``'s descriptor shape (``F``: ``FieldDescriptorProto``)."""
+    opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
+    return {
+        "BucketSpan": [("offset", 1, F.TYPE_SINT32, opt, ""), ("length", 2, F.TYPE_UINT32, opt, "")],
+        "Histogram": [
+            ("count_int", 1, F.TYPE_UINT64, opt, ""),
+            ("count_float", 2, F.TYPE_DOUBLE, opt, ""),
+            ("sum", 3, F.TYPE_DOUBLE, opt, ""),
+            ("schema", 4, F.TYPE_SINT32, opt, ""),
+            ("zero_threshold", 5, F.TYPE_DOUBLE, opt, ""),
+            ("zero_count_int", 6, F.TYPE_UINT64, opt, ""),
+            ("zero_count_float", 7, F.TYPE_DOUBLE, opt, ""),
+            ("negative_spans", 8, F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("negative_deltas", 9, F.TYPE_SINT64, rep, ""),
+            ("negative_counts", 10, F.TYPE_DOUBLE, rep, ""),
+            ("positive_spans", 11, F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("positive_deltas", 12, F.TYPE_SINT64, rep, ""),
+            ("positive_counts", 13, F.TYPE_DOUBLE, rep, ""),
+            ("reset_hint", 14, F.TYPE_INT32, opt, ""),  # an enum on the wire is its varint
+            ("timestamp", 15, F.TYPE_INT64, opt, ""),
+        ],
+    }
+
+
+class NativeHistogram(NamedTuple):
+    """One native histogram sample, read: its totals, whether they are a counter's, its buckets."""
+
+    observations: float  # the count (``count`` would hide tuple.count)
+    total: float
+    cumulative: bool
+    buckets: ExponentialPoint
+
+
+def read_native(h: Any) -> NativeHistogram:
+    """A ``Histogram`` message's numbers (an integer or a float histogram alike)."""
+    is_float = bool(h.count_float or h.positive_counts or h.negative_counts or h.zero_count_float)
+    buckets = ExponentialPoint(
+        scale=h.schema,
+        zero_count=float(h.zero_count_float if is_float else h.zero_count_int),
+        zero_threshold=h.zero_threshold,
+        positive=_buckets(h.positive_spans, h.positive_counts if is_float else h.positive_deltas, is_float),
+        negative=_buckets(h.negative_spans, h.negative_counts if is_float else h.negative_deltas, is_float),
+    )
+    count = float(h.count_float if is_float else h.count_int)
+    return NativeHistogram(count, h.sum, h.reset_hint != GAUGE_HINT, buckets)
+
+
+def _buckets(spans: Sequence[Any], values: Sequence[float], absolute: bool) -> dict[int, float]:
+    """Counts by OTLP index from spans and their values; a span past the values ends the read."""
+    out: dict[int, float] = {}
+    index, k, count = 0, 0, 0.0
+    for span in spans:
+        index += span.offset
+        for _ in range(span.length):
+            if k >= len(values):
+                return out
+            count = values[k] if absolute else count + values[k]
+            if count:
+                out[index - 1] = float(count)
+            index, k = index + 1, k + 1
+    return out
