@@ -11,6 +11,7 @@ import math
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol, Self, runtime_checkable
 
 # bound once: the score is built on every event, and a global lookup of ``object`` costs ~15 % of it
@@ -149,8 +150,13 @@ def as_finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@cache
 def normal_quantile(probability: float) -> float:
-    """Inverse of the standard normal CDF by bisection (no scipy dependency for one number)."""
+    """Inverse of the standard normal CDF by bisection (no scipy dependency for one number).
+
+    Cached: every new detector asks it for the same few probabilities, and the 200 steps were most of
+    a ``LikelihoodDetector``'s construction, paid once per series (bench/README.md).
+    """
     p = min(max(probability, 1e-15), 1.0 - 1e-15)
     lo, hi = -40.0, 40.0
     for _ in range(200):
