@@ -409,8 +409,14 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         share breaks scale-freedom: with the old 1e-6, a gauge whose level is 10^7 times its noise (an
         epoch timestamp, a byte counter) was floored and its anomalies went unseen (measured in
         bench/README.md). ``RecordLikelihoodDetector`` had 1e-9, and now this default too.
+
+        Only a series of exact zeros (magnitude 0) gets an absolute unit, 1e-9, so that its first
+        move is finite surprise. That unit added to every series' floor, as before, broke
+        scale-freedom the other way: a gauge whose noise is far below 1e-9 (a ratio in units of
+        10^-12) was floored and its anomalies went unseen (bench/README.md).
         """
-        return 1e-9 + self.relative_floor * self.magnitude
+        floor = self.relative_floor * self.magnitude
+        return floor if floor > 0.0 else 1e-9
 
     def _z(self, value: float, expected: float) -> float:
         """|residual| in units of the larger of the MAD-based sigma and the tail-quantile sigma."""

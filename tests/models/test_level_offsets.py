@@ -2,8 +2,9 @@
 
 Why: a series whose level is 10^7-10^9 times its noise is an ordinary Prometheus gauge, and the
 detectors once lost its anomalies there (the likelihood detector's unit floored at 10^-6 of the
-level, CAD's replay buffer rounding the values themselves to float32). Shifting a series by such a
-level, or changing its unit, must leave the alerts where they were.
+level, CAD's replay buffer rounding the values themselves to float32). So did a series whose noise is
+far below 10^-9 (the unit floored at 10^-9 on top). Shifting a series by such a level, or changing its
+unit, must leave the alerts where they were.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _scores(name: str, values: list[float]) -> list[float]:
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
-@pytest.mark.parametrize(("scale", "offset"), [(1.0, 1e7), (1.0, -1e9), (1000.0, 0.0), (0.001, 0.0)])
+@pytest.mark.parametrize(
+    ("scale", "offset"), [(1.0, 1e7), (1.0, -1e9), (1000.0, 0.0), (0.001, 0.0), (1e-12, 0.0), (1e-12, 1e-9)]
+)
 def test_alerts_do_not_move_with_the_level_or_the_unit(name: str, scale: float, offset: float) -> None:
     values = _series()
     base = _scores(name, values)
@@ -72,7 +75,7 @@ def test_cad_snapshots_from_before_the_offsets_replay_their_values() -> None:
     ]
 
 
-@pytest.mark.parametrize("level", [1e9, 1.0, 1e-6])
+@pytest.mark.parametrize("level", [1e9, 1.0, 1e-6, 1e-12])
 def test_a_flat_series_does_not_alarm_on_float_rounding(level: float) -> None:
     """The unit floor (10^-12 of the level) stays far above float64's rounding of a flat series."""
     rng = random.Random(8)
