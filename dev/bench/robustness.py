@@ -37,6 +37,7 @@ SUITE: tuple[Variant, ...] = (
     Variant("turned-over", "every value x -1 (free instead of used)", Perturbation(scale=-1.0)),
     Variant("far-level", "every value + 1e9 (an epoch, a byte counter)", Perturbation(offset=1e9)),
     Variant("unit", "x 1,000 + 1e6 (another unit and level)", Perturbation(scale=1000.0, offset=1e6)),
+    Variant("tiny-unit", "x 1e-12 (a ratio in tiny units)", Perturbation(scale=1e-12)),
     Variant("spike", "one value 20 ranges above the maximum", Perturbation(spike_spans=20.0)),
     Variant("shift-up", "the level + 2 ranges from 30 % on", Perturbation(shift_spans=2.0)),
     Variant("shift-down", "the level - 2 ranges from 30 % on", Perturbation(shift_spans=-2.0)),

@@ -379,7 +379,8 @@ def test_bench_robustness_command_without_a_scorer_writes_every_variant(tmp_path
     result = CliRunner().invoke(app, [*args, *no_scorer])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "bench_robustness.json").read_text())
-    assert [v["name"] for v in report["variants"]][:2] == ["clean", "gaps"] and len(report["variants"]) == 10
+    names = [v["name"] for v in report["variants"]]
+    assert names[:2] == ["clean", "gaps"] and len(names) == 11 and "tiny-unit" in names
     assert (out / "spike" / "synthetic" / "b.csv").is_file()
     bad = CliRunner().invoke(app, [*args, "--protocol", "sideways"])
     assert bad.exit_code == 2 and "--protocol" in bad.output
