@@ -72,7 +72,9 @@ def bucket_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float |
     if observations <= 0:
         return None
     rank = q * observations
-    b = next(i for i, count in enumerate(counts) if count >= rank)
+    b = next((i for i, count in enumerate(counts) if count >= rank), None)
+    if b is None:  # counts that are not numbers (NaN) rank nowhere
+        return None
     if b == len(buckets) - 1:
         return buckets[-2][0]  # in +Inf: the largest finite bound is all a histogram can say
     if b == 0 and buckets[0][0] <= 0:

@@ -30,6 +30,7 @@ before it (integer histograms) or as itself (float histograms). Prometheus' buck
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -66,12 +67,13 @@ def native_shapes(F: Any) -> dict[str, list[tuple[str, int, int, int, str]]]:
 
 
 class NativeHistogram(NamedTuple):
-    """One native histogram sample, read: its totals, whether they are a counter's, its buckets."""
+    """One native histogram sample, read: its totals, whether they are a counter's, its buckets (None
+    when a count is negative or not a number: a malformed sample gives no quantile)."""
 
     observations: float  # the count (``count`` would hide tuple.count)
     total: float
     cumulative: bool
-    buckets: ExponentialPoint
+    buckets: ExponentialPoint | None
 
 
 def read_native(h: Any) -> NativeHistogram:
@@ -85,7 +87,14 @@ def read_native(h: Any) -> NativeHistogram:
         negative=_buckets(h.negative_spans, h.negative_counts if is_float else h.negative_deltas, is_float),
     )
     count = float(h.count_float if is_float else h.count_int)
-    return NativeHistogram(count, h.sum, h.reset_hint != GAUGE_HINT, buckets)
+    counts = (
+        buckets.zero_count,
+        buckets.zero_threshold,
+        *buckets.positive.values(),
+        *buckets.negative.values(),
+    )
+    usable = all(math.isfinite(c) and c >= 0 for c in counts)
+    return NativeHistogram(count, h.sum, h.reset_hint != GAUGE_HINT, buckets if usable else None)
 
 
 def _buckets(spans: Sequence[Any], values: Sequence[float], absolute: bool) -> dict[int, float]:

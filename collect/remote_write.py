@@ -305,7 +305,7 @@ def _add_native(
         else:
             mean = read.total / read.observations if read.observations > 0 else None
         derived.append((f"{family}_mean", mean))
-    if native is not None:
+    if native is not None and read.buckets is not None:
         derived += [
             (quantile_name(family, q), v) for q, v in native.read(key, read.buckets, 0, read.cumulative)
         ]
@@ -325,6 +325,9 @@ def _add_derived(
 ) -> None:
     """Publish a value derived from a histogram (its interval mean or a quantile), if there is one."""
     if found is None:
+        return
+    if not math.isfinite(found[1]):
+        out.drop("not_finite")
         return
     name = tame(found[0])
     if name is None:

@@ -94,3 +94,25 @@ def test_a_stale_marker_and_a_restart() -> None:
     assert restarted["rpc_seconds_mean"].value == 1.5, "a count that went down: all since the restart"
     assert restarted["rpc_seconds_p50"].value == pytest.approx(1.5)
     assert math.isfinite(restarted["rpc_seconds_sum"].value)
+
+
+def test_malformed_buckets_give_no_quantile_and_never_raise() -> None:
+    receiver = Receiver(quantiles=(0.5,))
+    gauge = {"schema": 0, "reset_hint": 3}  # each sample its own distribution: no earlier one needed
+    spans = [{"offset": 1, "length": 2}]
+    events, dropped = receiver.send(
+        count_float=5, sum=7.0, positive_spans=spans, positive_counts=[4, 1], **gauge
+    )
+    assert events["rpc_seconds_p50"].value == pytest.approx(1.625), "well-formed: 2.5 of 4 into (1, 2]"
+    events, dropped = receiver.send(
+        count_float=5, sum=7.0, positive_spans=spans, positive_counts=[math.nan, 5.0], **gauge
+    )
+    assert set(events) == {"rpc_seconds_count", "rpc_seconds_sum", "rpc_seconds_mean"}, "no quantile from NaN"
+    assert not dropped
+    events, _ = receiver.send(count_float=6, sum=8.0, zero_threshold=math.nan, zero_count_float=6, **gauge)
+    assert "rpc_seconds_p50" not in events, "a threshold that is not a number"
+    far = [{"offset": 2**31 - 1, "length": 10**9}]
+    events, _ = receiver.send(
+        count_int=3, sum=3.0, positive_spans=far, positive_deltas=[3], **{**gauge, "schema": 40}
+    )
+    assert "rpc_seconds_p50" not in events, "a scale out of range and a span past its counts"
