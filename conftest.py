@@ -30,6 +30,7 @@ DOCTESTED = (
     ROOT / "collect" / "exponential_buckets.py",
     ROOT / "collect" / "native_histograms.py",
     ROOT / "collect" / "last_points.py",
+    ROOT / "collect" / "proto_messages.py",
 )
 _FOLDERS = {
     (ROOT / folder).resolve(): name

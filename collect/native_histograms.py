@@ -35,14 +35,16 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from forewarn.collect.exponential_buckets import ExponentialPoint
+from forewarn.collect.proto_messages import FIELD, Field
 
 __all__ = ["GAUGE_HINT", "NativeHistogram", "native_shapes", "read_native"]
 
 GAUGE_HINT = 3  # ResetHint.GAUGE: a gauge histogram, each sample a distribution of its own
 
 
-def native_shapes(F: Any) -> dict[str, list[tuple[str, int, int, int, str]]]:
-    """The two messages, in ``remote_write``'s descriptor shape (``F``: ``FieldDescriptorProto``)."""
+def native_shapes() -> dict[str, list[Field]]:
+    """The two messages, as ``proto_messages`` builds them (package ``prometheus``)."""
+    F = FIELD
     opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     return {
         "BucketSpan": [("offset", 1, F.TYPE_SINT32, opt, ""), ("length", 2, F.TYPE_UINT32, opt, "")],

@@ -14,11 +14,10 @@ are a subset of Prometheus' ``prompb/types.proto`` and ``remote.proto``::
     message MetricMetadata { MetricType type = 1; string metric_family_name = 2; string help = 4;
                              string unit = 5; }   // the enum read as its number
 
-Why a descriptor built here rather than generated ``_pb2`` code: the official protobuf runtime
-parses the bytes (no hand-written wire decoder), while no protoc run, generated file or gencode /
-runtime version pairing has to be kept in step. Fields left out (exemplars) are skipped by the
-parser as unknown fields, as protobuf intends. The descriptor lives in a private pool, so another
-library that registers ``prometheus.WriteRequest`` cannot clash.
+Why a descriptor built here (``proto_messages``) rather than generated ``_pb2`` code: the official
+protobuf runtime parses the bytes (no hand-written wire decoder), while no protoc run, generated file
+or gencode / runtime version pairing has to be kept in step. Fields left out (exemplars) are skipped
+by the parser as unknown fields, as protobuf intends.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import cramjam
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
@@ -39,6 +37,7 @@ from forewarn.collect.histogram_buckets import BucketQuantiles, quantile_name
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.native_histograms import native_shapes, read_native
+from forewarn.collect.proto_messages import FIELD, Field, message_classes
 from forewarn.events import MetricSample
 
 __all__ = [
@@ -55,11 +54,8 @@ class WriteRequestError(ValueError):
 
 
 def _message_classes() -> dict[str, Any]:
-    F = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="forewarn/prometheus_remote_write.proto", package="prometheus", syntax="proto3"
-    )
-    shapes: dict[str, list[tuple[str, int, int, int, str]]] = {
+    F = FIELD
+    shapes: dict[str, list[Field]] = {
         "Label": [
             ("name", 1, F.TYPE_STRING, F.LABEL_OPTIONAL, ""),
             ("value", 2, F.TYPE_STRING, F.LABEL_OPTIONAL, ""),
@@ -68,7 +64,7 @@ def _message_classes() -> dict[str, Any]:
             ("value", 1, F.TYPE_DOUBLE, F.LABEL_OPTIONAL, ""),
             ("timestamp", 2, F.TYPE_INT64, F.LABEL_OPTIONAL, ""),
         ],
-        **native_shapes(F),
+        **native_shapes(),
         "TimeSeries": [
             ("labels", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Label"),
             ("samples", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Sample"),
@@ -85,18 +81,7 @@ def _message_classes() -> dict[str, Any]:
             ("metadata", 3, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.MetricMetadata"),
         ],
     }
-    for message, fields in shapes.items():
-        described = proto.message_type.add(name=message)
-        for name, number, kind, label, type_name in fields:
-            field = described.field.add(name=name, number=number, type=kind, label=label)
-            if type_name:
-                field.type_name = type_name
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    return {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
-        for name in shapes
-    }
+    return message_classes("forewarn/prometheus_remote_write.proto", "prometheus", shapes)
 
 
 _CLASSES = _message_classes()
@@ -197,9 +182,8 @@ def samples_from_write_request(
             if not math.isfinite(sample.value):
                 out.drop("not_finite")
                 continue
-            try:
-                timestamp = datetime.fromtimestamp(sample.timestamp / 1000.0, tz=UTC)
-            except (ValueError, OverflowError, OSError):
+            timestamp = _from_ms(sample.timestamp)
+            if timestamp is None:
                 out.drop("bad_timestamp")
                 continue
             if bucket is not None:
@@ -278,6 +262,14 @@ def _bucket_of(raw_name: str, labels: dict[str, str], service: str) -> _Bucket |
     return _Bucket(raw_name[: -len("_bucket")], le, rest, (service, tuple(sorted(rest.items()))))
 
 
+def _from_ms(t_ms: int) -> datetime | None:
+    """A remote-write timestamp (ms since the epoch) as a time; None when no datetime can hold it."""
+    try:
+        return datetime.fromtimestamp(t_ms / 1000.0, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _add_native(
     out: Converted,
     family: str,
@@ -292,9 +284,8 @@ def _add_native(
     if not (math.isfinite(read.observations) and math.isfinite(read.total)):
         out.drop("not_finite")
         return
-    try:
-        at = datetime.fromtimestamp(histogram.timestamp / 1000.0, tz=UTC)
-    except (ValueError, OverflowError, OSError):
+    at = _from_ms(histogram.timestamp)
+    if at is None:
         out.drop("bad_timestamp")
         return
     key = ("native", family, service, tuple(sorted(labels.items())))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from forewarn.dev.prometheus_server import PrometheusUnavailable, ensure_install
 from forewarn.dev.serving import serving
 from forewarn.kafka.publisher import Publisher
 
-__all__ = ["ListPublisher", "metrics_target", "real_binaries", "serving"]
+__all__ = ["ListPublisher", "http_target", "metrics_target", "real_binaries", "serving"]
 
 
 def real_binaries(alertmanager: bool = False) -> tuple[Path, Path | None]:
@@ -57,8 +59,24 @@ _: type[Publisher] = ListPublisher  # it satisfies the protocol
 def metrics_target(registry: CollectorRegistry) -> Iterator[str]:
     """``registry`` as a scrape target for a real Prometheus on 127.0.0.1:<free port>; yields host:port."""
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    try:
+    with _stopping(server, thread):
         yield f"127.0.0.1:{server.server_port}"
+
+
+@contextlib.contextmanager
+def http_target(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` serving on 127.0.0.1:<free port> (a target ``prometheus_client`` cannot be); host:port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with _stopping(server, thread):
+        yield f"127.0.0.1:{server.server_port}"
+
+
+@contextlib.contextmanager
+def _stopping(server: HTTPServer, thread: threading.Thread) -> Iterator[None]:
+    try:
+        yield
     finally:
         server.shutdown()
         server.server_close()

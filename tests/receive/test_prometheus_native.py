@@ -13,19 +13,19 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from pydantic import SecretStr
 
+from forewarn.collect.proto_messages import FIELD, Field, message_classes
 from forewarn.collect.receiver import create_receiver
 from forewarn.dev.prometheus_server import PrometheusServer
 from forewarn.settings import ReceiverSettings, Settings
 
-from .running import ListPublisher, real_binaries, serving
+from .running import ListPublisher, http_target, real_binaries, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,10 +35,9 @@ PROTOBUF = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFa
 
 def _metric_family_class() -> Any:
     """``io.prometheus.client.MetricFamily`` with only what a native histogram needs (metrics.proto)."""
-    F = descriptor_pb2.FieldDescriptorProto
+    F = FIELD
     opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
-    proto = descriptor_pb2.FileDescriptorProto(name="test_metrics.proto", package="io.prometheus.client")
-    shapes: dict[str, list[tuple[str, int, int, int, str]]] = {
+    shapes: dict[str, list[Field]] = {
         "BucketSpan": [("offset", 1, F.TYPE_SINT32, opt, ""), ("length", 2, F.TYPE_UINT32, opt, "")],
         "Histogram": [
             ("sample_count", 1, F.TYPE_UINT64, opt, ""),
@@ -57,15 +56,7 @@ def _metric_family_class() -> Any:
             ("metric", 4, F.TYPE_MESSAGE, rep, ".io.prometheus.client.Metric"),
         ],
     }
-    for message, fields in shapes.items():
-        described = proto.message_type.add(name=message)
-        for name, number, kind, label, type_name in fields:
-            field = described.field.add(name=name, number=number, type=kind, label=label)
-            if type_name:
-                field.type_name = type_name
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
+    return message_classes("test_metrics.proto", "io.prometheus.client", shapes)["MetricFamily"]
 
 
 MetricFamily = _metric_family_class()
@@ -119,15 +110,8 @@ def native_target() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_target(Handler) as address:
+        yield address
 
 
 def test_a_native_histogram_from_a_real_prometheus_gives_its_p99(native_target: str, tmp_path: Path) -> None:
