@@ -33,7 +33,7 @@ from typing import NamedTuple
 from forewarn.collect.histogram_buckets import bucket_quantile, checked_quantiles
 from forewarn.collect.last_points import LastPoints
 
-__all__ = ["ExponentialPoint", "ExponentialQuantiles"]
+__all__ = ["ExponentialPoint", "ExponentialQuantiles", "classic_buckets", "interval"]
 
 MIN_SCALE, MAX_SCALE = -10, 20  # OTLP's range; Prometheus' native schemas are -4..8 within it
 
@@ -103,11 +103,12 @@ def interval(now: ExponentialPoint, before: ExponentialPoint | None) -> Exponent
     )
 
 
-def exponential_quantile(q: float, point: ExponentialPoint) -> float | None:
-    """The ``q`` quantile of ``point``'s counts; None when it has none, or a bound overflows a float.
+def classic_buckets(point: ExponentialPoint) -> list[tuple[float, float]] | None:
+    """``point``'s buckets laid out as a classic histogram's (upper bound, cumulative count), ``+Inf``
+    last, for ``bucket_quantile``; None when a bound overflows a float or the scale is out of range.
 
-    The buckets are laid out as a classic histogram's (upper bound, cumulative count), each preceded
-    by its lower bound at the count before it, so the linear reading stays within the bucket.
+    Each bucket is preceded by its lower bound at the count before it, so the linear reading stays
+    within the bucket the rank falls in.
     """
     if not MIN_SCALE <= point.scale <= MAX_SCALE:
         return None
@@ -131,7 +132,7 @@ def exponential_quantile(q: float, point: ExponentialPoint) -> float | None:
         buckets += [(lower, seen), (upper, seen + count)]
         seen += count
     buckets.append((math.inf, seen))
-    return bucket_quantile(q, buckets)
+    return buckets
 
 
 class _Last(NamedTuple):
@@ -155,5 +156,8 @@ class ExponentialQuantiles:
             if last is None:
                 return []
             point = interval(point, last.point if last.start == start else None)
-        found = ((q, exponential_quantile(q, point)) for q in self.quantiles)
+        buckets = classic_buckets(point)
+        if buckets is None:
+            return []
+        found = ((q, bucket_quantile(q, buckets)) for q in self.quantiles)
         return [(q, value) for q, value in found if value is not None]

@@ -63,7 +63,8 @@ class OtlpQuantiles:
         self.quantiles = checked_quantiles(quantiles)
         self.explicit = PointQuantiles(self.quantiles, limit)
         self.exponential = ExponentialQuantiles(self.quantiles, limit)
-        self.suffixes = tuple(quantile_name("", q) for q in self.quantiles)
+        self.suffix_of = {q: quantile_name("", q) for q in self.quantiles}  # 0.99 -> "_p99"
+        self.suffixes = tuple(self.suffix_of.values())
 
 
 def decode_export_request(raw: bytes) -> ExportMetricsServiceRequest:
@@ -243,8 +244,8 @@ def _quantiles(
     A histogram's are read from its buckets over the interval since its last point; a summary's are
     the client's own, over whatever window it keeps, and only those asked for are published.
     """
+    wanted = quantiles.suffix_of
     if kind == "summary":
-        wanted = {q: quantile_name("", q) for q in quantiles.quantiles}
         return [
             (wanted[value.quantile], float(value.value), False)
             for value in point.quantile_values
@@ -265,7 +266,7 @@ def _quantiles(
             (point.negative.offset, point.negative.bucket_counts),
         )
         found = quantiles.exponential.read(series, buckets, start, cumulative)
-    return [(quantile_name("", q), value, False) for q, value in found]
+    return [(wanted[q], value, False) for q, value in found]
 
 
 def _points(metric: Any, kind: str | None) -> int:
