@@ -4,7 +4,8 @@ Why two sources: Prometheus remote_write 1.0 sends each family's type (``MetricM
 its own, every ``metadata_config.send_interval`` (1 min by default), apart from the samples. Until a
 family's type has come, the name decides: Prometheus' naming rules (and OpenMetrics, which requires it)
 end a counter's name in ``_total``. A type that has come always wins, so a gauge someone named
-``..._total`` is read as the gauge it is once its metadata arrives.
+``..._total`` is read as the gauge it is once its metadata arrives. Remote write 2.0 sends each series'
+type with the series itself (``learn_series``), so there the type is known from the first sample.
 
 >>> types = MetricTypes(["_total"])
 >>> types.is_cumulative("http_requests_total"), types.is_cumulative("request_seconds_count")
@@ -62,6 +63,19 @@ class MetricTypes:
             self._histograms[family] = None
             if len(self._histograms) > self.limit:
                 del self._histograms[next(iter(self._histograms))]
+
+    def learn_series(self, name: str, kind: int) -> None:
+        """Record the type of one series (remote write 2.0 sends it with each): its family is the name
+        without the suffix that type writes (``x_bucket`` of a histogram is family ``x``).
+
+        >>> types = MetricTypes([])
+        >>> types.learn_series("rpc_seconds_count", HISTOGRAM)
+        >>> types.histogram_part("rpc_seconds_sum"), types.is_cumulative("rpc_seconds_bucket")
+        (('rpc_seconds', False), True)
+        """
+        suffixes = sorted((s for s, _ in _SERIES.get(kind, ()) if s), key=len, reverse=True)
+        family = next((name[: -len(s)] for s in suffixes if name.endswith(s) and len(name) > len(s)), name)
+        self.learn(family, kind)
 
     def histogram_part(self, name: str) -> tuple[str, bool] | None:
         """``(family, is_count)`` when ``name`` is the ``_count`` or ``_sum`` of a histogram or summary

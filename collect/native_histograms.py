@@ -42,10 +42,12 @@ __all__ = ["GAUGE_HINT", "NativeHistogram", "native_shapes", "read_native"]
 GAUGE_HINT = 3  # ResetHint.GAUGE: a gauge histogram, each sample a distribution of its own
 
 
-def native_shapes() -> dict[str, list[Field]]:
-    """The two messages, as ``proto_messages`` builds them (package ``prometheus``)."""
+def native_shapes(package: str) -> dict[str, list[Field]]:
+    """The two messages, as ``proto_messages`` builds them in ``package`` (remote write 1.0's
+    ``prometheus`` and 2.0's ``io.prometheus.write.v2`` number their fields alike)."""
     F = FIELD
     opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
+    span = f".{package}.BucketSpan"
     return {
         "BucketSpan": [("offset", 1, F.TYPE_SINT32, opt, ""), ("length", 2, F.TYPE_UINT32, opt, "")],
         "Histogram": [
@@ -56,10 +58,10 @@ def native_shapes() -> dict[str, list[Field]]:
             ("zero_threshold", 5, F.TYPE_DOUBLE, opt, ""),
             ("zero_count_int", 6, F.TYPE_UINT64, opt, ""),
             ("zero_count_float", 7, F.TYPE_DOUBLE, opt, ""),
-            ("negative_spans", 8, F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("negative_spans", 8, F.TYPE_MESSAGE, rep, span),
             ("negative_deltas", 9, F.TYPE_SINT64, rep, ""),
             ("negative_counts", 10, F.TYPE_DOUBLE, rep, ""),
-            ("positive_spans", 11, F.TYPE_MESSAGE, rep, ".prometheus.BucketSpan"),
+            ("positive_spans", 11, F.TYPE_MESSAGE, rep, span),
             ("positive_deltas", 12, F.TYPE_SINT64, rep, ""),
             ("positive_counts", 13, F.TYPE_DOUBLE, rep, ""),
             ("reset_hint", 14, F.TYPE_INT32, opt, ""),  # an enum on the wire is its varint

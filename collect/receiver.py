@@ -55,6 +55,7 @@ from forewarn.collect.remote_write import (
     learn_metadata,
     samples_from_write_request,
 )
+from forewarn.collect.remote_write_v2 import V2_MESSAGE, V2Request, Written, as_v1
 from forewarn.events import MetricSample
 from forewarn.kafka.publisher import Publisher
 from forewarn.security_headers import SecurityHeaders
@@ -147,20 +148,24 @@ def create_receiver(
         if encoding != "snappy":
             raise HTTPException(415, f"Content-Encoding {encoding!r}: remote_write bodies are snappy")
         message = _proto_message(request.headers.get("content-type", ""))
-        if message not in ("", V1_MESSAGE):
+        if message not in ("", V1_MESSAGE, V2_MESSAGE):
             # remote write 2.0 asks a receiver to refuse a message it does not read with a 415
             raise HTTPException(
-                415,
-                f"{message}: this receiver reads remote write 1.0 ({V1_MESSAGE}); set protobuf_message to it",
+                415, f"{message}: this receiver reads remote write {V1_MESSAGE} (1.0) and {V2_MESSAGE} (2.0)"
             )
         body = await request.body()
+        written: Written | None = None
         try:
-            decoded = decode_write_request(body, max_decoded_bytes=config.max_decoded_bytes)
+            if message == V2_MESSAGE:
+                v2 = decode_write_request(body, max_decoded_bytes=config.max_decoded_bytes, message=V2Request)
+                decoded, written = as_v1(v2, types)  # learns each series' type
+            else:
+                decoded = decode_write_request(body, max_decoded_bytes=config.max_decoded_bytes)
+                learn_metadata(decoded, types)
         except OverflowError as exc:
             raise HTTPException(413, str(exc)) from None
         except WriteRequestError as exc:
             raise HTTPException(400, str(exc)) from None
-        learn_metadata(decoded, types)
         publish(
             "remote_write",
             samples_from_write_request(
@@ -175,7 +180,7 @@ def create_receiver(
                 native=native,
             ),
         )
-        return Response(status_code=204)
+        return Response(status_code=204, headers=written.headers() if written is not None else None)
 
     @app.post("/v1/metrics", dependencies=[Depends(authorised)])
     async def otlp_metrics(request: Request) -> Response:

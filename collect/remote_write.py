@@ -64,7 +64,7 @@ def _message_classes() -> dict[str, Any]:
             ("value", 1, F.TYPE_DOUBLE, F.LABEL_OPTIONAL, ""),
             ("timestamp", 2, F.TYPE_INT64, F.LABEL_OPTIONAL, ""),
         ],
-        **native_shapes(),
+        **native_shapes("prometheus"),
         "TimeSeries": [
             ("labels", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Label"),
             ("samples", 2, F.TYPE_MESSAGE, F.LABEL_REPEATED, ".prometheus.Sample"),
@@ -88,8 +88,10 @@ _CLASSES = _message_classes()
 WriteRequest: Any = _CLASSES["WriteRequest"]  # also what tests use to encode requests
 
 
-def decode_write_request(body: bytes, *, max_decoded_bytes: int) -> Any:
-    """Snappy-decompress and parse ``body``; raises ``WriteRequestError`` (or ``OverflowError``)."""
+def decode_write_request(body: bytes, *, max_decoded_bytes: int, message: Any = None) -> Any:
+    """Snappy-decompress and parse ``body`` as ``message`` (a class; 1.0's ``WriteRequest`` unless
+    given); raises ``WriteRequestError`` (or ``OverflowError``)."""
+    message = WriteRequest if message is None else message
     declared = _snappy_length(body)
     if declared > max_decoded_bytes:
         raise OverflowError(f"body decompresses to {declared} bytes, over the {max_decoded_bytes} limit")
@@ -98,9 +100,9 @@ def decode_write_request(body: bytes, *, max_decoded_bytes: int) -> Any:
     except Exception as exc:  # cramjam raises its own DecompressionError
         raise WriteRequestError(f"body is not snappy (block format): {exc}") from None
     try:
-        return WriteRequest.FromString(raw)
+        return message.FromString(raw)
     except DecodeError as exc:
-        raise WriteRequestError(f"body is not a prometheus.WriteRequest: {exc}") from None
+        raise WriteRequestError(f"body is not a {message.DESCRIPTOR.full_name}: {exc}") from None
 
 
 def _snappy_length(body: bytes) -> int:

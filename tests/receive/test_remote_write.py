@@ -154,10 +154,10 @@ def test_the_door_refuses_clearly(receiver: tuple[str, ListPublisher]) -> None:
         ({**HEADERS, "Authorization": "Bearer wrong"}, body, 401, "key"),
         ({**HEADERS, "Content-Encoding": "gzip"}, body, 415, "snappy"),
         (
-            {**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+            {**HEADERS, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v3.Request"},
             body,
             415,
-            "remote write 1.0",
+            "(1.0) and io.prometheus.write.v2.Request (2.0)",
         ),
         (HEADERS, b"\x05garbage", 400, "not snappy"),
         (HEADERS, b"\0" * 5000, 413, "4096"),
