@@ -30,10 +30,15 @@ import math
 from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
 
-from forewarn.collect.histogram_buckets import bucket_quantile, checked_quantiles
+from forewarn.collect.histogram_buckets import (
+    PointQuantiles,
+    bucket_quantile,
+    checked_quantiles,
+    quantile_name,
+)
 from forewarn.collect.last_points import LastPoints
 
-__all__ = ["ExponentialPoint", "ExponentialQuantiles", "classic_buckets", "interval"]
+__all__ = ["ExponentialPoint", "ExponentialQuantiles", "QuantileReaders", "classic_buckets", "interval"]
 
 MIN_SCALE, MAX_SCALE = -10, 20  # OTLP's range; Prometheus' native schemas are -4..8 within it
 
@@ -161,3 +166,18 @@ class ExponentialQuantiles:
             return []
         found = ((q, bucket_quantile(q, buckets)) for q in self.quantiles)
         return [(q, value) for q, value in found if value is not None]
+
+
+class QuantileReaders:
+    """The quantiles asked for (``receiver.histogram_quantiles``) and a reader per kind of buckets:
+    explicit bounds (OTLP's, and native histograms with custom buckets) and exponential ones.
+
+    Why together: a door meets both kinds, and each reader keeps the last point of its series.
+    """
+
+    def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
+        self.quantiles = checked_quantiles(quantiles)
+        self.explicit = PointQuantiles(self.quantiles, limit)
+        self.exponential = ExponentialQuantiles(self.quantiles, limit)
+        self.suffix_of = {q: quantile_name("", q) for q in self.quantiles}  # 0.99 -> "_p99"
+        self.suffixes = tuple(self.suffix_of.values())

@@ -206,7 +206,7 @@ class PointQuantiles:
         self._last = LastPoints[_Point](limit)
 
     def read(
-        self, key: Hashable, bounds: Sequence[float], counts: Sequence[int], start: int, cumulative: bool
+        self, key: Hashable, bounds: Sequence[float], counts: Sequence[float], start: int, cumulative: bool
     ) -> list[tuple[float, float]]:
         """``(q, value)`` per quantile; none for a series' first cumulative point or a bad shape."""
         if len(counts) != len(bounds) + 1:

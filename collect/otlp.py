@@ -34,14 +34,12 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_C
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
-from forewarn.collect.exponential_buckets import ExponentialPoint, ExponentialQuantiles
-from forewarn.collect.histogram_buckets import PointQuantiles, checked_quantiles, quantile_name
+from forewarn.collect.exponential_buckets import ExponentialPoint, QuantileReaders
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.events import MetricSample
 
 __all__ = [
     "OtlpError",
-    "OtlpQuantiles",
     "decode_export_request",
     "decode_export_request_json",
     "samples_from_export_request",
@@ -53,18 +51,6 @@ MAX_UNIT = 32
 
 class OtlpError(ValueError):
     """The body is not an ExportMetricsServiceRequest."""
-
-
-class OtlpQuantiles:
-    """The quantiles asked for (``receiver.histogram_quantiles``), and the last point of each
-    histogram series that reading them over an interval needs, by kind of buckets."""
-
-    def __init__(self, quantiles: Iterable[float], limit: int = 100_000) -> None:
-        self.quantiles = checked_quantiles(quantiles)
-        self.explicit = PointQuantiles(self.quantiles, limit)
-        self.exponential = ExponentialQuantiles(self.quantiles, limit)
-        self.suffix_of = {q: quantile_name("", q) for q in self.quantiles}  # 0.99 -> "_p99"
-        self.suffixes = tuple(self.suffix_of.values())
 
 
 def decode_export_request(raw: bytes) -> ExportMetricsServiceRequest:
@@ -109,7 +95,7 @@ def samples_from_export_request(
     keep: Callable[[str], bool] = NameFilter(()),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     means: IntervalMeans | None = None,
-    quantiles: OtlpQuantiles | None = None,
+    quantiles: QuantileReaders | None = None,
 ) -> Converted:
     """Every number a gauge, sum, histogram or summary point gives, as a ``MetricSample``.
 
@@ -237,7 +223,7 @@ def _readings(
 
 
 def _quantiles(
-    kind: str, metric: Any, point: Any, series: Hashable, quantiles: OtlpQuantiles
+    kind: str, metric: Any, point: Any, series: Hashable, quantiles: QuantileReaders
 ) -> list[Reading]:
     """A distribution point's quantiles, as readings named by their suffix (``_p99``).
 

@@ -37,14 +37,13 @@ from forewarn import __version__
 from forewarn.body_limit import BodyLimit
 from forewarn.collect.alerts import AlertmanagerWebhook, detections_from_webhook
 from forewarn.collect.converted import Converted, NameFilter
-from forewarn.collect.exponential_buckets import ExponentialQuantiles
+from forewarn.collect.exponential_buckets import QuantileReaders
 from forewarn.collect.histogram_buckets import BucketQuantiles
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.interval_means import IntervalMeans
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.otlp import (
     OtlpError,
-    OtlpQuantiles,
     decode_export_request,
     decode_export_request_json,
     samples_from_export_request,
@@ -108,8 +107,8 @@ def create_receiver(
     # and each histogram's buckets, for its quantiles (none asked for: the buckets are read as sent)
     quantiles = config.histogram_quantiles
     buckets = BucketQuantiles(quantiles) if quantiles else None
-    points = OtlpQuantiles(quantiles) if quantiles else None
-    native = ExponentialQuantiles(quantiles) if quantiles else None  # remote-written native histograms
+    points = QuantileReaders(quantiles) if quantiles else None
+    native = QuantileReaders(quantiles) if quantiles else None  # remote-written native histograms
     app = FastAPI(title="forewarn receiver", version=__version__, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(SecurityHeaders, private_prefixes=())

@@ -32,7 +32,7 @@ from google.protobuf.message import DecodeError
 from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
-from forewarn.collect.exponential_buckets import ExponentialQuantiles
+from forewarn.collect.exponential_buckets import QuantileReaders
 from forewarn.collect.histogram_buckets import BucketQuantiles, quantile_name
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
@@ -139,7 +139,7 @@ def samples_from_write_request(
     pairs: HistogramPairs | None = None,
     buckets: BucketQuantiles | None = None,
     keep_buckets: bool = True,
-    native: ExponentialQuantiles | None = None,
+    native: QuantileReaders | None = None,
 ) -> Converted:
     """Every usable sample as a ``MetricSample``: name from ``__name__``, service from a label.
 
@@ -279,7 +279,7 @@ def _add_native(
     labels: dict[str, str],
     histogram: Any,
     pairs: HistogramPairs | None,
-    native: ExponentialQuantiles | None,
+    native: QuantileReaders | None,
 ) -> None:
     """A native histogram sample's count, sum, interval mean and quantiles (a stale marker: none)."""
     read = read_native(histogram)
@@ -298,10 +298,15 @@ def _add_native(
         else:
             mean = read.total / read.observations if read.observations > 0 else None
         derived.append((f"{family}_mean", mean))
-    if native is not None and read.buckets is not None:
-        derived += [
-            (quantile_name(family, q), v) for q, v in native.read(key, read.buckets, 0, read.cumulative)
-        ]
+    if native is not None:
+        if read.custom is not None:
+            bounds, counts = read.custom
+            found = native.explicit.read(key, bounds, counts, 0, read.cumulative)
+        elif read.buckets is not None:
+            found = native.exponential.read(key, read.buckets, 0, read.cumulative)
+        else:
+            found = []
+        derived += [(quantile_name(family, q), v) for q, v in found]
     for suffix, total in (("_count", read.observations), ("_sum", read.total)):
         _add_derived(out, (family + suffix, total), service, labels, at, cumulative=read.cumulative)
     for name, value in derived:

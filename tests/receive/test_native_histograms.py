@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from forewarn.collect.exponential_buckets import ExponentialQuantiles
+from forewarn.collect.exponential_buckets import QuantileReaders
 from forewarn.collect.histogram_pairs import HistogramPairs
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.remote_write import WriteRequest, samples_from_write_request
@@ -30,7 +30,7 @@ class Receiver:
 
     def __init__(self, quantiles: tuple[float, ...] = (0.5, 0.99)) -> None:
         self.pairs = HistogramPairs(MetricTypes(()))
-        self.native = ExponentialQuantiles(quantiles)
+        self.native = QuantileReaders(quantiles)
 
     def send(self, **histogram: Any) -> tuple[dict[str, MetricSample], dict[str, int]]:
         request = WriteRequest()
@@ -116,3 +116,17 @@ def test_malformed_buckets_give_no_quantile_and_never_raise() -> None:
         count_int=3, sum=3.0, positive_spans=far, positive_deltas=[3], **{**gauge, "schema": 40}
     )
     assert "rpc_seconds_p50" not in events, "a scale out of range and a span past its counts"
+
+
+def test_custom_buckets_are_read_as_explicit_ones() -> None:
+    receiver = Receiver(quantiles=(0.5, 0.99))
+    custom = {"schema": -53, "custom_values": [0.1, 0.5, 1.0], "positive_spans": [{"offset": 0, "length": 4}]}
+    receiver.send(count_int=10, sum=1.0, positive_deltas=[10, -10, 0, 0], **custom)  # 10 within 0.1
+    # 10 more within 0.1, 90 in (0.1, 0.5], 0 in (0.5, 1] and 0 past 1: the interval's 100
+    events, dropped = receiver.send(count_int=110, sum=30.0, positive_deltas=[20, 70, -90, 0], **custom)
+    assert not dropped
+    assert events["rpc_seconds_p50"].value == pytest.approx(0.1 + 0.4 * 40 / 90)
+    assert events["rpc_seconds_p99"].value == pytest.approx(0.1 + 0.4 * 89 / 90)
+    falling = {**custom, "custom_values": [0.5, 0.1, 1.0]}
+    events, _ = receiver.send(count_int=120, sum=31.0, positive_deltas=[30, 60, -90, 0], **falling)
+    assert "rpc_seconds_p99" not in events, "bounds that do not rise: no quantile"

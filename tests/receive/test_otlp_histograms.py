@@ -16,8 +16,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AGGREGATION_TEMPORALITY_DELTA,
 )
 
+from forewarn.collect.exponential_buckets import QuantileReaders
 from forewarn.collect.interval_means import IntervalMeans
-from forewarn.collect.otlp import OtlpQuantiles, samples_from_export_request
+from forewarn.collect.otlp import samples_from_export_request
 from forewarn.events import MetricSample
 
 pytestmark = pytest.mark.unit
@@ -43,7 +44,7 @@ def request_with(
 
 
 def convert(
-    request: Any, means: IntervalMeans | None = None, quantiles: OtlpQuantiles | None = None
+    request: Any, means: IntervalMeans | None = None, quantiles: QuantileReaders | None = None
 ) -> dict[str, MetricSample]:
     converted = samples_from_export_request(
         request, service_labels=[], default_service="web", means=means, quantiles=quantiles
@@ -113,7 +114,7 @@ def test_a_name_too_long_with_a_suffix_is_dropped_and_counted() -> None:
     assert dict(converted.dropped) == {"bad_name": 1}, "_count made it 66 characters"
 
 
-def _p99(quantiles: OtlpQuantiles, counts: list[int], **fields: Any) -> float | None:
+def _p99(quantiles: QuantileReaders, counts: list[int], **fields: Any) -> float | None:
     temporality = fields.pop("temporality", AGGREGATION_TEMPORALITY_CUMULATIVE)
     point = {"count": sum(counts), "sum": 1.0, "explicit_bounds": [0.1, 0.5, 1.0], "bucket_counts": counts}
     events = convert(
@@ -129,7 +130,7 @@ def _p99(quantiles: OtlpQuantiles, counts: list[int], **fields: Any) -> float | 
 
 
 def test_explicit_buckets_give_the_interval_p99() -> None:
-    quantiles = OtlpQuantiles([0.99])
+    quantiles = QuantileReaders([0.99])
     assert _p99(quantiles, [5, 5, 0, 0]) is None, "a first cumulative point may span days"
     assert _p99(quantiles, [50, 45, 5, 0]) == 0.91, "45, 40 and 5 since: 99 % is 82 % into (0.5, 1]"
     assert _p99(quantiles, [50, 45, 5, 0]) is None, "no request since"
@@ -138,14 +139,14 @@ def test_explicit_buckets_give_the_interval_p99() -> None:
 
 
 def test_changed_bounds_give_no_quantile() -> None:
-    quantiles = OtlpQuantiles([0.99])
+    quantiles = QuantileReaders([0.99])
     _p99(quantiles, [5, 5, 0, 0])
     assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5]) is None, "not across two layouts"
     assert _p99(quantiles, [9, 9, 9], explicit_bounds=[0.1, 0.5, 1.0]) is None, "a shape the model forbids"
 
 
 def _exponential(
-    quantiles: OtlpQuantiles, scale: int, offset: int, counts: list[int], zero: int = 0, **fields: Any
+    quantiles: QuantileReaders, scale: int, offset: int, counts: list[int], zero: int = 0, **fields: Any
 ) -> dict[str, float]:
     point = {
         "count": sum(counts) + zero,
@@ -160,7 +161,7 @@ def _exponential(
 
 
 def test_exponential_buckets_give_the_interval_quantiles() -> None:
-    quantiles = OtlpQuantiles([0.5, 0.99])
+    quantiles = QuantileReaders([0.5, 0.99])
     # scale 1: base sqrt(2); bucket i holds (2^(i/2), 2^((i+1)/2)]
     assert _exponential(quantiles, 1, 2, [10, 0, 0]) == {}, "a first cumulative point may span days"
     later = _exponential(quantiles, 1, 2, [10, 0, 100])
@@ -174,7 +175,7 @@ def test_exponential_buckets_give_the_interval_quantiles() -> None:
 
 
 def test_a_lower_scale_merges_neighbouring_buckets_before_the_increase() -> None:
-    quantiles = OtlpQuantiles([0.99])
+    quantiles = QuantileReaders([0.99])
     _exponential(quantiles, 1, 2, [10, 0, 0])  # 10 values in (2, 2.83], bucket 2 at scale 1
     # the SDK lowered the scale to 0 (base 2): that bucket is now bucket 1, (2, 4], with 10 more
     # values, and 90 new ones are in bucket 3, (8, 16]
@@ -183,7 +184,7 @@ def test_a_lower_scale_merges_neighbouring_buckets_before_the_increase() -> None
 
 
 def test_the_zero_bucket_and_a_restart() -> None:
-    quantiles = OtlpQuantiles([0.5])
+    quantiles = QuantileReaders([0.5])
     _exponential(quantiles, 0, 0, [1], zero=0)
     assert _exponential(quantiles, 0, 0, [1], zero=9) == {"http.server.duration_p50": 0.0}, "9 zeros since"
     restarted = _exponential(quantiles, 0, 0, [4], start_time_unix_nano=NOW_NS - 10**9)
@@ -191,7 +192,7 @@ def test_the_zero_bucket_and_a_restart() -> None:
 
 
 def test_a_summary_gives_the_quantiles_asked_for_as_it_computed_them() -> None:
-    quantiles = OtlpQuantiles([0.5, 0.99])
+    quantiles = QuantileReaders([0.5, 0.99])
     point = {
         "count": 100,
         "sum": 30.0,

@@ -68,7 +68,7 @@ def test_the_prometheus_remote_write_client_sends_2_0() -> None:
     assert sent.returncode == 0, sent.stderr
     # the client read the spec's headers back: every request's samples and histogram written
     assert [json.loads(line) for line in sent.stdout.splitlines()] == [
-        {"samples": 2, "histograms": 1, "exemplars": 0}
+        {"samples": 2, "histograms": 2, "exemplars": 0}
     ] * 3
     events = [json.loads(v) for _, _, v in publisher.sent]
 
@@ -85,3 +85,5 @@ def test_the_prometheus_remote_write_client_sends_2_0() -> None:
     assert p99s == [pytest.approx(0.375)] * 2, "the second and third scrapes' intervals"
     assert [e["value"] for e in named("app_native_seconds_mean")] == [pytest.approx(0.204)] * 2
     assert all(e["cumulative"] for e in named("app_native_seconds_count"))
+    # custom buckets (a classic histogram converted): 98 of each 100 within 0.25 s, 2 in (0.25, 0.5]
+    assert [e["value"] for e in named("app_classic_seconds_p99")] == [pytest.approx(0.375)] * 2

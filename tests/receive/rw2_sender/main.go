@@ -4,8 +4,9 @@
 // Usage: rw2-sender BASE_URL BEARER_KEY START_MS
 //
 // Each request holds one scrape, a second after the one before: a counter (app_requests_total,
-// 100 more per scrape), a gauge (app_queue_depth) and a native histogram (app_native_seconds,
-// 98 more observations in (0.125, 0.25] and 2 more in (0.25, 0.5] per scrape).
+// 100 more per scrape), a gauge (app_queue_depth), a native histogram (app_native_seconds,
+// 98 more observations in (0.125, 0.25] and 2 more in (0.25, 0.5] per scrape) and one with custom
+// buckets (app_classic_seconds).
 package main
 
 import (
@@ -54,7 +55,20 @@ func request(scrape int64, t int64) *writev2.Request {
 		PositiveDeltas: []int64{fast, slow - fast},
 		Timestamp:      t,
 	}}
-	return &writev2.Request{Symbols: st.Symbols(), Timeseries: []*writev2.TimeSeries{counter, gauge, native}}
+	// custom buckets (schema -53), as Prometheus 3 converts a classic histogram: per scrape 50 requests
+	// within 0.05 s, 40 in (0.05, 0.1], 8 in (0.1, 0.25] and 2 in (0.25, 0.5]
+	classic := series(&st, "app_classic_seconds", writev2.Metadata_METRIC_TYPE_HISTOGRAM)
+	a, b, c, d := 50*scrape, 40*scrape, 8*scrape, 2*scrape
+	classic.Histograms = []*writev2.Histogram{{
+		Count:          &writev2.Histogram_CountInt{CountInt: uint64(a + b + c + d)},
+		Sum:            0.1 * float64(a+b+c+d),
+		Schema:         -53,
+		CustomValues:   []float64{0.05, 0.1, 0.25, 0.5},
+		PositiveSpans:  []*writev2.BucketSpan{{Offset: 0, Length: 4}},
+		PositiveDeltas: []int64{a, b - a, c - b, d - c},
+		Timestamp:      t,
+	}}
+	return &writev2.Request{Symbols: st.Symbols(), Timeseries: []*writev2.TimeSeries{counter, gauge, native, classic}}
 }
 
 func main() {
