@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from forewarn.collect.last_points import LastPoints
 
-__all__ = ["IntervalMeans"]
+__all__ = ["IntervalMeans", "interval_mean"]
 
 
 class _Point(NamedTuple):
@@ -53,3 +53,13 @@ class IntervalMeans:
             return total / count if count > 0 else None
         observed = count - last.observations
         return (total - last.total) / observed if observed > 0 else None
+
+
+def interval_mean(
+    means: IntervalMeans | None, key: Hashable, count: float, total: float, start: int, cumulative: bool
+) -> float | None:
+    """The mean of a point's interval: a delta point is its own, a cumulative one is read against
+    ``key``'s last point in ``means`` (none without them). Both doors' histograms use this rule."""
+    if not cumulative:
+        return total / count if count > 0 else None
+    return means.mean(key, count, total, start) if means is not None else None

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
 from forewarn.collect.exponential_buckets import ExponentialPoint, QuantileReaders
-from forewarn.collect.interval_means import IntervalMeans
+from forewarn.collect.interval_means import IntervalMeans, interval_mean
 from forewarn.events import MetricSample
 
 __all__ = [
@@ -129,6 +129,7 @@ def samples_from_export_request(
                     out.drop("bad_name", len(points))
                     continue
                 unit = metric.unit[:MAX_UNIT] or None
+                cumulative = _cumulative(kind, metric)
                 for point in points:
                     labels = {**resource, **_attributes(point.attributes)}
                     service = pick_service(labels, candidates, default_service)
@@ -142,9 +143,9 @@ def samples_from_export_request(
                         if kind in _DISTRIBUTIONS
                         else None
                     )
-                    readings = _readings(kind, metric, point, series, means)
+                    readings = _readings(kind, point, series, means, cumulative)
                     if kind in _DISTRIBUTIONS and quantiles is not None:
-                        readings += _quantiles(kind, metric, point, series, quantiles)
+                        readings += _quantiles(kind, point, series, quantiles, cumulative)
                     for suffix, value, cumulative in readings:
                         name = names[suffix]
                         if name is None:
@@ -188,42 +189,41 @@ _DISTRIBUTIONS = frozenset(("histogram", "exponential_histogram", "summary"))
 Reading = tuple[str, float, bool]  # name suffix, value, cumulative
 
 
+def _cumulative(kind: str, metric: Any) -> bool:
+    """Whether a metric's points are running totals: a monotonic cumulative sum (a counter), a
+    cumulative histogram, or a summary (always cumulative). A histogram's sum is monotonic by the data
+    model (it is left out when negative values were recorded)."""
+    if kind == "gauge":
+        return False
+    if kind == "summary":
+        return True
+    data = getattr(metric, kind)
+    if kind == "sum" and not data.is_monotonic:
+        return False
+    return bool(data.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE)
+
+
 def _readings(
-    kind: str, metric: Any, point: Any, series: Hashable, means: IntervalMeans | None
+    kind: str, point: Any, series: Hashable, means: IntervalMeans | None, cumulative: bool
 ) -> list[Reading]:
     """The numbers one data point gives; see ``samples_from_export_request``."""
     if kind == "gauge" or kind == "sum":
         value = float(point.as_double if point.WhichOneof("value") == "as_double" else point.as_int)
-        cumulative = (
-            kind == "sum"
-            and metric.sum.is_monotonic
-            and metric.sum.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
-        )
         return [("", value, cumulative)]
-    # a summary is always cumulative; a histogram's sum is monotonic by the data model (it is left
-    # out when negative values were recorded)
-    cumulative = kind == "summary" or getattr(metric, kind).aggregation_temporality == (
-        AGGREGATION_TEMPORALITY_CUMULATIVE
-    )
     count = float(point.count)
     readings: list[Reading] = [("_count", count, cumulative)]
     if kind != "summary" and not point.HasField("sum"):
         return readings
     total = float(point.sum)
     readings.append(("_sum", total, cumulative))
-    if not cumulative:
-        mean = total / count if count > 0 else None
-    elif means is not None:
-        mean = means.mean(series, count, total, point.start_time_unix_nano)
-    else:
-        mean = None
+    mean = interval_mean(means, series, count, total, point.start_time_unix_nano, cumulative)
     if mean is not None:
         readings.append(("_mean", mean, False))
     return readings
 
 
 def _quantiles(
-    kind: str, metric: Any, point: Any, series: Hashable, quantiles: QuantileReaders
+    kind: str, point: Any, series: Hashable, quantiles: QuantileReaders, cumulative: bool
 ) -> list[Reading]:
     """A distribution point's quantiles, as readings named by their suffix (``_p99``).
 
@@ -237,7 +237,6 @@ def _quantiles(
             for value in point.quantile_values
             if value.quantile in wanted
         ]
-    cumulative = getattr(metric, kind).aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
     start = point.start_time_unix_nano
     if kind == "histogram":
         found = quantiles.explicit.read(

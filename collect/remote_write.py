@@ -35,6 +35,7 @@ from forewarn.collect.converted import Converted, NameFilter, pick_service, tame
 from forewarn.collect.exponential_buckets import QuantileReaders
 from forewarn.collect.histogram_buckets import BucketQuantiles, quantile_name
 from forewarn.collect.histogram_pairs import HistogramPairs
+from forewarn.collect.interval_means import interval_mean
 from forewarn.collect.metric_types import MetricTypes
 from forewarn.collect.native_histograms import native_shapes, read_native
 from forewarn.collect.proto_messages import FIELD, Field, message_classes
@@ -293,10 +294,7 @@ def _add_native(
     key = ("native", family, service, tuple(sorted(labels.items())))
     derived: list[tuple[str, float | None]] = []
     if pairs is not None:
-        if read.cumulative:
-            mean = pairs.means.mean(key, read.observations, read.total, start=0)
-        else:
-            mean = read.total / read.observations if read.observations > 0 else None
+        mean = interval_mean(pairs.means, key, read.observations, read.total, 0, read.cumulative)
         derived.append((f"{family}_mean", mean))
     if native is not None:
         if read.custom is not None:
