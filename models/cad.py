@@ -300,6 +300,16 @@ class ContextDetector(Snapshottable, RiverDetector):
                 self._fit_recent(narrow_only=True)
         return raw
 
+    def refit_from(self, events: int) -> None:
+        """A new level began ``events`` values ago (told by another detector): fit the bins to it
+        once the replay window holds only values from after it, when that is narrower.
+
+        Why: a shift less than the range's width past it widens the range at once, over both
+        levels, and is not marked as a shift here; the new level then sits in half the bins.
+        """
+        if self.value_range is None and self.ready and events > 0:
+            self.refit_at = max(1, self.n - events)
+
     def _fit_recent(self, narrow_only: bool = False) -> None:
         """Bins over the replayed values: their min/max widened by ``initial_headroom`` spans each side.
 

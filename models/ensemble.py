@@ -103,6 +103,13 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         self.likelihood.learn_one(x, t)
         self.context.learn_one(x, t)
+        self._follow_shift()
+
+    def _follow_shift(self) -> None:
+        """When the likelihood part took in a new level, the contextual part refits its bins to it."""
+        events = self.likelihood.take_shift()
+        if events:
+            self.context.refit_from(events)
 
     def score_learn_one(self, x: Mapping[str, float], t: float | None = None) -> AnomalyScore:
         """``score_one`` then ``learn_one``, each part through its own fused step (tested equal).
@@ -121,9 +128,13 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
             or type(likelihood) is not LikelihoodDetector
             or type(context) is not ContextDetector
         ):
-            return self._combined(x, score_learn(likelihood, x, t), score_learn(context, x, t))
+            combined = self._combined(x, score_learn(likelihood, x, t), score_learn(context, x, t))
+            self._follow_shift()
+            return combined
         a_score, a_confidence, expected = likelihood.score_learn_value(value, t)
         b_score, b_confidence = context.score_learn_value(value)
+        if likelihood.shift_events:
+            self._follow_shift()
         weighted = 0.0 if likelihood.benign(value, expected) else self.context_weight * b_score
         score = rescale_to_alert(max(a_score, weighted), self.alert_score)
         return AnomalyScore(

@@ -28,6 +28,13 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
   "No larger" compares sizes, |value - expected|, and allows for the noise in a job's size: at most
   ``routine_size`` (1.5) times the largest earlier run, so a job half again as large is news. Evidence
   cannot say it: it saturates, and the same weekly job scored 0.953 one week and 0.958 the next.
+* A level shift is learned as a new level, not as noise: a one-sided run of values more than
+  ``shift_units`` (5) units from the expectation that lasts ``shift_periods`` (one) seasonal period
+  hands back the dispersion learned before it, with the level moved to the run's mean
+  (``models/level_shift.py``). Without it the tail learned from the level catching up left the
+  detector deaf for the rest of a NAB file after a deploy-like shift. Five units: one-sided runs
+  that far are not noise (a Gaussian residual passes 5 sigma once in ~3.5 million); a period: no
+  part of a daily cycle lasts that long. Figures, and 3 and 8 units, 1 and 2 periods, in bench/README.md.
 * O(1) per event and a few KB of state per series (no windows of raw values; the routine memory holds
   at most 6 days per time-of-day bin), so a dataflow can hold one instance per series for thousands.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
@@ -45,6 +52,7 @@ import math
 from collections.abc import Mapping
 
 from forewarn.models.base import AnomalyScore, Snapshottable, as_finite, normal_quantile
+from forewarn.models.level_shift import ShiftRun
 from forewarn.models.river_compat import RiverDetector
 
 _WEEKLY_DAYS = 6  # days kept per time-of-day bin for the weekly rule: at most 24 x 6 x 2 floats
@@ -85,6 +93,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         seasonal_memory: float = 7.0,
         weekly_memory: float = _WEEKLY_MEMORY,
         routine_size: float = _ROUTINE_SIZE,
+        shift_units: float = 5.0,
+        shift_periods: float = 1.0,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -98,6 +108,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             raise ValueError(f"memories must be >= 0, got {seasonal_memory} and {weekly_memory}")
         if routine_size < 1.0:
             raise ValueError(f"routine_size must be >= 1, got {routine_size}")
+        if shift_units < 0 or shift_periods <= 0:
+            raise ValueError(
+                f"shift_units must be >= 0 and shift_periods > 0, got {shift_units}, {shift_periods}"
+            )
         self.feature = feature
         self.level_alpha = level_alpha
         self.scale_alpha = scale_alpha
@@ -119,6 +133,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.seasonal_memory = seasonal_memory
         self.weekly_memory = weekly_memory
         self.routine_size = routine_size
+        self.shift_units = shift_units
+        self.shift_periods = shift_periods
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -142,6 +158,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.bin_prev_t: list[float] = [-math.inf] * seasonal_bins
         # per bin, the last days with such excursions within weekly_memory: [t, size, t, size, ...]
         self.bin_days: list[list[float]] = [[] for _ in range(seasonal_bins)]
+        self.shift_run = None  # a one-sided run of far values that may be a new level
+        self.shift_events = 0  # events of the last new level taken in, until ``take_shift`` reads it
 
     def __repr__(self) -> str:
         return (
@@ -152,7 +170,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             f"suppress_halflife={self.suppress_halflife}, blend_weight={self.blend_weight}, "
             f"alert_evidence={self.alert_evidence}, direction={self.direction!r}, "
             f"relative_floor={self.relative_floor}, seasonal_memory={self.seasonal_memory}, "
-            f"weekly_memory={self.weekly_memory}, routine_size={self.routine_size})"
+            f"weekly_memory={self.weekly_memory}, routine_size={self.routine_size}, "
+            f"shift_units={self.shift_units}, shift_periods={self.shift_periods})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -320,6 +339,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     ) -> None:
         """Learn ``value`` (time-of-day bin ``k``) given its capped surprise ``raw`` and ``evidence``,
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
+        if self.shift_units > 0 and self.n_hist >= self.warmup:
+            self._watch_shift(value, t, k, expected)
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
             self._remember(evidence, value, expected, k, t)
@@ -352,6 +373,47 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         if t is not None:
             self.last_t = t
         self.n += 1
+        run = self.shift_run
+        if run is not None and run.lasted(t, self._shift_period(k), round(1.0 / self.level_alpha)):
+            self._take_new_level(run)
+
+    def _shift_period(self, k: int | None) -> float | None:
+        """How long a run must last by the clock to be a new level; None: count events instead."""
+        return self.shift_periods * self.seasonal_period_seconds if k is not None else None
+
+    def _watch_shift(self, value: float, t: float | None, k: int | None, expected: float) -> None:
+        """Continue or end the current run with ``value``, or start one (before ``value`` is learned)."""
+        run = self.shift_run
+        if run is not None and run.holds(value, k, self.shift_units):
+            return
+        unit = self._unit()
+        residual = value - expected
+        if abs(residual) <= self.shift_units * unit:
+            self.shift_run = None
+            return
+        seasonal = self.season[k] if k is not None else 0.0
+        saved = (self.scale, self.tail, self.drift_scale, self.hist_mean, self.hist_var, self.peak)
+        side = 1 if residual > 0 else -1
+        self.shift_run = ShiftRun(self.level, list(self.season), unit, side, value - seasonal, t, saved)
+
+    def _take_new_level(self, run: ShiftRun) -> None:
+        """The run is a new level: the dispersion and profile from before it, the level at its mean.
+
+        The recent peak, too: an incident that became the new level is over, so a later excursion
+        is news, as it would have been without the shift.
+        """
+        self.scale, self.tail, self.drift_scale, self.hist_mean, self.hist_var, peak = run.saved
+        self.peak = peak * self._peak_decay() ** run.count
+        self.season = run.season
+        self.level = self.fast_mean = run.new_level()
+        self.shift_events = run.count
+        self.shift_run = None
+
+    def take_shift(self) -> int:
+        """Events since a new level began, once after it is taken in (else 0): a caller with
+        state of its own (the contextual part's bins) can refit to the new level too."""
+        events, self.shift_events = self.shift_events, 0
+        return events
 
     def confidence(self) -> float:
         """Grows from 0 to 1 over warm-up; policies threshold it to ignore cold-start scores."""
@@ -399,6 +461,10 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     seasonal_memory = 0.0
     weekly_memory = 0.0
     routine_size = 1.0
+    shift_units = 0.0
+    shift_periods = 1.0
+    shift_run: ShiftRun | None = None
+    shift_events = 0
 
     def _floor(self) -> float:
         """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).
@@ -418,12 +484,16 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         floor = self.relative_floor * self.magnitude
         return floor if floor > 0.0 else 1e-9
 
-    def _z(self, value: float, expected: float) -> float:
-        """|residual| in units of the larger of the MAD-based sigma and the tail-quantile sigma."""
+    def _unit(self) -> float:
+        """The unit of surprise: the larger of the MAD-based sigma and the tail-quantile sigma."""
         unit = self.scale * 1.2533
         if self.tail_quantile > 0:
             unit = max(unit, self.tail / self._tail_z)
-        return abs(value - expected) / max(unit, self._floor())
+        return max(unit, self._floor())
+
+    def _z(self, value: float, expected: float) -> float:
+        """|residual| in units of surprise."""
+        return abs(value - expected) / self._unit()
 
     def _drift(self, value: float, expected: float) -> float:
         """Deviation of the short-run mean from the long-run level, in its own usual units."""
