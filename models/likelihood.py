@@ -386,8 +386,12 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         run = self.shift_run
         if run is not None and run.holds(value, k, self.shift_units):
             return
-        unit = self._unit()
         residual = value - expected
+        # the unit is at least the MAD-based sigma: most values are ruled out without computing it
+        if abs(residual) <= self.shift_units * 1.2533 * self.scale:
+            self.shift_run = None
+            return
+        unit = self._unit()
         if abs(residual) <= self.shift_units * unit:
             self.shift_run = None
             return
