@@ -108,6 +108,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         replay: int = 300,
         range_growth: float = 0.25,
         initial_headroom: float = 1.0,
+        refit_headroom: float = 0.5,
         range_trim: float = 0.01,
         spatial_tolerance: float | None = 0.05,
         online_record: bool = True,
@@ -117,8 +118,14 @@ class ContextDetector(Snapshottable, RiverDetector):
             raise ValueError(f"value_bits must be in [1, 12], got {value_bits}")
         if not 10 <= max_contexts <= 50_000:
             raise ValueError(f"max_contexts must be in [10, 50000], got {max_contexts}")
-        if rest_period < 0 or warmup < 1 or replay < 1 or range_growth < 0 or initial_headroom < 0:
-            raise ValueError("rest_period >= 0, warmup >= 1, replay >= 1 and range_growth >= 0 required")
+        if (
+            rest_period < 0
+            or warmup < 1
+            or replay < 1
+            or range_growth < 0
+            or min(initial_headroom, refit_headroom) < 0
+        ):
+            raise ValueError("rest_period >= 0, warmup >= 1, replay >= 1, growth and headrooms >= 0 required")
         if not 0.0 <= range_trim < 0.5:
             raise ValueError(f"range_trim must be in [0, 0.5), got {range_trim}")
         if spatial_tolerance is not None and not spatial_tolerance >= 0:
@@ -137,6 +144,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.replay = replay
         self.range_growth = range_growth
         self.initial_headroom = initial_headroom
+        self.refit_headroom = refit_headroom
         self.range_trim = range_trim
         self.spatial_tolerance = spatial_tolerance
         self.online_record = online_record
@@ -146,6 +154,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         self.low_at = self.high_at = 0  # values learned when each extreme last moved (online rule)
         self.n = 0  # values learned
         self.refit_at = 0  # values learned when a far shift widened the online range (0: none pending)
+        self.refit_told = False  # the pending refit is for a new level another detector confirmed
         # values far past the online range since its bins were set, the k + 1 furthest each side
         # (min-heaps; below the range negated): a far value widens the range once k + 1 have come
         self.far_above: list[float] = []
@@ -168,7 +177,8 @@ class ContextDetector(Snapshottable, RiverDetector):
             f"base_threshold={self.base_threshold}, rest_period={self.rest_period}, "
             f"max_contexts={self.max_contexts}, value_range={self.value_range}, warmup={self.warmup}, "
             f"replay={self.replay}, range_growth={self.range_growth}, "
-            f"initial_headroom={self.initial_headroom}, range_trim={self.range_trim}, "
+            f"initial_headroom={self.initial_headroom}, refit_headroom={self.refit_headroom}, "
+            f"range_trim={self.range_trim}, "
             f"spatial_tolerance={self.spatial_tolerance}, "
             f"online_record={self.online_record}, gray_code={self.gray_code})"
         )
@@ -296,8 +306,9 @@ class ContextDetector(Snapshottable, RiverDetector):
             if not self.lo <= value <= self.hi:
                 self._grow(value)
             if self.refit_at and self.n - self.refit_at >= self.replay:
-                self.refit_at = 0
-                self._fit_recent(narrow_only=True)
+                headroom = self.refit_headroom if self.refit_told else self.initial_headroom
+                self.refit_at, self.refit_told = 0, False
+                self._fit_recent(headroom, narrow_only=True)
         return raw
 
     def refit_from(self, events: int) -> None:
@@ -306,18 +317,25 @@ class ContextDetector(Snapshottable, RiverDetector):
 
         Why: a shift less than the range's width past it widens the range at once, over both
         levels, and is not marked as a shift here; the new level then sits in half the bins.
+        The bins get ``refit_headroom`` spans each side, not the warm-up's ``initial_headroom``:
+        the new level has held for a whole day (the likelihood part's test), so fewer of its values
+        are still unseen than after a 100-value warm-up, and bins three spans wide left a daily
+        cycle in three of the eight. Half a span was read off the shift variants of ``forewarn
+        bench robustness``, not off clean labels; CAD's own refit after a far shift, which knows
+        only its replay window, keeps the warm-up's headroom (bench/README.md).
         """
         if self.value_range is None and self.ready and events > 0:
-            self.refit_at = max(1, self.n - events)
+            self.refit_at, self.refit_told = max(1, self.n - events), True
 
-    def _fit_recent(self, narrow_only: bool = False) -> None:
-        """Bins over the replayed values: their min/max widened by ``initial_headroom`` spans each side.
+    def _fit_recent(self, headroom: float | None = None, narrow_only: bool = False) -> None:
+        """Bins over the replayed values: their min/max widened by ``headroom`` spans each side
+        (``initial_headroom`` unless given).
 
-        ``narrow_only``: the refit after a far shift, kept only when narrower than the range now
-        (and not over a flat window, which says nothing of the new level's spread).
+        ``narrow_only``: the refit after a shift, kept only when narrower than the range now (and
+        not over a flat window, which says nothing of the new level's spread).
         """
         lo, hi = self.anchor + min(self.recent), self.anchor + max(self.recent)
-        margin = self.initial_headroom * (hi - lo)
+        margin = (self.initial_headroom if headroom is None else headroom) * (hi - lo)
         if narrow_only and not (hi > lo and hi - lo + 2 * margin < self.hi - self.lo):
             return
         self._relearn(lo - margin, hi + margin)
@@ -345,7 +363,7 @@ class ContextDetector(Snapshottable, RiverDetector):
         if (lo, hi) != (self.lo, self.hi):
             self._relearn(lo, hi)
             if far:  # a shift: refit once the replay window holds only values from after it
-                self.refit_at = self.n
+                self.refit_at, self.refit_told = self.n, False
 
     def _new_record(self, value: float) -> bool:
         """The spatial rule: beyond the extremes learned so far by ``spatial_tolerance`` of their span.
@@ -436,6 +454,8 @@ class ContextDetector(Snapshottable, RiverDetector):
         state.setdefault("high_at", 0)
         state.setdefault("range_trim", 0.0)  # grew on every value past the range
         state.setdefault("refit_at", 0)
+        state.setdefault("refit_headroom", 1.0)  # refitted with the warm-up's headroom
+        state.setdefault("refit_told", False)
         # before the far values were counted since the bins were set: counting starts on restore
         state.setdefault("far_above", [])
         state.setdefault("far_below", [])

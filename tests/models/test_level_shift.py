@@ -141,3 +141,38 @@ def test_shift_parameters_are_checked() -> None:
         LikelihoodDetector(shift_units=-1.0)
     with pytest.raises(ValueError, match="shift_periods"):
         LikelihoodDetector(shift_periods=0.0)
+
+
+def _bins(detector: LikelihoodContextDetector | ContextDetector, values: list[float]) -> float:
+    for i, v in enumerate(values):
+        score_learn(detector, {"value": v}, STEP * i)
+    context = detector.context if isinstance(detector, LikelihoodContextDetector) else detector
+    return context.hi - context.lo
+
+
+def test_a_confirmed_new_level_gets_half_a_span_of_headroom() -> None:
+    """The whole day of the new level is replayed: its bins get half a span each side, not a span."""
+    values = _series(20.0, spike=0.0)
+
+    def width(headroom: float) -> float:
+        context = ContextDetector(online_record=False, refit_headroom=headroom)
+        return _bins(LikelihoodContextDetector(context=context), values)
+
+    assert width(0.5) == pytest.approx(width(1.0) * 2.0 / 3.0, rel=0.1)
+
+
+def test_cads_own_refit_after_a_far_shift_keeps_the_warm_up_headroom() -> None:
+    """CAD alone knows only its replay window, so ``refit_headroom`` does not apply to it."""
+    values = _series(100.0, spike=0.0)
+    assert _bins(ContextDetector(refit_headroom=0.5), values) == _bins(
+        ContextDetector(refit_headroom=1.0), values
+    )
+
+
+def test_cad_snapshots_from_before_the_refit_headroom_refit_as_they_did() -> None:
+    detector = ContextDetector()
+    state = detector.__getstate__()
+    del state["refit_headroom"], state["refit_told"]
+    restored = ContextDetector.__new__(ContextDetector)
+    restored.__setstate__(state)
+    assert (restored.refit_headroom, restored.refit_told) == (1.0, False)
