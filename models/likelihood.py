@@ -339,8 +339,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     ) -> None:
         """Learn ``value`` (time-of-day bin ``k``) given its capped surprise ``raw`` and ``evidence``,
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
+        residual = value - expected
         if self.shift_units > 0 and self.n_hist >= self.warmup:
-            self._watch_shift(value, t, k, expected)
+            self._watch_shift(value, residual, t, k)
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
             self._remember(evidence, value, expected, k, t)
@@ -351,10 +352,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             self.hist_mean += a * delta
             self.hist_var = (1 - a) * (self.hist_var + a * delta * delta)
             self.n_hist += 1
-        residual = value - expected
         a_scale = max(self.scale_alpha, 1.0 / (self.n + 1))
         if self.drift_alpha > 0:
-            self.fast_mean += self.drift_alpha * ((value - expected + self.level) - self.fast_mean)
+            self.fast_mean += self.drift_alpha * ((residual + self.level) - self.fast_mean)
             self.drift_scale += a_scale * (abs(self.fast_mean - self.level) - self.drift_scale)
         self.scale += a_scale * (abs(residual) - self.scale)
         if self.tail_quantile > 0:
@@ -381,12 +381,12 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         """How long a run must last by the clock to be a new level; None: count events instead."""
         return self.shift_periods * self.seasonal_period_seconds if k is not None else None
 
-    def _watch_shift(self, value: float, t: float | None, k: int | None, expected: float) -> None:
-        """Continue or end the current run with ``value``, or start one (before ``value`` is learned)."""
+    def _watch_shift(self, value: float, residual: float, t: float | None, k: int | None) -> None:
+        """Continue or end the current run with ``value`` (``residual`` from the expectation), or
+        start one (before ``value`` is learned)."""
         run = self.shift_run
         if run is not None and run.holds(value, k, self.shift_units):
             return
-        residual = value - expected
         # the unit is at least the MAD-based sigma: most values are ruled out without computing it
         if abs(residual) <= self.shift_units * 1.2533 * self.scale:
             self.shift_run = None
