@@ -11,8 +11,10 @@ A run starts at a value further than ``units`` units of surprise from what the d
 holds while each value stays that far on the same side of the expectation as it was at the start
 (level and time-of-day profile frozen then, so the catching-up level does not end it). It is a new
 level once it has held for one seasonal period (a whole day: no part of a daily cycle lasts that
-long), or ``1 / level_alpha`` events without a clock (the level's own memory). A burst that ends
-earlier leaves everything learned from it in place: the tail should learn bursts.
+long), or ``1 / level_alpha`` events without a clock (the level's own memory). By the clock it also
+needs the detector's ``warmup`` values (30): two values a day apart on a sparse series (a daily batch
+that ran large twice) are no new level, and a run that short has taught the tail little anyway. A
+burst that ends earlier leaves everything learned from it in place: the tail should learn bursts.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ class ShiftRun:
         self.total += value - seasonal
         return True
 
-    def lasted(self, t: float | None, period: float | None, events: int) -> bool:
-        """Whether the run is a new level: one ``period`` long by the clock, else ``events`` long."""
+    def lasted(self, t: float | None, period: float | None, events: int, at_least: int) -> bool:
+        """Whether the run is a new level: one ``period`` long by the clock and ``at_least`` values,
+        else ``events`` values long."""
         if period is not None and t is not None and self.start_t is not None:
-            return t - self.start_t >= period
+            return t - self.start_t >= period and self.count >= at_least
         return self.count >= events
 
     def new_level(self) -> float:

@@ -374,7 +374,9 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             self.last_t = t
         self.n += 1
         run = self.shift_run
-        if run is not None and run.lasted(t, self._shift_period(k), round(1.0 / self.level_alpha)):
+        if run is not None and run.lasted(
+            t, self._shift_period(k), round(1.0 / self.level_alpha), self.warmup
+        ):
             self._take_new_level(run)
 
     def _shift_period(self, k: int | None) -> float | None:

@@ -176,3 +176,16 @@ def test_cad_snapshots_from_before_the_refit_headroom_refit_as_they_did() -> Non
     restored = ContextDetector.__new__(ContextDetector)
     restored.__setstate__(state)
     assert (restored.refit_headroom, restored.refit_told) == (1.0, False)
+
+
+def test_two_far_values_a_day_apart_are_no_new_level() -> None:
+    """A daily series: a batch that ran large on two days in a row is no new level."""
+    rng = random.Random(4)
+    values = [50.0 + rng.gauss(0.0, 2.0) for _ in range(60)]
+    values[40] = values[41] = 150.0
+    day = 86_400.0
+    old, new = LikelihoodDetector(shift_units=0.0), LikelihoodDetector()
+    old_scores = [score_learn(old, {"value": v}, day * i).score for i, v in enumerate(values)]
+    new_scores = [score_learn(new, {"value": v}, day * i).score for i, v in enumerate(values)]
+    assert new.shift_events == 0  # no new level was taken in
+    assert new_scores == old_scores
