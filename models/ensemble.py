@@ -50,8 +50,11 @@ class LikelihoodContextDetector(Snapshottable, RiverDetector):
         self.context_weight = context_weight
         self.alert_score = alert_score
         self.direction = direction
+        # a lone spike is not forgotten here: CAD's bins carry the default past one (bench/README.md)
         self.likelihood = (
-            likelihood if likelihood is not None else LikelihoodDetector(feature=feature, direction=direction)
+            likelihood
+            if likelihood is not None
+            else LikelihoodDetector(feature=feature, direction=direction, forget_spikes=False)
         )
         # no online record rule in the contextual part: the likelihood part scores such values already
         self.context = (

@@ -35,6 +35,12 @@ Why this design (each part kept because it won on NAB, measured with ``forewarn 
   detector deaf for the rest of a NAB file after a deploy-like shift. Five units: one-sided runs
   that far are not noise (a Gaussian residual passes 5 sigma once in ~3.5 million); a period: no
   part of a daily cycle lasts that long. Figures, and 3 and 8 units, 1 and 2 periods, in bench/README.md.
+* A lone value past ``raw_cap`` units (a broken scrape) is forgotten once the next value is back
+  (``forget_spikes``): what it moved in the level, profile and dispersion is handed back. Its pull on
+  the level had made every later value a large residual while the level came back, and the tail grew
+  from them. On by default (``likelihood`` alone); ``LikelihoodContextDetector`` and
+  ``RecordLikelihoodDetector`` turn it off, since CAD's bins and the record rule carry them past a
+  spike and it cost them clean points (bench/README.md).
 * O(1) per event and a few KB of state per series (no windows of raw values; the routine memory holds
   at most 6 days per time-of-day bin), so a dataflow can hold one instance per series for thousands.
 * Gaps (None/NaN/text), out-of-order or missing timestamps and flat stretches are taken in stride: a
@@ -95,6 +101,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         routine_size: float = _ROUTINE_SIZE,
         shift_units: float = 5.0,
         shift_periods: float = 1.0,
+        forget_spikes: bool = True,
     ) -> None:
         if direction not in {"both", "up", "down"}:
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -135,6 +142,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.routine_size = routine_size
         self.shift_units = shift_units
         self.shift_periods = shift_periods
+        self.forget_spikes = forget_spikes
         # |N(0,1)| quantile matching tail_quantile, so Gaussian data gets the same unit either way
         self._tail_z = normal_quantile(0.5 + tail_quantile / 2.0) if tail_quantile > 0 else 1.0
         # Learned state: a handful of floats plus the seasonal profile.
@@ -160,6 +168,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         self.bin_days: list[list[float]] = [[] for _ in range(seasonal_bins)]
         self.shift_run = None  # a one-sided run of far values that may be a new level
         self.shift_events = 0  # events of the last new level taken in, until ``take_shift`` reads it
+        self.spike_undo: tuple[float, ...] | None = None  # what a lone value past raw_cap units moved
 
     def __repr__(self) -> str:
         return (
@@ -171,7 +180,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             f"alert_evidence={self.alert_evidence}, direction={self.direction!r}, "
             f"relative_floor={self.relative_floor}, seasonal_memory={self.seasonal_memory}, "
             f"weekly_memory={self.weekly_memory}, routine_size={self.routine_size}, "
-            f"shift_units={self.shift_units}, shift_periods={self.shift_periods})"
+            f"shift_units={self.shift_units}, shift_periods={self.shift_periods}, "
+            f"forget_spikes={self.forget_spikes})"
         )
 
     # -- public verbs -------------------------------------------------------------------------
@@ -339,9 +349,14 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     ) -> None:
         """Learn ``value`` (time-of-day bin ``k``) given its capped surprise ``raw`` and ``evidence``,
         both before learning, and the peak's ``decay`` per event (computed once per event)."""
+        if self.spike_undo is not None:
+            expected = self._after_spike(value, k, expected)
         residual = value - expected
         if self.shift_units > 0 and self.n_hist >= self.warmup:
             self._watch_shift(value, residual, t, k)
+            started = self.shift_run is not None and self.shift_run.count == 1  # a run begins here
+            if self.forget_spikes and started and abs(residual) > self.raw_cap * self._unit():
+                self.spike_undo = self._state_before_spike(k, residual)
         if self.suppress_halflife > 0:
             self.peak = max(self.peak * decay, evidence)
             self._remember(evidence, value, expected, k, t)
@@ -378,6 +393,51 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             t, self._shift_period(k), round(1.0 / self.level_alpha), self.warmup
         ):
             self._take_new_level(run)
+
+    def _after_spike(self, value: float, k: int | None, expected: float) -> float:
+        """The value after one past ``raw_cap`` units: unless it is as far on the same side, that
+        value was a spike (a broken scrape), and what it taught the level, profile and dispersion is
+        forgotten; the expectation for ``value`` is then the one from before it.
+
+        Why: its pull on the level (a hundredth of a 10,000-sigma value) made every value after it
+        a large residual while the level came back, and the tail grew from them: `likelihood` alone
+        went deaf for the rest of a NAB file after one absurd value. The surprise history and the
+        alert peak keep it: it was seen and reported.
+        """
+        undo, self.spike_undo = self.spike_undo, None
+        if undo is None:
+            return expected
+        residual = value - expected
+        if residual * undo[0] > 0 and abs(residual) > self.shift_units * self._unit():
+            return expected  # as far on the same side: a burst or a shift, not a lone spike
+        (
+            _,
+            spike_bin,
+            seasonal,
+            self.level,
+            self.fast_mean,
+            self.scale,
+            self.drift_scale,
+            self.tail,
+            self.magnitude,
+        ) = undo
+        if spike_bin >= 0:
+            self.season[int(spike_bin)] = seasonal
+        return self._expected_at(k)
+
+    def _state_before_spike(self, k: int | None, residual: float) -> tuple[float, ...]:
+        """The spike's side, then what learning it in bin ``k`` moves (bin -1: none), for ``_after_spike``."""
+        return (
+            1.0 if residual > 0 else -1.0,
+            float(k) if k is not None else -1.0,
+            self.season[k] if k is not None else 0.0,
+            self.level,
+            self.fast_mean,
+            self.scale,
+            self.drift_scale,
+            self.tail,
+            self.magnitude,
+        )
 
     def _shift_period(self, k: int | None) -> float | None:
         """How long a run must last by the clock to be a new level; None: count events instead."""
@@ -471,6 +531,8 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
     shift_periods = 1.0
     shift_run: ShiftRun | None = None
     shift_events = 0
+    forget_spikes = False
+    spike_undo: tuple[float, ...] | None = None
 
     def _floor(self) -> float:
         """The smallest unit of surprise: ``relative_floor`` of the series' magnitude (flat series).

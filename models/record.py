@@ -55,8 +55,11 @@ class RecordLikelihoodDetector(Snapshottable, RiverDetector):
         self.record_tolerance = record_tolerance
         self.record_warmup = record_warmup
         self.direction = direction
+        # a lone spike is not forgotten here: the record rule scores such values (bench/README.md)
         self.likelihood = (
-            likelihood if likelihood is not None else LikelihoodDetector(feature=feature, direction=direction)
+            likelihood
+            if likelihood is not None
+            else LikelihoodDetector(feature=feature, direction=direction, forget_spikes=False)
         )
         self.seen_min, self.seen_max = stats.Min(), stats.Max()
         self.n = 0  # values learned

@@ -189,3 +189,40 @@ def test_two_far_values_a_day_apart_are_no_new_level() -> None:
     new_scores = [score_learn(new, {"value": v}, day * i).score for i, v in enumerate(values)]
     assert new.shift_events == 0  # no new level was taken in
     assert new_scores == old_scores
+
+
+def _spiked(seed: int = 9) -> list[float]:
+    """Four days around 50 (sigma 2), one absurd value after a day, a real 8-sigma spike two days later."""
+    rng = random.Random(seed)
+    values = [50.0 + rng.gauss(0.0, 2.0) for _ in range(4 * DAY)]
+    values[DAY] = 50_000.0
+    values[3 * DAY] += 16.0
+    return values
+
+
+def test_likelihood_alone_forgets_a_lone_absurd_value() -> None:
+    """One broken scrape no longer leaves the likelihood detector deaf to a real spike a day later."""
+    values = _spiked()
+    old = _scores(LikelihoodDetector(forget_spikes=False), values)
+    new = _scores(LikelihoodDetector(), values)
+    assert old[DAY] >= 0.5 and new[DAY] >= 0.5  # the scrape itself alerts either way
+    assert old[3 * DAY] < 0.5 <= new[3 * DAY]
+
+
+def test_a_far_value_followed_by_another_is_learned_as_before() -> None:
+    values = _spiked()
+    values[DAY + 1] = 50_000.0  # two in a row: a burst (or a shift), not a lone spike
+    old, new = LikelihoodDetector(forget_spikes=False), LikelihoodDetector()
+    for detector in (old, new):
+        for i, v in enumerate(values[: DAY + 3]):
+            score_learn(detector, {"value": v}, STEP * i)
+    assert (new.level, new.scale, new.tail) == (old.level, old.scale, old.tail)
+
+
+def test_the_wrappers_keep_lone_spikes() -> None:
+    """CAD's bins and the record rule carry them past a spike; forgetting cost them clean points."""
+    from forewarn.models.record import RecordLikelihoodDetector
+
+    assert not LikelihoodContextDetector().likelihood.forget_spikes
+    assert not RecordLikelihoodDetector().likelihood.forget_spikes
+    assert LikelihoodDetector().forget_spikes
