@@ -64,6 +64,8 @@ from forewarn.models.river_compat import RiverDetector
 _WEEKLY_DAYS = 6  # days kept per time-of-day bin for the weekly rule: at most 24 x 6 x 2 floats
 _WEEKLY_MEMORY = 4.0  # the defaults of the routine rule, also given to snapshots that had none
 _ROUTINE_SIZE = 1.5
+# what learning a lone spike moves, and ``_after_spike`` hands back (with its time-of-day bin's profile)
+_SPIKE_MOVES = ("level", "fast_mean", "scale", "drift_scale", "tail", "magnitude")
 
 
 class LikelihoodDetector(Snapshottable, RiverDetector):
@@ -410,34 +412,18 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         residual = value - expected
         if residual * undo[0] > 0 and abs(residual) > self.shift_units * self._unit():
             return expected  # as far on the same side: a burst or a shift, not a lone spike
-        (
-            _,
-            spike_bin,
-            seasonal,
-            self.level,
-            self.fast_mean,
-            self.scale,
-            self.drift_scale,
-            self.tail,
-            self.magnitude,
-        ) = undo
+        _, spike_bin, seasonal, *moved = undo
+        for name, before in zip(_SPIKE_MOVES, moved, strict=True):
+            setattr(self, name, before)
         if spike_bin >= 0:
             self.season[int(spike_bin)] = seasonal
         return self._expected_at(k)
 
     def _state_before_spike(self, k: int | None, residual: float) -> tuple[float, ...]:
         """The spike's side, then what learning it in bin ``k`` moves (bin -1: none), for ``_after_spike``."""
-        return (
-            1.0 if residual > 0 else -1.0,
-            float(k) if k is not None else -1.0,
-            self.season[k] if k is not None else 0.0,
-            self.level,
-            self.fast_mean,
-            self.scale,
-            self.drift_scale,
-            self.tail,
-            self.magnitude,
-        )
+        side, spike_bin = (1.0 if residual > 0 else -1.0), (float(k) if k is not None else -1.0)
+        seasonal = self.season[k] if k is not None else 0.0
+        return (side, spike_bin, seasonal, *(getattr(self, name) for name in _SPIKE_MOVES))
 
     def _shift_period(self, k: int | None) -> float | None:
         """How long a run must last by the clock to be a new level; None: count events instead."""
