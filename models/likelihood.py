@@ -355,8 +355,7 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
             expected = self._after_spike(value, k, expected)
         residual = value - expected
         if self.shift_units > 0 and self.n_hist >= self.warmup:
-            self._watch_shift(value, residual, t, k)
-            started = self.shift_run is not None and self.shift_run.count == 1  # a run begins here
+            started = self._watch_shift(value, residual, t, k)
             if self.forget_spikes and started and abs(residual) > self.raw_cap * self._unit():
                 self.spike_undo = self._state_before_spike(k, residual)
         if self.suppress_halflife > 0:
@@ -429,24 +428,25 @@ class LikelihoodDetector(Snapshottable, RiverDetector):
         """How long a run must last by the clock to be a new level; None: count events instead."""
         return self.shift_periods * self.seasonal_period_seconds if k is not None else None
 
-    def _watch_shift(self, value: float, residual: float, t: float | None, k: int | None) -> None:
+    def _watch_shift(self, value: float, residual: float, t: float | None, k: int | None) -> bool:
         """Continue or end the current run with ``value`` (``residual`` from the expectation), or
-        start one (before ``value`` is learned)."""
+        start one (before ``value`` is learned); whether a run starts at ``value``."""
         run = self.shift_run
         if run is not None and run.holds(value, k, self.shift_units):
-            return
+            return False
         # the unit is at least the MAD-based sigma: most values are ruled out without computing it
         if abs(residual) <= self.shift_units * 1.2533 * self.scale:
             self.shift_run = None
-            return
+            return False
         unit = self._unit()
         if abs(residual) <= self.shift_units * unit:
             self.shift_run = None
-            return
+            return False
         seasonal = self.season[k] if k is not None else 0.0
         saved = (self.scale, self.tail, self.drift_scale, self.hist_mean, self.hist_var, self.peak)
         side = 1 if residual > 0 else -1
         self.shift_run = ShiftRun(self.level, list(self.season), unit, side, value - seasonal, t, saved)
+        return True
 
     def _take_new_level(self, run: ShiftRun) -> None:
         """The run is a new level: the dispersion and profile from before it, the level at its mean.
